@@ -1,0 +1,278 @@
+package hub
+
+import (
+	"context"
+	"strconv"
+	"sync"
+)
+
+// CloseReason is why the hub ended a connection; transports map it onto their
+// close frames (WebSocket close code and text, Socket.IO disconnect).
+type CloseReason struct {
+	Code int
+	Text string
+}
+
+// Close reasons. Codes 4000–4999 are the WebSocket private range; the README
+// documents each.
+var (
+	GoingAway       = CloseReason{1001, "going away"}
+	PolicyViolation = CloseReason{1008, "policy violation"}
+	TryAgainLater   = CloseReason{1013, "too many connections"}
+	SlowConsumer    = CloseReason{4008, "slow consumer"}
+	Kicked          = CloseReason{4002, "disconnected by admin"}
+	Revoked         = CloseReason{4001, "token revoked"}
+)
+
+// Message is one event encoded for every protocol; all receivers share it.
+type Message struct {
+	ID     int64
+	frames [][]byte
+}
+
+type item struct {
+	id   int64 // 0: a control frame for this connection only
+	data []byte
+}
+
+// Client is the hub's side of one connection. The transport's writer
+// goroutine is its only consumer (Next); the hub's run goroutine and the
+// transport's reader are its producers.
+type Client struct {
+	hub   *Hub
+	proto Protocol
+	// Tag is the transport's own data (e.g. the token id) for CloseWhere.
+	Tag any
+
+	rooms map[string]struct{} // owned by hub.mu
+	stamp int64               // last event id fanned out to c; owned by hub.run
+
+	mu        sync.Mutex
+	queue     []item
+	bytes     int
+	replaying bool
+	lagged    bool  // live events were dropped during replay: read them from the log
+	lastID    int64 // newest event id handed to the writer
+	closed    bool
+	reason    CloseReason
+	notify    chan struct{}
+	closeOnce sync.Once
+	doneCh    chan struct{}
+}
+
+// NewClient makes a client speaking proto; register it with Hub.Register.
+func NewClient(proto Protocol) *Client {
+	return &Client{proto: proto, notify: make(chan struct{}, 1), doneCh: make(chan struct{})}
+}
+
+// Done is closed when the client has been closed, by anyone.
+func (c *Client) Done() <-chan struct{} { return c.doneCh }
+
+// Reason is why the client was closed (zero while open).
+func (c *Client) Reason() CloseReason {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.reason
+}
+
+// Send queues a frame for this connection alone (acks, errors, joined).
+// It reports false when the client is closed or overflowing.
+func (c *Client) Send(data []byte) bool {
+	switch c.push(item{data: data}) {
+	case pushed:
+		return true
+	case overflow:
+		c.hub.opts.Metrics.SlowConsumerClosed()
+		c.Close(SlowConsumer)
+	}
+	return false
+}
+
+type pushResult int
+
+const (
+	pushed pushResult = iota
+	dropped
+	overflow // the caller must close c as a slow consumer, outside hub.mu
+)
+
+func (c *Client) enqueue(m *Message) pushResult {
+	return c.push(item{id: m.ID, data: m.frames[c.proto]})
+}
+
+func (c *Client) push(it item) pushResult {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return dropped
+	}
+	opts := &c.hub.opts
+	if len(c.queue) >= opts.MaxQueueMessages || c.bytes+len(it.data) > opts.MaxQueueBytes {
+		if c.replaying && it.id != 0 {
+			// The writer is still reading the log; whatever we drop now is in
+			// the log too, so it reads on instead of losing anything.
+			c.dropEventsLocked()
+			c.lagged = true
+			c.mu.Unlock()
+			return pushed
+		}
+		c.mu.Unlock()
+		return overflow
+	}
+	c.queue = append(c.queue, it)
+	c.bytes += len(it.data)
+	c.mu.Unlock()
+	select {
+	case c.notify <- struct{}{}:
+	default:
+	}
+	return pushed
+}
+
+func (c *Client) dropEventsLocked() {
+	kept := c.queue[:0]
+	c.bytes = 0
+	for _, it := range c.queue {
+		if it.id == 0 {
+			kept = append(kept, it)
+			c.bytes += len(it.data)
+		}
+	}
+	clear(c.queue[len(kept):])
+	c.queue = kept
+}
+
+// Close ends the client with reason; the transport's Next returns ErrClosed
+// and it then closes the socket. The first reason wins.
+func (c *Client) Close(reason CloseReason) {
+	c.closeOnce.Do(func() {
+		c.mu.Lock()
+		c.closed = true
+		c.reason = reason
+		clear(c.queue)
+		c.queue = c.queue[:0]
+		c.bytes = 0
+		c.mu.Unlock()
+		close(c.doneCh)
+		if c.hub != nil {
+			c.hub.Unregister(c)
+		}
+	})
+}
+
+func (c *Client) startReplay(since int64) {
+	c.mu.Lock()
+	c.replaying = true
+	c.lagged = false
+	c.lastID = since
+	c.dropEventsLocked()
+	c.mu.Unlock()
+	select {
+	case c.notify <- struct{}{}:
+	default:
+	}
+}
+
+// Resume replays every event after since in c's rooms, then continues live.
+func (c *Client) Resume(since int64) { c.startReplay(since) }
+
+// LastID is the newest event id handed to the writer.
+func (c *Client) LastID() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lastID
+}
+
+// Next blocks until there are frames to write and appends them to dst, in
+// order: replayed events from the log first, then live ones, never an event
+// id twice or out of order. It returns ErrClosed once the client is closed.
+func (c *Client) Next(ctx context.Context, dst [][]byte) ([][]byte, error) {
+	for {
+		c.mu.Lock()
+		if c.closed {
+			c.mu.Unlock()
+			return dst, ErrClosed
+		}
+		if c.replaying {
+			after := c.lastID
+			c.mu.Unlock()
+			n := len(dst)
+			var err error
+			var moved bool
+			dst, moved, err = c.replayPage(ctx, after, dst)
+			if err != nil {
+				return dst, err
+			}
+			if len(dst) > n {
+				return dst, nil
+			}
+			if moved {
+				continue
+			}
+			c.mu.Lock()
+			if c.lagged {
+				c.lagged = false
+				c.mu.Unlock()
+				continue
+			}
+			// Caught up with the log: from here on the queue holds every
+			// newer event (skip-by-id drops what the log already gave us).
+			c.replaying = false
+		}
+		n := len(dst)
+		for i := range c.queue {
+			it := c.queue[i]
+			if it.id != 0 {
+				if it.id <= c.lastID {
+					continue
+				}
+				c.lastID = it.id
+			}
+			dst = append(dst, it.data)
+		}
+		clear(c.queue)
+		c.queue = c.queue[:0]
+		c.bytes = 0
+		c.mu.Unlock()
+		if len(dst) > n {
+			return dst, nil
+		}
+		select {
+		case <-c.notify:
+		case <-c.doneCh:
+		case <-ctx.Done():
+			return dst, ctx.Err()
+		}
+	}
+}
+
+// replayPage reads one page of the log after the cursor. moved reports that
+// Resume moved the cursor meanwhile, so the page was discarded.
+func (c *Client) replayPage(ctx context.Context, after int64, dst [][]byte) (_ [][]byte, moved bool, err error) {
+	h := c.hub
+	rooms := h.Rooms(c)
+	events, err := h.log.ReadEvents(ctx, after, rooms, h.opts.ReplayPageSize)
+	if err != nil {
+		return dst, false, err
+	}
+	enc := h.opts.Encoders[c.proto]
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return dst, false, ErrClosed
+	}
+	if c.lastID != after {
+		return dst, true, nil
+	}
+	if len(events) == 0 {
+		return dst, false, nil
+	}
+	for i := range events {
+		dst = append(dst, enc(nil, &events[i]))
+	}
+	c.lastID = events[len(events)-1].ID
+	h.opts.Metrics.Delivered(len(events))
+	return dst, false, nil
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }

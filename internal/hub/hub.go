@@ -1,0 +1,394 @@
+// Package hub routes committed events to connections: rooms, once-only
+// delivery, per-connection bounded queues and resume from the event log.
+//
+// The hub knows no wire protocol and no HTTP. Transports (native WebSocket,
+// Socket.IO) register an Encoder per protocol; each event is encoded once per
+// protocol at fan-out and the same bytes are queued to every receiver.
+package hub
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	"github.com/posd/posd/internal/domain"
+)
+
+// Encoder renders an event for one wire protocol, appending to dst.
+type Encoder func(dst []byte, ev *domain.Event) []byte
+
+// Protocol indexes the encoders a hub was built with.
+type Protocol int
+
+// Log is the event log as the hub reads it for replay.
+type Log interface {
+	// ReadEvents returns up to limit events with id > after that go to any of
+	// rooms or to every connection, in id order.
+	ReadEvents(ctx context.Context, after int64, rooms []string, limit int) ([]domain.Event, error)
+	// Horizon is the highest id that may have been pruned: a replay from
+	// since < Horizon could miss events.
+	Horizon(ctx context.Context) (int64, error)
+}
+
+// Options bound what one connection and the whole hub may hold.
+type Options struct {
+	MaxQueueMessages int // per connection; over it the connection is a slow consumer
+	MaxQueueBytes    int // per connection, counting queued payload bytes
+	MaxRoomsPerConn  int
+	MaxConnections   int
+	ReplayPageSize   int
+	Encoders         []Encoder // by Protocol
+	Metrics          Metrics
+}
+
+func (o *Options) defaults() {
+	if o.MaxQueueMessages <= 0 {
+		o.MaxQueueMessages = 4096
+	}
+	if o.MaxQueueBytes <= 0 {
+		o.MaxQueueBytes = 4 << 20
+	}
+	if o.MaxRoomsPerConn <= 0 {
+		o.MaxRoomsPerConn = 64
+	}
+	if o.MaxConnections <= 0 {
+		o.MaxConnections = 50_000
+	}
+	if o.ReplayPageSize <= 0 {
+		o.ReplayPageSize = 500
+	}
+	if o.Metrics == nil {
+		o.Metrics = nopMetrics{}
+	}
+}
+
+// Metrics receives the hub's counters; the server wires Prometheus in.
+type Metrics interface {
+	Delivered(n int)
+	SlowConsumerClosed()
+	EventPublished(name string)
+}
+
+type nopMetrics struct{}
+
+func (nopMetrics) Delivered(int)          {}
+func (nopMetrics) SlowConsumerClosed()    {}
+func (nopMetrics) EventPublished(string) {}
+
+// Errors a transport turns into a refusal.
+var (
+	ErrTooManyConnections = errors.New("too many connections")
+	ErrTooManyRooms       = errors.New("too many rooms on this connection")
+	ErrClosed             = errors.New("connection closed")
+)
+
+// Hub is safe for concurrent use. Membership is owned by mu; delivery order is
+// owned by the single run goroutine that drains the inbox.
+type Hub struct {
+	opts Options
+	log  Log
+	lg   *slog.Logger
+
+	mu      sync.RWMutex
+	clients map[*Client]struct{}
+	rooms   map[string]map[*Client]struct{}
+
+	inboxMu sync.Mutex
+	inbox   []domain.Event
+	wake    chan struct{}
+
+	published atomic.Int64 // id of the last event fanned out
+	slow      []*Client    // reused by fanout
+	done      chan struct{}
+}
+
+// New builds a hub; call Run to start delivering.
+func New(opts Options, log Log, lg *slog.Logger) *Hub {
+	opts.defaults()
+	if lg == nil {
+		lg = slog.New(slog.DiscardHandler)
+	}
+	return &Hub{
+		opts:    opts,
+		log:     log,
+		lg:      lg,
+		clients: make(map[*Client]struct{}),
+		rooms:   make(map[string]map[*Client]struct{}),
+		wake:    make(chan struct{}, 1),
+		done:    make(chan struct{}),
+	}
+}
+
+// Publish hands committed events to the hub. It never blocks on connections;
+// callers must publish in commit (id) order, which the store guarantees by
+// publishing under its writer lock.
+func (h *Hub) Publish(events []domain.Event) {
+	if len(events) == 0 {
+		return
+	}
+	h.inboxMu.Lock()
+	h.inbox = append(h.inbox, events...)
+	h.inboxMu.Unlock()
+	select {
+	case h.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run delivers published events until ctx ends, then closes every connection
+// with reason (typically GoingAway).
+func (h *Hub) Run(ctx context.Context) {
+	defer close(h.done)
+	var batch []domain.Event
+	for {
+		select {
+		case <-ctx.Done():
+			h.CloseAll(GoingAway)
+			return
+		case <-h.wake:
+		}
+		h.inboxMu.Lock()
+		batch, h.inbox = h.inbox, batch[:0]
+		h.inboxMu.Unlock()
+		for i := range batch {
+			h.fanout(&batch[i])
+			batch[i] = domain.Event{}
+		}
+	}
+}
+
+// Done is closed when Run has returned.
+func (h *Hub) Done() <-chan struct{} { return h.done }
+
+// LastPublished is the id of the newest event handed to connections.
+func (h *Hub) LastPublished() int64 { return h.published.Load() }
+
+func (h *Hub) fanout(ev *domain.Event) {
+	msg := &Message{ID: ev.ID, frames: make([][]byte, len(h.opts.Encoders))}
+	for p, enc := range h.opts.Encoders {
+		msg.frames[p] = enc(nil, ev)
+	}
+	h.opts.Metrics.EventPublished(ev.Name)
+	delivered := 0
+	slow := h.slow[:0]
+	deliver := func(c *Client) {
+		if c.stamp == ev.ID { // in several target rooms: once
+			return
+		}
+		c.stamp = ev.ID
+		switch c.enqueue(msg) {
+		case pushed:
+			delivered++
+		case overflow:
+			slow = append(slow, c)
+		}
+	}
+	h.mu.RLock()
+	for _, room := range ev.Rooms {
+		if room == domain.RoomAll {
+			for c := range h.clients {
+				deliver(c)
+			}
+			break
+		}
+		for c := range h.rooms[room] {
+			deliver(c)
+		}
+	}
+	h.mu.RUnlock()
+	h.published.Store(ev.ID)
+	h.opts.Metrics.Delivered(delivered)
+	for i, c := range slow {
+		h.opts.Metrics.SlowConsumerClosed()
+		h.lg.Warn("closing slow consumer", "queue_limit", h.opts.MaxQueueMessages)
+		c.Close(SlowConsumer)
+		slow[i] = nil
+	}
+	h.slow = slow[:0]
+}
+
+// Register adds c with its first rooms. since >= 0 asks for a replay of every
+// event after since in those rooms before live delivery; the hand-over is
+// gap-free because c receives live events from this moment on and the replay
+// skips nothing that the log holds.
+func (h *Hub) Register(c *Client, rooms []string, since int64) error {
+	if len(rooms) > h.opts.MaxRoomsPerConn {
+		return ErrTooManyRooms
+	}
+	c.hub = h
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.clients) >= h.opts.MaxConnections {
+		return ErrTooManyConnections
+	}
+	h.clients[c] = struct{}{}
+	for _, r := range rooms {
+		h.joinLocked(c, r)
+	}
+	if since >= 0 {
+		c.startReplay(since)
+	}
+	return nil
+}
+
+// Unregister removes c from every room. It is idempotent.
+func (h *Hub) Unregister(c *Client) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if _, ok := h.clients[c]; !ok {
+		return
+	}
+	delete(h.clients, c)
+	for r := range c.rooms {
+		h.leaveLocked(c, r)
+	}
+}
+
+// Join adds c to room. Joining a room twice is not an error.
+func (h *Hub) Join(c *Client, room string) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if _, ok := h.clients[c]; !ok {
+		return ErrClosed
+	}
+	if _, ok := c.rooms[room]; ok {
+		return nil
+	}
+	if len(c.rooms) >= h.opts.MaxRoomsPerConn {
+		return ErrTooManyRooms
+	}
+	h.joinLocked(c, room)
+	return nil
+}
+
+// Leave removes c from room.
+func (h *Hub) Leave(c *Client, room string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if _, ok := c.rooms[room]; ok {
+		h.leaveLocked(c, room)
+	}
+}
+
+func (h *Hub) joinLocked(c *Client, room string) {
+	if c.rooms == nil {
+		c.rooms = make(map[string]struct{}, 2)
+	}
+	if _, ok := c.rooms[room]; ok {
+		return
+	}
+	c.rooms[room] = struct{}{}
+	set := h.rooms[room]
+	if set == nil {
+		set = make(map[*Client]struct{})
+		h.rooms[room] = set
+	}
+	set[c] = struct{}{}
+}
+
+func (h *Hub) leaveLocked(c *Client, room string) {
+	delete(c.rooms, room)
+	if set := h.rooms[room]; set != nil {
+		delete(set, c)
+		if len(set) == 0 {
+			delete(h.rooms, room)
+		}
+	}
+}
+
+// Rooms returns c's rooms.
+func (h *Hub) Rooms(c *Client) []string {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	out := make([]string, 0, len(c.rooms))
+	for r := range c.rooms {
+		out = append(out, r)
+	}
+	return out
+}
+
+// Active is the number of registered connections.
+func (h *Hub) Active() int {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return len(h.clients)
+}
+
+// RoomSizes returns the number of connections in every non-empty room.
+func (h *Hub) RoomSizes() map[string]int {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	out := make(map[string]int, len(h.rooms))
+	for r, set := range h.rooms {
+		out[r] = len(set)
+	}
+	return out
+}
+
+// RoomSize is the number of connections in room.
+func (h *Hub) RoomSize(room string) int {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return len(h.rooms[room])
+}
+
+// DisconnectRoom closes every connection in room and reports how many.
+func (h *Hub) DisconnectRoom(room string) int {
+	h.mu.RLock()
+	victims := make([]*Client, 0, len(h.rooms[room]))
+	for c := range h.rooms[room] {
+		victims = append(victims, c)
+	}
+	h.mu.RUnlock()
+	for _, c := range victims {
+		c.Close(Kicked)
+	}
+	return len(victims)
+}
+
+// CloseWhere closes every connection for which match is true (used to cut
+// the connections of a revoked token) and reports how many.
+func (h *Hub) CloseWhere(match func(*Client) bool, reason CloseReason) int {
+	h.mu.RLock()
+	var victims []*Client
+	for c := range h.clients {
+		if match(c) {
+			victims = append(victims, c)
+		}
+	}
+	h.mu.RUnlock()
+	for _, c := range victims {
+		c.Close(reason)
+	}
+	return len(victims)
+}
+
+// CloseAll closes every connection with reason.
+func (h *Hub) CloseAll(reason CloseReason) {
+	h.CloseWhere(func(*Client) bool { return true }, reason)
+}
+
+// CheckSince reports whether a replay from since is complete: it returns a
+// *TooOldError naming the oldest id still available when it is not.
+func (h *Hub) CheckSince(ctx context.Context, since int64) error {
+	if since < 0 {
+		return nil
+	}
+	horizon, err := h.log.Horizon(ctx)
+	if err != nil {
+		return err
+	}
+	if since < horizon {
+		return &TooOldError{Since: since, Oldest: horizon + 1}
+	}
+	return nil
+}
+
+// TooOldError says a replay cannot be complete: the log was pruned past Since.
+type TooOldError struct{ Since, Oldest int64 }
+
+func (e *TooOldError) Error() string {
+	return "events after " + itoa(e.Since) + " are no longer all in the log; oldest available id is " + itoa(e.Oldest) + ": reload state and resume from its last id"
+}
