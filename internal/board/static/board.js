@@ -1,0 +1,413 @@
+// posd pickup board: loads the open orders, then follows the native /ws event
+// stream, resuming from the last event id after every drop. Every string from
+// the server goes into the page as text, never as markup.
+(function () {
+  'use strict';
+
+  var params = new URLSearchParams(window.location.search);
+  var token = params.get('token') || '';
+  var tenantParam = params.get('tenant') || '';
+  var tenant = /^[1-9][0-9]{0,17}$/.test(tenantParam) ? tenantParam : '';
+  var showNames = params.get('names') !== '0';
+  var room = tenant ? 'tenant-' + tenant : 'display';
+
+  // Status ranks: an order only ever moves forward, so merging a snapshot with
+  // replayed events is idempotent whatever order they arrive in.
+  var RANK = { pending: 0, preparing: 1, ready: 2, completed: 3, cancelled: 3 };
+  var FRESH_MS = 30000;      // how long a newly ready order is highlighted
+  var PROBE_IDLE_MS = 25000; // silence before we ask the server for a sign of life
+  var PROBE_WAIT_MS = 10000; // how long we wait for that sign
+  var OFFLINE_AFTER_MS = 20000;
+  var MAX_GONE = 5000;
+
+  var orders = new Map(); // id -> {id, number, name, status, readyAt}
+  var gone = new Map();   // ids of completed/cancelled orders, so replays never resurrect them
+  var lastId = 0;
+
+  var sock = null;
+  var generation = 0;     // bumps whenever we abandon a socket; stale callbacks check it
+  var attempt = 0;
+  var downSince = null;
+  var lastFrame = 0;
+  var probeAt = 0;
+  var retryTimer = null;
+  var fatal = '';
+
+  var el = function (id) { return document.getElementById(id); };
+
+  // ---- state -------------------------------------------------------------
+
+  function forget(id) {
+    orders.delete(id);
+    gone.set(id, true);
+    if (gone.size > MAX_GONE) {
+      var first = gone.keys().next().value;
+      gone.delete(first);
+    }
+  }
+
+  // merge applies what we know about one order, never moving it backwards.
+  function merge(id, number, name, status, at) {
+    if (typeof id !== 'number' || !(status in RANK) || gone.has(id)) return;
+    if (RANK[status] >= 3) { forget(id); return; }
+    var o = orders.get(id);
+    if (!o) {
+      o = { id: id, number: String(number || ('#' + id)), name: String(name || ''), status: status, readyAt: 0 };
+      orders.set(id, o);
+    } else if (RANK[status] < RANK[o.status]) {
+      return;
+    }
+    if (number) o.number = String(number);
+    if (name) o.name = String(name);
+    if (status === 'ready' && (o.status !== 'ready' || !o.readyAt)) o.readyAt = at || Date.now();
+    o.status = status;
+  }
+
+  function parseTime(s) {
+    var t = Date.parse(s || '');
+    return isNaN(t) ? 0 : t;
+  }
+
+  function applyEvent(name, p) {
+    if (!p || typeof p !== 'object') return;
+    if (typeof p.id === 'number') {
+      if (p.id <= lastId) return; // already seen (replay overlap)
+      lastId = p.id;
+    }
+    var d = p.data || {};
+    var at = parseTime(p.timestamp);
+    switch (name) {
+      case 'order:created':
+        merge(d.order_id, d.order_number, d.customer_name, d.status || 'pending', at);
+        break;
+      case 'order:status_changed':
+        merge(d.order_id, d.order_number, d.customer_name, d.new_status, at);
+        break;
+      case 'order:cancelled':
+        if (typeof d.order_id === 'number') forget(d.order_id);
+        break;
+      default:
+        return; // payments, QR scans, alerts: nothing to show here
+    }
+    render();
+  }
+
+  // ---- server ------------------------------------------------------------
+
+  function api(path) {
+    var headers = { Accept: 'application/json' };
+    if (token) headers.Authorization = 'Bearer ' + token;
+    return fetch(path, { headers: headers, cache: 'no-store', credentials: 'omit' }).then(function (r) {
+      if (r.status === 401 || r.status === 403) {
+        var err = new Error('access refused (' + r.status + ')');
+        err.fatal = true;
+        throw err;
+      }
+      if (!r.ok) throw new Error('HTTP ' + r.status);
+      return r.json();
+    });
+  }
+
+  // load replaces the state with a fresh snapshot of the open orders. It asks
+  // status by status in life order, so an order that moves while we ask is
+  // seen at least once; the replay from the smallest last_event_id settles it.
+  function load() {
+    var fresh = new Map();
+    var since = null;
+    var statuses = ['pending', 'preparing', 'ready'];
+    var chain = Promise.resolve();
+    statuses.forEach(function (st) {
+      chain = chain.then(function () {
+        var q = new URLSearchParams({ status: st, limit: '500' });
+        if (tenant) q.set('tenant_id', tenant);
+        return api('/api/orders?' + q.toString()).then(function (body) {
+          var list = Array.isArray(body) ? body : (body && body.orders) || [];
+          if (body && typeof body.last_event_id === 'number') {
+            since = since === null ? body.last_event_id : Math.min(since, body.last_event_id);
+          }
+          list.forEach(function (o) {
+            if (!o || typeof o.id !== 'number' || !(o.status in RANK)) return;
+            if (tenant && o.tenant_id !== undefined && String(o.tenant_id) !== tenant) return;
+            var prev = fresh.get(o.id);
+            if (prev && RANK[prev.status] >= RANK[o.status]) return;
+            fresh.set(o.id, {
+              id: o.id,
+              number: String(o.order_number || ('#' + o.id)),
+              name: String(o.customer_name || ''),
+              status: o.status,
+              readyAt: o.status === 'ready' ? (parseTime(o.updated_at) || Date.now()) : 0
+            });
+          });
+        });
+      });
+    });
+    return chain.then(function () {
+      orders = new Map();
+      fresh.forEach(function (o, id) { if (RANK[o.status] < 3) orders.set(id, o); });
+      gone = new Map();
+      lastId = since === null ? 0 : since;
+      render();
+    });
+  }
+
+  function loadTitle() {
+    if (!tenant) return;
+    api('/api/tenants').then(function (body) {
+      var list = Array.isArray(body) ? body : (body && body.tenants) || [];
+      list.forEach(function (t) {
+        if (t && String(t.id) === tenant && t.name) {
+          el('title').textContent = String(t.name);
+          document.title = String(t.name) + ' · pickup';
+        }
+      });
+    }).catch(function () { /* the title is a nicety; the board works without it */ });
+  }
+
+  function wsURL() {
+    var q = new URLSearchParams({ rooms: room, since: String(lastId) });
+    if (token) q.set('token', token);
+    var proto = window.location.protocol === 'https:' ? 'wss:' : 'ws:';
+    return proto + '//' + window.location.host + '/ws?' + q.toString();
+  }
+
+  function connect() {
+    var gen = ++generation;
+    var s;
+    try {
+      s = new WebSocket(wsURL());
+    } catch (e) {
+      dropped(gen);
+      return;
+    }
+    sock = s;
+    s.onopen = function () {
+      if (gen !== generation) return;
+      attempt = 0;
+      downSince = null;
+      lastFrame = Date.now();
+      probeAt = 0;
+      setConn('live');
+    };
+    s.onmessage = function (ev) {
+      if (gen !== generation) return;
+      lastFrame = Date.now();
+      probeAt = 0;
+      var msg;
+      try { msg = JSON.parse(ev.data); } catch (e) { return; }
+      if (!msg || typeof msg !== 'object') return;
+      if (msg.op === 'event') {
+        applyEvent(msg.event, msg.payload);
+      } else if (msg.op === 'error') {
+        if (msg.code === 'gap') {
+          resync(gen); // the log no longer reaches back to our last id
+        } else if (msg.code === 'forbidden' || msg.code === 'unauthorized') {
+          fatal = 'Token refused for ' + room;
+          setConn('fatal');
+        }
+      }
+    };
+    s.onclose = function () {
+      if (gen !== generation) return;
+      dropped(gen);
+    };
+  }
+
+  function abandon() {
+    generation++;
+    if (sock) {
+      try { sock.close(); } catch (e) { /* already gone */ }
+      sock = null;
+    }
+  }
+
+  function dropped(gen) {
+    if (gen !== generation) return;
+    abandon();
+    if (downSince === null) downSince = Date.now();
+    scheduleRetry(function () { connect(); });
+  }
+
+  function resync(gen) {
+    if (gen !== undefined && gen !== generation) return;
+    abandon();
+    if (downSince === null) downSince = Date.now();
+    setConn('connecting');
+    start();
+  }
+
+  function scheduleRetry(fn) {
+    attempt++;
+    setConn('reconnecting');
+    clearTimeout(retryTimer);
+    // 0.5 s, 1 s, 2 s ... capped at 15 s, with jitter so a room of TVs does
+    // not reconnect in lockstep after a server restart.
+    var base = Math.min(15000, 500 * Math.pow(2, Math.min(attempt - 1, 5)));
+    var delay = base / 2 + Math.random() * base / 2;
+    retryTimer = setTimeout(fn, delay);
+  }
+
+  function start() {
+    load().then(function () {
+      fatal = '';
+      connect();
+    }, function (err) {
+      if (err && err.fatal) {
+        fatal = 'Token refused: open /board?token=…';
+        setConn('fatal');
+        clearTimeout(retryTimer);
+        retryTimer = setTimeout(start, 30000);
+        return;
+      }
+      if (downSince === null) downSince = Date.now();
+      scheduleRetry(start);
+    });
+  }
+
+  // The browser answers the server's pings by itself and cannot see them, so
+  // a half-open TCP connection would look live for minutes. After a quiet
+  // spell we send a harmless re-join of our room; any frame in reply proves
+  // the path works, silence means we reconnect.
+  function watchdog() {
+    var now = Date.now();
+    if (sock && sock.readyState === WebSocket.OPEN) {
+      if (probeAt && now - probeAt > PROBE_WAIT_MS) {
+        dropped(generation);
+      } else if (!probeAt && now - lastFrame > PROBE_IDLE_MS) {
+        probeAt = now;
+        try { sock.send(JSON.stringify({ op: 'join', room: room })); } catch (e) { dropped(generation); }
+      }
+    }
+    if (downSince !== null && now - downSince > OFFLINE_AFTER_MS) {
+      el('offline').hidden = false;
+    }
+  }
+
+  // ---- view --------------------------------------------------------------
+
+  var connState = '';
+  function setConn(state) {
+    connState = state;
+    var c = el('conn');
+    c.className = 'conn conn-' + state;
+    var text;
+    switch (state) {
+      case 'live': text = 'Live'; break;
+      case 'connecting': text = 'Connecting…'; break;
+      case 'reconnecting':
+        text = 'Reconnecting… (attempt ' + attempt + (downSince ? ', since ' + hhmmss(new Date(downSince)) : '') + ')';
+        break;
+      case 'fatal': text = fatal; break;
+      default: text = state;
+    }
+    el('conn-text').textContent = text;
+    document.body.classList.toggle('is-down', state !== 'live');
+    if (state === 'live') el('offline').hidden = true;
+  }
+
+  function pad(n) { return n < 10 ? '0' + n : String(n); }
+  function hhmmss(d) { return pad(d.getHours()) + ':' + pad(d.getMinutes()) + ':' + pad(d.getSeconds()); }
+
+  function tick() {
+    var d = new Date();
+    el('clock').textContent = pad(d.getHours()) + ':' + pad(d.getMinutes());
+    watchdog();
+  }
+
+  var tiles = new Map(); // id -> li
+
+  function tile(o) {
+    var li = tiles.get(o.id);
+    if (!li) {
+      li = document.createElement('li');
+      li.className = 'tile';
+      li.dataset.id = String(o.id);
+      var num = document.createElement('span');
+      num.className = 'num';
+      li.appendChild(num);
+      if (showNames) {
+        var nm = document.createElement('span');
+        nm.className = 'name';
+        li.appendChild(nm);
+      }
+      tiles.set(o.id, li);
+    }
+    li.firstChild.textContent = o.number;
+    if (showNames) li.lastChild.textContent = o.name;
+    li.dataset.status = o.status;
+    li.classList.toggle('fresh', o.status === 'ready' && Date.now() - o.readyAt < FRESH_MS);
+    return li;
+  }
+
+  // place puts the wanted tiles into list in order, moving only what is out
+  // of place so running animations are not restarted.
+  function place(list, wanted) {
+    for (var i = 0; i < wanted.length; i++) {
+      var cur = list.children[i];
+      if (cur !== wanted[i]) list.insertBefore(wanted[i], cur || null);
+    }
+    while (list.children.length > wanted.length) list.removeChild(list.lastChild);
+  }
+
+  // fit hides the tiles that do not fit on screen and says how many.
+  function fit(list, more, total) {
+    var hidden = 0;
+    var limit = list.clientHeight;
+    for (var i = 0; i < list.children.length; i++) {
+      var li = list.children[i];
+      li.hidden = false;
+    }
+    for (var j = 0; j < list.children.length; j++) {
+      var c = list.children[j];
+      if (c.offsetTop + c.offsetHeight > limit + 1) {
+        c.hidden = true;
+        hidden++;
+      }
+    }
+    more.hidden = hidden === 0;
+    more.textContent = hidden ? '+ ' + hidden + ' more' : '';
+    return total - hidden;
+  }
+
+  function render() {
+    var prep = [], ready = [];
+    orders.forEach(function (o) {
+      if (o.status === 'ready') ready.push(o); else prep.push(o);
+    });
+    prep.sort(function (a, b) { return a.id - b.id; });                        // oldest first: next out
+    ready.sort(function (a, b) { return (b.readyAt - a.readyAt) || (b.id - a.id); }); // newest first
+    var keep = new Set();
+    var prepTiles = prep.map(function (o) { keep.add(o.id); return tile(o); });
+    var readyTiles = ready.map(function (o) { keep.add(o.id); return tile(o); });
+    tiles.forEach(function (li, id) { if (!keep.has(id)) tiles.delete(id); });
+    // Detach tiles that changed column before placing, so each list owns its own.
+    var lp = el('list-preparing'), lr = el('list-ready');
+    readyTiles.forEach(function (li) { if (li.parentNode === lp) lp.removeChild(li); });
+    place(lp, prepTiles);
+    place(lr, readyTiles);
+    fit(lp, el('more-preparing'), prepTiles.length);
+    fit(lr, el('more-ready'), readyTiles.length);
+    el('count-preparing').textContent = String(prep.length);
+    el('count-ready').textContent = String(ready.length);
+    el('empty-preparing').hidden = prep.length > 0;
+    el('empty-ready').hidden = ready.length > 0;
+    document.body.dataset.lastEventId = String(lastId);
+  }
+
+  function init() {
+    if (tenant) el('subtitle').textContent = 'Stall ' + tenant + ' · pengambilan pesanan';
+    setConn('connecting');
+    tick();
+    setInterval(tick, 1000);
+    // Re-render now and then: fresh highlights expire, and the fit changes on resize.
+    setInterval(render, 5000);
+    window.addEventListener('resize', render);
+    loadTitle();
+    start();
+  }
+
+  if (document.readyState === 'loading') {
+    document.addEventListener('DOMContentLoaded', init);
+  } else {
+    init();
+  }
+}());
