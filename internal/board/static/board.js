@@ -332,6 +332,7 @@
       tiles.set(o.id, li);
     }
     li.firstChild.textContent = o.number;
+    li.classList.toggle('long', o.number.length > 7);
     if (showNames) li.lastChild.textContent = o.name;
     li.dataset.status = o.status;
     li.classList.toggle('fresh', o.status === 'ready' && Date.now() - o.readyAt < FRESH_MS);
@@ -351,7 +352,7 @@
   // fit hides the tiles that do not fit on screen and says how many.
   function fit(list, more, total) {
     var hidden = 0;
-    var limit = list.clientHeight;
+    var limit = list.clientHeight - (parseFloat(window.getComputedStyle(list).paddingBottom) || 0);
     for (var i = 0; i < list.children.length; i++) {
       var li = list.children[i];
       li.hidden = false;
