@@ -188,6 +188,28 @@ func (c *Client) LastID() int64 {
 // id twice or out of order. It returns ErrClosed once the client is closed.
 func (c *Client) Next(ctx context.Context, dst [][]byte) ([][]byte, error) {
 	for {
+		n := len(dst)
+		var err error
+		if dst, err = c.Poll(ctx, dst); err != nil || len(dst) > n {
+			return dst, err
+		}
+		select {
+		case <-c.notify:
+		case <-c.doneCh:
+		case <-ctx.Done():
+			return dst, ctx.Err()
+		}
+	}
+}
+
+// Ready fires when Poll may have something new; writers that also run
+// timers (pings) select on it and call Poll.
+func (c *Client) Ready() <-chan struct{} { return c.notify }
+
+// Poll appends whatever is ready to write without waiting for live events
+// (it does read the log while replaying). Same ordering guarantees as Next.
+func (c *Client) Poll(ctx context.Context, dst [][]byte) ([][]byte, error) {
+	for {
 		c.mu.Lock()
 		if c.closed {
 			c.mu.Unlock()
@@ -200,11 +222,8 @@ func (c *Client) Next(ctx context.Context, dst [][]byte) ([][]byte, error) {
 			var err error
 			var moved bool
 			dst, moved, err = c.replayPage(ctx, after, dst)
-			if err != nil {
+			if err != nil || len(dst) > n {
 				return dst, err
-			}
-			if len(dst) > n {
-				return dst, nil
 			}
 			if moved {
 				continue
@@ -219,7 +238,6 @@ func (c *Client) Next(ctx context.Context, dst [][]byte) ([][]byte, error) {
 			// newer event (skip-by-id drops what the log already gave us).
 			c.replaying = false
 		}
-		n := len(dst)
 		for i := range c.queue {
 			it := c.queue[i]
 			if it.id != 0 {
@@ -234,15 +252,7 @@ func (c *Client) Next(ctx context.Context, dst [][]byte) ([][]byte, error) {
 		c.queue = c.queue[:0]
 		c.bytes = 0
 		c.mu.Unlock()
-		if len(dst) > n {
-			return dst, nil
-		}
-		select {
-		case <-c.notify:
-		case <-c.doneCh:
-		case <-ctx.Done():
-			return dst, ctx.Err()
-		}
+		return dst, nil
 	}
 }
 

@@ -1,0 +1,289 @@
+// Package api is posd's HTTP API: JSON handlers over the service, auth and
+// CORS middleware, idempotent retries. Errors become statuses in errors.go.
+package api
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/posd/posd/internal/auth"
+	"github.com/posd/posd/internal/domain"
+	"github.com/posd/posd/internal/service"
+	"github.com/posd/posd/store"
+)
+
+// Reader is what the API reads from the store.
+type Reader interface {
+	Tenants(ctx context.Context) ([]domain.Tenant, error)
+	Counters(ctx context.Context) ([]domain.Counter, error)
+	Order(ctx context.Context, id int64) (*domain.Order, error)
+	Orders(ctx context.Context, f store.OrderFilter) ([]domain.Order, int64, error)
+	Payments(ctx context.Context, f store.PaymentFilter) ([]domain.Payment, error)
+	ReadEvents(ctx context.Context, after int64, rooms []string, limit int) ([]domain.Event, error)
+	Idempotency(ctx context.Context, key string) (*store.IdempotentResult, error)
+}
+
+// Hub is the live side the API reports on and manages.
+type Hub interface {
+	Active() int
+	RoomSizes() map[string]int
+	RoomSize(room string) int
+	DisconnectRoom(room string) int
+}
+
+// Tokens manages API tokens (admin routes).
+type Tokens interface {
+	Create(ctx context.Context, spec auth.TokenSpec) (auth.IssuedToken, error)
+	List(ctx context.Context) ([]store.TokenRow, error)
+	Revoke(ctx context.Context, id int64) error
+}
+
+// Observer records request metrics; nil is allowed.
+type Observer interface {
+	ObserveRequest(route string, status int, d time.Duration)
+}
+
+// Config wires the API.
+type Config struct {
+	Service      *service.Service
+	Reader       Reader
+	Hub          Hub
+	Auth         auth.Authenticator
+	Tokens       Tokens
+	Origins      *auth.OriginPolicy
+	AuthOff      bool
+	MaxBodyBytes int64
+	Observer     Observer
+	Logger       *slog.Logger
+}
+
+// API serves /api/* and /healthz.
+type API struct {
+	cfg Config
+	log *slog.Logger
+	mux *http.ServeMux
+}
+
+// New builds the API handler.
+func New(cfg Config) *API {
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = 1 << 20
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Origins == nil {
+		cfg.Origins = auth.NewOriginPolicy(nil)
+	}
+	a := &API{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux()}
+	a.routes()
+	return a
+}
+
+// handlerFunc is an API handler: it answers or returns an error.
+type handlerFunc func(w http.ResponseWriter, r *http.Request, p auth.Principal) error
+
+func (a *API) routes() {
+	get := func(pattern string, h handlerFunc) { a.mux.Handle("GET "+pattern, a.wrap(pattern, h, 0)) }
+	write := func(method, pattern string, okStatus int, h handlerFunc) {
+		a.mux.Handle(method+" "+pattern, a.wrap(pattern, h, okStatus))
+	}
+	a.mux.HandleFunc("GET /healthz", a.healthz)
+
+	write("POST", "/api/tenants", http.StatusCreated, a.createTenant)
+	get("/api/tenants", a.listTenants)
+	write("POST", "/api/counters", http.StatusCreated, a.createCounter)
+	get("/api/counters", a.listCounters)
+	write("POST", "/api/orders", http.StatusCreated, a.createOrder)
+	get("/api/orders", a.listOrders)
+	get("/api/orders/{id}", a.getOrder)
+	write("PATCH", "/api/orders/{id}/status", http.StatusOK, a.setStatus)
+	write("DELETE", "/api/orders/{id}", http.StatusOK, a.cancelOrder)
+	write("POST", "/api/payments", http.StatusCreated, a.pay)
+	get("/api/payments", a.listPayments)
+	write("POST", "/api/payments/{id}/refund", http.StatusCreated, a.refund)
+	write("POST", "/api/qr/scan", http.StatusOK, a.scanQR)
+	write("POST", "/api/alerts", http.StatusCreated, a.alert)
+	write("POST", "/api/notifications", http.StatusCreated, a.notify)
+	get("/api/events", a.events)
+	get("/api/connections", a.connections)
+	get("/api/rooms", a.rooms)
+	get("/api/rooms/{room}", a.room)
+	write("DELETE", "/api/rooms/{room}/connections", http.StatusOK, a.disconnectRoom)
+	write("POST", "/api/tokens", http.StatusCreated, a.createToken)
+	get("/api/tokens", a.listTokens)
+	write("DELETE", "/api/tokens/{id}", http.StatusOK, a.revokeToken)
+	a.mux.Handle("/api/", a.wrap("/api/", func(http.ResponseWriter, *http.Request, auth.Principal) error {
+		return domain.Errorf(domain.CodeNotFound, "no such API route")
+	}, 0))
+}
+
+// ServeHTTP applies CORS, then routes.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if origin := r.Header.Get("Origin"); origin != "" {
+		if !a.cfg.Origins.Listed(origin) {
+			if r.Method == http.MethodOptions {
+				writeError(w, r, a.log, domain.Errorf(domain.CodeForbidden, "origin %s is not allowed", origin))
+				return
+			}
+		} else {
+			h := w.Header()
+			h.Set("Access-Control-Allow-Origin", origin)
+			h.Set("Access-Control-Allow-Credentials", "true")
+			h.Add("Vary", "Origin")
+			if r.Method == http.MethodOptions {
+				h.Set("Access-Control-Allow-Methods", "GET, POST, PATCH, DELETE, OPTIONS")
+				h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, Idempotency-Key")
+				h.Set("Access-Control-Max-Age", "600")
+				w.WriteHeader(http.StatusNoContent)
+				return
+			}
+		}
+	}
+	a.mux.ServeHTTP(w, r)
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	s.status = code
+	s.ResponseWriter.WriteHeader(code)
+}
+
+// wrap authenticates, limits the body, applies Idempotency-Key to writes
+// (okStatus > 0) and turns a returned error into the error response.
+func (a *API) wrap(route string, h handlerFunc, okStatus int) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		if err := a.serve(rec, r, h, okStatus); err != nil {
+			writeError(rec, r, a.log, err)
+		}
+		if a.cfg.Observer != nil {
+			a.cfg.Observer.ObserveRequest(r.Method+" "+route, rec.status, time.Since(start))
+		}
+	})
+}
+
+func (a *API) serve(w http.ResponseWriter, r *http.Request, h handlerFunc, okStatus int) error {
+	p, err := a.cfg.Auth.Authenticate(r.Context(), bearer(r), remoteHost(r))
+	if err != nil {
+		var rl interface{ RetryAfter() time.Duration }
+		if errors.As(err, &rl) {
+			w.Header().Set("Retry-After", strconv.Itoa(int(rl.RetryAfter().Seconds()+0.999)))
+		}
+		return err
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, a.cfg.MaxBodyBytes)
+	key := r.Header.Get("Idempotency-Key")
+	if okStatus == 0 || key == "" {
+		return h(w, r, p)
+	}
+	if len(key) > 200 {
+		return domain.Errorf(domain.CodeInvalid, "Idempotency-Key is longer than 200 characters")
+	}
+	body, err := readBody(r)
+	if err != nil {
+		return err
+	}
+	sum := sha256.New()
+	for _, part := range []string{r.Method, r.URL.Path, r.URL.RawQuery, strconv.FormatInt(p.TokenID, 10)} {
+		sum.Write([]byte(part))
+		sum.Write([]byte{0})
+	}
+	sum.Write(body)
+	hash := hex.EncodeToString(sum.Sum(nil))
+	if done, err := a.replay(w, r.Context(), key, hash); done || err != nil {
+		return err
+	}
+	r.Body = http.NoBody
+	r = r.WithContext(service.WithIdempotency(r.Context(), service.Idempotency{Key: key, RequestHash: hash, Status: okStatus}))
+	r.Body = readCloser{bytes.NewReader(body)}
+	err = h(w, r, p)
+	if service.IsIdempotencyRace(err) { // a concurrent twin committed first: answer as it did
+		if done, rerr := a.replay(w, r.Context(), key, hash); done || rerr != nil {
+			return rerr
+		}
+	}
+	return err
+}
+
+// replay answers from a stored idempotent response, if there is one.
+func (a *API) replay(w http.ResponseWriter, ctx context.Context, key, hash string) (bool, error) {
+	prev, err := a.cfg.Reader.Idempotency(ctx, key)
+	if err != nil || prev == nil {
+		return false, err
+	}
+	if prev.RequestHash != hash {
+		return true, domain.Errorf(domain.CodeIdemMismatch, "Idempotency-Key %q was already used for a different request", key)
+	}
+	w.Header().Set("Idempotent-Replayed", "true")
+	writeRaw(w, prev.Status, prev.Body)
+	return true, nil
+}
+
+type readCloser struct{ *bytes.Reader }
+
+func (readCloser) Close() error { return nil }
+
+func bearer(r *http.Request) string {
+	h := r.Header.Get("Authorization")
+	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+		return strings.TrimSpace(h[7:])
+	}
+	return ""
+}
+
+func remoteHost(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+func (a *API) healthz(w http.ResponseWriter, r *http.Request) {
+	body := map[string]any{"status": "ok", "auth": "on", "connections": a.cfg.Hub.Active()}
+	if a.cfg.AuthOff {
+		body["auth"] = "off"
+		body["warning"] = "authentication is OFF (--auth=off): anyone who can reach this server can do anything"
+	}
+	writeJSON(w, http.StatusOK, body)
+}
+
+// WriteError answers with err in the API's error shape (used by the socket
+// handlers to refuse an upgrade the same way).
+func (a *API) WriteError(w http.ResponseWriter, r *http.Request, err error) {
+	var rl interface{ RetryAfter() time.Duration }
+	if errors.As(err, &rl) {
+		w.Header().Set("Retry-After", strconv.Itoa(int(rl.RetryAfter().Seconds()+0.999)))
+	}
+	writeError(w, r, a.log, err)
+}
+
+// AdminOnly guards a non-API handler (pprof) with an admin token.
+func (a *API) AdminOnly(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, err := a.cfg.Auth.Authenticate(r.Context(), bearer(r), remoteHost(r))
+		if err == nil && !p.IsAdmin() {
+			err = domain.Errorf(domain.CodeForbidden, "admin token required")
+		}
+		if err != nil {
+			a.WriteError(w, r, err)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}

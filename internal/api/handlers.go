@@ -1,0 +1,448 @@
+package api
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+
+	"github.com/posd/posd/internal/auth"
+	"github.com/posd/posd/internal/domain"
+	"github.com/posd/posd/internal/service"
+	"github.com/posd/posd/store"
+)
+
+func decodeRequest(r *http.Request, v any) error {
+	body, err := readBody(r)
+	if err != nil {
+		return err
+	}
+	return decodeJSON(body, v)
+}
+
+func (a *API) createTenant(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	var in struct {
+		Name string `json:"name"`
+		Code string `json:"code"`
+	}
+	if err := decodeRequest(r, &in); err != nil {
+		return err
+	}
+	t, err := a.cfg.Service.CreateTenant(r.Context(), p, in.Name, in.Code)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, t)
+	return nil
+}
+
+func (a *API) listTenants(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {
+	ts, err := a.cfg.Reader.Tenants(r.Context())
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"tenants": ts})
+	return nil
+}
+
+func (a *API) createCounter(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	var in struct {
+		Name string `json:"name"`
+	}
+	if err := decodeRequest(r, &in); err != nil {
+		return err
+	}
+	c, err := a.cfg.Service.CreateCounter(r.Context(), p, in.Name)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, c)
+	return nil
+}
+
+func (a *API) listCounters(w http.ResponseWriter, r *http.Request, _ auth.Principal) error {
+	cs, err := a.cfg.Reader.Counters(r.Context())
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"counters": cs})
+	return nil
+}
+
+// orderInput mirrors service.NewOrder with item fields spelled out, so that
+// unknown fields inside items are refused too.
+type orderInput struct {
+	TenantID     int64  `json:"tenant_id"`
+	CustomerName string `json:"customer_name"`
+	Items        []struct {
+		Name      string `json:"name"`
+		Quantity  int64  `json:"quantity"`
+		UnitPrice int64  `json:"unit_price"`
+		Notes     string `json:"notes"`
+	} `json:"items"`
+}
+
+func (a *API) createOrder(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	var in orderInput
+	if err := decodeRequest(r, &in); err != nil {
+		return err
+	}
+	if len(in.Items) > domain.MaxItems {
+		return domain.Errorf(domain.CodeInvalid, "an order holds at most %d items (got %d)", domain.MaxItems, len(in.Items))
+	}
+	no := service.NewOrder{TenantID: in.TenantID, CustomerName: in.CustomerName, Items: make([]domain.Item, len(in.Items))}
+	for i, it := range in.Items {
+		no.Items[i] = domain.Item{Name: it.Name, Quantity: it.Quantity, UnitPrice: it.UnitPrice, Notes: it.Notes}
+	}
+	o, err := a.cfg.Service.CreateOrder(r.Context(), p, no)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, o)
+	return nil
+}
+
+func (a *API) listOrders(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	q := r.URL.Query()
+	var f store.OrderFilter
+	var err error
+	if f.TenantID, err = queryInt(r, "tenant_id"); err != nil {
+		return err
+	}
+	limit, err := queryInt(r, "limit")
+	if err != nil {
+		return err
+	}
+	f.Limit = int(min(limit, 1000))
+	if s := q.Get("status"); s != "" {
+		for _, part := range strings.Split(s, ",") {
+			if part == "open" {
+				f.Statuses = append(f.Statuses, domain.StatusPending, domain.StatusPreparing, domain.StatusReady)
+				continue
+			}
+			st, err := domain.ParseStatus(part)
+			if err != nil {
+				return err
+			}
+			f.Statuses = append(f.Statuses, st)
+		}
+	}
+	switch q.Get("unpaid") {
+	case "", "false", "0":
+	case "true", "1":
+		f.Unpaid = true
+	default:
+		return domain.Errorf(domain.CodeInvalid, "unpaid must be true or false")
+	}
+	if f.TenantID == 0 {
+		if !p.CanReadAllTenants() {
+			if p.TenantID == 0 {
+				return domain.Errorf(domain.CodeForbidden, "this token may not list orders")
+			}
+			f.TenantID = p.TenantID // a stall's token lists its own orders
+		}
+	} else if !p.CanReadTenant(f.TenantID) {
+		return domain.Errorf(domain.CodeForbidden, "this token may not read tenant %d's orders", f.TenantID)
+	}
+	orders, head, err := a.cfg.Reader.Orders(r.Context(), f)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"orders": orders, "last_event_id": head})
+	return nil
+}
+
+func (a *API) getOrder(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	o, err := a.cfg.Reader.Order(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	if !p.CanReadTenant(o.TenantID) { // same answer as a missing order: no probing
+		return domain.Errorf(domain.CodeNotFound, "order %d not found", id)
+	}
+	writeJSON(w, http.StatusOK, o)
+	return nil
+}
+
+func (a *API) setStatus(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	var in struct {
+		Status string `json:"status"`
+	}
+	if err := decodeRequest(r, &in); err != nil {
+		return err
+	}
+	st, err := domain.ParseStatus(in.Status)
+	if err != nil {
+		return err
+	}
+	o, err := a.cfg.Service.SetStatus(r.Context(), p, id, st)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, o)
+	return nil
+}
+
+func (a *API) cancelOrder(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	var in struct {
+		Reason string `json:"reason"`
+	}
+	if err := decodeRequest(r, &in); err != nil {
+		return err
+	}
+	o, err := a.cfg.Service.Cancel(r.Context(), p, id, in.Reason)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, o)
+	return nil
+}
+
+func (a *API) pay(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	var in service.NewPayment
+	if err := decodeRequest(r, &in); err != nil {
+		return err
+	}
+	pay, err := a.cfg.Service.Pay(r.Context(), p, in)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, pay)
+	return nil
+}
+
+func (a *API) listPayments(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	var f store.PaymentFilter
+	var err error
+	if f.CounterID, err = queryInt(r, "counter_id"); err != nil {
+		return err
+	}
+	if f.SinceID, err = queryInt(r, "since"); err != nil {
+		return err
+	}
+	limit, err := queryInt(r, "limit")
+	if err != nil {
+		return err
+	}
+	f.Limit = int(min(limit, 1000))
+	if p.Role == auth.RoleKasir && f.CounterID == 0 {
+		f.CounterID = p.CounterID
+	}
+	if !p.CanReadPayments(f.CounterID) {
+		return domain.Errorf(domain.CodeForbidden, "this token may not list payments of counter %d", f.CounterID)
+	}
+	ps, err := a.cfg.Reader.Payments(r.Context(), f)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"payments": ps})
+	return nil
+}
+
+func (a *API) refund(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	var in struct {
+		Reason string `json:"reason"`
+		Amount int64  `json:"amount"`
+	}
+	if err := decodeRequest(r, &in); err != nil {
+		return err
+	}
+	ref, err := a.cfg.Service.Refund(r.Context(), p, id, in.Reason, in.Amount)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, ref)
+	return nil
+}
+
+func (a *API) scanQR(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	var in struct {
+		Token string `json:"token"`
+	}
+	if err := decodeRequest(r, &in); err != nil {
+		return err
+	}
+	q, err := a.cfg.Service.ScanQR(r.Context(), p, in.Token)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, q)
+	return nil
+}
+
+func (a *API) alert(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	var in struct {
+		Severity string `json:"severity"`
+		Message  string `json:"message"`
+	}
+	if err := decodeRequest(r, &in); err != nil {
+		return err
+	}
+	ev, err := a.cfg.Service.Alert(r.Context(), p, in.Severity, in.Message)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, ev)
+	return nil
+}
+
+func (a *API) notify(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	var in struct {
+		UserID int64           `json:"user_id"`
+		Type   string          `json:"type"`
+		Data   json.RawMessage `json:"data"`
+	}
+	if err := decodeRequest(r, &in); err != nil {
+		return err
+	}
+	ev, err := a.cfg.Service.Notify(r.Context(), p, in.UserID, in.Type, in.Data)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, ev)
+	return nil
+}
+
+func (a *API) events(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	since, err := queryInt(r, "since")
+	if err != nil {
+		return err
+	}
+	limit, err := queryInt(r, "limit")
+	if err != nil {
+		return err
+	}
+	if limit == 0 || limit > 1000 {
+		limit = 1000
+	}
+	var rooms []string
+	if room := r.URL.Query().Get("room"); room != "" {
+		canon, err := auth.CheckJoin(p, room)
+		if err != nil {
+			return err
+		}
+		rooms = []string{canon}
+	} else if !p.IsAdmin() {
+		return domain.Errorf(domain.CodeForbidden, "history across rooms is for admins; pass room=")
+	}
+	evs, err := a.cfg.Reader.ReadEvents(r.Context(), since, rooms, int(limit))
+	if err != nil {
+		return err
+	}
+	next := since
+	if len(evs) > 0 {
+		next = evs[len(evs)-1].ID
+	}
+	if evs == nil {
+		evs = []domain.Event{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"events": evs, "next_since": next})
+	return nil
+}
+
+func requireAdmin(p auth.Principal) error {
+	if !p.IsAdmin() {
+		return domain.Errorf(domain.CodeForbidden, "this route is for admin tokens")
+	}
+	return nil
+}
+
+func (a *API) connections(w http.ResponseWriter, _ *http.Request, p auth.Principal) error {
+	if err := requireAdmin(p); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]int{"active": a.cfg.Hub.Active()})
+	return nil
+}
+
+func (a *API) rooms(w http.ResponseWriter, _ *http.Request, p auth.Principal) error {
+	if err := requireAdmin(p); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"rooms": a.cfg.Hub.RoomSizes()})
+	return nil
+}
+
+func (a *API) room(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	if err := requireAdmin(p); err != nil {
+		return err
+	}
+	room, err := domain.ParseRoom(r.PathValue("room"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"room": room.String(), "clients": a.cfg.Hub.RoomSize(room.String())})
+	return nil
+}
+
+func (a *API) disconnectRoom(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	if err := requireAdmin(p); err != nil {
+		return err
+	}
+	room, err := domain.ParseRoom(r.PathValue("room"))
+	if err != nil {
+		return err
+	}
+	n := a.cfg.Hub.DisconnectRoom(room.String())
+	a.log.Info("room disconnected", "room", room.String(), "connections", n)
+	writeJSON(w, http.StatusOK, map[string]any{"room": room.String(), "disconnected": n})
+	return nil
+}
+
+func (a *API) createToken(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	if err := requireAdmin(p); err != nil {
+		return err
+	}
+	var spec auth.TokenSpec
+	if err := decodeRequest(r, &spec); err != nil {
+		return err
+	}
+	tok, err := a.cfg.Tokens.Create(r.Context(), spec)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, tok)
+	return nil
+}
+
+func (a *API) listTokens(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	if err := requireAdmin(p); err != nil {
+		return err
+	}
+	ts, err := a.cfg.Tokens.List(r.Context())
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"tokens": ts})
+	return nil
+}
+
+func (a *API) revokeToken(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	if err := requireAdmin(p); err != nil {
+		return err
+	}
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	if err := a.cfg.Tokens.Revoke(r.Context(), id); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"id": id, "revoked": true})
+	return nil
+}

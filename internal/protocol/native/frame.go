@@ -1,0 +1,113 @@
+// Package native is posd's own WebSocket protocol at /ws (DESIGN.md §6.1):
+// one JSON object per text frame, rooms by query or join/leave ops, resume
+// from the event log with `since`.
+package native
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"strconv"
+
+	"github.com/posd/posd/internal/domain"
+)
+
+// Encode renders ev as a complete WebSocket text frame carrying
+// {"op":"event","event":NAME,"payload":ENVELOPE}. The hub calls it once per
+// broadcast; every receiver's writer sends these bytes as they are.
+func Encode(dst []byte, ev *domain.Event) []byte {
+	payload := make([]byte, 0, 320+len(ev.Data))
+	payload = append(payload, `{"op":"event","event":"`...)
+	payload = append(payload, ev.Name...) // our own constant names: no escaping needed
+	payload = append(payload, `","payload":`...)
+	payload = ev.AppendEnvelope(payload)
+	payload = append(payload, '}')
+	return appendFrame(dst, payload)
+}
+
+// appendFrame appends an unmasked, final text frame (RFC 6455 §5.2) holding
+// payload to dst.
+func appendFrame(dst, payload []byte) []byte {
+	n := len(payload)
+	switch {
+	case n < 126:
+		dst = append(dst, 0x81, byte(n))
+	case n <= 0xFFFF:
+		dst = append(dst, 0x81, 126)
+		dst = binary.BigEndian.AppendUint16(dst, uint16(n))
+	default:
+		dst = append(dst, 0x81, 127)
+		dst = binary.BigEndian.AppendUint64(dst, uint64(n))
+	}
+	return append(dst, payload...)
+}
+
+// Control messages of this connection alone.
+
+func joinedFrame(op, room string) []byte {
+	b, _ := json.Marshal(struct {
+		Op   string `json:"op"`
+		Room string `json:"room"`
+	}{op, room})
+	return appendFrame(nil, b)
+}
+
+type errorMsg struct {
+	Op       string `json:"op"`
+	Code     string `json:"code"`
+	Message  string `json:"message"`
+	OldestID int64  `json:"oldest_id,omitempty"`
+}
+
+func errorFrame(code, message string, oldest int64) []byte {
+	b, _ := json.Marshal(errorMsg{Op: "error", Code: code, Message: message, OldestID: oldest})
+	return appendFrame(nil, b)
+}
+
+func readyFrame(rooms []string, lastID int64, resumed bool) []byte {
+	b, _ := json.Marshal(struct {
+		Op      string   `json:"op"`
+		Rooms   []string `json:"rooms"`
+		LastID  int64    `json:"last_id"`
+		Resumed bool     `json:"resumed"`
+	}{"ready", rooms, lastID, resumed})
+	return appendFrame(nil, b)
+}
+
+// clientOp is what a client may send.
+type clientOp struct {
+	Op    string `json:"op"`
+	Room  string `json:"room,omitempty"`
+	Since *int64 `json:"since,omitempty"`
+}
+
+// DecodeOp parses one client frame strictly: a JSON object with a known op
+// and the fields that op needs.
+func DecodeOp(b []byte) (clientOp, error) {
+	var op clientOp
+	if err := json.Unmarshal(b, &op); err != nil {
+		return op, domain.Errorf(domain.CodeInvalid, "malformed frame: expected a JSON object like {\"op\":\"join\",\"room\":\"tenant-1\"}")
+	}
+	switch op.Op {
+	case "join", "leave":
+		if op.Room == "" {
+			return op, domain.Errorf(domain.CodeInvalid, "%s needs a room", op.Op)
+		}
+	case "resume":
+		if op.Since == nil || *op.Since < 0 {
+			return op, domain.Errorf(domain.CodeInvalid, "resume needs since ≥ 0 (the last event id you saw)")
+		}
+	case "ping":
+	case "":
+		return op, domain.Errorf(domain.CodeInvalid, "frame has no op")
+	default:
+		return op, domain.Errorf(domain.CodeInvalid, "unknown op %s", strconv.Quote(truncate(op.Op, 32)))
+	}
+	return op, nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}

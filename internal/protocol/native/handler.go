@@ -1,0 +1,335 @@
+package native
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/posd/posd/internal/auth"
+	"github.com/posd/posd/internal/domain"
+	"github.com/posd/posd/internal/hub"
+)
+
+// Config wires the /ws handler.
+type Config struct {
+	Hub     *hub.Hub
+	Proto   hub.Protocol // the index Encode was registered at
+	Auth    auth.Authenticator
+	Origins *auth.OriginPolicy
+	// ReadLimit bounds one client frame (default 64 KiB).
+	ReadLimit int64
+	// PingInterval is how often the server pings; a peer that has not
+	// answered within PongTimeout after a ping is dropped (defaults 25 s, 20 s).
+	PingInterval time.Duration
+	PongTimeout  time.Duration
+	WriteTimeout time.Duration
+	// MaxErrors is how many refused frames a connection may send before it
+	// is closed for policy violation (default 20).
+	MaxErrors int
+	// OnError writes an HTTP error before the upgrade (the API's error shape).
+	OnError func(w http.ResponseWriter, r *http.Request, err error)
+	Logger  *slog.Logger
+}
+
+// Handler serves /ws.
+type Handler struct {
+	cfg      Config
+	upgrader websocket.Upgrader
+	log      *slog.Logger
+	wg       sync.WaitGroup
+}
+
+// New builds the handler.
+func New(cfg Config) *Handler {
+	if cfg.ReadLimit <= 0 {
+		cfg.ReadLimit = 64 << 10
+	}
+	if cfg.PingInterval <= 0 {
+		cfg.PingInterval = 25 * time.Second
+	}
+	if cfg.PongTimeout <= 0 {
+		cfg.PongTimeout = 20 * time.Second
+	}
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = 10 * time.Second
+	}
+	if cfg.MaxErrors <= 0 {
+		cfg.MaxErrors = 20
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Origins == nil {
+		cfg.Origins = auth.NewOriginPolicy(nil)
+	}
+	h := &Handler{cfg: cfg, log: cfg.Logger}
+	h.upgrader = websocket.Upgrader{
+		// Small read buffer and a shared write pool: an idle connection
+		// holds no large buffers (events bypass gorilla's writer anyway).
+		ReadBufferSize:  512,
+		WriteBufferPool: &sync.Pool{},
+		CheckOrigin:     func(r *http.Request) bool { return cfg.Origins.Allow(r.Header.Get("Origin")) },
+		Error: func(w http.ResponseWriter, r *http.Request, status int, reason error) {
+			h.fail(w, r, domain.Errorf(codeFor(status), "websocket upgrade refused: %v", reason))
+		},
+	}
+	return h
+}
+
+func codeFor(status int) domain.Code {
+	if status == http.StatusForbidden {
+		return domain.CodeForbidden
+	}
+	return domain.CodeInvalid
+}
+
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
+	if h.cfg.OnError != nil {
+		h.cfg.OnError(w, r, err)
+		return
+	}
+	http.Error(w, domain.ErrorMessage(err), http.StatusBadRequest)
+}
+
+// Wait blocks until every connection's goroutines have finished (after the
+// hub closed them on shutdown, their close frames have been written).
+func (h *Handler) Wait() { h.wg.Wait() }
+
+func token(r *http.Request) string {
+	if t := r.URL.Query().Get("token"); t != "" {
+		return t
+	}
+	a := r.Header.Get("Authorization")
+	if len(a) > 7 && strings.EqualFold(a[:7], "bearer ") {
+		return strings.TrimSpace(a[7:])
+	}
+	return ""
+}
+
+func remote(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// ServeHTTP authenticates and checks everything it can before the upgrade,
+// so a refused client gets a plain HTTP status it can read.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if origin := r.Header.Get("Origin"); !h.cfg.Origins.Allow(origin) {
+		h.fail(w, r, domain.Errorf(domain.CodeForbidden, "origin %s is not allowed", origin))
+		return
+	}
+	p, err := h.cfg.Auth.Authenticate(r.Context(), token(r), remote(r))
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	q := r.URL.Query()
+	rooms := p.DefaultRooms()
+	if q.Has("rooms") {
+		rooms = nil
+		for _, name := range strings.Split(q.Get("rooms"), ",") {
+			if name == "" {
+				continue
+			}
+			canon, err := auth.CheckJoin(p, name)
+			if err != nil {
+				h.fail(w, r, err)
+				return
+			}
+			rooms = append(rooms, canon)
+		}
+	}
+	since := int64(-1)
+	if s := q.Get("since"); s != "" {
+		v, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || v < 0 {
+			h.fail(w, r, domain.Errorf(domain.CodeInvalid, "since must be a non-negative event id, not %q", s))
+			return
+		}
+		since = v
+	}
+	var gap *hub.TooOldError
+	if err := h.cfg.Hub.CheckSince(r.Context(), since); errors.As(err, &gap) {
+		since = -1 // live only; the client is told to reload below
+	} else if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+
+	conn, err := h.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		return // the upgrader has answered
+	}
+	c := hub.NewClient(h.cfg.Proto)
+	c.Tag = p
+	if err := h.cfg.Hub.Register(c, rooms, since); err != nil {
+		reason := hub.TryAgainLater
+		if errors.Is(err, hub.ErrTooManyRooms) {
+			reason = hub.PolicyViolation
+		}
+		_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(reason.Code, err.Error()), time.Now().Add(time.Second))
+		conn.Close()
+		return
+	}
+	if gap != nil {
+		c.Send(errorFrame("gap", gap.Error(), gap.Oldest))
+	}
+	c.Send(readyFrame(rooms, h.cfg.Hub.LastPublished(), since >= 0))
+	readerDone := make(chan struct{})
+	h.wg.Add(1)
+	go func() {
+		defer h.wg.Done()
+		h.writePump(conn, c, readerDone)
+	}()
+	h.readPump(conn, c, p)
+	close(readerDone)
+}
+
+// readPump handles client ops until the connection fails or is closed.
+func (h *Handler) readPump(conn *websocket.Conn, c *hub.Client, p auth.Principal) {
+	defer c.Close(hub.GoingAway) // no-op when the hub closed it first
+	deadline := h.cfg.PingInterval + h.cfg.PongTimeout
+	conn.SetReadLimit(h.cfg.ReadLimit)
+	_ = conn.SetReadDeadline(time.Now().Add(deadline))
+	conn.SetPongHandler(func(string) error { return conn.SetReadDeadline(time.Now().Add(deadline)) })
+	// Answering pings is the writer's job: only it writes to the socket.
+	// Likewise the reply to a client's close: the writer sends our close frame.
+	conn.SetCloseHandler(func(int, string) error { return nil })
+	conn.SetPingHandler(func(string) error {
+		_ = conn.SetReadDeadline(time.Now().Add(deadline))
+		c.Send(pongFrame)
+		return nil
+	})
+	errorsSent := 0
+	refuse := func(err error) bool {
+		errorsSent++
+		if errorsSent > h.cfg.MaxErrors {
+			c.Close(hub.PolicyViolation)
+			return false
+		}
+		c.Send(errorFrame(string(domain.ErrorCode(err)), domain.ErrorMessage(err), 0))
+		return true
+	}
+	for {
+		typ, data, err := conn.ReadMessage()
+		if err != nil {
+			if errors.Is(err, websocket.ErrReadLimit) {
+				c.Close(hub.CloseReason{Code: websocket.CloseMessageTooBig, Text: "frame too large"})
+			}
+			return
+		}
+		_ = conn.SetReadDeadline(time.Now().Add(deadline))
+		if typ != websocket.TextMessage {
+			if !refuse(domain.Errorf(domain.CodeInvalid, "binary frames are not accepted; send JSON text frames")) {
+				return
+			}
+			continue
+		}
+		op, err := DecodeOp(data)
+		if err != nil {
+			if !refuse(err) {
+				return
+			}
+			continue
+		}
+		switch op.Op {
+		case "join":
+			room, err := auth.CheckJoin(p, op.Room)
+			if err == nil {
+				if err = h.cfg.Hub.Join(c, room); errors.Is(err, hub.ErrTooManyRooms) {
+					err = domain.Errorf(domain.CodeInvalid, "too many rooms on this connection")
+				}
+			}
+			if err != nil {
+				if !refuse(err) {
+					return
+				}
+				continue
+			}
+			c.Send(joinedFrame("joined", room))
+		case "leave":
+			room, err := domain.ParseRoom(op.Room)
+			if err != nil {
+				if !refuse(err) {
+					return
+				}
+				continue
+			}
+			h.cfg.Hub.Leave(c, room.String())
+			c.Send(joinedFrame("left", room.String()))
+		case "resume":
+			var gap *hub.TooOldError
+			if err := h.cfg.Hub.CheckSince(context.Background(), *op.Since); errors.As(err, &gap) {
+				c.Send(errorFrame("gap", gap.Error(), gap.Oldest))
+				continue
+			} else if err != nil {
+				c.Send(errorFrame(string(domain.CodeInternal), "cannot read the event log", 0))
+				continue
+			}
+			c.Resume(*op.Since)
+		case "ping":
+			c.Send(appPongFrame)
+		}
+	}
+}
+
+var (
+	pongFrame    = []byte{0x8A, 0} // a WebSocket pong with no payload
+	appPongFrame = appendFrame(nil, []byte(`{"op":"pong"}`))
+)
+
+// writePump is the connection's only writer: queued frames (coalesced into
+// one writev), pings, and the close frame when the hub ends the client.
+func (h *Handler) writePump(conn *websocket.Conn, c *hub.Client, readerDone <-chan struct{}) {
+	nc := conn.NetConn()
+	defer nc.Close()
+	ticker := time.NewTicker(h.cfg.PingInterval)
+	defer ticker.Stop()
+	var frames [][]byte
+	var bufs net.Buffers
+	for {
+		var err error
+		frames, err = c.Poll(context.Background(), frames[:0])
+		if len(frames) > 0 {
+			_ = nc.SetWriteDeadline(time.Now().Add(h.cfg.WriteTimeout))
+			bufs = append(bufs[:0], frames...)
+			if _, werr := bufs.WriteTo(nc); werr != nil {
+				c.Close(hub.GoingAway)
+				return
+			}
+			clear(frames)
+		}
+		if err != nil {
+			reason := c.Reason()
+			msg := websocket.FormatCloseMessage(reason.Code, reason.Text)
+			_ = conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
+			// Give the peer a moment to answer the close before the TCP
+			// connection goes, so it reads our code rather than a reset.
+			select {
+			case <-readerDone:
+			case <-time.After(time.Second):
+			}
+			return
+		}
+		select {
+		case <-c.Ready():
+		case <-c.Done():
+		case <-ticker.C:
+			if err := conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(h.cfg.WriteTimeout)); err != nil {
+				c.Close(hub.GoingAway)
+				return
+			}
+		}
+	}
+}

@@ -1,0 +1,340 @@
+// Package server assembles posd serve: store, hub, service, API and the
+// socket protocols, with one Run that tests and the command share.
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/posd/posd/internal/api"
+	"github.com/posd/posd/internal/auth"
+	"github.com/posd/posd/internal/domain"
+	"github.com/posd/posd/internal/hub"
+	"github.com/posd/posd/internal/protocol/native"
+	"github.com/posd/posd/internal/service"
+	"github.com/posd/posd/store"
+)
+
+// Config is everything posd serve can be told.
+type Config struct {
+	Addr        string // host:port; default 127.0.0.1:5000
+	DBPath      string // default ./posd.db
+	TokenFile   string // default DBPath + ".token"
+	CORSOrigins []string
+	AuthOff     bool
+	TLSCert     string
+	TLSKey      string
+	Synchronous string // SQLite synchronous pragma: NORMAL (default) or FULL
+
+	Retention      time.Duration // default 24h
+	KeepPerRoom    int           // default 1000
+	PruneEvery     time.Duration // default 1m
+	IdempotencyTTL time.Duration // default 24h
+	MaxBodyBytes   int64         // default 1 MiB
+
+	Hub          hub.Options
+	PingInterval time.Duration
+	PongTimeout  time.Duration
+	WSReadLimit  int64
+
+	Pprof  bool // serve /debug/pprof (admin token required)
+	Logger *slog.Logger
+	Now    func() time.Time
+}
+
+func (c *Config) defaults() {
+	if c.Addr == "" {
+		c.Addr = "127.0.0.1:5000"
+	}
+	if c.DBPath == "" {
+		c.DBPath = "posd.db"
+	}
+	if c.TokenFile == "" {
+		c.TokenFile = c.DBPath + ".token"
+	}
+	if c.Retention <= 0 {
+		c.Retention = 24 * time.Hour
+	}
+	if c.KeepPerRoom <= 0 {
+		c.KeepPerRoom = 1000
+	}
+	if c.PruneEvery <= 0 {
+		c.PruneEvery = time.Minute
+	}
+	if c.IdempotencyTTL <= 0 {
+		c.IdempotencyTTL = 24 * time.Hour
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+}
+
+// Protocol indexes of the hub's encoders.
+const (
+	ProtoNative hub.Protocol = iota
+	numProtocols
+)
+
+// Server is a running posd.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	Store   *store.Store
+	Hub     *hub.Hub
+	Service *service.Service
+	Tokens  *auth.Tokens
+	native  *native.Handler
+	http    *http.Server
+	ln      net.Listener
+	handler http.Handler
+	// AdminToken is set when this start created the first admin token.
+	AdminToken string
+}
+
+// New opens the database and builds every part; Listen and Run start it.
+func New(ctx context.Context, cfg Config) (*Server, error) {
+	cfg.defaults()
+	s := &Server{cfg: cfg, log: cfg.Logger}
+	var h *hub.Hub
+	st, err := store.Open(ctx, cfg.DBPath, store.Options{
+		Synchronous: cfg.Synchronous,
+		Now:         cfg.Now,
+		Publish:     func(evs []domain.Event) { h.Publish(evs) },
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.Store = st
+	hopts := cfg.Hub
+	hopts.Encoders = make([]hub.Encoder, numProtocols)
+	hopts.Encoders[ProtoNative] = native.Encode
+	h = hub.New(hopts, st, cfg.Logger.With("component", "hub"))
+	s.Hub = h
+	s.Service = service.New(st, cfg.Logger.With("component", "service"))
+
+	var authn auth.Authenticator = auth.Open{}
+	s.Tokens = auth.NewTokens(st, cfg.Now, func(id int64) {
+		n := h.CloseWhere(func(c *hub.Client) bool {
+			p, ok := c.Tag.(auth.Principal)
+			return ok && p.TokenID == id
+		}, hub.Revoked)
+		cfg.Logger.Info("token revoked", "token_id", id, "connections_closed", n)
+	})
+	if !cfg.AuthOff {
+		authn = s.Tokens
+		if err := s.ensureAdminToken(ctx); err != nil {
+			st.Close()
+			return nil, err
+		}
+	}
+	origins := auth.NewOriginPolicy(cfg.CORSOrigins)
+	apiLog := cfg.Logger.With("component", "api")
+	a := api.New(api.Config{
+		Service: s.Service, Reader: st, Hub: h, Auth: authn, Tokens: s.Tokens, Origins: origins,
+		AuthOff: cfg.AuthOff, MaxBodyBytes: cfg.MaxBodyBytes, Logger: apiLog,
+	})
+	s.native = native.New(native.Config{
+		Hub: h, Proto: ProtoNative, Auth: authn, Origins: origins,
+		ReadLimit: cfg.WSReadLimit, PingInterval: cfg.PingInterval, PongTimeout: cfg.PongTimeout,
+		OnError: a.WriteError, Logger: cfg.Logger.With("component", "ws"),
+	})
+	mux := http.NewServeMux()
+	mux.Handle("/api/", a)
+	mux.Handle("/healthz", a)
+	mux.Handle("/ws", s.native)
+	if cfg.Pprof {
+		mux.Handle("/debug/pprof/", a.AdminOnly(http.HandlerFunc(pprof.Index)))
+		mux.Handle("/debug/pprof/profile", a.AdminOnly(http.HandlerFunc(pprof.Profile)))
+		mux.Handle("/debug/pprof/trace", a.AdminOnly(http.HandlerFunc(pprof.Trace)))
+	}
+	s.handler = mux
+	return s, nil
+}
+
+// ensureAdminToken creates the first admin token on a fresh database and
+// writes it, readable only by its owner, beside the database.
+func (s *Server) ensureAdminToken(ctx context.Context) error {
+	n, err := s.Store.CountTokens(ctx)
+	if err != nil {
+		return fmt.Errorf("count tokens: %w", err)
+	}
+	if n > 0 {
+		if _, err := os.Stat(s.cfg.TokenFile); err != nil {
+			s.log.Warn("admin token file is missing; issue a new admin token with: posd token create --role admin --db " + s.cfg.DBPath)
+		}
+		return nil
+	}
+	tok, err := s.Tokens.Create(ctx, auth.TokenSpec{Role: auth.RoleAdmin, Label: "first admin (created by posd serve)"})
+	if err != nil {
+		return fmt.Errorf("create admin token: %w", err)
+	}
+	if err := WriteTokenFile(s.cfg.TokenFile, tok.Token); err != nil {
+		return err
+	}
+	s.AdminToken = tok.Token
+	s.log.Info("created the admin token", "file", s.cfg.TokenFile)
+	return nil
+}
+
+// WriteTokenFile writes a token to path with mode 0600.
+func WriteTokenFile(path, token string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("write token file: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return fmt.Errorf("write token file: %w", err)
+	}
+	if err := f.Chmod(0o600); err != nil { // an existing file keeps its mode otherwise
+		f.Close()
+		return fmt.Errorf("write token file: %w", err)
+	}
+	if _, err := f.WriteString(token + "\n"); err != nil {
+		f.Close()
+		return fmt.Errorf("write token file: %w", err)
+	}
+	return f.Close()
+}
+
+// Handler is the server's HTTP handler (for tests that bring their own listener).
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Listen binds the address; Addr reports it (useful with port 0).
+func (s *Server) Listen() error {
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", s.cfg.Addr, err)
+	}
+	s.ln = ln
+	return nil
+}
+
+// Addr is the bound address.
+func (s *Server) Addr() string {
+	if s.ln == nil {
+		return s.cfg.Addr
+	}
+	return s.ln.Addr().String()
+}
+
+// URL is the base URL clients use.
+func (s *Server) URL() string {
+	scheme := "http"
+	if s.cfg.TLSCert != "" {
+		scheme = "https"
+	}
+	return scheme + "://" + s.Addr()
+}
+
+// Run serves until ctx ends, then shuts down gracefully: stop accepting,
+// finish in-flight requests, close sockets with 1001 going away, close the
+// database. It listens first if Listen was not called.
+func (s *Server) Run(ctx context.Context) error {
+	if s.ln == nil {
+		if err := s.Listen(); err != nil {
+			return err
+		}
+	}
+	hubCtx, stopHub := context.WithCancel(context.Background())
+	go s.Hub.Run(hubCtx)
+	bgCtx, stopBG := context.WithCancel(context.Background())
+	bgDone := make(chan struct{})
+	go func() {
+		defer close(bgDone)
+		s.maintain(bgCtx)
+	}()
+
+	s.http = &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	errc := make(chan error, 1)
+	go func() {
+		var err error
+		if s.cfg.TLSCert != "" {
+			s.http.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+			err = s.http.ServeTLS(s.ln, s.cfg.TLSCert, s.cfg.TLSKey)
+		} else {
+			err = s.http.Serve(s.ln)
+		}
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		errc <- err
+	}()
+	if s.cfg.AuthOff {
+		s.log.Warn("AUTHENTICATION IS OFF (--auth=off): anyone who can reach " + s.URL() + " can read and change everything. Use only on a trusted LAN.")
+	}
+	s.log.Info("posd listening", "addr", s.Addr(), "url", s.URL(), "db", s.cfg.DBPath)
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-errc:
+	}
+	s.log.Info("shutting down")
+	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = s.http.Shutdown(shutCtx) // in-flight requests finish; their events are published
+	stopHub()                    // every socket gets 1001 going away
+	<-s.Hub.Done()
+	waitOrTimeout(s.native.Wait, 3*time.Second)
+	stopBG()
+	<-bgDone
+	if err := s.Store.Close(); err != nil && serveErr == nil {
+		serveErr = fmt.Errorf("close database: %w", err)
+	}
+	s.log.Info("stopped")
+	return serveErr
+}
+
+func waitOrTimeout(wait func(), d time.Duration) {
+	done := make(chan struct{})
+	go func() { wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(d):
+	}
+}
+
+// maintain prunes the event log and old idempotency keys in the background.
+func (s *Server) maintain(ctx context.Context) {
+	t := time.NewTicker(s.cfg.PruneEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		s.Prune(ctx)
+	}
+}
+
+// Prune runs one retention pass.
+func (s *Server) Prune(ctx context.Context) {
+	now := s.cfg.Now()
+	n, err := s.Store.Prune(ctx, now.Add(-s.cfg.Retention), s.cfg.KeepPerRoom)
+	if err != nil && ctx.Err() == nil {
+		s.log.Error("prune event log", "err", err)
+	} else if n > 0 {
+		s.log.Info("pruned event log", "events", n)
+	}
+	if _, err := s.Store.PruneIdempotency(ctx, now.Add(-s.cfg.IdempotencyTTL)); err != nil && ctx.Err() == nil {
+		s.log.Error("prune idempotency keys", "err", err)
+	}
+}

@@ -1,0 +1,196 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/posd/posd/internal/domain"
+)
+
+const eventCols = `e.id, e.name, e.type, e.ts, e.data, e.severity, e.message, e.rooms`
+
+func scanEvent(r scanner) (domain.Event, error) {
+	var ev domain.Event
+	var ts int64
+	var data sql.NullString
+	var rooms string
+	if err := r.Scan(&ev.ID, &ev.Name, &ev.Type, &ts, &data, &ev.Severity, &ev.Message, &rooms); err != nil {
+		return ev, err
+	}
+	ev.Timestamp = fromMS(ts)
+	if data.Valid {
+		ev.Data = []byte(data.String)
+	}
+	if rooms != "" {
+		ev.Rooms = strings.Split(rooms, ",")
+	}
+	return ev, nil
+}
+
+// ReadEvents returns up to limit events after id `after` addressed to any of
+// rooms or to every connection, in id order. With no rooms it reads every
+// event (history across rooms, for admins).
+func (s *Store) ReadEvents(ctx context.Context, after int64, rooms []string, limit int) ([]domain.Event, error) {
+	if limit <= 0 || limit > 5000 {
+		limit = 5000
+	}
+	var q string
+	args := []any{after}
+	if rooms == nil {
+		q = `SELECT ` + eventCols + ` FROM events e WHERE e.id > ? ORDER BY e.id LIMIT ?`
+	} else {
+		q = `SELECT ` + eventCols + ` FROM events e WHERE e.id IN (
+			SELECT DISTINCT event_id FROM event_rooms WHERE event_id > ? AND room IN (` + placeholders(len(rooms)+1) + `)
+			ORDER BY event_id LIMIT ?) ORDER BY e.id`
+		args = append(args, domain.RoomAll)
+		for _, r := range rooms {
+			args = append(args, r)
+		}
+	}
+	args = append(args, limit)
+	rows, err := s.rdb.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("read events: %w", err)
+	}
+	defer rows.Close()
+	var out []domain.Event
+	for rows.Next() {
+		ev, err := scanEvent(rows)
+		if err != nil {
+			return nil, fmt.Errorf("read events: %w", err)
+		}
+		out = append(out, ev)
+	}
+	return out, rows.Err()
+}
+
+// Horizon is the highest event id retention has deleted: a replay from an
+// id below it may miss events.
+func (s *Store) Horizon(ctx context.Context) (int64, error) {
+	var v int64
+	err := s.rdb.QueryRowContext(ctx, `SELECT value FROM log_meta WHERE key = 'pruned_through'`).Scan(&v)
+	if err != nil {
+		return 0, fmt.Errorf("read log horizon: %w", err)
+	}
+	return v, nil
+}
+
+// LastEventID is the newest event id (0 for an empty log).
+func (s *Store) LastEventID(ctx context.Context) (int64, error) {
+	var v int64
+	err := s.rdb.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) FROM events`).Scan(&v)
+	if err != nil {
+		return 0, fmt.Errorf("read last event id: %w", err)
+	}
+	return v, nil
+}
+
+// Prune deletes events older than cutoff, except the newest keepPerRoom of
+// every room, in small batches so writers are never held up for long. It
+// returns how many events it deleted.
+func (s *Store) Prune(ctx context.Context, cutoff time.Time, keepPerRoom int) (int, error) {
+	// Per room, the id of its keepPerRoom-th newest event: nothing at or
+	// above it may go. Read outside the write lock.
+	rows, err := s.rdb.QueryContext(ctx, `SELECT room, (SELECT event_id FROM event_rooms r2 WHERE r2.room = r.room ORDER BY event_id DESC LIMIT 1 OFFSET ?) FROM (SELECT DISTINCT room FROM event_rooms) r`, keepPerRoom-1)
+	if err != nil {
+		return 0, fmt.Errorf("prune: %w", err)
+	}
+	floor := map[string]int64{}
+	for rows.Next() {
+		var room string
+		var id sql.NullInt64
+		if err := rows.Scan(&room, &id); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("prune: %w", err)
+		}
+		if id.Valid {
+			floor[room] = id.Int64
+		} else {
+			floor[room] = 0 // fewer than keepPerRoom events: keep them all
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("prune: %w", err)
+	}
+	total := 0
+	for {
+		n, err := s.pruneBatch(ctx, cutoff, floor, 500)
+		total += n
+		if err != nil || n == 0 {
+			return total, err
+		}
+		select {
+		case <-ctx.Done():
+			return total, ctx.Err()
+		case <-time.After(5 * time.Millisecond): // let writers in
+		}
+	}
+}
+
+func (s *Store) pruneBatch(ctx context.Context, cutoff time.Time, floor map[string]int64, batch int) (int, error) {
+	rows, err := s.rdb.QueryContext(ctx, `SELECT id, rooms FROM events WHERE created_at < ? ORDER BY id LIMIT ?`, ms(cutoff), batch*4)
+	if err != nil {
+		return 0, fmt.Errorf("prune: %w", err)
+	}
+	var victims []any
+	var top int64
+	for rows.Next() && len(victims) < batch {
+		var id int64
+		var rooms string
+		if err := rows.Scan(&id, &rooms); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("prune: %w", err)
+		}
+		keep := false
+		for _, r := range strings.Split(rooms, ",") {
+			if f, ok := floor[r]; ok && (f == 0 || id >= f) {
+				keep = true
+				break
+			}
+		}
+		if !keep {
+			victims = append(victims, id)
+			top = max(top, id)
+		}
+	}
+	rows.Close()
+	if len(victims) == 0 {
+		return 0, nil
+	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	tx, err := s.wdb.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("prune: %w", err)
+	}
+	defer tx.Rollback()
+	in := placeholders(len(victims))
+	if _, err := tx.ExecContext(ctx, `DELETE FROM event_rooms WHERE event_id IN (`+in+`)`, victims...); err != nil {
+		return 0, fmt.Errorf("prune: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM events WHERE id IN (`+in+`)`, victims...); err != nil {
+		return 0, fmt.Errorf("prune: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE log_meta SET value = MAX(value, ?) WHERE key = 'pruned_through'`, top); err != nil {
+		return 0, fmt.Errorf("prune: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("prune: %w", err)
+	}
+	return len(victims), nil
+}
+
+// PruneIdempotency forgets idempotency keys older than cutoff.
+func (s *Store) PruneIdempotency(ctx context.Context, cutoff time.Time) (int64, error) {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	res, err := s.wdb.ExecContext(ctx, `DELETE FROM idempotency_keys WHERE created_at < ?`, ms(cutoff))
+	if err != nil {
+		return 0, fmt.Errorf("prune idempotency keys: %w", err)
+	}
+	return res.RowsAffected()
+}

@@ -1,0 +1,205 @@
+// Package store keeps posd's state and event log in SQLite: raw SQL, embedded
+// numbered migrations, one writer at a time, readers in parallel (WAL).
+package store
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/posd/posd/internal/domain"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Options tune the database.
+type Options struct {
+	// Synchronous is SQLite's synchronous pragma. NORMAL (the default) in WAL
+	// mode survives a killed process with nothing lost: a commit is in the
+	// WAL before the API answers. FULL also survives power loss, at the cost
+	// of an fsync per commit.
+	Synchronous string
+	// Publish receives the events of every committed transaction, in id
+	// order, while the writer lock is still held (so callers see commit order).
+	Publish func([]domain.Event)
+	Now     func() time.Time
+}
+
+// Store is the SQLite store. It is safe for concurrent use.
+type Store struct {
+	wdb  *sql.DB // one connection: SQLite has one writer; we queue in Go, not on SQLITE_BUSY
+	rdb  *sql.DB // readers
+	wmu  sync.Mutex
+	opts Options
+	path string
+}
+
+// Open opens (creating if needed) the database at path and applies migrations.
+func Open(ctx context.Context, path string, opts Options) (*Store, error) {
+	if opts.Synchronous == "" {
+		opts.Synchronous = "NORMAL"
+	}
+	switch strings.ToUpper(opts.Synchronous) {
+	case "NORMAL", "FULL", "EXTRA":
+	default:
+		return nil, fmt.Errorf("open database: synchronous must be NORMAL, FULL or EXTRA, not %q", opts.Synchronous)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Publish == nil {
+		opts.Publish = func([]domain.Event) {}
+	}
+	q := url.Values{}
+	for _, p := range []string{
+		"journal_mode(WAL)",
+		"foreign_keys(1)",
+		"busy_timeout(10000)",
+		"synchronous(" + strings.ToUpper(opts.Synchronous) + ")",
+	} {
+		q.Add("_pragma", p)
+	}
+	dsn := "file:" + path + "?" + q.Encode()
+	wdb, err := sql.Open("sqlite", dsn+"&_txlock=immediate")
+	if err != nil {
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	wdb.SetMaxOpenConns(1)
+	wdb.SetMaxIdleConns(1)
+	wdb.SetConnMaxLifetime(0)
+	rdb, err := sql.Open("sqlite", dsn+"&mode=ro")
+	if err != nil {
+		wdb.Close()
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	rdb.SetMaxOpenConns(8)
+	rdb.SetMaxIdleConns(8)
+	s := &Store{wdb: wdb, rdb: rdb, opts: opts, path: path}
+	if err := s.migrate(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Close closes the database; a final checkpoint folds the WAL into the file.
+func (s *Store) Close() error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	_, _ = s.wdb.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
+	return errors.Join(s.rdb.Close(), s.wdb.Close())
+}
+
+// Path is the database file.
+func (s *Store) Path() string { return s.path }
+
+func (s *Store) migrate(ctx context.Context) error {
+	if _, err := s.wdb.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	names, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		base := strings.TrimPrefix(name, "migrations/")
+		v, err := strconv.Atoi(strings.SplitN(base, "_", 2)[0])
+		if err != nil {
+			return fmt.Errorf("migrate: bad migration name %s", base)
+		}
+		if err := s.applyMigration(ctx, v, name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Store) applyMigration(ctx context.Context, version int, name string) error {
+	tx, err := s.wdb.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("migrate %d: %w", version, err)
+	}
+	defer tx.Rollback()
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE version = ?`, version).Scan(&n); err != nil {
+		return fmt.Errorf("migrate %d: %w", version, err)
+	}
+	if n > 0 {
+		return nil
+	}
+	body, err := migrations.ReadFile(name)
+	if err != nil {
+		return fmt.Errorf("migrate %d: %w", version, err)
+	}
+	if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+		return fmt.Errorf("migrate %d (%s): %w", version, name, err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`, version, s.opts.Now().UnixMilli()); err != nil {
+		return fmt.Errorf("migrate %d: %w", version, err)
+	}
+	return tx.Commit()
+}
+
+// SchemaVersion is the highest applied migration.
+func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
+	var v sql.NullInt64
+	err := s.rdb.QueryRowContext(ctx, `SELECT MAX(version) FROM schema_migrations`).Scan(&v)
+	return int(v.Int64), err
+}
+
+// Write runs fn in one immediate transaction. Events appended with
+// Tx.AppendEvent are written with the change; after commit they are handed to
+// Options.Publish in id order before the next writer starts.
+func (s *Store) Write(ctx context.Context, fn func(*Tx) error) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	sqlTx, err := s.wdb.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	tx := &Tx{tx: sqlTx, ctx: ctx, now: s.opts.Now()}
+	if err := fn(tx); err != nil {
+		_ = sqlTx.Rollback()
+		return err
+	}
+	if err := sqlTx.Commit(); err != nil {
+		_ = sqlTx.Rollback()
+		return fmt.Errorf("commit: %w", err)
+	}
+	if len(tx.events) > 0 {
+		s.opts.Publish(tx.events)
+	}
+	return nil
+}
+
+// isUnique reports a UNIQUE or PRIMARY KEY constraint violation.
+func isUnique(err error) bool {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		c := se.Code()
+		return c == sqlite3.SQLITE_CONSTRAINT_UNIQUE || c == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
+	}
+	return false
+}
+
+func ms(t time.Time) int64 { return t.UnixMilli() }
+
+func fromMS(v int64) time.Time { return time.UnixMilli(v).UTC() }
+
+func notFound(what string, id int64) error {
+	return domain.Errorf(domain.CodeNotFound, "%s %d not found", what, id)
+}

@@ -1,0 +1,129 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// TokenRow is a stored token: only the hash of its secret is kept.
+type TokenRow struct {
+	ID        int64      `json:"id"`
+	Hash      string     `json:"-"`
+	Role      string     `json:"role"`
+	TenantID  int64      `json:"tenant_id,omitempty"`
+	CounterID int64      `json:"counter_id,omitempty"`
+	UserID    int64      `json:"user_id,omitempty"`
+	Display   bool       `json:"display,omitempty"`
+	Label     string     `json:"label,omitempty"`
+	CreatedAt time.Time  `json:"created_at"`
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+}
+
+const tokenCols = `id, hash, role, tenant_id, counter_id, user_id, display, label, created_at, expires_at, revoked_at`
+
+func scanToken(r scanner) (*TokenRow, error) {
+	var t TokenRow
+	var created int64
+	var display int
+	var exp, rev sql.NullInt64
+	if err := r.Scan(&t.ID, &t.Hash, &t.Role, &t.TenantID, &t.CounterID, &t.UserID, &display, &t.Label, &created, &exp, &rev); err != nil {
+		return nil, err
+	}
+	t.Display = display != 0
+	t.CreatedAt = fromMS(created)
+	if exp.Valid {
+		v := fromMS(exp.Int64)
+		t.ExpiresAt = &v
+	}
+	if rev.Valid {
+		v := fromMS(rev.Int64)
+		t.RevokedAt = &v
+	}
+	return &t, nil
+}
+
+// InsertToken stores a token row and fills in its id.
+func (s *Store) InsertToken(ctx context.Context, t *TokenRow) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	var exp any
+	if t.ExpiresAt != nil {
+		exp = ms(*t.ExpiresAt)
+	}
+	display := 0
+	if t.Display {
+		display = 1
+	}
+	res, err := s.wdb.ExecContext(ctx, `INSERT INTO tokens (hash, role, tenant_id, counter_id, user_id, display, label, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		t.Hash, t.Role, t.TenantID, t.CounterID, t.UserID, display, t.Label, ms(t.CreatedAt), exp)
+	if err != nil {
+		return fmt.Errorf("insert token: %w", err)
+	}
+	t.ID, _ = res.LastInsertId()
+	return nil
+}
+
+// TokenByHash finds a token by the hash of its secret; nil when unknown.
+func (s *Store) TokenByHash(ctx context.Context, hash string) (*TokenRow, error) {
+	t, err := scanToken(s.rdb.QueryRowContext(ctx, `SELECT `+tokenCols+` FROM tokens WHERE hash = ?`, hash))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read token: %w", err)
+	}
+	return t, nil
+}
+
+// Tokens lists every token, newest last.
+func (s *Store) Tokens(ctx context.Context) ([]TokenRow, error) {
+	rows, err := s.rdb.QueryContext(ctx, `SELECT `+tokenCols+` FROM tokens ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("list tokens: %w", err)
+	}
+	defer rows.Close()
+	out := []TokenRow{}
+	for rows.Next() {
+		t, err := scanToken(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list tokens: %w", err)
+		}
+		out = append(out, *t)
+	}
+	return out, rows.Err()
+}
+
+// RevokeToken marks a token revoked; it reports false for an unknown id.
+func (s *Store) RevokeToken(ctx context.Context, id int64, at time.Time) (bool, error) {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	res, err := s.wdb.ExecContext(ctx, `UPDATE tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?`, ms(at), id)
+	if err != nil {
+		return false, fmt.Errorf("revoke token: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return n > 0, nil
+}
+
+// CountTokens reports how many tokens exist (0 on a fresh database).
+func (s *Store) CountTokens(ctx context.Context) (int, error) {
+	var n int
+	err := s.rdb.QueryRowContext(ctx, `SELECT COUNT(*) FROM tokens`).Scan(&n)
+	return n, err
+}
+
+// TokenByID reads one token; nil when unknown.
+func (s *Store) TokenByID(ctx context.Context, id int64) (*TokenRow, error) {
+	t, err := scanToken(s.rdb.QueryRowContext(ctx, `SELECT `+tokenCols+` FROM tokens WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read token: %w", err)
+	}
+	return t, nil
+}
