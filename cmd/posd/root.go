@@ -17,6 +17,8 @@ func newRootCmd() *cobra.Command {
 	}
 	root.AddCommand(
 		newVersionCmd(),
+		newServeCmd(),
+		newBenchCmd(),
 	)
 	return root
 }

@@ -126,6 +126,13 @@ func (a *API) listOrders(w http.ResponseWriter, r *http.Request, p auth.Principa
 			f.Statuses = append(f.Statuses, st)
 		}
 	}
+	switch q.Get("open") {
+	case "", "false", "0":
+	case "true", "1":
+		f.Statuses = append(f.Statuses, domain.StatusPending, domain.StatusPreparing, domain.StatusReady)
+	default:
+		return domain.Errorf(domain.CodeInvalid, "open must be true or false")
+	}
 	switch q.Get("unpaid") {
 	case "", "false", "0":
 	case "true", "1":

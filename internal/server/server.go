@@ -208,6 +208,9 @@ func WriteTokenFile(path, token string) error {
 	return f.Close()
 }
 
+// TokenFile is where the admin token is written.
+func (s *Server) TokenFile() string { return s.cfg.TokenFile }
+
 // Handler is the server's HTTP handler (for tests that bring their own listener).
 func (s *Server) Handler() http.Handler { return s.handler }
 

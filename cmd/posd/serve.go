@@ -1,0 +1,99 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/posd/posd/internal/server"
+)
+
+func newServeCmd() *cobra.Command {
+	var cfg server.Config
+	var authMode, logLevel, cors string
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the server: HTTP API, WebSocket hub and event log (SQLite)",
+		Long: `serve runs posd: the HTTP API, the native WebSocket (/ws), Socket.IO v4 (/socket.io/),
+the pickup board (/board) and the event log, on one SQLite file.
+
+On first start it creates an admin token and writes it to <db>.token (mode 0600);
+client subcommands run in the same directory use it automatically.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			lg, err := newLogger(logLevel)
+			if err != nil {
+				return err
+			}
+			switch authMode {
+			case "on":
+			case "off":
+				cfg.AuthOff = true
+			default:
+				return fmt.Errorf("--auth must be on or off, not %q", authMode)
+			}
+			if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
+				return fmt.Errorf("--tls-cert and --tls-key go together")
+			}
+			if !cmd.Flags().Changed("addr") {
+				if port := os.Getenv("PORT"); port != "" {
+					cfg.Addr = "127.0.0.1:" + port
+				}
+			}
+			for _, o := range strings.Split(cors, ",") {
+				if o = strings.TrimSpace(o); o != "" {
+					if o == "*" {
+						return fmt.Errorf("--cors-origin: list exact origins (scheme://host:port); a wildcard is not allowed with credentials")
+					}
+					cfg.CORSOrigins = append(cfg.CORSOrigins, strings.TrimRight(o, "/"))
+				}
+			}
+			cfg.Logger = lg
+			s, err := server.New(cmd.Context(), cfg)
+			if err != nil {
+				return err
+			}
+			if err := s.Listen(); err != nil {
+				return err
+			}
+			if s.AdminToken != "" {
+				fmt.Fprintf(cmd.ErrOrStderr(), "posd: created the admin token; it is in %s (shown only this once):\n  %s\n", s.TokenFile(), s.AdminToken)
+			}
+			return s.Run(cmd.Context())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.Addr, "addr", "127.0.0.1:5000", "listen address (env PORT sets the port on 127.0.0.1)")
+	f.StringVar(&cfg.DBPath, "db", "posd.db", "SQLite database file")
+	f.StringVar(&cfg.TokenFile, "token-file", "", "where to write the first admin token (default <db>.token)")
+	f.StringVar(&cors, "cors-origin", os.Getenv("CORS_ORIGIN"), "comma-separated browser origins allowed to use the API and sockets (env CORS_ORIGIN)")
+	f.StringVar(&authMode, "auth", "on", "on, or off for a trusted LAN only (everyone is admin)")
+	f.StringVar(&cfg.TLSCert, "tls-cert", "", "PEM certificate: serve HTTPS and WSS")
+	f.StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key for --tls-cert")
+	f.StringVar(&logLevel, "log-level", envOr("LOG_LEVEL", "info"), "debug, info, warn or error (env LOG_LEVEL)")
+	f.StringVar(&cfg.Synchronous, "synchronous", "NORMAL", "SQLite synchronous: NORMAL survives a killed process; FULL also survives power loss")
+	f.DurationVar(&cfg.Retention, "retention", 24*time.Hour, "keep events this long (and always the last --keep-per-room of each room)")
+	f.IntVar(&cfg.KeepPerRoom, "keep-per-room", 1000, "events of each room always kept, however old")
+	f.Int64Var(&cfg.MaxBodyBytes, "max-body", 1<<20, "largest API request body in bytes")
+	f.IntVar(&cfg.Hub.MaxQueueMessages, "queue-messages", 4096, "frames queued for one connection before it is closed as a slow consumer")
+	f.IntVar(&cfg.Hub.MaxQueueBytes, "queue-bytes", 4<<20, "bytes queued for one connection before it is closed as a slow consumer")
+	f.IntVar(&cfg.Hub.MaxRoomsPerConn, "max-rooms", 64, "rooms one connection may join")
+	f.IntVar(&cfg.Hub.MaxConnections, "max-connections", 50000, "connections the server accepts")
+	f.DurationVar(&cfg.PingInterval, "ping-interval", 25*time.Second, "how often sockets are pinged")
+	f.DurationVar(&cfg.PongTimeout, "pong-timeout", 20*time.Second, "how long a pinged socket has to answer")
+	f.Int64Var(&cfg.WSReadLimit, "ws-read-limit", 64<<10, "largest frame a client may send")
+	f.BoolVar(&cfg.Pprof, "pprof", false, "serve /debug/pprof (admin token required)")
+	return cmd
+}
+
+func newLogger(level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level must be debug, info, warn or error, not %q", level)
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
+}
