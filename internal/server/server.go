@@ -17,6 +17,7 @@ import (
 
 	"github.com/posd/posd/internal/api"
 	"github.com/posd/posd/internal/auth"
+	"github.com/posd/posd/internal/board"
 	"github.com/posd/posd/internal/domain"
 	"github.com/posd/posd/internal/hub"
 	"github.com/posd/posd/internal/protocol/native"
@@ -154,6 +155,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	mux.Handle("/api/", a)
 	mux.Handle("/healthz", a)
 	mux.Handle("/ws", s.native)
+	mux.Handle(board.Prefix+"/", board.Handler()) // the pickup board; /board redirects here
 	if cfg.Pprof {
 		mux.Handle("/debug/pprof/", a.AdminOnly(http.HandlerFunc(pprof.Index)))
 		mux.Handle("/debug/pprof/profile", a.AdminOnly(http.HandlerFunc(pprof.Profile)))
