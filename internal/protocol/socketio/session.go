@@ -1,0 +1,424 @@
+package socketio
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/posd/posd/internal/hub"
+)
+
+type transportKind int
+
+const (
+	transportPolling transportKind = iota
+	transportWebSocket
+)
+
+// Why a session ended, with the WebSocket close code its transport uses.
+var (
+	closeShutdown    = hub.CloseReason{Code: websocket.CloseGoingAway, Text: "server shutting down"}
+	closeByClient    = hub.CloseReason{Code: websocket.CloseNormalClosure, Text: "transport close"}
+	closePingTimeout = hub.CloseReason{Code: websocket.CloseNormalClosure, Text: "ping timeout"}
+	closeParseError  = hub.CloseReason{Code: websocket.CloseProtocolError, Text: "parse error"}
+	closeTransport   = hub.CloseReason{Code: websocket.CloseAbnormalClosure, Text: "transport error"}
+	closeTooLarge    = hub.CloseReason{Code: websocket.CloseMessageTooBig, Text: "payload too large"}
+	closeReplaced    = hub.CloseReason{Code: websocket.CloseNormalClosure, Text: "replaced by a newer connection"}
+)
+
+var errSessionClosed = errors.New("engine.io session closed")
+
+// session is one Engine.IO session and, once the client sent CONNECT, its
+// Socket.IO socket.
+type session struct {
+	srv    *Server
+	id     string
+	remote string
+	token  string // from the handshake's ?token= or Authorization header
+
+	pullMu sync.Mutex // held by whoever consumes pull: the polling GET or the WebSocket writer
+	notify chan struct{}
+
+	mu         sync.Mutex
+	transport  transportKind
+	upgrading  bool            // a WebSocket probe succeeded; polls get noop
+	queue      [][]byte        // packets not going through the hub client (before CONNECT; the CONNECT reply)
+	sock       *socket         // nil until CONNECT succeeds
+	connecting bool            // a CONNECT is being authenticated
+	skipBinary int             // binary attachments still to swallow
+	closed     bool            // no more packets are accepted
+	reason     hub.CloseReason // why closed
+	getActive  bool
+	getCancel  context.CancelFunc
+	postActive bool
+	pingTimer  *time.Timer
+	pongTimer  *time.Timer // armed while a ping awaits its pong
+}
+
+func newSession(srv *Server, r *http.Request, t transportKind) *session {
+	return &session{
+		srv:       srv,
+		id:        newID(),
+		remote:    r.RemoteAddr,
+		token:     handshakeToken(r),
+		transport: t,
+		notify:    make(chan struct{}, 1),
+	}
+}
+
+func handshakeToken(r *http.Request) string {
+	if t := r.URL.Query().Get("token"); t != "" {
+		return t
+	}
+	const prefix = "Bearer "
+	if h := r.Header.Get("Authorization"); len(h) > len(prefix) && equalFold(h[:len(prefix)], prefix) {
+		return h[len(prefix):]
+	}
+	return ""
+}
+
+func equalFold(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *session) wake() {
+	select {
+	case s.notify <- struct{}{}:
+	default:
+	}
+}
+
+// send queues one encoded Engine.IO packet. Once a socket is attached the
+// hub client's queue carries it, so it is ordered with events and bounded
+// by the same slow-consumer policy.
+func (s *session) send(pkt []byte) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	if sock := s.sock; sock != nil {
+		s.mu.Unlock()
+		sock.client.Send(pkt)
+		return
+	}
+	s.queue = append(s.queue, pkt)
+	s.mu.Unlock()
+	s.wake()
+}
+
+// pull blocks until there are packets to write and appends them to dst:
+// first the session's own queue, then the hub client's frames. It returns
+// errSessionClosed once the session is closed and its last packets taken.
+func (s *session) pull(ctx context.Context, dst [][]byte) ([][]byte, error) {
+	for {
+		s.mu.Lock()
+		if len(s.queue) > 0 {
+			dst = append(dst, s.queue...)
+			clear(s.queue)
+			s.queue = s.queue[:0]
+			s.mu.Unlock()
+			return dst, nil
+		}
+		if s.closed {
+			s.mu.Unlock()
+			return dst, errSessionClosed
+		}
+		sock := s.sock
+		s.mu.Unlock()
+		if sock != nil {
+			n := len(dst)
+			var err error
+			dst, err = sock.client.Next(ctx, dst)
+			if len(dst) > n {
+				return dst, nil
+			}
+			if errors.Is(err, hub.ErrClosed) {
+				s.hubClosed(sock)
+				continue
+			}
+			return dst, err
+		}
+		select {
+		case <-s.notify:
+		case <-ctx.Done():
+			return dst, ctx.Err()
+		}
+	}
+}
+
+// hubClosed ends the session after the hub closed sock's client (slow
+// consumer, kicked, revoked, shutdown), unless the socket was already
+// detached by the session itself.
+func (s *session) hubClosed(sock *socket) {
+	s.mu.Lock()
+	current := s.sock == sock
+	s.mu.Unlock()
+	if !current {
+		return
+	}
+	reason := sock.client.Reason()
+	switch reason {
+	case hub.Revoked, hub.Kicked:
+		// "io server disconnect": socket.io-client does not reconnect.
+		s.closeWith(reason, [][]byte{eventPacket("error", errorBody{Code: "disconnected", Message: reason.Text}), disconnectPacket()}, false)
+	case hub.SlowConsumer:
+		// A transport close: the client reconnects and recovers what it missed.
+		s.closeWith(reason, [][]byte{eventPacket("error", errorBody{Code: "slow_consumer", Message: "too far behind: reconnect to resume"})}, true)
+	default:
+		s.closeWith(reason, nil, true)
+	}
+}
+
+// closeWith ends the session: final packets are still delivered (followed by
+// an Engine.IO close packet on polling), the socket is detached and, when
+// recoverable, remembered for connection-state recovery.
+func (s *session) closeWith(reason hub.CloseReason, final [][]byte, recoverable bool) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.closed = true
+	s.reason = reason
+	s.queue = append(s.queue, final...)
+	if s.transport == transportPolling {
+		s.queue = append(s.queue, []byte{eioClose})
+	}
+	sock := s.sock
+	s.sock = nil
+	if s.pingTimer != nil {
+		s.pingTimer.Stop()
+	}
+	if s.pongTimer != nil {
+		s.pongTimer.Stop()
+	}
+	polling := s.transport == transportPolling
+	s.mu.Unlock()
+	s.wake()
+	if sock != nil {
+		s.srv.detach(sock, recoverable)
+		sock.client.Close(hub.GoingAway)
+	}
+	if polling {
+		// The final packets wait for the next poll, which forgets the
+		// session; a client that never polls again is forgotten later.
+		time.AfterFunc(s.srv.cfg.PingTimeout, func() { s.srv.forget(s) })
+	} else {
+		s.srv.forget(s)
+	}
+	s.srv.lg.Debug("session closed", "sid", s.id, "reason", reason.Text)
+}
+
+func (s *session) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
+// Heartbeat: the server pings every PingInterval and drops a client whose
+// pong does not come within PingTimeout.
+
+func (s *session) startHeartbeat() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || s.pingTimer != nil {
+		return
+	}
+	s.pingTimer = time.AfterFunc(s.srv.cfg.PingInterval, s.ping)
+}
+
+func (s *session) ping() {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	if s.pongTimer == nil {
+		s.pongTimer = time.AfterFunc(s.srv.cfg.PingTimeout, s.pingTimedOut)
+	} else {
+		s.pongTimer.Reset(s.srv.cfg.PingTimeout)
+	}
+	s.mu.Unlock()
+	s.send([]byte{eioPing})
+}
+
+func (s *session) pingTimedOut() {
+	s.srv.lg.Debug("ping timeout", "sid", s.id)
+	s.closeWith(closePingTimeout, nil, true)
+}
+
+func (s *session) pong() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || s.pongTimer == nil {
+		return
+	}
+	if s.pongTimer.Stop() {
+		s.pingTimer.Reset(s.srv.cfg.PingInterval)
+	}
+}
+
+// Long-polling transport.
+
+// servePoll answers a GET: it blocks until there is something to send.
+func (s *session) servePoll(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	if s.transport != transportPolling {
+		s.mu.Unlock()
+		writeEngineError(w, errBadRequest)
+		return
+	}
+	if s.getActive {
+		s.mu.Unlock()
+		writeEngineError(w, errBadRequest)
+		s.closeWith(closeParseError, nil, true) // "overlap from client"
+		return
+	}
+	if s.upgrading && !s.closed {
+		s.mu.Unlock()
+		writeText(w, []byte{eioNoop})
+		return
+	}
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	s.getActive = true
+	s.getCancel = cancel
+	s.mu.Unlock()
+
+	s.pullMu.Lock()
+	frames, err := s.pull(ctx, nil)
+	s.pullMu.Unlock()
+
+	s.mu.Lock()
+	s.getActive = false
+	s.getCancel = nil
+	closed := s.closed
+	s.mu.Unlock()
+
+	switch {
+	case len(frames) > 0:
+		writeText(w, appendPayload(nil, frames))
+		if closed {
+			s.srv.forget(s)
+		}
+	case errors.Is(err, errSessionClosed):
+		s.srv.forget(s)
+		writeText(w, []byte{eioClose})
+	case r.Context().Err() != nil:
+		// The client went away; nothing was taken from the queue.
+	case ctx.Err() != nil:
+		writeText(w, []byte{eioNoop}) // released for an upgrade
+	default:
+		s.srv.lg.Error("reading events for a polling client", "sid", s.id, "err", err)
+		s.closeWith(closeTransport, nil, true)
+		writeText(w, []byte{eioClose})
+	}
+}
+
+// serveData answers a POST: a batch of packets from the client.
+func (s *session) serveData(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	if s.transport != transportPolling {
+		s.mu.Unlock()
+		writeEngineError(w, errBadRequest)
+		return
+	}
+	if s.postActive {
+		s.mu.Unlock()
+		writeEngineError(w, errBadRequest)
+		s.closeWith(closeParseError, nil, true) // "data request overlap from client"
+		return
+	}
+	s.postActive = true
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.postActive = false
+		s.mu.Unlock()
+	}()
+
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(s.srv.cfg.MaxPayload)))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			w.Header().Set("Connection", "close")
+			writeEngineError(w, engineError{3, "Payload too large", http.StatusRequestEntityTooLarge})
+			s.closeWith(closeTooLarge, nil, true)
+			return
+		}
+		s.closeWith(closeTransport, nil, true)
+		writeEngineError(w, errBadRequest)
+		return
+	}
+	packets, err := decodePayload(string(body))
+	if err != nil {
+		writeEngineError(w, errBadRequest)
+		s.closeWith(closeParseError, nil, true)
+		return
+	}
+	for _, p := range packets {
+		s.handlePacket(r.Context(), p)
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html")
+	h.Set("Cache-Control", "no-store")
+	_, _ = w.Write([]byte("ok"))
+}
+
+// handlePacket acts on one Engine.IO packet from the client, whichever
+// transport carried it.
+func (s *session) handlePacket(ctx context.Context, p enginePacket) {
+	if p.Binary {
+		s.mu.Lock()
+		expected := s.skipBinary > 0
+		if expected {
+			s.skipBinary--
+		}
+		s.mu.Unlock()
+		if !expected {
+			s.srv.lg.Debug("unexpected binary message", "sid", s.id)
+			s.closeWith(closeParseError, nil, true)
+		}
+		return
+	}
+	switch p.Type {
+	case eioPong:
+		s.pong()
+	case eioMessage:
+		s.handleMessage(ctx, p.Data)
+	case eioClose:
+		s.closeWith(closeByClient, nil, true)
+	case eioPing, eioNoop:
+		// A v4 client pings only to probe a new transport; nothing to do.
+	default: // open, upgrade: never sent on an established transport
+		s.closeWith(closeParseError, nil, true)
+	}
+}
+
+// principal of the attached socket, if any.
+func (s *session) socket() *socket {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sock
+}

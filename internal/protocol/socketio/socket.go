@@ -1,0 +1,420 @@
+package socketio
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/posd/posd/internal/auth"
+	"github.com/posd/posd/internal/domain"
+	"github.com/posd/posd/internal/hub"
+)
+
+// socket is the Socket.IO side of a session on the main namespace.
+type socket struct {
+	sess      *session
+	id        string // socket.id as the client sees it
+	pid       string // private id, presented back for recovery
+	principal auth.Principal
+	client    *hub.Client
+	// base is the offset to replay from when the client comes back without
+	// one: every event this socket received has a greater id.
+	base  int64
+	rooms map[string]struct{} // guarded by sess.mu
+}
+
+// savedSocket is what recovery restores: who it was and what it followed.
+type savedSocket struct {
+	id, pid string
+	tokenID int64
+	rooms   []string
+	base    int64
+	expires time.Time
+}
+
+type errorBody struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+type ackError struct {
+	Error errorBody `json:"error"`
+}
+
+type ackOK struct {
+	OK   bool   `json:"ok"`
+	Room string `json:"room,omitempty"`
+}
+
+func errBody(err error) errorBody {
+	return errorBody{Code: string(domain.ErrorCode(err)), Message: domain.ErrorMessage(err)}
+}
+
+// handleMessage acts on one Socket.IO packet.
+func (s *session) handleMessage(ctx context.Context, text string) {
+	p, err := decodeSIOPacket(text)
+	if err != nil {
+		s.srv.lg.Debug("malformed socket.io packet", "sid", s.id, "err", err)
+		s.closeWith(closeParseError, nil, true)
+		return
+	}
+	if p.Type == sioBinaryEvent || p.Type == sioBinaryAck {
+		s.mu.Lock()
+		s.skipBinary += p.Attachments
+		s.mu.Unlock()
+	}
+	if p.Nsp != mainNamespace {
+		if p.Type == sioConnect {
+			s.send(connectErrorPacket(p.Nsp, "Invalid namespace", nil))
+		}
+		return
+	}
+	switch p.Type {
+	case sioConnect:
+		s.connect(ctx, p)
+	case sioDisconnect:
+		s.disconnectSocket()
+	case sioEvent:
+		if sock := s.socket(); sock != nil {
+			sock.onEvent(p)
+		}
+	case sioBinaryEvent, sioBinaryAck:
+		if sock := s.socket(); sock != nil {
+			e := errorBody{Code: string(domain.CodeInvalid), Message: "binary packets are not supported by this server; send JSON"}
+			if p.ID != noAck && p.Type == sioBinaryEvent {
+				s.send(ackPacket(p.ID, ackError{e}))
+			}
+			s.send(eventPacket("error", e))
+		}
+	case sioAck, sioConnectError:
+		// posd asks for no acks; CONNECT_ERROR is server-to-client only.
+	}
+}
+
+type connectAuth struct {
+	Token  string
+	PID    string
+	Offset string
+}
+
+func parseConnectAuth(data json.RawMessage) connectAuth {
+	var a connectAuth
+	if data == nil {
+		return a
+	}
+	var m map[string]json.RawMessage
+	if json.Unmarshal(data, &m) != nil {
+		return a
+	}
+	str := func(k string) string {
+		var v string
+		if raw, ok := m[k]; ok && json.Unmarshal(raw, &v) == nil {
+			return v
+		}
+		return ""
+	}
+	a.Token, a.PID, a.Offset = str("token"), str("pid"), str("offset")
+	return a
+}
+
+// connect authenticates the CONNECT packet, restores a recoverable session
+// when the client presents one, registers the socket with the hub and
+// replies with {sid, pid}.
+func (s *session) connect(ctx context.Context, p sioPacket) {
+	s.mu.Lock()
+	if s.sock != nil || s.connecting || s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.connecting = true
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.connecting = false
+		s.mu.Unlock()
+	}()
+
+	srv := s.srv
+	a := parseConnectAuth(p.Data)
+	token := a.Token
+	if token == "" {
+		token = s.token
+	}
+	actx, cancel := context.WithTimeout(ctx, srv.cfg.AuthTimeout)
+	defer cancel()
+	principal, err := srv.cfg.Auth.Authenticate(actx, token, s.remote)
+	if err != nil {
+		b := errBody(err)
+		s.send(connectErrorPacket(mainNamespace, b.Message, map[string]string{"code": b.Code}))
+		return
+	}
+
+	sock := &socket{sess: s, principal: principal, rooms: make(map[string]struct{})}
+	since := int64(-1)
+	if a.PID != "" {
+		if saved := srv.reclaim(a.PID, principal.TokenID); saved != nil {
+			since = saved.base
+			if off, err := strconv.ParseInt(a.Offset, 10, 64); err == nil && off > since {
+				since = off
+			}
+			if err := srv.cfg.Hub.CheckSince(actx, since); err != nil {
+				var tooOld *hub.TooOldError
+				if !errors.As(err, &tooOld) {
+					srv.lg.Error("checking a recovery offset", "err", err)
+				}
+				since = -1
+			} else {
+				sock.id, sock.pid, sock.base = saved.id, saved.pid, since
+				for _, r := range saved.rooms {
+					if room, err := auth.CheckJoin(principal, r); err == nil {
+						sock.rooms[room] = struct{}{}
+					}
+				}
+			}
+		}
+	}
+	if sock.pid == "" {
+		sock.id, sock.pid = newID(), newID()
+		sock.base = srv.cfg.Hub.LastPublished() // before Register: nothing newer is missed
+	}
+	rooms := make([]string, 0, len(sock.rooms))
+	for r := range sock.rooms {
+		rooms = append(rooms, r)
+	}
+	c := hub.NewClient(srv.cfg.Proto)
+	c.Tag = principal
+	if err := srv.cfg.Hub.Register(c, rooms, since); err != nil {
+		s.send(connectErrorPacket(mainNamespace, err.Error(), map[string]string{"code": string(domain.CodeUnavailable)}))
+		return
+	}
+	sock.client = c
+
+	s.mu.Lock()
+	if s.closed || s.sock != nil {
+		s.mu.Unlock()
+		c.Close(hub.GoingAway)
+		if since >= 0 {
+			srv.detach(sock, true) // keep it recoverable for the next try
+		}
+		return
+	}
+	// The reply goes through the session queue, which is drained before the
+	// hub client's, so it precedes every event.
+	s.queue = append(s.queue, connectPacket(sock.id, sock.pid))
+	s.sock = sock
+	s.mu.Unlock()
+	srv.attach(sock)
+	s.wake()
+	srv.lg.Debug("socket connected", "sid", s.id, "recovered", since >= 0, "rooms", len(rooms))
+}
+
+// disconnectSocket handles the client's DISCONNECT: the socket ends for good
+// (not recoverable) while the Engine.IO session stays open.
+func (s *session) disconnectSocket() {
+	s.mu.Lock()
+	sock := s.sock
+	s.sock = nil
+	s.mu.Unlock()
+	if sock != nil {
+		s.srv.detach(sock, false)
+		sock.client.Close(hub.GoingAway)
+		s.wake()
+	}
+}
+
+// onEvent dispatches a client EVENT: the seed's join-*/leave-* and the
+// generic join/leave with a room name.
+func (sock *socket) onEvent(p sioPacket) {
+	var args []json.RawMessage
+	if json.Unmarshal(p.Data, &args) != nil || len(args) == 0 {
+		return
+	}
+	var name string
+	if json.Unmarshal(args[0], &name) != nil {
+		sock.refuse(p.ID, domain.Errorf(domain.CodeInvalid, "event names must be strings"), false)
+		return
+	}
+	verb, kind, ok := strings.Cut(name, "-")
+	plain := name == "join" || name == "leave"
+	if plain {
+		verb, kind, ok = name, "", true
+	}
+	if !ok || (kind == "" && !plain) || (verb != "join" && verb != "leave") {
+		sock.refuse(p.ID, domain.Errorf(domain.CodeInvalid, "unknown event %q", truncate(name, 64)), false)
+		return
+	}
+	room, err := roomFromArgs(kind, args[1:])
+	if err != nil {
+		sock.refuse(p.ID, err, true)
+		return
+	}
+	if verb == "join" {
+		sock.join(p.ID, room)
+	} else {
+		sock.leave(p.ID, room)
+	}
+}
+
+// roomFromArgs builds the room name of a join-<kind>/leave-<kind> event from
+// its id argument (a number or a numeric string), or takes the room name of
+// a plain join/leave.
+func roomFromArgs(kind string, args []json.RawMessage) (string, error) {
+	switch kind {
+	case "display":
+		return domain.RoomDisplay, nil
+	case "":
+		var room string
+		if len(args) == 0 || json.Unmarshal(args[0], &room) != nil {
+			return "", domain.Errorf(domain.CodeInvalid, "join and leave take a room name such as \"tenant-1\"")
+		}
+		return room, nil
+	case "tenant", "kasir", "user":
+	default:
+		return "", domain.Errorf(domain.CodeInvalid, "unknown room kind %q (want tenant, kasir, display or user)", truncate(kind, 32))
+	}
+	if len(args) == 0 {
+		return "", domain.Errorf(domain.CodeInvalid, "join-%s needs a %s id", kind, kind)
+	}
+	var id string
+	switch jsonKind(args[0]) {
+	case '0':
+		id = string(args[0])
+	case '"':
+		_ = json.Unmarshal(args[0], &id)
+	default:
+		return "", domain.Errorf(domain.CodeInvalid, "join-%s needs a %s id (number or numeric string)", kind, kind)
+	}
+	if _, err := domain.ParseID(id); err != nil {
+		return "", domain.Errorf(domain.CodeInvalid, "invalid %s id %s", kind, truncate(string(args[0]), 32))
+	}
+	return kind + "-" + id, nil
+}
+
+func (sock *socket) join(ackID int64, name string) {
+	room, err := auth.CheckJoin(sock.principal, name)
+	if err != nil {
+		sock.refuse(ackID, err, true)
+		return
+	}
+	if err := sock.sess.srv.cfg.Hub.Join(sock.client, room); err != nil {
+		if errors.Is(err, hub.ErrClosed) {
+			return
+		}
+		sock.refuse(ackID, domain.Errorf(domain.CodeInvalid, "%s", err.Error()), true)
+		return
+	}
+	sock.sess.mu.Lock()
+	sock.rooms[room] = struct{}{}
+	sock.sess.mu.Unlock()
+	if ackID != noAck {
+		sock.sess.send(ackPacket(ackID, ackOK{OK: true, Room: room}))
+	}
+}
+
+func (sock *socket) leave(ackID int64, name string) {
+	r, err := domain.ParseRoom(name)
+	if err != nil {
+		sock.refuse(ackID, err, true)
+		return
+	}
+	room := r.String()
+	sock.sess.srv.cfg.Hub.Leave(sock.client, room)
+	sock.sess.mu.Lock()
+	delete(sock.rooms, room)
+	sock.sess.mu.Unlock()
+	if ackID != noAck {
+		sock.sess.send(ackPacket(ackID, ackOK{OK: true, Room: room}))
+	}
+}
+
+// refuse answers a request the server will not carry out: with an error ack
+// when one was asked for, and (for joins and leaves) an `error` event. The
+// connection stays up.
+func (sock *socket) refuse(ackID int64, err error, event bool) {
+	b := errBody(err)
+	if ackID != noAck {
+		sock.sess.send(ackPacket(ackID, ackError{b}))
+	}
+	if event {
+		sock.sess.send(eventPacket("error", b))
+	}
+}
+
+// Recovery bookkeeping.
+
+func (s *Server) attach(sock *socket) {
+	s.mu.Lock()
+	s.live[sock.pid] = sock
+	s.mu.Unlock()
+}
+
+// detach forgets a live socket and, when recoverable, keeps what recovery
+// needs for RecoveryWindow.
+func (s *Server) detach(sock *socket, recoverable bool) {
+	sock.sess.mu.Lock()
+	rooms := make([]string, 0, len(sock.rooms))
+	for r := range sock.rooms {
+		rooms = append(rooms, r)
+	}
+	sock.sess.mu.Unlock()
+	now := s.cfg.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.live[sock.pid] == sock {
+		delete(s.live, sock.pid)
+	}
+	if !recoverable {
+		return
+	}
+	if now.Sub(s.lastSweep) > s.cfg.RecoveryWindow/4 {
+		for pid, saved := range s.saved {
+			if now.After(saved.expires) {
+				delete(s.saved, pid)
+			}
+		}
+		s.lastSweep = now
+	}
+	if len(s.saved) >= s.cfg.MaxRecoverable {
+		return
+	}
+	s.saved[sock.pid] = &savedSocket{
+		id: sock.id, pid: sock.pid, tokenID: sock.principal.TokenID,
+		rooms: rooms, base: sock.base, expires: now.Add(s.cfg.RecoveryWindow),
+	}
+}
+
+// reclaim hands over the saved session pid once, if it is still within the
+// recovery window and belongs to the same token. A socket still live under
+// that pid (its old transport not yet known dead) is closed and taken over.
+func (s *Server) reclaim(pid string, tokenID int64) *savedSocket {
+	s.mu.Lock()
+	live := s.live[pid]
+	s.mu.Unlock()
+	if live != nil {
+		if live.principal.TokenID != tokenID {
+			return nil
+		}
+		live.sess.closeWith(closeReplaced, nil, true)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	saved := s.saved[pid]
+	if saved == nil {
+		return nil
+	}
+	delete(s.saved, pid)
+	if s.cfg.Now().After(saved.expires) || saved.tokenID != tokenID {
+		return nil
+	}
+	return saved
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
