@@ -19,6 +19,7 @@ func newRootCmd() *cobra.Command {
 		newVersionCmd(),
 		newServeCmd(),
 		newBenchCmd(),
+		newDemoCmd(),
 	)
 	return root
 }
