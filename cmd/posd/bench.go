@@ -1,0 +1,100 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"runtime/pprof"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/posd/posd/internal/bench"
+)
+
+func newBenchCmd() *cobra.Command {
+	cfg := bench.Config{}
+	var asJSON bool
+	var cpuProfile string
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Load-test a server: many socket clients, orders at a fixed rate, delivery latency and cost",
+		Long: `bench opens --clients WebSocket clients (native /ws or Socket.IO v4) spread over
+--tenants tenant rooms, with --display-share of them also in the display room,
+then creates orders through POST /api/orders at --rate for --duration on an
+open-loop schedule. Every order:created delivery is matched to its order:
+latency runs from the order's scheduled request start to the receipt, and
+missing, duplicated and misrouted deliveries are counted.
+
+With --server-pid (a server on this machine), the server's CPU time and RSS are
+read from /proc before and after: CPU per delivery and RSS per connection.
+Start the server fresh for each run so RSS per connection is meaningful.
+
+Example (server on core 0, bench on core 1):
+  taskset -c 1 posd bench --proto socketio --server http://127.0.0.1:5055 \
+    --clients 2000 --tenants 10 --display-share 0.05 --rate 100 --duration 20s \
+    --setup --server-pid $(pgrep -n node)`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if !cmd.Flags().Changed("server") {
+				if v := os.Getenv("POSD_SERVER"); v != "" {
+					cfg.Server = v
+				}
+			}
+			if !cmd.Flags().Changed("token") {
+				cfg.Token = os.Getenv("POSD_TOKEN")
+			}
+			cfg.Progress = cmd.ErrOrStderr()
+			if cpuProfile != "" {
+				f, err := os.Create(cpuProfile)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return err
+				}
+				defer pprof.StopCPUProfile()
+			}
+			res, err := bench.Run(cmd.Context(), cfg)
+			if res == nil {
+				return err
+			}
+			if asJSON {
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				if e := enc.Encode(res); e != nil {
+					return e
+				}
+			} else if e := bench.WriteSummary(cmd.OutOrStdout(), res); e != nil {
+				return e
+			}
+			if err != nil {
+				return err
+			}
+			if !res.Lossless() {
+				return errors.New("bench: deliveries were lost, duplicated or misrouted, or requests failed (see above)")
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.Server, "server", "http://127.0.0.1:5000", "server base URL (env POSD_SERVER)")
+	f.StringVar(&cfg.Token, "token", "", "API token: Bearer on the API, ?token= on /ws, auth {token} on Socket.IO (env POSD_TOKEN)")
+	f.StringVar(&cfg.Proto, "proto", bench.ProtoNative, "socket protocol: native or socketio")
+	f.IntVar(&cfg.Clients, "clients", 1000, "WebSocket clients to open")
+	f.IntVar(&cfg.Tenants, "tenants", 10, "tenant rooms to spread the clients over")
+	f.Float64Var(&cfg.DisplayShare, "display-share", 0.05, "share of clients also in the display room (0..1)")
+	f.BoolVar(&cfg.Setup, "setup", false, "create the tenants through POST /api/tenants (otherwise tenants 1..N must exist)")
+	f.Int64SliceVar(&cfg.TenantIDs, "tenant-ids", nil, "ids of existing tenants to use instead of 1..N")
+	f.Float64Var(&cfg.Rate, "rate", 100, "orders per second")
+	f.DurationVar(&cfg.Duration, "duration", 20*time.Second, "how long to create orders")
+	f.IntVar(&cfg.Workers, "workers", 32, "concurrent HTTP requests (keep-alive connections)")
+	f.IntVar(&cfg.ConnectConcurrency, "connect-concurrency", 64, "connections opened in parallel")
+	f.IntVar(&cfg.ServerPID, "server-pid", 0, "pid of the server process on this machine, for its CPU and RSS")
+	f.DurationVar(&cfg.Settle, "settle", time.Second, "pause after connecting before the first order (lets joins land)")
+	f.DurationVar(&cfg.Drain, "drain", 10*time.Second, "most to wait for outstanding deliveries after the last order")
+	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the bench itself to this file")
+	f.BoolVar(&asJSON, "json", false, "print the result as JSON on stdout (progress stays on stderr)")
+	return cmd
+}

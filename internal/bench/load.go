@@ -1,0 +1,228 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+)
+
+// api is the bench's HTTP side: keep-alive connections to the server's API.
+type api struct {
+	base  string
+	token string
+	hc    *http.Client
+}
+
+func newAPI(base, token string, conns int) *api {
+	tr := &http.Transport{
+		Proxy:               nil,
+		DialContext:         (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:        conns,
+		MaxIdleConnsPerHost: conns,
+		IdleConnTimeout:     90 * time.Second,
+		DisableCompression:  true,
+		ForceAttemptHTTP2:   false,
+	}
+	return &api{base: strings.TrimSuffix(base, "/"), token: token, hc: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
+}
+
+func (a *api) close() { a.hc.CloseIdleConnections() }
+
+// apiError is a refusal by the server, with its status.
+type apiError struct {
+	Status int
+	Body   string
+}
+
+func (e *apiError) Error() string { return fmt.Sprintf("HTTP %d: %s", e.Status, e.Body) }
+
+// post sends a JSON body and returns the response body of a 2xx.
+func (a *api) post(ctx context.Context, path string, body []byte) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.base+path, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if a.token != "" {
+		req.Header.Set("Authorization", "Bearer "+a.token)
+	}
+	resp, err := a.hc.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode/100 != 2 {
+		return nil, &apiError{Status: resp.StatusCode, Body: strings.TrimSpace(string(truncate(b, 300)))}
+	}
+	return b, nil
+}
+
+func truncate(b []byte, n int) []byte {
+	if len(b) > n {
+		return b[:n]
+	}
+	return b
+}
+
+// idOf reads the top-level "id" of a created resource.
+func idOf(b []byte) (int64, error) {
+	var v struct {
+		ID int64 `json:"id"`
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return 0, fmt.Errorf("decode response: %w", err)
+	}
+	if v.ID <= 0 {
+		return 0, fmt.Errorf("response has no id: %.200s", b)
+	}
+	return v.ID, nil
+}
+
+// createTenants makes n tenants with run-unique codes and returns their ids.
+func (a *api) createTenants(ctx context.Context, n int, now time.Time) ([]int64, error) {
+	run := strings.ToUpper(strconv.FormatInt(now.Unix()%(36*36*36*36*36), 36))
+	ids := make([]int64, n)
+	for i := range ids {
+		code := "B" + run + "X" + strconv.Itoa(i+1)
+		body, _ := json.Marshal(map[string]string{"name": "Bench stall " + strconv.Itoa(i+1), "code": code})
+		b, err := a.post(ctx, "/api/tenants", body)
+		if err != nil {
+			return nil, fmt.Errorf("create tenant %s: %w", code, err)
+		}
+		if ids[i], err = idOf(b); err != nil {
+			return nil, fmt.Errorf("create tenant %s: %w", code, err)
+		}
+	}
+	return ids, nil
+}
+
+// orderBody is the POST /api/orders body for one order, built without fmt.
+func orderBody(dst []byte, tenantID int64, seq int) []byte {
+	dst = append(dst[:0], `{"tenant_id":`...)
+	dst = strconv.AppendInt(dst, tenantID, 10)
+	dst = append(dst, `,"customer_name":"bench `...)
+	dst = strconv.AppendInt(dst, int64(seq), 10)
+	dst = append(dst, `","items":[{"name":"Nasi Goreng","quantity":1,"unit_price":15000}]}`...)
+	return dst
+}
+
+// placed is an order the server accepted.
+type placed struct {
+	id     int64
+	tenant int32 // tenant index
+	start  int64 // scheduled start, run clock ns
+}
+
+// driveStats are the HTTP side's results.
+type driveStats struct {
+	Scheduled int64
+	OK        int64
+	Failed    int64
+	Statuses  map[int]int64 // non-2xx statuses
+	FirstErr  string
+	HTTP      *hdrhistogram.Histogram // µs, scheduled start → response
+	MaxLag    time.Duration           // worst actual − scheduled start
+}
+
+// driver sends orders on an open-loop schedule: order i is due at
+// t0 + i/rate whether or not earlier ones have completed; a bounded pool of
+// workers sends them, and latency is measured from the due time, so a server
+// that stalls is charged for the queueing it causes (no coordinated omission).
+type driver struct {
+	api       *api
+	tenantIDs []int64
+	rate      float64
+	duration  time.Duration
+	workers   int
+	now       func() int64
+	out       *sink[placed]
+
+	mu    sync.Mutex
+	stats driveStats
+	sent  counter
+}
+
+func (d *driver) run(ctx context.Context) driveStats {
+	n := int64(d.rate*d.duration.Seconds() + 0.5)
+	d.stats = driveStats{Scheduled: n, Statuses: map[int]int64{}, HTTP: hdrhistogram.New(1, 120_000_000, 3)}
+	type slot struct {
+		seq int
+		due int64
+	}
+	slots := make(chan slot, d.workers)
+	var wg sync.WaitGroup
+	for w := 0; w < d.workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var body []byte
+			for s := range slots {
+				t := s.seq % len(d.tenantIDs)
+				body = orderBody(body, d.tenantIDs[t], s.seq)
+				lag := time.Duration(d.now() - s.due)
+				b, err := d.api.post(ctx, "/api/orders", body)
+				var id int64
+				if err == nil {
+					id, err = idOf(b)
+				}
+				done := d.now()
+				d.sent.Add(1)
+				if err == nil {
+					d.out.put(placed{id: id, tenant: int32(t), start: s.due})
+				}
+				d.mu.Lock()
+				if err != nil {
+					d.stats.Failed++
+					if ae, ok := err.(*apiError); ok {
+						d.stats.Statuses[ae.Status]++
+					}
+					if d.stats.FirstErr == "" {
+						d.stats.FirstErr = err.Error()
+					}
+				} else {
+					d.stats.OK++
+					_ = d.stats.HTTP.RecordValue(max((done-s.due)/1000, 1))
+				}
+				if lag > d.stats.MaxLag {
+					d.stats.MaxLag = lag
+				}
+				d.mu.Unlock()
+			}
+		}()
+	}
+	interval := float64(time.Second) / d.rate
+	t0 := d.now()
+	for i := int64(0); i < n; i++ {
+		due := t0 + int64(float64(i)*interval)
+		if wait := time.Duration(due - d.now()); wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+			case <-t.C:
+			}
+		}
+		if ctx.Err() != nil {
+			d.stats.Scheduled = i
+			break
+		}
+		slots <- slot{seq: int(i), due: due}
+	}
+	close(slots)
+	wg.Wait()
+	return d.stats
+}

@@ -1,0 +1,517 @@
+// Package bench is the engine of `posd bench`: it opens many WebSocket
+// clients (native /ws or Socket.IO v4) spread over tenant rooms and the
+// display room, drives POST /api/orders at a fixed rate, matches every
+// order:created delivery to its order and reports latency, loss and the CPU
+// and memory the server (and the bench itself) spent.
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+	"github.com/gorilla/websocket"
+)
+
+// Config is one bench run.
+type Config struct {
+	Server       string // http://host:port
+	Token        string
+	Proto        string // ProtoNative or ProtoSocketIO
+	Clients      int
+	Tenants      int
+	DisplayShare float64
+	Setup        bool    // create the tenants through the API
+	TenantIDs    []int64 // without Setup: the tenants' ids (default 1..Tenants)
+	Rate         float64 // orders per second
+	Duration     time.Duration
+	Workers      int // concurrent HTTP requests (keep-alive connections)
+
+	ConnectConcurrency int
+	ServerPID          int           // 0: no server process accounting
+	Settle             time.Duration // after connecting, before the first order
+	Drain              time.Duration // most to wait for deliveries after the last response
+
+	Progress io.Writer // one line a second; nil for none
+}
+
+func (c *Config) defaults() {
+	if c.Proto == "" {
+		c.Proto = ProtoNative
+	}
+	if c.Workers <= 0 {
+		c.Workers = 32
+	}
+	if c.ConnectConcurrency <= 0 {
+		c.ConnectConcurrency = 64
+	}
+	if c.Settle < 0 {
+		c.Settle = 0
+	}
+	if c.Drain <= 0 {
+		c.Drain = 10 * time.Second
+	}
+}
+
+func (c *Config) validate() error {
+	switch {
+	case c.Proto != ProtoNative && c.Proto != ProtoSocketIO:
+		return fmt.Errorf("proto %q: want native or socketio", c.Proto)
+	case c.Clients < 1:
+		return errors.New("clients must be at least 1")
+	case c.Tenants < 1:
+		return errors.New("tenants must be at least 1")
+	case c.DisplayShare < 0 || c.DisplayShare > 1:
+		return errors.New("display-share must be between 0 and 1")
+	case c.Rate <= 0:
+		return errors.New("rate must be positive")
+	case c.Duration <= 0:
+		return errors.New("duration must be positive")
+	case !c.Setup && len(c.TenantIDs) != 0 && len(c.TenantIDs) != c.Tenants:
+		return fmt.Errorf("%d tenant ids for %d tenants", len(c.TenantIDs), c.Tenants)
+	}
+	return nil
+}
+
+// Result is a run's outcome; every field is reported, none hidden.
+type Result struct {
+	Proto          string  `json:"proto"`
+	Server         string  `json:"server"`
+	Clients        int     `json:"clients"`
+	Tenants        int     `json:"tenants"`
+	DisplayClients int     `json:"display_clients"`
+	Rate           float64 `json:"rate"`
+	DurationS      float64 `json:"duration_s"`
+	FanoutPerOrder float64 `json:"fanout_per_order"`
+
+	Connect    ConnectResult  `json:"connect"`
+	Orders     OrdersResult   `json:"orders"`
+	Deliveries DeliveryResult `json:"deliveries"`
+	LatencyMS  Percentiles    `json:"latency_ms"`
+	Process    *ServerResult  `json:"server_process,omitempty"`
+	Bench      BenchResult    `json:"bench_process"`
+}
+
+// ConnectResult describes the connection phase.
+type ConnectResult struct {
+	Connected int         `json:"connected"`
+	Failed    int         `json:"failed"`
+	FirstErr  string      `json:"first_error,omitempty"`
+	Seconds   float64     `json:"seconds"`
+	PerConnMS Percentiles `json:"per_connection_ms"`
+	FDLimit   uint64      `json:"fd_limit"`
+}
+
+// OrdersResult describes the HTTP side.
+type OrdersResult struct {
+	Scheduled  int64          `json:"scheduled"`
+	OK         int64          `json:"ok"`
+	Failed     int64          `json:"failed"`
+	Statuses   map[string]int `json:"failed_statuses,omitempty"`
+	FirstErr   string         `json:"first_error,omitempty"`
+	HTTPMS     Percentiles    `json:"http_ms"`
+	MaxLagMS   float64        `json:"max_send_lag_ms"`
+	AchievedPS float64        `json:"achieved_per_s"`
+}
+
+// DeliveryResult is the accounting of order:created deliveries.
+type DeliveryResult struct {
+	Expected    int64   `json:"expected"`
+	Received    int64   `json:"received"`
+	Matched     int64   `json:"matched"`
+	Missing     int64   `json:"missing"`
+	Duplicated  int64   `json:"duplicated"`
+	Misrouted   int64   `json:"misrouted"`
+	Unmatched   int64   `json:"unmatched"`
+	ErrorFrames int64   `json:"error_frames"`
+	OtherFrames int64   `json:"other_frames"`
+	Disconnects int64   `json:"disconnects"`
+	FirstDiscon string  `json:"first_disconnect,omitempty"`
+	PerSecond   float64 `json:"per_second"`
+	Drained     bool    `json:"drained"`
+}
+
+// Percentiles of a latency distribution, in ms.
+type Percentiles struct {
+	Count int64   `json:"count"`
+	P50   float64 `json:"p50"`
+	P90   float64 `json:"p90"`
+	P99   float64 `json:"p99"`
+	P999  float64 `json:"p99_9"`
+	Max   float64 `json:"max"`
+	Mean  float64 `json:"mean"`
+}
+
+func percentiles(h *hdrhistogram.Histogram) Percentiles {
+	ms := func(us int64) float64 { return float64(us) / 1000 }
+	return Percentiles{
+		Count: h.TotalCount(),
+		P50:   ms(h.ValueAtQuantile(50)),
+		P90:   ms(h.ValueAtQuantile(90)),
+		P99:   ms(h.ValueAtQuantile(99)),
+		P999:  ms(h.ValueAtQuantile(99.9)),
+		Max:   ms(h.Max()),
+		Mean:  h.Mean() / 1000,
+	}
+}
+
+// ServerResult is the server process's cost, from /proc.
+type ServerResult struct {
+	PID              int     `json:"pid"`
+	CPUSeconds       float64 `json:"cpu_seconds"`
+	CPUUsPerDelivery float64 `json:"cpu_us_per_delivery"`
+	CPUPercent       float64 `json:"cpu_percent"`
+	RSSBeforeKiB     int64   `json:"rss_before_kib"`
+	RSSConnectedKiB  int64   `json:"rss_connected_kib"`
+	RSSEndKiB        int64   `json:"rss_end_kib"`
+	RSSPerConnKiB    float64 `json:"rss_per_conn_kib"`
+}
+
+// BenchResult is the bench's own cost over the same window (getrusage).
+type BenchResult struct {
+	CPUSeconds       float64 `json:"cpu_seconds"`
+	CPUUsPerDelivery float64 `json:"cpu_us_per_delivery"`
+	RSSKiB           int64   `json:"rss_kib"`
+}
+
+// Run performs one bench run. ctx cancels it; whatever was measured until
+// then is still reported.
+func Run(ctx context.Context, cfg Config) (*Result, error) {
+	cfg.defaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	epoch := time.Now()
+	now := func() int64 { return int64(time.Since(epoch)) }
+	res := &Result{
+		Proto: cfg.Proto, Server: cfg.Server, Clients: cfg.Clients, Tenants: cfg.Tenants,
+		Rate: cfg.Rate, DurationS: cfg.Duration.Seconds(),
+	}
+	limit, err := RaiseFileLimit(uint64(cfg.Clients + cfg.Workers + 256))
+	if err != nil {
+		return nil, err
+	}
+	res.Connect.FDLimit = limit
+	if limit < uint64(cfg.Clients+cfg.Workers+16) {
+		return nil, fmt.Errorf("file descriptor limit %d is too low for %d clients", limit, cfg.Clients)
+	}
+
+	api := newAPI(cfg.Server, cfg.Token, cfg.Workers)
+	defer api.close()
+	tenantIDs := cfg.TenantIDs
+	if cfg.Setup {
+		if tenantIDs, err = api.createTenants(ctx, cfg.Tenants, time.Now()); err != nil {
+			return nil, err
+		}
+	} else if len(tenantIDs) == 0 {
+		for i := 1; i <= cfg.Tenants; i++ {
+			tenantIDs = append(tenantIDs, int64(i))
+		}
+	}
+
+	layout := NewLayout(cfg.Clients, cfg.Tenants, cfg.DisplayShare)
+	res.DisplayClients = layout.DisplayClients()
+
+	var srv0, srv1, srv2 ProcSample
+	if cfg.ServerPID > 0 {
+		if srv0, err = SampleProc(cfg.ServerPID); err != nil {
+			return nil, err
+		}
+	}
+
+	// Connect.
+	clients := make([]*client, cfg.Clients)
+	live := make([]bool, cfg.Clients)
+	var closing atomic.Bool
+	var disconnects atomic.Int64
+	var firstDiscon atomic.Value
+	var readers sync.WaitGroup
+	connHist := hdrhistogram.New(1, 120_000_000, 3)
+	var connMu sync.Mutex
+	dialer := newDialer()
+	t0 := time.Now()
+	next := atomic.Int64{}
+	var cwg sync.WaitGroup
+	for w := 0; w < min(cfg.ConnectConcurrency, cfg.Clients); w++ {
+		cwg.Add(1)
+		go func() {
+			defer cwg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= cfg.Clients || ctx.Err() != nil {
+					return
+				}
+				start := time.Now()
+				tid := tenantIDs[layout.Tenant(i)]
+				dctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+				var conn *websocket.Conn
+				var err error
+				if cfg.Proto == ProtoSocketIO {
+					conn, err = connectSocketIO(dctx, dialer, cfg.Server, cfg.Token, tid, layout.InDisplay(i))
+				} else {
+					rooms := []string{"tenant-" + strconv.FormatInt(tid, 10)}
+					if layout.InDisplay(i) {
+						rooms = append(rooms, "display")
+					}
+					conn, err = connectNative(dctx, dialer, cfg.Server, cfg.Token, rooms)
+				}
+				cancel()
+				connMu.Lock()
+				if err != nil {
+					res.Connect.Failed++
+					if res.Connect.FirstErr == "" {
+						res.Connect.FirstErr = err.Error()
+					}
+					connMu.Unlock()
+					continue
+				}
+				_ = connHist.RecordValue(max(int64(time.Since(start)/time.Microsecond), 1))
+				res.Connect.Connected++
+				live[i] = true
+				connMu.Unlock()
+				c := &client{idx: int32(i), conn: conn}
+				clients[i] = c
+				readers.Add(1)
+				go func() {
+					defer readers.Done()
+					err := c.readLoop(cfg.Proto, now)
+					if !closing.Load() {
+						disconnects.Add(1)
+						firstDiscon.CompareAndSwap(nil, err.Error())
+					}
+				}()
+			}
+		}()
+	}
+	cwg.Wait()
+	res.Connect.Seconds = time.Since(t0).Seconds()
+	res.Connect.PerConnMS = percentiles(connHist)
+	closeAll := func() {
+		closing.Store(true)
+		for _, c := range clients {
+			if c != nil {
+				c.conn.Close()
+			}
+		}
+		readers.Wait()
+	}
+	if res.Connect.Connected == 0 {
+		closeAll()
+		return res, fmt.Errorf("no client could connect: %s", res.Connect.FirstErr)
+	}
+	if ctx.Err() != nil {
+		closeAll()
+		return res, ctx.Err()
+	}
+	if cfg.Progress != nil {
+		fmt.Fprintf(cfg.Progress, "connected %d/%d clients in %.2fs (%d failed); settling %s\n",
+			res.Connect.Connected, cfg.Clients, res.Connect.Seconds, res.Connect.Failed, cfg.Settle)
+	}
+	sleepCtx(ctx, cfg.Settle)
+
+	ledger := NewLedger(layout, live)
+	var perOrder float64
+	for t := 0; t < cfg.Tenants; t++ {
+		perOrder += float64(ledger.ExpectedPerOrder(t))
+	}
+	res.FanoutPerOrder = perOrder / float64(cfg.Tenants)
+
+	if cfg.ServerPID > 0 {
+		if srv1, err = SampleProc(cfg.ServerPID); err != nil {
+			closeAll()
+			return nil, err
+		}
+	}
+	self1 := SelfSample()
+
+	// Collect: one goroutine owns the ledger.
+	orders := &sink[placed]{}
+	col := &collector{ledger: ledger, clients: clients, orders: orders}
+	drv := &driver{api: api, tenantIDs: tenantIDs, rate: cfg.Rate, duration: cfg.Duration, workers: cfg.Workers, now: now, out: orders}
+	colDone := make(chan struct{})
+	stopCol := make(chan struct{})
+	runStart := now()
+	go func() {
+		defer close(colDone)
+		col.loop(stopCol, cfg.Progress, drv, runStart, now)
+	}()
+
+	ds := drv.run(ctx)
+	sendEnd := now()
+
+	// Drain: wait until every accepted order reached every expected client
+	// (or the drain limit passes).
+	deadline := time.Now().Add(cfg.Drain)
+	for ctx.Err() == nil && time.Now().Before(deadline) {
+		s := col.snapshot()
+		if s.orders == ds.OK && s.complete == s.orders && s.pending == 0 {
+			res.Deliveries.Drained = true
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	if cfg.ServerPID > 0 {
+		srv2, err = SampleProc(cfg.ServerPID)
+		if err != nil {
+			srv2 = srv1
+		}
+	}
+	self2 := SelfSample()
+	close(stopCol)
+	<-colDone
+	closeAll()
+	st := ledger.Close()
+
+	// Report.
+	res.Orders = OrdersResult{
+		Scheduled: ds.Scheduled, OK: ds.OK, Failed: ds.Failed, FirstErr: ds.FirstErr,
+		HTTPMS: percentiles(ds.HTTP), MaxLagMS: float64(ds.MaxLag) / 1e6,
+	}
+	if sec := float64(sendEnd-runStart) / 1e9; sec > 0 {
+		res.Orders.AchievedPS = float64(ds.OK) / sec
+	}
+	if len(ds.Statuses) > 0 {
+		res.Orders.Statuses = map[string]int{}
+		for k, v := range ds.Statuses {
+			res.Orders.Statuses[strconv.Itoa(k)] = int(v)
+		}
+	}
+	d := &res.Deliveries
+	d.Expected, d.Received, d.Matched = st.Expected, st.Received+st.Unmatched, st.Matched
+	d.Missing, d.Duplicated, d.Misrouted, d.Unmatched = st.Missing, st.Duplicated, st.Misrouted, st.Unmatched
+	for _, c := range clients {
+		if c != nil {
+			d.ErrorFrames += c.errors
+			d.OtherFrames += c.other
+		}
+	}
+	d.Disconnects = disconnects.Load()
+	if v, ok := firstDiscon.Load().(string); ok {
+		d.FirstDiscon = v
+	}
+	if span := float64(col.lastAt-runStart) / 1e9; span > 0 {
+		d.PerSecond = float64(d.Received) / span
+	}
+	res.LatencyMS = percentiles(ledger.Latency())
+
+	res.Bench.CPUSeconds = (self2.CPU - self1.CPU).Seconds()
+	res.Bench.RSSKiB = self2.RSSKiB
+	if d.Received > 0 {
+		res.Bench.CPUUsPerDelivery = float64(self2.CPU-self1.CPU) / 1e3 / float64(d.Received)
+	}
+	if cfg.ServerPID > 0 {
+		sr := &ServerResult{
+			PID: cfg.ServerPID, CPUSeconds: (srv2.CPU - srv1.CPU).Seconds(),
+			RSSBeforeKiB: srv0.RSSKiB, RSSConnectedKiB: srv1.RSSKiB, RSSEndKiB: srv2.RSSKiB,
+		}
+		if d.Received > 0 {
+			sr.CPUUsPerDelivery = float64(srv2.CPU-srv1.CPU) / 1e3 / float64(d.Received)
+		}
+		if span := float64(now()-runStart) / 1e9; span > 0 {
+			sr.CPUPercent = 100 * sr.CPUSeconds / span
+		}
+		if res.Connect.Connected > 0 {
+			sr.RSSPerConnKiB = float64(srv1.RSSKiB-srv0.RSSKiB) / float64(res.Connect.Connected)
+		}
+		res.Process = sr
+	}
+	return res, ctx.Err()
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+// collector owns the ledger: every tick it takes what clients and HTTP
+// workers left in their sinks and accounts it.
+type collector struct {
+	ledger  *Ledger
+	clients []*client
+	orders  *sink[placed]
+	lastAt  int64 // latest receipt seen (collector-owned until loop returns)
+
+	mu   sync.Mutex
+	snap colSnap
+
+	spareD []delivery
+	spareO []placed
+}
+
+type colSnap struct {
+	orders, complete, received int64
+	pending                    int
+	p99us                      int64
+}
+
+func (c *collector) snapshot() colSnap {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.snap
+}
+
+func (c *collector) collect() {
+	os := c.orders.swap(c.spareO)
+	for _, o := range os {
+		c.ledger.AddOrder(o.id, int(o.tenant), o.start)
+	}
+	c.spareO = os
+	for _, cl := range c.clients {
+		if cl == nil {
+			continue
+		}
+		ds := cl.sink.swap(c.spareD)
+		for _, d := range ds {
+			if d.at > c.lastAt {
+				c.lastAt = d.at
+			}
+			c.ledger.AddDelivery(d)
+		}
+		c.spareD = ds
+	}
+	s := colSnap{
+		orders: c.ledger.Stats.Orders, complete: c.ledger.Stats.Complete,
+		received: c.ledger.Stats.Received, pending: c.ledger.PendingDeliveries(),
+		p99us: c.ledger.Latency().ValueAtQuantile(99),
+	}
+	c.mu.Lock()
+	c.snap = s
+	c.mu.Unlock()
+}
+
+func (c *collector) loop(stop <-chan struct{}, progress io.Writer, drv *driver, start int64, now func() int64) {
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	lastPrint, lastRecv := start, int64(0)
+	for {
+		select {
+		case <-stop:
+			c.collect()
+			return
+		case <-tick.C:
+		}
+		c.collect()
+		if t := now(); progress != nil && t-lastPrint >= int64(time.Second) {
+			s := c.snapshot()
+			recv := s.received + int64(s.pending)
+			rate := float64(recv-lastRecv) / (float64(t-lastPrint) / 1e9)
+			fmt.Fprintf(progress, "%5.1fs  sent %6d  delivered %9d  %8.0f/s  p99 %7.2f ms\n",
+				float64(t-start)/1e9, drv.sent.Load(), recv, rate, float64(s.p99us)/1000)
+			lastPrint, lastRecv = t, recv
+		}
+	}
+}
