@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/posd/posd/internal/domain"
 )
@@ -260,8 +261,9 @@ func fillOrders(ctx context.Context, tx *sql.Tx, orders []domain.Order) error {
 
 // PaymentFilter selects payments.
 type PaymentFilter struct {
-	CounterID int64 // 0: all counters
-	SinceID   int64 // only rows with a greater id
+	CounterID int64     // 0: all counters
+	SinceID   int64     // only rows with a greater id
+	SinceTime time.Time // only rows created at or after it
 	Limit     int
 }
 
@@ -269,6 +271,10 @@ type PaymentFilter struct {
 func (s *Store) Payments(ctx context.Context, f PaymentFilter) ([]domain.Payment, error) {
 	q := `SELECT ` + paymentCols + ` FROM payments p JOIN orders o ON o.id = p.order_id WHERE p.id > ?`
 	args := []any{f.SinceID}
+	if !f.SinceTime.IsZero() {
+		q += ` AND p.created_at >= ?`
+		args = append(args, ms(f.SinceTime))
+	}
 	if f.CounterID != 0 {
 		// A refund carries no counter of its own: it belongs to its payment's.
 		q += ` AND (p.counter_id = ? OR p.original_payment_id IN (SELECT id FROM payments WHERE counter_id = ?))`

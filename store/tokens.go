@@ -17,7 +17,7 @@ type TokenRow struct {
 	CounterID int64      `json:"counter_id,omitempty"`
 	UserID    int64      `json:"user_id,omitempty"`
 	Display   bool       `json:"display,omitempty"`
-	Label     string     `json:"label,omitempty"`
+	Label     string     `json:"name,omitempty"`
 	CreatedAt time.Time  `json:"created_at"`
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
 	RevokedAt *time.Time `json:"revoked_at,omitempty"`

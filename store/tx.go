@@ -23,8 +23,10 @@ type Tx struct {
 // Now is the time of the transaction: every row it writes carries it.
 func (t *Tx) Now() time.Time { return t.now }
 
-func (t *Tx) exec(q string, args ...any) (sql.Result, error) { return t.tx.ExecContext(t.ctx, q, args...) }
-func (t *Tx) row(q string, args ...any) *sql.Row              { return t.tx.QueryRowContext(t.ctx, q, args...) }
+func (t *Tx) exec(q string, args ...any) (sql.Result, error) {
+	return t.tx.ExecContext(t.ctx, q, args...)
+}
+func (t *Tx) row(q string, args ...any) *sql.Row { return t.tx.QueryRowContext(t.ctx, q, args...) }
 
 // InsertTenant creates a tenant; a duplicate code is a conflict.
 func (t *Tx) InsertTenant(name, code string) (domain.Tenant, error) {

@@ -18,6 +18,15 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(
 		newVersionCmd(),
 		newServeCmd(),
+		newWatchCmd(),
+		newAlertCmd(),
+		newNotifyCmd(),
+		newStatsCmd(),
+		newOrderCmd(),
+		newPayCmd(),
+		newRefundCmd(),
+		newQRCmd(),
+		newTokenCmd(),
 		newBenchCmd(),
 		newDemoCmd(),
 	)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/posd/posd/internal/auth"
 	"github.com/posd/posd/internal/domain"
@@ -235,8 +236,13 @@ func (a *API) listPayments(w http.ResponseWriter, r *http.Request, p auth.Princi
 	if f.CounterID, err = queryInt(r, "counter_id"); err != nil {
 		return err
 	}
-	if f.SinceID, err = queryInt(r, "since"); err != nil {
-		return err
+	if s := r.URL.Query().Get("since"); s != "" {
+		// An id (payments after it) or an RFC 3339 time (since a shift began).
+		if t, terr := time.Parse(time.RFC3339, s); terr == nil {
+			f.SinceTime = t
+		} else if f.SinceID, err = queryInt(r, "since"); err != nil {
+			return domain.Errorf(domain.CodeInvalid, "since must be a payment id or an RFC 3339 time, not %q", s)
+		}
 	}
 	limit, err := queryInt(r, "limit")
 	if err != nil {

@@ -33,7 +33,7 @@ type TokenSpec struct {
 	CounterID int64  `json:"counter_id,omitempty"`
 	UserID    int64  `json:"user_id,omitempty"`
 	Display   bool   `json:"display,omitempty"`
-	Label     string `json:"label,omitempty"`
+	Label     string `json:"name,omitempty"`
 	ExpiresIn string `json:"expires_in,omitempty"` // a Go duration such as 720h
 }
 
@@ -46,7 +46,7 @@ type IssuedToken struct {
 	CounterID int64      `json:"counter_id,omitempty"`
 	UserID    int64      `json:"user_id,omitempty"`
 	Display   bool       `json:"display,omitempty"`
-	Label     string     `json:"label,omitempty"`
+	Label     string     `json:"name,omitempty"`
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
 }
 

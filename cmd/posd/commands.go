@@ -1,0 +1,577 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+
+	"sort"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/posd/posd/internal/client"
+	"github.com/posd/posd/internal/domain"
+)
+
+// Thin API clients: each parses flags, makes one call, prints the result.
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}
+
+// newIdempotencyKey makes a fresh key so that a retried command acts once.
+func newIdempotencyKey() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return "posd-cli-" + hex.EncodeToString(b[:])
+}
+
+// rupiah formats whole Rupiah as "Rp 50.000".
+func rupiah(v int64) string {
+	neg := v < 0
+	if neg {
+		v = -v
+	}
+	s := strconv.FormatInt(v, 10)
+	var b strings.Builder
+	for i, r := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte('.')
+		}
+		b.WriteRune(r)
+	}
+	if neg {
+		return "-Rp " + b.String()
+	}
+	return "Rp " + b.String()
+}
+
+func usageErr(format string, args ...any) error {
+	return &exitError{code: 1, err: fmt.Errorf(format, args...)}
+}
+
+func newAlertCmd() *cobra.Command {
+	var o clientOptions
+	var severity string
+	cmd := &cobra.Command{
+		Use:   "alert MESSAGE",
+		Short: "Broadcast a system alert to every connected screen (admin)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !validSeverity(severity) {
+				return usageErr("--severity must be error, warning or info, not %q", severity)
+			}
+			c, err := o.client()
+			if err != nil {
+				return err
+			}
+			ev, err := c.Alert(cmd.Context(), severity, args[0], client.WithIdempotencyKey(newIdempotencyKey()))
+			if err != nil {
+				return apiFailure(err)
+			}
+			if o.json {
+				return printJSON(cmd.OutOrStdout(), ev)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "alert %d sent (%s): %s\n", ev.ID(), severity, args[0])
+			return nil
+		},
+	}
+	o.register(cmd, true)
+	cmd.Flags().StringVar(&severity, "severity", "info", "error, warning or info")
+	return cmd
+}
+
+func validSeverity(s string) bool {
+	for _, v := range domain.Severities {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+func newNotifyCmd() *cobra.Command {
+	var o clientOptions
+	var user int64
+	var typ, data string
+	cmd := &cobra.Command{
+		Use:   "notify --user ID --type TYPE [--data JSON]",
+		Short: "Send a notification to one user's room; it waits in the log if they are offline (admin)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if user <= 0 {
+				return usageErr("--user must be a positive user id")
+			}
+			if typ == "" {
+				return usageErr("--type is required (e.g. order_ready)")
+			}
+			if !json.Valid([]byte(data)) || !strings.HasPrefix(strings.TrimSpace(data), "{") {
+				return usageErr("--data must be a JSON object, e.g. '{\"order_id\":1}'")
+			}
+			c, err := o.client()
+			if err != nil {
+				return err
+			}
+			ev, err := c.Notify(cmd.Context(), user, typ, json.RawMessage(data), client.WithIdempotencyKey(newIdempotencyKey()))
+			if err != nil {
+				return apiFailure(err)
+			}
+			if o.json {
+				return printJSON(cmd.OutOrStdout(), ev)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "notification %d sent to user-%d (%s)\n", ev.ID(), user, typ)
+			return nil
+		},
+	}
+	o.register(cmd, true)
+	cmd.Flags().Int64Var(&user, "user", 0, "user id")
+	cmd.Flags().StringVar(&typ, "type", "", "notification type, e.g. order_ready")
+	cmd.Flags().StringVar(&data, "data", "{}", "JSON object to send")
+	return cmd
+}
+
+func newStatsCmd() *cobra.Command {
+	var o clientOptions
+	cmd := &cobra.Command{
+		Use:   "stats",
+		Short: "Show live connections and clients per room (admin)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := o.client()
+			if err != nil {
+				return err
+			}
+			active, err := c.Connections(cmd.Context())
+			if err != nil {
+				return apiFailure(err)
+			}
+			rooms, err := c.Rooms(cmd.Context())
+			if err != nil {
+				return apiFailure(err)
+			}
+			if o.json {
+				return printJSON(cmd.OutOrStdout(), map[string]any{"active": active, "rooms": rooms})
+			}
+			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintf(w, "connections\t%d\n", active)
+			names := make([]string, 0, len(rooms))
+			for r := range rooms {
+				names = append(names, r)
+			}
+			sort.Strings(names)
+			for _, r := range names {
+				fmt.Fprintf(w, "%s\t%d\n", r, rooms[r])
+			}
+			return w.Flush()
+		},
+	}
+	o.register(cmd, true)
+	return cmd
+}
+
+func newOrderCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "order", Short: "Create, advance and cancel orders"}
+	cmd.AddCommand(newOrderCreateCmd(), newOrderStatusCmd(), newOrderCancelCmd(), newOrderShowCmd())
+	return cmd
+}
+
+// parseItem reads "NAME:QTY:PRICE[:NOTES]".
+func parseItem(s string) (client.ItemRequest, error) {
+	parts := strings.SplitN(s, ":", 4)
+	if len(parts) < 3 {
+		return client.ItemRequest{}, fmt.Errorf("--item %q: want NAME:QTY:PRICE[:NOTES], e.g. \"Nasi Goreng:2:25000\"", s)
+	}
+	qty, err := strconv.ParseInt(parts[1], 10, 64)
+	if err != nil || qty < 1 {
+		return client.ItemRequest{}, fmt.Errorf("--item %q: quantity must be a positive integer", s)
+	}
+	price, err := strconv.ParseInt(parts[2], 10, 64)
+	if err != nil || price < 0 {
+		return client.ItemRequest{}, fmt.Errorf("--item %q: price must be whole Rupiah ≥ 0", s)
+	}
+	it := client.ItemRequest{Name: parts[0], Quantity: qty, UnitPrice: price}
+	if len(parts) == 4 {
+		it.Notes = parts[3]
+	}
+	return it, nil
+}
+
+func printOrder(w io.Writer, o domain.Order) {
+	fmt.Fprintf(w, "order %s (id %d, tenant %d) — %s — %s\n", o.OrderNumber, o.ID, o.TenantID, o.CustomerName, o.Status)
+	for _, it := range o.Items {
+		line := fmt.Sprintf("  %3d × %-24s %12s", it.Quantity, it.Name, rupiah(it.Subtotal))
+		if it.Notes != "" {
+			line += "  (" + it.Notes + ")"
+		}
+		fmt.Fprintln(w, line)
+	}
+	fmt.Fprintf(w, "  total %s", rupiah(o.TotalAmount))
+	if o.PaidAmount > 0 {
+		fmt.Fprintf(w, ", paid %s", rupiah(o.PaidAmount))
+	}
+	if o.Refunded > 0 {
+		fmt.Fprintf(w, ", refunded %s", rupiah(o.Refunded))
+	}
+	fmt.Fprintln(w)
+	if o.QR != nil {
+		fmt.Fprintf(w, "  QR token %s (scanned %d×)\n", o.QR.Token, o.QR.ScannedCount)
+	}
+}
+
+func newOrderCreateCmd() *cobra.Command {
+	var o clientOptions
+	var tenant int64
+	var customer, idemKey string
+	var items []string
+	cmd := &cobra.Command{
+		Use:   "create --tenant ID --customer NAME --item NAME:QTY:PRICE[:NOTES]...",
+		Short: "Create an order (retries are safe: an Idempotency-Key is sent)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if tenant <= 0 {
+				return usageErr("--tenant must be a positive tenant id")
+			}
+			if len(items) == 0 {
+				return usageErr("at least one --item NAME:QTY:PRICE is required")
+			}
+			req := client.OrderRequest{TenantID: tenant, CustomerName: customer}
+			for _, s := range items {
+				it, err := parseItem(s)
+				if err != nil {
+					return usageErr("%v", err)
+				}
+				req.Items = append(req.Items, it)
+			}
+			c, err := o.client()
+			if err != nil {
+				return err
+			}
+			if idemKey == "" {
+				idemKey = newIdempotencyKey()
+			}
+			ord, err := c.CreateOrder(cmd.Context(), req, client.WithIdempotencyKey(idemKey))
+			if err != nil {
+				return apiFailure(err)
+			}
+			if o.json {
+				return printJSON(cmd.OutOrStdout(), ord)
+			}
+			printOrder(cmd.OutOrStdout(), ord)
+			return nil
+		},
+	}
+	o.register(cmd, true)
+	f := cmd.Flags()
+	f.Int64Var(&tenant, "tenant", 0, "tenant (stall) id")
+	f.StringVar(&customer, "customer", "", "customer name")
+	f.StringArrayVar(&items, "item", nil, "item as NAME:QTY:PRICE[:NOTES] (repeatable)")
+	f.StringVar(&idemKey, "idempotency-key", "", "key to make a retry of this exact command act once (default: a fresh one)")
+	return cmd
+}
+
+func parseID(s, what string) (int64, error) {
+	id, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || id <= 0 {
+		return 0, usageErr("%s must be a positive integer, not %q", what, s)
+	}
+	return id, nil
+}
+
+func newOrderShowCmd() *cobra.Command {
+	var o clientOptions
+	cmd := &cobra.Command{
+		Use:   "show ID",
+		Short: "Show one order with items, payments and QR code",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, err := parseID(args[0], "order id")
+			if err != nil {
+				return err
+			}
+			c, err := o.client()
+			if err != nil {
+				return err
+			}
+			ord, err := c.Order(cmd.Context(), id)
+			if err != nil {
+				return apiFailure(err)
+			}
+			if o.json {
+				return printJSON(cmd.OutOrStdout(), ord)
+			}
+			printOrder(cmd.OutOrStdout(), ord)
+			return nil
+		},
+	}
+	o.register(cmd, true)
+	return cmd
+}
+
+func newOrderStatusCmd() *cobra.Command {
+	var o clientOptions
+	cmd := &cobra.Command{
+		Use:   "status ID STATUS",
+		Short: "Move an order to its next status (pending → preparing → ready → completed)",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, err := parseID(args[0], "order id")
+			if err != nil {
+				return err
+			}
+			st, err := domain.ParseStatus(args[1])
+			if err != nil {
+				return usageErr("%s", domain.ErrorMessage(err))
+			}
+			c, err := o.client()
+			if err != nil {
+				return err
+			}
+			ord, err := c.SetStatus(cmd.Context(), id, st, client.WithIdempotencyKey(newIdempotencyKey()))
+			if err != nil {
+				return apiFailure(err)
+			}
+			if o.json {
+				return printJSON(cmd.OutOrStdout(), ord)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "order %s is now %s\n", ord.OrderNumber, ord.Status)
+			return nil
+		},
+	}
+	o.register(cmd, true)
+	return cmd
+}
+
+func newOrderCancelCmd() *cobra.Command {
+	var o clientOptions
+	var reason string
+	cmd := &cobra.Command{
+		Use:   "cancel ID --reason TEXT",
+		Short: "Cancel an open order; what was paid is refunded",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, err := parseID(args[0], "order id")
+			if err != nil {
+				return err
+			}
+			if strings.TrimSpace(reason) == "" {
+				return usageErr("--reason is required")
+			}
+			c, err := o.client()
+			if err != nil {
+				return err
+			}
+			ord, err := c.Cancel(cmd.Context(), id, reason, client.WithIdempotencyKey(newIdempotencyKey()))
+			if err != nil {
+				return apiFailure(err)
+			}
+			if o.json {
+				return printJSON(cmd.OutOrStdout(), ord)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "order %s cancelled (%s)", ord.OrderNumber, reason)
+			if ord.Refunded > 0 {
+				fmt.Fprintf(cmd.OutOrStdout(), "; refunded %s", rupiah(ord.Refunded))
+			}
+			fmt.Fprintln(cmd.OutOrStdout())
+			return nil
+		},
+	}
+	o.register(cmd, true)
+	cmd.Flags().StringVar(&reason, "reason", "", "why the order is cancelled")
+	return cmd
+}
+
+func newPayCmd() *cobra.Command {
+	var o clientOptions
+	var order, amount, counter int64
+	var method, idemKey string
+	cmd := &cobra.Command{
+		Use:   "pay --order ID --amount RUPIAH --method cash|qris|card|ewallet --counter ID",
+		Short: "Take the payment of an order at a kasir counter (retries are safe)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			m, err := domain.ParseMethod(method)
+			if err != nil {
+				return usageErr("%s", domain.ErrorMessage(err))
+			}
+			if order <= 0 || counter <= 0 {
+				return usageErr("--order and --counter must be positive ids")
+			}
+			if amount < 0 {
+				return usageErr("--amount must be whole Rupiah ≥ 0")
+			}
+			c, err := o.client()
+			if err != nil {
+				return err
+			}
+			if idemKey == "" {
+				idemKey = newIdempotencyKey()
+			}
+			p, err := c.Pay(cmd.Context(), client.PayRequest{OrderID: order, AmountPaid: amount, PaymentMethod: m, CounterID: counter}, client.WithIdempotencyKey(idemKey))
+			if err != nil {
+				return apiFailure(err)
+			}
+			if o.json {
+				return printJSON(cmd.OutOrStdout(), p)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "paid %s for %s by %s at counter %d — change %s — ref %s (payment %d)\n",
+				rupiah(p.AmountPaid), p.OrderNumber, p.Method, p.CounterID, rupiah(p.Change), p.Reference, p.ID)
+			return nil
+		},
+	}
+	o.register(cmd, true)
+	f := cmd.Flags()
+	f.Int64Var(&order, "order", 0, "order id")
+	f.Int64Var(&amount, "amount", 0, "amount tendered in whole Rupiah (cash may exceed the total)")
+	f.StringVar(&method, "method", "cash", "cash, qris, card or ewallet")
+	f.Int64Var(&counter, "counter", 0, "kasir counter id")
+	f.StringVar(&idemKey, "idempotency-key", "", "key to make a retry of this exact command act once (default: a fresh one)")
+	return cmd
+}
+
+func newRefundCmd() *cobra.Command {
+	var o clientOptions
+	var amount int64
+	var reason string
+	cmd := &cobra.Command{
+		Use:   "refund PAYMENT_ID --reason TEXT [--amount RUPIAH]",
+		Short: "Refund a payment, all that is left unless --amount is given",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, err := parseID(args[0], "payment id")
+			if err != nil {
+				return err
+			}
+			if strings.TrimSpace(reason) == "" {
+				return usageErr("--reason is required")
+			}
+			if amount < 0 {
+				return usageErr("--amount must be whole Rupiah ≥ 0")
+			}
+			c, err := o.client()
+			if err != nil {
+				return err
+			}
+			r, err := c.Refund(cmd.Context(), id, reason, amount, client.WithIdempotencyKey(newIdempotencyKey()))
+			if err != nil {
+				return apiFailure(err)
+			}
+			if o.json {
+				return printJSON(cmd.OutOrStdout(), r)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "refunded %s of payment %d (%s) — ref %s\n", rupiah(r.Amount), id, r.OrderNumber, r.Reference)
+			return nil
+		},
+	}
+	o.register(cmd, true)
+	cmd.Flags().Int64Var(&amount, "amount", 0, "amount to refund in whole Rupiah (default: all that remains)")
+	cmd.Flags().StringVar(&reason, "reason", "", "why the money goes back")
+	return cmd
+}
+
+func newQRCmd() *cobra.Command {
+	cmd := &cobra.Command{Use: "qr", Short: "Pickup QR codes"}
+	var o clientOptions
+	scan := &cobra.Command{
+		Use:   "scan TOKEN",
+		Short: "Record a scan of an order's pickup QR code",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := o.client()
+			if err != nil {
+				return err
+			}
+			q, err := c.ScanQR(cmd.Context(), args[0], client.WithIdempotencyKey(newIdempotencyKey()))
+			if err != nil {
+				return apiFailure(err)
+			}
+			if o.json {
+				return printJSON(cmd.OutOrStdout(), q)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "QR of order %d scanned (%d×)\n", q.OrderID, q.ScannedCount)
+			return nil
+		},
+	}
+	o.register(scan, true)
+	cmd.AddCommand(scan)
+	return cmd
+}
+
+func newWatchCmd() *cobra.Command {
+	var o clientOptions
+	var rooms []string
+	var since int64
+	cmd := &cobra.Command{
+		Use:   "watch [--room ROOM]... [--since ID]",
+		Short: "Print events as JSON lines; reconnects and resumes by itself",
+		Long: `watch follows the native WebSocket and prints each event as one JSON line on
+stdout; connection changes go to stderr. With --since it first replays every
+event after that id. After a drop it reconnects and resumes from the last id it
+printed, so nothing is missed or repeated.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			for _, r := range rooms {
+				if _, err := domain.ParseRoom(r); err != nil {
+					return usageErr("%s", domain.ErrorMessage(err))
+				}
+			}
+			c, err := o.client()
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			if !cmd.Flags().Changed("since") {
+				since = 0
+				if page, err := c.Orders(ctx, client.OrderFilter{Limit: 1}); err == nil {
+					since = page.LastEventID // live from now on
+				}
+			}
+			s := c.Subscribe(ctx, client.StreamOptions{Rooms: rooms, Since: since})
+			defer s.Close()
+			out := json.NewEncoder(cmd.OutOrStdout())
+			out.SetEscapeHTML(false)
+			errw := cmd.ErrOrStderr()
+			for u := range s.Updates() {
+				switch {
+				case u.Event != nil:
+					if err := out.Encode(u.Event); err != nil {
+						return err
+					}
+				case u.State != nil:
+					st := u.State
+					line := "posd watch: " + st.Conn.String()
+					if st.Attempt > 0 && st.Conn != client.Live {
+						line += fmt.Sprintf(" (attempt %d)", st.Attempt)
+					}
+					if st.Err != nil {
+						line += ": " + st.Err.Error()
+					}
+					fmt.Fprintln(errw, line)
+					if st.Fatal {
+						return &exitError{code: 2, err: fmt.Errorf("stream refused: %v", st.Err)}
+					}
+				case u.Gap != nil:
+					fmt.Fprintf(errw, "posd watch: events after %d were pruned; continuing from %d: %s\n", u.Gap.Since, u.Gap.OldestID-1, u.Gap.Message)
+					s.Reset(u.Gap.OldestID - 1)
+				case u.Notice != nil && u.Notice.Op == "error":
+					fmt.Fprintf(errw, "posd watch: %s: %s\n", u.Notice.Code, u.Notice.Message)
+				}
+			}
+			if ctx.Err() != nil {
+				return nil
+			}
+			return nil
+		},
+	}
+	o.register(cmd, false)
+	cmd.Flags().StringArrayVar(&rooms, "room", nil, "room to follow: display, tenant-N, kasir-N or user-N (repeatable; default: the token's own rooms)")
+	cmd.Flags().Int64Var(&since, "since", 0, "replay every event after this id first")
+	return cmd
+}
