@@ -1,0 +1,383 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// fakeServer is a tiny in-test stand-in for posd and the Node reference: the
+// tenant and order endpoints, native /ws and a minimal Socket.IO endpoint,
+// routing order:created to tenant-N and display. It can misbehave on purpose
+// so the bench's accounting is checked end to end.
+type fakeServer struct {
+	t     *testing.T
+	token string
+
+	// Faults, by order id: deliver twice to one client, deliver to a client
+	// outside the tenant, skip one client.
+	dupOrder, misrouteOrder, skipOrder int64
+
+	wantJoins int // order creation waits until this many room joins landed
+
+	mu       sync.Mutex
+	joined   *sync.Cond
+	joins    int
+	conns    []*fakeConn
+	tenants  int64
+	orders   int64
+	upgrader websocket.Upgrader
+}
+
+type fakeConn struct {
+	mu     sync.Mutex
+	ws     *websocket.Conn
+	sio    bool
+	rooms  map[string]bool
+	closed bool
+}
+
+func (c *fakeConn) send(b []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.closed {
+		_ = c.ws.WriteMessage(websocket.TextMessage, b)
+	}
+}
+
+func newFakeServer(t *testing.T) *fakeServer {
+	f := &fakeServer{t: t, token: "sekret"}
+	f.joined = sync.NewCond(&f.mu)
+	return f
+}
+
+func (f *fakeServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch {
+	case r.URL.Path == "/api/tenants" && r.Method == http.MethodPost:
+		if !f.authorized(r) {
+			http.Error(w, `{"error":{"code":"unauthorized"}}`, http.StatusUnauthorized)
+			return
+		}
+		var in struct{ Name, Code string }
+		if err := json.NewDecoder(r.Body).Decode(&in); err != nil || in.Name == "" || in.Code == "" {
+			http.Error(w, `{"error":{"code":"bad_request"}}`, http.StatusBadRequest)
+			return
+		}
+		f.mu.Lock()
+		f.tenants++
+		id := f.tenants + 100 // ids unlike indexes, to catch mix-ups
+		f.mu.Unlock()
+		w.WriteHeader(http.StatusCreated)
+		fmt.Fprintf(w, `{"id":%d,"name":%q,"code":%q}`, id, in.Name, in.Code)
+	case r.URL.Path == "/api/orders" && r.Method == http.MethodPost:
+		if !f.authorized(r) {
+			http.Error(w, `{"error":{"code":"unauthorized"}}`, http.StatusUnauthorized)
+			return
+		}
+		f.createOrder(w, r)
+	case r.URL.Path == "/ws":
+		f.serveNative(w, r)
+	case r.URL.Path == "/socket.io/":
+		f.serveSIO(w, r)
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+func (f *fakeServer) authorized(r *http.Request) bool {
+	return r.Header.Get("Authorization") == "Bearer "+f.token
+}
+
+func (f *fakeServer) createOrder(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		TenantID     int64  `json:"tenant_id"`
+		CustomerName string `json:"customer_name"`
+		Items        []struct {
+			Name      string `json:"name"`
+			Quantity  int    `json:"quantity"`
+			UnitPrice int64  `json:"unit_price"`
+		} `json:"items"`
+	}
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&in); err != nil || in.TenantID <= 100 || len(in.Items) != 1 {
+		http.Error(w, `{"error":{"code":"bad_request"}}`, http.StatusBadRequest)
+		return
+	}
+	f.mu.Lock()
+	deadline := time.Now().Add(10 * time.Second)
+	for f.joins < f.wantJoins && time.Now().Before(deadline) {
+		f.mu.Unlock()
+		time.Sleep(time.Millisecond)
+		f.mu.Lock()
+	}
+	f.orders++
+	id := f.orders
+	dup, misroute, skip := id == f.dupOrder, id == f.misrouteOrder, id == f.skipOrder
+	conns := append([]*fakeConn(nil), f.conns...)
+	f.mu.Unlock()
+
+	room := "tenant-" + strconv.FormatInt(in.TenantID, 10)
+	env := fmt.Sprintf(`{"id":%d,"type":"order_created","timestamp":"2025-02-03T10:00:00Z","data":{"order_id":%d,"order_number":"T-%03d","customer_name":%q,"total_amount":15000,"items_count":1,"status":"pending"}}`,
+		id+5000, id, id, in.CustomerName)
+	native := []byte(`{"op":"event","event":"order:created","payload":` + env + `}`)
+	sio := []byte(`42["order:created",` + env + `]`)
+	frame := func(c *fakeConn) []byte {
+		if c.sio {
+			return sio
+		}
+		return native
+	}
+	skipped, misrouted := false, false
+	for _, c := range conns {
+		c.mu.Lock()
+		in := c.rooms[room] || c.rooms["display"]
+		c.mu.Unlock()
+		switch {
+		case in && skip && !skipped:
+			skipped = true
+		case in:
+			c.send(frame(c))
+			if dup {
+				c.send(frame(c))
+				dup = false // once
+			}
+		case misroute && !misrouted:
+			misrouted = true
+			c.send(frame(c))
+		}
+	}
+	w.WriteHeader(http.StatusCreated)
+	fmt.Fprintf(w, `{"id":%d,"tenant_id":%d,"customer_name":%q}`, id, in.TenantID, in.CustomerName)
+}
+
+func (f *fakeServer) register(c *fakeConn, rooms ...string) {
+	c.mu.Lock()
+	for _, r := range rooms {
+		c.rooms[r] = true
+	}
+	c.mu.Unlock()
+	f.mu.Lock()
+	f.joins += len(rooms)
+	f.mu.Unlock()
+}
+
+func (f *fakeServer) serveNative(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Query().Get("token") != f.token {
+		http.Error(w, "unauthorized", http.StatusUnauthorized)
+		return
+	}
+	ws, err := f.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		return
+	}
+	c := &fakeConn{ws: ws, rooms: map[string]bool{}}
+	f.mu.Lock()
+	f.conns = append(f.conns, c)
+	f.mu.Unlock()
+	rooms := strings.Split(r.URL.Query().Get("rooms"), ",")
+	f.register(c, rooms...)
+	for _, room := range rooms {
+		c.send([]byte(`{"op":"joined","room":"` + room + `"}`))
+	}
+	f.readUntilClosed(c, nil)
+}
+
+func (f *fakeServer) serveSIO(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	if q.Get("EIO") != "4" || q.Get("transport") != "websocket" {
+		http.Error(w, "bad transport", http.StatusBadRequest)
+		return
+	}
+	ws, err := f.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		return
+	}
+	c := &fakeConn{ws: ws, sio: true, rooms: map[string]bool{}}
+	c.send([]byte(`0{"sid":"s1","upgrades":[],"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000}`))
+	_, b, err := ws.ReadMessage()
+	if err != nil {
+		ws.Close()
+		return
+	}
+	if !bytes.Equal(b, []byte(`40{"token":"`+f.token+`"}`)) {
+		c.send([]byte(`44{"message":"unauthorized"}`))
+		ws.Close()
+		return
+	}
+	c.send([]byte(`2`)) // a ping before the connect ack: the client must answer it
+	c.send([]byte(`40{"sid":"n1"}`))
+	f.mu.Lock()
+	f.conns = append(f.conns, c)
+	f.mu.Unlock()
+	f.readUntilClosed(c, func(b []byte) {
+		switch {
+		case bytes.HasPrefix(b, []byte(`42["join-tenant",`)):
+			id := strings.TrimSuffix(strings.TrimPrefix(string(b), `42["join-tenant",`), "]")
+			f.register(c, "tenant-"+id)
+		case string(b) == `42["join-display"]`:
+			f.register(c, "display")
+		case string(b) == "3": // pong
+		default:
+			f.t.Errorf("fake socket.io: unexpected packet %q", b)
+		}
+	})
+}
+
+func (f *fakeServer) readUntilClosed(c *fakeConn, handle func([]byte)) {
+	defer func() {
+		c.mu.Lock()
+		c.closed = true
+		c.mu.Unlock()
+		c.ws.Close()
+	}()
+	for {
+		_, b, err := c.ws.ReadMessage()
+		if err != nil {
+			return
+		}
+		if handle != nil {
+			handle(b)
+		}
+	}
+}
+
+func (f *fakeServer) closeAll() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, c := range f.conns {
+		c.ws.Close()
+	}
+}
+
+func runFake(t *testing.T, f *fakeServer, cfg Config) *Result {
+	t.Helper()
+	srv := httptest.NewServer(f)
+	t.Cleanup(func() {
+		f.closeAll()
+		srv.Close()
+	})
+	cfg.Server = srv.URL
+	cfg.Token = f.token
+	cfg.Setup = true
+	var progress bytes.Buffer
+	cfg.Progress = &progress
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := Run(ctx, cfg)
+	if err != nil {
+		t.Fatalf("Run: %v\nprogress:\n%s", err, progress.String())
+	}
+	var sum bytes.Buffer
+	if err := WriteSummary(&sum, res); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("summary:\n%s", sum.String())
+	return res
+}
+
+func TestRunNative(t *testing.T) {
+	f := newFakeServer(t)
+	cfg := Config{
+		Proto: ProtoNative, Clients: 40, Tenants: 4, DisplayShare: 0.1,
+		Rate: 400, Duration: 100 * time.Millisecond, Workers: 4,
+		Settle: time.Millisecond, Drain: 10 * time.Second,
+	}
+	f.wantJoins = cfg.Clients + 4 // every client's tenant room, and 4 display joins
+	res := runFake(t, f, cfg)
+	d := res.Deliveries
+	// 40 orders; each reaches its tenant's 10 clients plus the 3 display
+	// clients of the other tenants.
+	if res.Orders.OK != 40 || res.FanoutPerOrder != 13 {
+		t.Errorf("orders %d, fan-out %.1f; want 40 and 13", res.Orders.OK, res.FanoutPerOrder)
+	}
+	if d.Expected != 40*13 || d.Received != d.Expected || d.Matched != d.Expected {
+		t.Errorf("expected %d received %d matched %d; want %d each", d.Expected, d.Received, d.Matched, 40*13)
+	}
+	if !res.Lossless() || !d.Drained || d.Disconnects != 0 || d.ErrorFrames != 0 {
+		t.Errorf("not lossless: %+v", d)
+	}
+	if res.LatencyMS.Count != d.Matched {
+		t.Errorf("latency samples %d, want %d", res.LatencyMS.Count, d.Matched)
+	}
+	if d.OtherFrames != 44 { // the joined acknowledgements
+		t.Errorf("other frames %d, want 44", d.OtherFrames)
+	}
+}
+
+func TestRunSocketIOFaults(t *testing.T) {
+	f := newFakeServer(t)
+	f.dupOrder, f.misrouteOrder, f.skipOrder = 3, 5, 7
+	cfg := Config{
+		Proto: ProtoSocketIO, Clients: 40, Tenants: 4, DisplayShare: 0.1,
+		Rate: 400, Duration: 100 * time.Millisecond, Workers: 4,
+		Settle: time.Millisecond, Drain: 300 * time.Millisecond, ServerPID: selfPID(),
+	}
+	f.wantJoins = cfg.Clients + 4
+	res := runFake(t, f, cfg)
+	d := res.Deliveries
+	if d.Expected != 40*13 {
+		t.Errorf("expected %d, want %d", d.Expected, 40*13)
+	}
+	if d.Duplicated != 1 || d.Misrouted != 1 || d.Missing != 1 || d.Unmatched != 0 {
+		t.Errorf("duplicated %d misrouted %d missing %d unmatched %d; want 1 1 1 0", d.Duplicated, d.Misrouted, d.Missing, d.Unmatched)
+	}
+	if d.Received != d.Expected+1 { // −1 skipped, +1 duplicate, +1 misrouted
+		t.Errorf("received %d, want %d", d.Received, d.Expected+1)
+	}
+	if res.Lossless() || d.Drained {
+		t.Errorf("a run with faults reported lossless=%v drained=%v", res.Lossless(), d.Drained)
+	}
+	if res.Process == nil || res.Process.PID != selfPID() {
+		t.Errorf("server process stats missing: %+v", res.Process)
+	}
+	js, err := json.Marshal(res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{`"missing":1`, `"duplicated":1`, `"misrouted":1`, `"p99_9":`, `"cpu_us_per_delivery":`} {
+		if !bytes.Contains(js, []byte(key)) {
+			t.Errorf("JSON lacks %s: %s", key, js)
+		}
+	}
+}
+
+func TestRunRefusedToken(t *testing.T) {
+	f := newFakeServer(t)
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+	_, err := Run(context.Background(), Config{
+		Server: srv.URL, Token: "wrong", Proto: ProtoSocketIO, Clients: 2, Tenants: 1,
+		Rate: 10, Duration: time.Second, TenantIDs: []int64{101},
+	})
+	if err == nil || !strings.Contains(err.Error(), "unauthorized") {
+		t.Errorf("err = %v, want a refused connect", err)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	for _, c := range []Config{
+		{Proto: "mqtt", Clients: 1, Tenants: 1, Rate: 1, Duration: time.Second},
+		{Clients: 0, Tenants: 1, Rate: 1, Duration: time.Second},
+		{Clients: 1, Tenants: 1, DisplayShare: 2, Rate: 1, Duration: time.Second},
+		{Clients: 1, Tenants: 1, Rate: 0, Duration: time.Second},
+		{Clients: 1, Tenants: 2, Rate: 1, Duration: time.Second, TenantIDs: []int64{1}},
+	} {
+		if _, err := Run(context.Background(), c); err == nil {
+			t.Errorf("%+v: no error", c)
+		}
+	}
+}
+
+func selfPID() int { return os.Getpid() }
