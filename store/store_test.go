@@ -1,0 +1,215 @@
+package store_test
+
+import (
+	"context"
+	"database/sql"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	_ "modernc.org/sqlite"
+
+	"github.com/posd/posd/internal/auth"
+	"github.com/posd/posd/internal/domain"
+	"github.com/posd/posd/internal/service"
+	"github.com/posd/posd/store"
+)
+
+func openStore(tb testing.TB, path string, publish func([]domain.Event)) *store.Store {
+	tb.Helper()
+	s, err := store.Open(context.Background(), path, store.Options{Publish: publish})
+	if err != nil {
+		tb.Fatalf("open: %v", err)
+	}
+	tb.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestMigrateFreshAndReopen(t *testing.T) {
+	path := t.TempDir() + "/posd.db"
+	s := openStore(t, path, nil)
+	ctx := context.Background()
+	v, err := s.SchemaVersion(ctx)
+	if err != nil || v != 1 {
+		t.Fatalf("schema version %d, %v; want 1", v, err)
+	}
+	svc := service.New(s, nil)
+	if _, err := svc.CreateTenant(ctx, auth.Anonymous, "Warung", "T1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	s2 := openStore(t, path, nil)
+	ts, err := s2.Tenants(ctx)
+	if err != nil || len(ts) != 1 || ts[0].Code != "T1" {
+		t.Fatalf("after reopen: %v %v", ts, err)
+	}
+	// Migrations are recorded once each, however often the store opens.
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	if err := db.QueryRow(`SELECT COUNT(*) FROM schema_migrations`).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("schema_migrations rows %d, %v", n, err)
+	}
+	var mode string
+	if err := db.QueryRow(`PRAGMA journal_mode`).Scan(&mode); err != nil || mode != "wal" {
+		t.Fatalf("journal_mode %q, %v", mode, err)
+	}
+}
+
+func TestRejectsBadSynchronous(t *testing.T) {
+	_, err := store.Open(context.Background(), t.TempDir()+"/x.db", store.Options{Synchronous: "OFF"})
+	if err == nil {
+		t.Fatal("synchronous=OFF accepted; it would lose acknowledged writes")
+	}
+}
+
+// TestConcurrentOrders: 50 goroutines create orders at once. Order numbers
+// are unique and consecutive per tenant, each order has exactly one
+// order:created event, and event ids are published strictly increasing.
+func TestConcurrentOrders(t *testing.T) {
+	var mu sync.Mutex
+	var published []domain.Event
+	s := openStore(t, t.TempDir()+"/posd.db", func(evs []domain.Event) {
+		mu.Lock()
+		published = append(published, evs...)
+		mu.Unlock()
+	})
+	ctx := context.Background()
+	svc := service.New(s, nil)
+	if _, err := svc.CreateTenant(ctx, auth.Anonymous, "Warung", "T1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.CreateTenant(ctx, auth.Anonymous, "Sate", "S"); err != nil {
+		t.Fatal(err)
+	}
+	const n = 50
+	var wg sync.WaitGroup
+	orders := make([]*domain.Order, n)
+	errs := make([]error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			orders[i], errs[i] = svc.CreateOrder(ctx, auth.Anonymous, service.NewOrder{
+				TenantID: int64(1 + i%2), CustomerName: "Budi",
+				Items: []domain.Item{{Name: "Nasi Goreng", Quantity: 1, UnitPrice: 25000}},
+			})
+		}()
+	}
+	wg.Wait()
+	numbers := map[string]bool{}
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("order %d: %v", i, err)
+		}
+		if numbers[orders[i].OrderNumber] {
+			t.Fatalf("duplicate order number %s", orders[i].OrderNumber)
+		}
+		numbers[orders[i].OrderNumber] = true
+	}
+	for i := 1; i <= n/2; i++ {
+		for _, code := range []string{"T1", "S"} {
+			if num := domain.OrderNumber(code, int64(i)); !numbers[num] {
+				t.Errorf("missing order number %s: numbers must be consecutive", num)
+			}
+		}
+	}
+	if len(published) != n {
+		t.Fatalf("%d events published, want %d", len(published), n)
+	}
+	perOrder := map[int64]int{}
+	for i, ev := range published {
+		if i > 0 && ev.ID <= published[i-1].ID {
+			t.Fatalf("event ids not increasing in publish order: %d after %d", ev.ID, published[i-1].ID)
+		}
+		if ev.Name != domain.EventOrderCreated {
+			t.Fatalf("event %s", ev.Name)
+		}
+		var d domain.OrderCreatedData
+		if err := jsonUnmarshal(ev.Data, &d); err != nil {
+			t.Fatal(err)
+		}
+		perOrder[d.OrderID]++
+	}
+	for _, o := range orders {
+		if perOrder[o.ID] != 1 {
+			t.Errorf("order %d has %d events", o.ID, perOrder[o.ID])
+		}
+	}
+	logged, err := s.ReadEvents(ctx, 0, nil, 1000)
+	if err != nil || len(logged) != n {
+		t.Fatalf("log has %d events, %v", len(logged), err)
+	}
+	ids := make([]int64, len(logged))
+	for i, ev := range logged {
+		ids[i] = ev.ID
+	}
+	if !sort.SliceIsSorted(ids, func(a, b int) bool { return ids[a] < ids[b] }) || ids[0] != 1 || ids[n-1] != n {
+		t.Fatalf("log ids %v are not 1..%d", ids, n)
+	}
+}
+
+func TestRollbackWritesNoEvent(t *testing.T) {
+	var published []domain.Event
+	s := openStore(t, t.TempDir()+"/posd.db", func(evs []domain.Event) { published = append(published, evs...) })
+	ctx := context.Background()
+	svc := service.New(s, nil)
+	// Unknown tenant: the transaction fails after its sequence update.
+	_, err := svc.CreateOrder(ctx, auth.Anonymous, service.NewOrder{TenantID: 9, CustomerName: "x", Items: []domain.Item{{Name: "a", Quantity: 1}}})
+	if domain.ErrorCode(err) != domain.CodeNotFound {
+		t.Fatalf("err %v, want not_found", err)
+	}
+	if len(published) != 0 {
+		t.Fatalf("published %d events for a failed write", len(published))
+	}
+	if head, _ := s.LastEventID(ctx); head != 0 {
+		t.Fatalf("log head %d after a failed write", head)
+	}
+}
+
+func TestPruneKeepsNewestPerRoom(t *testing.T) {
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	clock := now
+	s, err := store.Open(context.Background(), t.TempDir()+"/posd.db", store.Options{Now: func() time.Time { return clock }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	svc := service.New(s, nil)
+	// 30 old alerts (room *), 5 old notifications for user 1: all 2 days old.
+	clock = now.Add(-48 * time.Hour)
+	for range 30 {
+		if _, err := svc.Alert(ctx, auth.Anonymous, "info", "old"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 5 {
+		if _, err := svc.Notify(ctx, auth.Anonymous, 1, "t", nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clock = now
+	n, err := s.Prune(ctx, now.Add(-24*time.Hour), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Keep the newest 10 of room * and all 5 of user-1 (fewer than 10).
+	if n != 20 {
+		t.Fatalf("pruned %d, want 20", n)
+	}
+	horizon, _ := s.Horizon(ctx)
+	if horizon != 20 {
+		t.Fatalf("horizon %d, want 20 (the highest pruned id)", horizon)
+	}
+	left, _ := s.ReadEvents(ctx, 0, nil, 100)
+	if len(left) != 15 || left[0].ID != 21 {
+		t.Fatalf("left %d events starting at %d", len(left), left[0].ID)
+	}
+}
