@@ -197,6 +197,12 @@
       if (!msg || typeof msg !== 'object') return;
       if (msg.op === 'event') {
         applyEvent(msg.event, msg.payload);
+      } else if (msg.op === 'ready') {
+        // Replay done; the log head covers every event of our room up to it.
+        if (typeof msg.last_id === 'number' && msg.last_id > lastId) {
+          lastId = msg.last_id;
+          document.body.dataset.lastEventId = String(lastId);
+        }
       } else if (msg.op === 'error') {
         if (msg.code === 'gap') {
           resync(gen); // the log no longer reaches back to our last id
@@ -385,6 +391,8 @@
     readyTiles.forEach(function (li) { if (li.parentNode === lp) lp.removeChild(li); });
     place(lp, prepTiles);
     place(lr, readyTiles);
+    lp.classList.toggle('few', prepTiles.length <= 6);
+    lr.classList.toggle('few', readyTiles.length <= 4);
     fit(lp, el('more-preparing'), prepTiles.length);
     fit(lr, el('more-ready'), readyTiles.length);
     el('count-preparing').textContent = String(prep.length);
