@@ -238,5 +238,16 @@ func (t *Tx) PutIdempotency(key string, r IdempotentResult) error {
 	return nil
 }
 
+// IdempotencyUsed reports whether key is already stored. Checked inside the
+// write transaction (under the writer lock), it stops a twin request from
+// acting at all once the first one has committed.
+func (t *Tx) IdempotencyUsed(key string) (bool, error) {
+	var n int
+	if err := t.row(`SELECT COUNT(*) FROM idempotency_keys WHERE key = ?`, key).Scan(&n); err != nil {
+		return false, fmt.Errorf("read idempotency key: %w", err)
+	}
+	return n > 0, nil
+}
+
 // ErrIdempotencyRace: another request with the same key committed first.
 var ErrIdempotencyRace = errors.New("idempotency key used concurrently")

@@ -4,6 +4,7 @@
 package service
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -57,22 +58,49 @@ var ErrIdempotencyRace = store.ErrIdempotencyRace
 // request, stores the JSON of fn's result with it.
 func write[T any](ctx context.Context, s *Service, fn func(tx *store.Tx) (T, error)) (T, error) {
 	var out T
+	idem, keyed := ctx.Value(idemKey{}).(Idempotency)
+	keyed = keyed && idem.Key != ""
 	err := s.w.Write(ctx, func(tx *store.Tx) error {
+		if keyed {
+			// A twin request that passed the API's replay check before this
+			// one committed must not act (a second payment would be refused
+			// as a conflict instead of answered with the first response).
+			used, err := tx.IdempotencyUsed(idem.Key)
+			if err != nil {
+				return err
+			}
+			if used {
+				return store.ErrIdempotencyRace
+			}
+		}
 		v, err := fn(tx)
 		if err != nil {
 			return err
 		}
 		out = v
-		if i, ok := ctx.Value(idemKey{}).(Idempotency); ok && i.Key != "" {
-			body, err := json.Marshal(v)
+		if keyed {
+			body, err := marshalResponse(v)
 			if err != nil {
 				return err
 			}
-			return tx.PutIdempotency(i.Key, store.IdempotentResult{RequestHash: i.RequestHash, Status: i.Status, Body: body})
+			return tx.PutIdempotency(idem.Key, store.IdempotentResult{RequestHash: idem.RequestHash, Status: idem.Status, Body: body})
 		}
 		return nil
 	})
 	return out, err
+}
+
+// marshalResponse renders v exactly as the API writes a response body (no
+// HTML escaping, no trailing newline), so a replayed answer is byte-identical
+// to the first one even when it holds text like "<script>" or "&".
+func marshalResponse(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte{'\n'}), nil
 }
 
 func forbidden(format string, args ...any) error {
