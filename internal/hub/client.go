@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"sync"
 )
@@ -20,6 +21,7 @@ var (
 	PolicyViolation = CloseReason{1008, "policy violation"}
 	TryAgainLater   = CloseReason{1013, "too many connections"}
 	SlowConsumer    = CloseReason{4008, "slow consumer"}
+	ReplayGap       = CloseReason{4009, "events were pruned: reload state"}
 	Kicked          = CloseReason{4002, "disconnected by admin"}
 	Revoked         = CloseReason{4001, "token revoked"}
 )
@@ -43,6 +45,10 @@ type Client struct {
 	proto Protocol
 	// Tag is the transport's own data (e.g. the token id) for CloseWhere.
 	Tag any
+	// GapFrame renders the error a client gets when its replay finds the
+	// log pruned past its cursor; the client then continues live only. A
+	// transport that leaves it nil gets the connection closed with ReplayGap.
+	GapFrame func(*TooOldError) []byte
 
 	rooms map[string]struct{} // owned by hub.mu
 	stamp int64               // last event id fanned out to c; owned by hub.run
@@ -51,7 +57,8 @@ type Client struct {
 	queue     []item
 	bytes     int
 	replaying bool
-	lagged    bool  // live events were dropped during replay: read them from the log
+	head      []byte // written before the replay's first event (a resume ack)
+	lagged    bool   // live events were dropped during replay: read them from the log
 	lastID    int64 // newest event id handed to the writer
 	closed    bool
 	reason    CloseReason
@@ -160,9 +167,10 @@ func (c *Client) Close(reason CloseReason) {
 	})
 }
 
-func (c *Client) startReplay(since int64) {
+func (c *Client) startReplay(since int64, head []byte) {
 	c.mu.Lock()
 	c.replaying = true
+	c.head = head
 	c.lagged = false
 	c.lastID = since
 	c.dropEventsLocked()
@@ -174,7 +182,14 @@ func (c *Client) startReplay(since int64) {
 }
 
 // Resume replays every event after since in c's rooms, then continues live.
-func (c *Client) Resume(since int64) { c.startReplay(since) }
+func (c *Client) Resume(since int64) { c.startReplay(since, nil) }
+
+// ResumeWith is Resume that writes head (the transport's acknowledgement)
+// before the first replayed event. Frames written before head may still carry
+// events of the old cursor; every event after head has id > since, in order,
+// once. That is the boundary a client needs to resume a live connection
+// without seeing an event twice.
+func (c *Client) ResumeWith(since int64, head []byte) { c.startReplay(since, head) }
 
 // LastID is the newest event id handed to the writer.
 func (c *Client) LastID() int64 {
@@ -216,12 +231,20 @@ func (c *Client) Poll(ctx context.Context, dst [][]byte) ([][]byte, error) {
 			return dst, ErrClosed
 		}
 		if c.replaying {
+			if c.head != nil {
+				dst = append(dst, c.head)
+				c.head = nil
+			}
 			after := c.lastID
 			c.mu.Unlock()
 			n := len(dst)
 			var err error
 			var moved bool
 			dst, moved, err = c.replayPage(ctx, after, dst)
+			if errors.Is(err, errReplayGap) {
+				c.Close(ReplayGap)
+				return dst, ErrClosed
+			}
 			if err != nil || len(dst) > n {
 				return dst, err
 			}
@@ -265,6 +288,12 @@ func (c *Client) replayPage(ctx context.Context, after int64, dst [][]byte) (_ [
 	if err != nil {
 		return dst, false, err
 	}
+	// Retention may have pruned past the cursor after CheckSince said yes
+	// (or between two pages): read after the page, the horizon tells.
+	horizon, err := h.log.Horizon(ctx)
+	if err != nil {
+		return dst, false, err
+	}
 	enc := h.opts.Encoders[c.proto]
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -273,6 +302,16 @@ func (c *Client) replayPage(ctx context.Context, after int64, dst [][]byte) (_ [
 	}
 	if c.lastID != after {
 		return dst, true, nil
+	}
+	if after < horizon {
+		gap := &TooOldError{Since: after, Oldest: horizon + 1}
+		// Never a silent gap: tell the client, then carry on live only.
+		c.replaying = false
+		c.lagged = false
+		if c.GapFrame == nil {
+			return dst, false, errReplayGap
+		}
+		return append(dst, c.GapFrame(gap)), false, nil
 	}
 	if len(events) == 0 {
 		return dst, false, nil
@@ -284,5 +323,7 @@ func (c *Client) replayPage(ctx context.Context, after int64, dst [][]byte) (_ [
 	h.opts.Metrics.Delivered(len(events))
 	return dst, false, nil
 }
+
+var errReplayGap = errors.New("replay gap")
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }

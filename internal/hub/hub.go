@@ -73,8 +73,8 @@ type Metrics interface {
 
 type nopMetrics struct{}
 
-func (nopMetrics) Delivered(int)          {}
-func (nopMetrics) SlowConsumerClosed()    {}
+func (nopMetrics) Delivered(int)         {}
+func (nopMetrics) SlowConsumerClosed()   {}
 func (nopMetrics) EventPublished(string) {}
 
 // Errors a transport turns into a refusal.
@@ -228,7 +228,7 @@ func (h *Hub) Register(c *Client, rooms []string, since int64) error {
 		h.joinLocked(c, r)
 	}
 	if since >= 0 {
-		c.startReplay(since)
+		c.startReplay(since, nil)
 	}
 	return nil
 }

@@ -73,6 +73,12 @@ func readyFrame(rooms []string, lastID int64, resumed bool) []byte {
 	return appendFrame(nil, b)
 }
 
+// resumedFrame acknowledges a resume op; it is written before the first
+// replayed event, so a client knows where the replay begins.
+func resumedFrame(since int64) []byte {
+	return appendFrame(nil, []byte(`{"op":"resumed","since":`+strconv.FormatInt(since, 10)+`}`))
+}
+
 // clientOp is what a client may send.
 type clientOp struct {
 	Op    string `json:"op"`

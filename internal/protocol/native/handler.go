@@ -173,6 +173,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	c := hub.NewClient(h.cfg.Proto)
 	c.Tag = p
+	c.GapFrame = func(gap *hub.TooOldError) []byte { return errorFrame("gap", gap.Error(), gap.Oldest) }
 	if err := h.cfg.Hub.Register(c, rooms, since); err != nil {
 		reason := hub.TryAgainLater
 		if errors.Is(err, hub.ErrTooManyRooms) {
@@ -277,7 +278,9 @@ func (h *Handler) readPump(conn *websocket.Conn, c *hub.Client, p auth.Principal
 				c.Send(errorFrame(string(domain.CodeInternal), "cannot read the event log", 0))
 				continue
 			}
-			c.Resume(*op.Since)
+			// The ack precedes the replay: events after it are exactly those
+			// after since, whatever was already on the wire before it.
+			c.ResumeWith(*op.Since, resumedFrame(*op.Since))
 		case "ping":
 			c.Send(appPongFrame)
 		}
