@@ -1,0 +1,104 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/posd/posd/internal/server"
+	"github.com/posd/posd/internal/server/servertest"
+)
+
+// run executes the CLI in-process and returns stdout, stderr and the exit
+// code main would use.
+func run(t *testing.T, args ...string) (string, string, int) {
+	t.Helper()
+	t.Setenv("POSD_TOKEN", "")
+	t.Setenv("POSD_SERVER", "")
+	var out, errb bytes.Buffer
+	cmd := newRootCmd()
+	cmd.SetArgs(args)
+	cmd.SetOut(&out)
+	cmd.SetErr(&errb)
+	err := cmd.ExecuteContext(context.Background())
+	code := 0
+	if err != nil {
+		errb.WriteString("posd: " + err.Error() + "\n")
+		code = exitCode(err)
+	}
+	return out.String(), errb.String(), code
+}
+
+func TestCLIErrors(t *testing.T) {
+	s := servertest.Start(t, server.Config{AuthOff: true})
+	down := "http://127.0.0.1:1"
+	tests := []struct {
+		name string
+		args []string
+		code int
+		msg  string
+	}{
+		{"server down", []string{"stats", "--server", down}, 3, "unreachable"},
+		{"server down pay", []string{"pay", "--server", down, "--order", "1", "--amount", "5", "--counter", "1"}, 3, "unreachable"},
+		{"bad method", []string{"pay", "--server", s.URL, "--order", "1", "--amount", "5", "--counter", "1", "--method", "gold"}, 1, "unknown payment_method"},
+		{"bad item", []string{"order", "create", "--server", s.URL, "--tenant", "1", "--item", "Nasi"}, 1, "NAME:QTY:PRICE"},
+		{"no items", []string{"order", "create", "--server", s.URL, "--tenant", "1"}, 1, "--item"},
+		{"bad status", []string{"order", "status", "--server", s.URL, "1", "eaten"}, 1, "unknown status"},
+		{"bad id", []string{"order", "status", "--server", s.URL, "x", "ready"}, 1, "positive integer"},
+		{"refused by server", []string{"order", "create", "--server", s.URL, "--tenant", "9", "--customer", "a", "--item", "a:1:1"}, 2, "tenant 9 not found"},
+		{"bad severity", []string{"alert", "--server", s.URL, "--severity", "fatal", "x"}, 1, "--severity"},
+		{"notify bad data", []string{"notify", "--server", s.URL, "--user", "1", "--type", "t", "--data", "[1]"}, 1, "JSON object"},
+		{"bad room", []string{"watch", "--server", s.URL, "--room", "lobby"}, 1, "unknown room"},
+		{"unknown flag", []string{"stats", "--nope"}, 1, "unknown flag"},
+		{"bad auth mode", []string{"serve", "--auth", "maybe"}, 1, "--auth"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, stderr, code := run(t, tc.args...)
+			if code != tc.code {
+				t.Fatalf("exit %d, want %d; stderr %q", code, tc.code, stderr)
+			}
+			if !strings.Contains(stderr, tc.msg) {
+				t.Fatalf("stderr %q lacks %q", stderr, tc.msg)
+			}
+			if strings.Contains(stderr, "goroutine ") || strings.Count(strings.TrimSpace(stderr), "\n") > 0 {
+				t.Fatalf("want a one-line error, got %q", stderr)
+			}
+		})
+	}
+}
+
+func TestCLIHappyPath(t *testing.T) {
+	s := servertest.Start(t, server.Config{AuthOff: true})
+	s.MustDo(t, 201, "", "POST", "/api/tenants", `{"name":"Warung","code":"T1"}`, nil)
+	s.MustDo(t, 201, "", "POST", "/api/counters", `{"name":"Kasir 1"}`, nil)
+	out, stderr, code := run(t, "order", "create", "--server", s.URL, "--tenant", "1", "--customer", "Siti", "--item", "Nasi Goreng:2:25000", "--item", "Es Teh:1:5000:less sugar")
+	if code != 0 || !strings.Contains(out, "T1-001") || !strings.Contains(out, "Rp 55.000") {
+		t.Fatalf("order create: %d %q %q", code, out, stderr)
+	}
+	// The same idempotency key twice charges once.
+	args := []string{"pay", "--server", s.URL, "--order", "1", "--amount", "100000", "--counter", "1", "--idempotency-key", "k1"}
+	out1, _, code1 := run(t, args...)
+	out2, _, code2 := run(t, args...)
+	if code1 != 0 || code2 != 0 || out1 != out2 || !strings.Contains(out1, "change Rp 45.000") {
+		t.Fatalf("pay twice: %d %q / %d %q", code1, out1, code2, out2)
+	}
+	var pays struct{ Payments []any }
+	s.MustDo(t, 200, "", "GET", "/api/payments", nil, &pays)
+	if len(pays.Payments) != 1 {
+		t.Fatalf("%d payments after a retried pay, want 1", len(pays.Payments))
+	}
+	out, _, code = run(t, "version")
+	if code != 0 || !strings.HasPrefix(out, "posd ") {
+		t.Fatalf("version: %q", out)
+	}
+}
+
+func TestRupiah(t *testing.T) {
+	for v, want := range map[int64]string{0: "Rp 0", 500: "Rp 500", 5000: "Rp 5.000", 50000: "Rp 50.000", 1234567: "Rp 1.234.567", -1500: "-Rp 1.500"} {
+		if got := rupiah(v); got != want {
+			t.Errorf("rupiah(%d) = %q, want %q", v, got, want)
+		}
+	}
+}
