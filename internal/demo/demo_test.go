@@ -103,6 +103,9 @@ func TestTrafficIsLegal(t *testing.T) {
 		if n := len(o.Items); n < 1 || n > 4 {
 			t.Errorf("%s has %d lines, want 1–4", o.OrderNumber, n)
 		}
+		if o.Items[0].UnitPrice < mainPrice {
+			t.Errorf("%s starts with a side, %q", o.OrderNumber, o.Items[0].Name)
+		}
 		for _, it := range o.Items {
 			price, ok := menuPrice(it.Name)
 			if !ok || price != it.UnitPrice || it.UnitPrice <= 0 || it.UnitPrice%500 != 0 {

@@ -610,11 +610,21 @@ func (s *sim) pickStall() *stall {
 	return s.stalls[len(s.stalls)-1]
 }
 
+// mainPrice is where a menu item counts as a dish one comes for.
+const mainPrice = 12000
+
 // pickItems makes 1–4 lines, mostly 1 or 2, from distinct menu items.
 func (s *sim) pickItems(st *stall) []client.ItemRequest {
 	lines := weighted(s.rng, []int{40, 35, 17, 8}) + 1
 	lines = min(lines, len(st.menu))
 	perm := s.rng.Perm(len(st.menu))
+	// Lead with a main dish: nobody queues for a kerupuk alone.
+	for j, i := range perm {
+		if st.menu[i].Price >= mainPrice {
+			perm[0], perm[j] = perm[j], perm[0]
+			break
+		}
+	}
 	items := make([]client.ItemRequest, 0, lines)
 	for _, i := range perm[:lines] {
 		m := st.menu[i]
