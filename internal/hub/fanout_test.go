@@ -1,0 +1,209 @@
+package hub_test
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/posd/posd/internal/domain"
+	"github.com/posd/posd/internal/hub"
+)
+
+// fanoutLog is an empty log: these tests never replay.
+type fanoutLog struct{}
+
+func (fanoutLog) ReadEvents(context.Context, int64, []string, int) ([]domain.Event, error) {
+	return nil, nil
+}
+func (fanoutLog) Horizon(context.Context) (int64, error) { return 0, nil }
+
+// countingEncoder renders "<id>" and counts its calls.
+type countingEncoder struct{ calls atomic.Int64 }
+
+func (e *countingEncoder) encode(dst []byte, ev *domain.Event) []byte {
+	e.calls.Add(1)
+	return append(dst, []byte(itoa(ev.ID))...)
+}
+
+func itoa(n int64) string {
+	if n == 0 {
+		return "0"
+	}
+	var b [20]byte
+	i := len(b)
+	for n > 0 {
+		i--
+		b[i] = byte('0' + n%10)
+		n /= 10
+	}
+	return string(b[i:])
+}
+
+func startHub(t testing.TB, opts hub.Options) *hub.Hub {
+	t.Helper()
+	h := hub.New(opts, fanoutLog{}, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	go h.Run(ctx)
+	t.Cleanup(func() { cancel(); <-h.Done() })
+	return h
+}
+
+func ev(id int64, rooms ...string) domain.Event {
+	return domain.Event{ID: id, Name: domain.EventOrderCreated, Type: "order_created", Rooms: rooms}
+}
+
+// collect reads from c until it has n frames or the wait runs out.
+func collect(t *testing.T, c *hub.Client, n int) []string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var out []string
+	var frames [][]byte
+	for len(out) < n {
+		var err error
+		frames, err = c.Next(ctx, frames[:0])
+		if err != nil {
+			t.Fatalf("after %d frames: %v", len(out), err)
+		}
+		for _, f := range frames {
+			out = append(out, string(f))
+		}
+	}
+	return out
+}
+
+func TestOnceAcrossRoomsAndEncodeOnce(t *testing.T) {
+	enc := &countingEncoder{}
+	h := startHub(t, hub.Options{Encoders: []hub.Encoder{enc.encode}})
+	multi := hub.NewClient(0)
+	if err := h.Register(multi, []string{"tenant-1", "display", "kasir-1"}, -1); err != nil {
+		t.Fatal(err)
+	}
+	other := hub.NewClient(0)
+	if err := h.Register(other, []string{"tenant-2"}, -1); err != nil {
+		t.Fatal(err)
+	}
+	h.Publish([]domain.Event{ev(1, "tenant-1", "display", "kasir-1"), ev(2, "tenant-2"), ev(3, domain.RoomAll)})
+	if got := collect(t, multi, 2); got[0] != "1" || got[1] != "3" {
+		t.Fatalf("multi-room client got %v, want [1 3]", got)
+	}
+	if got := collect(t, other, 2); got[0] != "2" || got[1] != "3" {
+		t.Fatalf("tenant-2 client got %v, want [2 3]", got)
+	}
+	if n := enc.calls.Load(); n != 3 {
+		t.Fatalf("encoder ran %d times for 3 events: a broadcast must be encoded once", n)
+	}
+}
+
+func TestSlowConsumerIsClosedOthersContinue(t *testing.T) {
+	h := startHub(t, hub.Options{MaxQueueMessages: 10, Encoders: []hub.Encoder{(&countingEncoder{}).encode}})
+	slow := hub.NewClient(0)
+	fast := hub.NewClient(0)
+	for _, c := range []*hub.Client{slow, fast} {
+		if err := h.Register(c, []string{"display"}, -1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const n = 100
+	got := make(chan []string, 1)
+	go func() { got <- collect(t, fast, n) }()
+	for i := int64(1); i <= n; i++ {
+		h.Publish([]domain.Event{ev(i, "display")})
+		if i%5 == 0 {
+			time.Sleep(time.Millisecond) // let the fast reader keep up; the slow one never reads
+		}
+	}
+	if frames := <-got; len(frames) != n || frames[n-1] != itoa(n) {
+		t.Fatalf("fast client got %d frames, last %v", len(frames), frames[len(frames)-1])
+	}
+	select {
+	case <-slow.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("slow client not closed")
+	}
+	if r := slow.Reason(); r != hub.SlowConsumer || r.Code != 4008 {
+		t.Fatalf("slow client closed with %+v", r)
+	}
+	if size := h.RoomSize("display"); size != 1 {
+		t.Fatalf("display has %d clients after the slow one was dropped", size)
+	}
+}
+
+func TestRoomLimitsAndMembership(t *testing.T) {
+	h := startHub(t, hub.Options{MaxRoomsPerConn: 2, MaxConnections: 2, Encoders: []hub.Encoder{(&countingEncoder{}).encode}})
+	c := hub.NewClient(0)
+	if err := h.Register(c, []string{"tenant-1"}, -1); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Join(c, "display"); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Join(c, "display"); err != nil {
+		t.Fatalf("joining twice: %v", err)
+	}
+	if err := h.Join(c, "kasir-1"); err != hub.ErrTooManyRooms {
+		t.Fatalf("third room: %v, want ErrTooManyRooms", err)
+	}
+	if err := h.Register(hub.NewClient(0), nil, -1); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Register(hub.NewClient(0), nil, -1); err != hub.ErrTooManyConnections {
+		t.Fatalf("third connection: %v", err)
+	}
+	h.Leave(c, "tenant-1")
+	if sizes := h.RoomSizes(); sizes["tenant-1"] != 0 || sizes["display"] != 1 {
+		t.Fatalf("sizes %v", sizes)
+	}
+	if n := h.DisconnectRoom("display"); n != 1 {
+		t.Fatalf("disconnected %d", n)
+	}
+	if c.Reason() != hub.Kicked || h.Active() != 1 {
+		t.Fatalf("reason %+v, active %d", c.Reason(), h.Active())
+	}
+}
+
+// BenchmarkFanout measures one broadcast to 1,000 subscribed clients through
+// the hub (queues and writers' drain included, sockets excluded).
+func BenchmarkFanout(b *testing.B) {
+	const clients = 1000
+	enc := &countingEncoder{}
+	h := startHub(b, hub.Options{MaxQueueMessages: 1 << 20, MaxQueueBytes: 1 << 30, Encoders: []hub.Encoder{enc.encode}})
+	var received atomic.Int64
+	var wg sync.WaitGroup
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	for range clients {
+		c := hub.NewClient(0)
+		if err := h.Register(c, []string{"tenant-1"}, -1); err != nil {
+			b.Fatal(err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var frames [][]byte
+			for {
+				var err error
+				frames, err = c.Next(ctx, frames[:0])
+				if err != nil {
+					return
+				}
+				received.Add(int64(len(frames)))
+			}
+		}()
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 1; i <= b.N; i++ {
+		h.Publish([]domain.Event{ev(int64(i), "tenant-1")})
+	}
+	for received.Load() < int64(b.N)*clients {
+		time.Sleep(100 * time.Microsecond)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(int64(b.N)*clients), "ns/delivery")
+	b.ReportMetric(float64(enc.calls.Load())/float64(b.N), "encodes/broadcast")
+	cancel()
+	wg.Wait()
+}
