@@ -127,19 +127,24 @@ func (a *API) routes() {
 	}, 0))
 }
 
-// ServeHTTP applies CORS, then routes.
+// ServeHTTP applies the origin policy and CORS, then routes. A browser
+// request from an origin that is neither listed nor the server itself is
+// refused whatever its method: a "simple" cross-site POST needs no
+// preflight, and with --auth=off nothing else would stop it (CSRF).
+// Listed origins get their exact origin echoed with credentials, never "*".
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if origin := r.Header.Get("Origin"); origin != "" {
-		if !a.cfg.Origins.Listed(origin) {
-			if r.Method == http.MethodOptions {
-				writeError(w, r, a.log, domain.Errorf(domain.CodeForbidden, "origin %s is not allowed", origin))
-				return
-			}
-		} else {
+	origin := r.Header.Get("Origin")
+	if origin != "" {
+		w.Header().Add("Vary", "Origin")
+		if !a.cfg.Origins.AllowRequest(r) {
+			writeError(w, r, a.log, domain.Errorf(domain.CodeForbidden, "origin %s is not allowed (see --cors-origin)", truncate(origin, 100)))
+			return
+		}
+		if a.cfg.Origins.Listed(origin) {
 			h := w.Header()
 			h.Set("Access-Control-Allow-Origin", origin)
 			h.Set("Access-Control-Allow-Credentials", "true")
-			h.Add("Vary", "Origin")
+			h.Set("Access-Control-Expose-Headers", "Retry-After, Idempotent-Replayed")
 			if r.Method == http.MethodOptions {
 				h.Set("Access-Control-Allow-Methods", "GET, POST, PATCH, DELETE, OPTIONS")
 				h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, Idempotency-Key")
@@ -150,6 +155,13 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	a.mux.ServeHTTP(w, r)
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
 }
 
 type statusRecorder struct {

@@ -160,6 +160,9 @@ func (a *API) listOrders(w http.ResponseWriter, r *http.Request, p auth.Principa
 }
 
 func (a *API) getOrder(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	if !p.CanReadAnyOrder() {
+		return domain.Errorf(domain.CodeForbidden, "this token may not read orders")
+	}
 	id, err := pathID(r, "id")
 	if err != nil {
 		return err
@@ -175,7 +178,15 @@ func (a *API) getOrder(w http.ResponseWriter, r *http.Request, p auth.Principal)
 	return nil
 }
 
+// Order writes answer 403 up front to tokens that may change no order at all
+// (display, kasir, user), before any lookup, so the answer says nothing about
+// the id; a tenant token asking about another stall's order gets the 404 of
+// a missing one (service.orderInScope).
+
 func (a *API) setStatus(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	if !p.CanWriteAnyOrder() {
+		return domain.Errorf(domain.CodeForbidden, "this token may not change orders")
+	}
 	id, err := pathID(r, "id")
 	if err != nil {
 		return err
@@ -199,6 +210,9 @@ func (a *API) setStatus(w http.ResponseWriter, r *http.Request, p auth.Principal
 }
 
 func (a *API) cancelOrder(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	if !p.CanWriteAnyOrder() {
+		return domain.Errorf(domain.CodeForbidden, "this token may not cancel orders")
+	}
 	id, err := pathID(r, "id")
 	if err != nil {
 		return err
@@ -284,6 +298,9 @@ func (a *API) refund(w http.ResponseWriter, r *http.Request, p auth.Principal) e
 }
 
 func (a *API) scanQR(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	if !p.CanScanAny() {
+		return domain.Errorf(domain.CodeForbidden, "this token may not scan QR codes")
+	}
 	var in struct {
 		Token string `json:"token"`
 	}

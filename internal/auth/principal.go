@@ -3,6 +3,8 @@
 package auth
 
 import (
+	"time"
+
 	"github.com/posd/posd/internal/domain"
 )
 
@@ -34,6 +36,9 @@ type Principal struct {
 	CounterID int64 // kasir
 	UserID    int64 // user
 	Display   bool  // display: may join the display room
+	// ExpiresAt is the token's expiry (zero: none); the server closes a
+	// connection whose token expires while it is open.
+	ExpiresAt time.Time
 }
 
 // Anonymous is the principal of every request when auth is off: all powers.
@@ -79,6 +84,28 @@ func (p Principal) CanReadAllTenants() bool {
 	return p.Role == RoleAdmin || p.Role == RoleKasir || (p.Role == RoleDisplay && p.Display)
 }
 
+// CanReadAnyOrder reports whether p may read at least some orders. A route
+// answers 403 up front to a principal that may read none, and 404 to one
+// that asks for an order outside its scope (so ids cannot be probed).
+func (p Principal) CanReadAnyOrder() bool {
+	switch p.Role {
+	case RoleAdmin, RoleKasir, RoleTenant:
+		return true
+	case RoleDisplay:
+		return p.Display || p.TenantID != 0
+	}
+	return false
+}
+
+// CanWriteAnyOrder reports whether p may change at least some orders
+// (admin, tenant); display, kasir and user tokens get 403 without a lookup.
+func (p Principal) CanWriteAnyOrder() bool { return p.Role == RoleAdmin || p.Role == RoleTenant }
+
+// CanScanAny reports whether p may scan at least some QR codes.
+func (p Principal) CanScanAny() bool {
+	return p.Role == RoleAdmin || p.Role == RoleKasir || p.Role == RoleTenant
+}
+
 // CanWriteOrder reports whether p may create, advance or cancel tenant's orders.
 func (p Principal) CanWriteOrder(tenantID int64) bool {
 	return p.Role == RoleAdmin || (p.Role == RoleTenant && tenantID == p.TenantID)
@@ -103,8 +130,8 @@ func (p Principal) CanReadPayments(counterID int64) bool {
 	return p.Role == RoleAdmin || (p.Role == RoleKasir && (counterID == p.CounterID || counterID == 0))
 }
 
-// Rooms lists the rooms a principal may join that name one id; used to
-// default the rooms of a connection that asked for none.
+// DefaultRooms lists the rooms a principal may join that name one id; used
+// to default the rooms of a connection that asked for none.
 func (p Principal) DefaultRooms() []string {
 	switch p.Role {
 	case RoleTenant:

@@ -126,9 +126,10 @@ func (s TokenSpec) check() error {
 		return err
 	}
 	bad := func(msg string) error { return domain.Errorf(domain.CodeInvalid, "role %s: %s", role, msg) }
-	neg := s.TenantID < 0 || s.CounterID < 0 || s.UserID < 0
-	if neg {
-		return bad("ids must be positive")
+	for _, id := range []int64{s.TenantID, s.CounterID, s.UserID} {
+		if id < 0 || id > domain.MaxRoomID {
+			return bad("ids must be positive integers")
+		}
 	}
 	switch role {
 	case RoleAdmin:
@@ -210,10 +211,37 @@ func (t *Tokens) Authenticate(ctx context.Context, token, remote string) (Princi
 	if row.ExpiresAt != nil && !t.now().Before(*row.ExpiresAt) {
 		return Principal{}, domain.Errorf(domain.CodeUnauthorized, "token expired")
 	}
-	return Principal{
+	return principalOf(row), nil
+}
+
+func principalOf(row *store.TokenRow) Principal {
+	p := Principal{
 		TokenID: row.ID, Role: Role(row.Role), TenantID: row.TenantID, CounterID: row.CounterID,
 		UserID: row.UserID, Display: row.Display,
-	}, nil
+	}
+	if row.ExpiresAt != nil {
+		p.ExpiresAt = *row.ExpiresAt
+	}
+	return p
+}
+
+// Recheck reports whether p's token is still good (not revoked, not
+// expired); see Rechecker. It does not count towards the rate limit.
+func (t *Tokens) Recheck(ctx context.Context, p Principal) error {
+	if p.TokenID == 0 {
+		return nil
+	}
+	row, err := t.store.TokenByID(ctx, p.TokenID)
+	if err != nil {
+		return err
+	}
+	switch {
+	case row == nil || row.RevokedAt != nil:
+		return domain.Errorf(domain.CodeUnauthorized, "token revoked")
+	case row.ExpiresAt != nil && !t.now().Before(*row.ExpiresAt):
+		return domain.Errorf(domain.CodeUnauthorized, "token expired")
+	}
+	return nil
 }
 
 func (t *Tokens) lookup(ctx context.Context, token string) (*store.TokenRow, error) {

@@ -36,6 +36,14 @@ type Config struct {
 	TLSKey      string
 	Synchronous string // SQLite synchronous pragma: NORMAL (default) or FULL
 
+	// Failed authentications allowed per remote address: a burst of
+	// AuthFailBurst (default 10), then one per AuthFailEvery (default 6 s).
+	AuthFailBurst int
+	AuthFailEvery time.Duration
+	// ExpiryCheckEvery is how often connections whose token has expired
+	// are closed (default 10 s).
+	ExpiryCheckEvery time.Duration
+
 	Retention      time.Duration // default 24h
 	KeepPerRoom    int           // default 1000
 	PruneEvery     time.Duration // default 1m
@@ -73,6 +81,9 @@ func (c *Config) defaults() {
 	}
 	if c.IdempotencyTTL <= 0 {
 		c.IdempotencyTTL = 24 * time.Hour
+	}
+	if c.ExpiryCheckEvery <= 0 {
+		c.ExpiryCheckEvery = 10 * time.Second
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -133,6 +144,12 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		}, hub.Revoked)
 		cfg.Logger.Info("token revoked", "token_id", id, "connections_closed", n)
 	})
+	if cfg.AuthFailBurst > 0 {
+		s.Tokens.FailBurst = cfg.AuthFailBurst
+	}
+	if cfg.AuthFailEvery > 0 {
+		s.Tokens.FailEvery = cfg.AuthFailEvery
+	}
 	if !cfg.AuthOff {
 		authn = s.Tokens
 		if err := s.ensureAdminToken(ctx); err != nil {
@@ -190,24 +207,42 @@ func (s *Server) ensureAdminToken(ctx context.Context) error {
 	return nil
 }
 
-// WriteTokenFile writes a token to path with mode 0600.
+// WriteTokenFile writes a token to path with mode 0600. It writes a new
+// file (created 0600 from the start) and renames it over path, so a
+// pre-existing file or symlink at path is replaced, never written through.
 func WriteTokenFile(path, token string) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("write token file: %w", err)
 	}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
 	if err != nil {
 		return fmt.Errorf("write token file: %w", err)
 	}
-	if err := f.Chmod(0o600); err != nil { // an existing file keeps its mode otherwise
+	tmp := f.Name()
+	fail := func(err error) error {
 		f.Close()
+		os.Remove(tmp)
 		return fmt.Errorf("write token file: %w", err)
+	}
+	if err := f.Chmod(0o600); err != nil {
+		return fail(err)
 	}
 	if _, err := f.WriteString(token + "\n"); err != nil {
-		f.Close()
+		return fail(err)
+	}
+	if err := f.Sync(); err != nil {
+		return fail(err)
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(tmp)
 		return fmt.Errorf("write token file: %w", err)
 	}
-	return f.Close()
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write token file: %w", err)
+	}
+	return nil
 }
 
 // TokenFile is where the admin token is written.
@@ -316,18 +351,40 @@ func waitOrTimeout(wait func(), d time.Duration) {
 	}
 }
 
-// maintain prunes the event log and old idempotency keys in the background.
+// maintain prunes the event log and old idempotency keys in the
+// background, and closes connections whose token has expired.
 func (s *Server) maintain(ctx context.Context) {
 	t := time.NewTicker(s.cfg.PruneEvery)
 	defer t.Stop()
+	exp := time.NewTicker(s.cfg.ExpiryCheckEvery)
+	defer exp.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			s.Prune(ctx)
+		case <-exp.C:
+			s.CloseExpired()
 		}
-		s.Prune(ctx)
 	}
+}
+
+// TokenExpired closes a connection whose token expired while it was open.
+var TokenExpired = hub.CloseReason{Code: hub.Revoked.Code, Text: "token expired"}
+
+// CloseExpired closes every connection whose token has expired by now and
+// reports how many.
+func (s *Server) CloseExpired() int {
+	now := s.cfg.Now()
+	n := s.Hub.CloseWhere(func(c *hub.Client) bool {
+		p, ok := c.Tag.(auth.Principal)
+		return ok && !p.ExpiresAt.IsZero() && !now.Before(p.ExpiresAt)
+	}, TokenExpired)
+	if n > 0 {
+		s.log.Info("closed connections of expired tokens", "connections", n)
+	}
+	return n
 }
 
 // Prune runs one retention pass.

@@ -76,7 +76,7 @@ func New(cfg Config) *Handler {
 		// holds no large buffers (events bypass gorilla's writer anyway).
 		ReadBufferSize:  512,
 		WriteBufferPool: &sync.Pool{},
-		CheckOrigin:     func(r *http.Request) bool { return cfg.Origins.Allow(r.Header.Get("Origin")) },
+		CheckOrigin:     cfg.Origins.AllowRequest,
 		Error: func(w http.ResponseWriter, r *http.Request, status int, reason error) {
 			h.fail(w, r, domain.Errorf(codeFor(status), "websocket upgrade refused: %v", reason))
 		},
@@ -125,8 +125,8 @@ func remote(r *http.Request) string {
 // ServeHTTP authenticates and checks everything it can before the upgrade,
 // so a refused client gets a plain HTTP status it can read.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if origin := r.Header.Get("Origin"); !h.cfg.Origins.Allow(origin) {
-		h.fail(w, r, domain.Errorf(domain.CodeForbidden, "origin %s is not allowed", origin))
+	if !h.cfg.Origins.AllowRequest(r) {
+		h.fail(w, r, domain.Errorf(domain.CodeForbidden, "origin %s is not allowed (see --cors-origin)", truncate(r.Header.Get("Origin"), 100)))
 		return
 	}
 	p, err := h.cfg.Auth.Authenticate(r.Context(), token(r), remote(r))
@@ -182,6 +182,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(reason.Code, err.Error()), time.Now().Add(time.Second))
 		conn.Close()
 		return
+	}
+	// A revocation between Authenticate and Register did not see this
+	// connection in the hub: look again now that it is there.
+	if err := auth.Recheck(r.Context(), h.cfg.Auth, p); err != nil {
+		reason := hub.Revoked
+		if domain.ErrorCode(err) != domain.CodeUnauthorized {
+			reason = hub.TryAgainLater // fail closed; the client retries
+		}
+		c.Close(reason)
 	}
 	if gap != nil {
 		c.Send(errorFrame("gap", gap.Error(), gap.Oldest))
