@@ -91,6 +91,7 @@ Example (server on core 0, bench on core 1):
 	f.DurationVar(&cfg.Duration, "duration", 20*time.Second, "how long to create orders")
 	f.IntVar(&cfg.Workers, "workers", 32, "concurrent HTTP requests (keep-alive connections)")
 	f.IntVar(&cfg.ConnectConcurrency, "connect-concurrency", 64, "connections opened in parallel")
+	f.StringVar(&cfg.Reader, "reader", bench.ReaderEpoll, "how the bench reads its sockets: epoll (its own client, one reader for all, least CPU) or gorilla (gorilla/websocket, a goroutine per connection)")
 	f.IntVar(&cfg.ServerPID, "server-pid", 0, "pid of the server process on this machine, for its CPU and RSS")
 	f.DurationVar(&cfg.Settle, "settle", time.Second, "pause after connecting before the first order (lets joins land)")
 	f.DurationVar(&cfg.Drain, "drain", 10*time.Second, "most to wait for outstanding deliveries after the last order")

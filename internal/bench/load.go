@@ -94,10 +94,13 @@ func idOf(b []byte) (int64, error) {
 
 // createTenants makes n tenants with run-unique codes and returns their ids.
 func (a *api) createTenants(ctx context.Context, n int, now time.Time) ([]int64, error) {
-	run := strings.ToUpper(strconv.FormatInt(now.Unix()%(36*36*36*36*36), 36))
+	// Codes must be unique per run and short: posd takes 1–8 upper-case
+	// letters or digits starting with a letter. "B" + 3 base-36 characters
+	// of the clock + the tenant's number: at most 8 for 9,999 tenants.
+	run := strings.ToUpper(strconv.FormatInt(46656+now.Unix()%(36*36*36*35), 36))[1:]
 	ids := make([]int64, n)
 	for i := range ids {
-		code := "B" + run + "X" + strconv.Itoa(i+1)
+		code := "B" + run + strconv.Itoa(i+1)
 		body, _ := json.Marshal(map[string]string{"name": "Bench stall " + strconv.Itoa(i+1), "code": code})
 		b, err := a.post(ctx, "/api/tenants", body)
 		if err != nil {

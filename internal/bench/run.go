@@ -16,7 +16,6 @@ import (
 	"time"
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
-	"github.com/gorilla/websocket"
 )
 
 // Config is one bench run.
@@ -34,6 +33,7 @@ type Config struct {
 	Workers      int // concurrent HTTP requests (keep-alive connections)
 
 	ConnectConcurrency int
+	Reader             string        // ReaderEpoll (default) or ReaderGorilla
 	ServerPID          int           // 0: no server process accounting
 	Settle             time.Duration // after connecting, before the first order
 	Drain              time.Duration // most to wait for deliveries after the last response
@@ -44,6 +44,9 @@ type Config struct {
 func (c *Config) defaults() {
 	if c.Proto == "" {
 		c.Proto = ProtoNative
+	}
+	if c.Reader == "" {
+		c.Reader = ReaderEpoll
 	}
 	if c.Workers <= 0 {
 		c.Workers = 32
@@ -63,6 +66,8 @@ func (c *Config) validate() error {
 	switch {
 	case c.Proto != ProtoNative && c.Proto != ProtoSocketIO:
 		return fmt.Errorf("proto %q: want native or socketio", c.Proto)
+	case c.Reader != ReaderEpoll && c.Reader != ReaderGorilla:
+		return fmt.Errorf("reader %q: want epoll or gorilla", c.Reader)
 	case c.Clients < 1:
 		return errors.New("clients must be at least 1")
 	case c.Tenants < 1:
@@ -79,9 +84,16 @@ func (c *Config) validate() error {
 	return nil
 }
 
+// Readers: how the bench reads its sockets.
+const (
+	ReaderEpoll   = "epoll"   // own WebSocket client, one goroutine reading every socket through epoll
+	ReaderGorilla = "gorilla" // gorilla/websocket, a goroutine per connection
+)
+
 // Result is a run's outcome; every field is reported, none hidden.
 type Result struct {
 	Proto          string  `json:"proto"`
+	Reader         string  `json:"reader"`
 	Server         string  `json:"server"`
 	Clients        int     `json:"clients"`
 	Tenants        int     `json:"tenants"`
@@ -190,7 +202,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	epoch := time.Now()
 	now := func() int64 { return int64(time.Since(epoch)) }
 	res := &Result{
-		Proto: cfg.Proto, Server: cfg.Server, Clients: cfg.Clients, Tenants: cfg.Tenants,
+		Proto: cfg.Proto, Reader: cfg.Reader, Server: cfg.Server, Clients: cfg.Clients, Tenants: cfg.Tenants,
 		Rate: cfg.Rate, DurationS: cfg.Duration.Seconds(),
 	}
 	limit, err := RaiseFileLimit(uint64(cfg.Clients + cfg.Workers + 256))
@@ -234,7 +246,26 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	var readers sync.WaitGroup
 	connHist := hdrhistogram.New(1, 120_000_000, 3)
 	var connMu sync.Mutex
+	lost := func(err error) {
+		if !closing.Load() {
+			disconnects.Add(1)
+			firstDiscon.CompareAndSwap(nil, err.Error())
+		}
+	}
 	dialer := newDialer()
+	var pl *poller
+	plDone := make(chan struct{})
+	if cfg.Reader == ReaderEpoll {
+		if pl, err = newPoller(cfg.Clients, cfg.Proto, now, func(_ *client, err error) { lost(err) }); err != nil {
+			return nil, err
+		}
+		go func() {
+			defer close(plDone)
+			pl.run()
+		}()
+	} else {
+		close(plDone)
+	}
 	t0 := time.Now()
 	next := atomic.Int64{}
 	var cwg sync.WaitGroup
@@ -248,20 +279,15 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 					return
 				}
 				start := time.Now()
-				tid := tenantIDs[layout.Tenant(i)]
+				c := &client{idx: int32(i)}
 				dctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-				var conn *websocket.Conn
-				var err error
-				if cfg.Proto == ProtoSocketIO {
-					conn, err = connectSocketIO(dctx, dialer, cfg.Server, cfg.Token, tid, layout.InDisplay(i))
-				} else {
-					rooms := []string{"tenant-" + strconv.FormatInt(tid, 10)}
-					if layout.InDisplay(i) {
-						rooms = append(rooms, "display")
-					}
-					conn, err = connectNative(dctx, dialer, cfg.Server, cfg.Token, rooms)
-				}
+				err := c.connect(dctx, &cfg, dialer, tenantIDs[layout.Tenant(i)], layout.InDisplay(i), now)
 				cancel()
+				if err == nil && pl != nil {
+					if err = pl.add(c); err != nil {
+						c.ws.close()
+					}
+				}
 				connMu.Lock()
 				if err != nil {
 					res.Connect.Failed++
@@ -274,18 +300,15 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 				_ = connHist.RecordValue(max(int64(time.Since(start)/time.Microsecond), 1))
 				res.Connect.Connected++
 				live[i] = true
-				connMu.Unlock()
-				c := &client{idx: int32(i), conn: conn}
 				clients[i] = c
-				readers.Add(1)
-				go func() {
-					defer readers.Done()
-					err := c.readLoop(cfg.Proto, now)
-					if !closing.Load() {
-						disconnects.Add(1)
-						firstDiscon.CompareAndSwap(nil, err.Error())
-					}
-				}()
+				connMu.Unlock()
+				if pl == nil {
+					readers.Add(1)
+					go func() {
+						defer readers.Done()
+						lost(c.readLoop(cfg.Proto, now))
+					}()
+				}
 			}
 		}()
 	}
@@ -294,8 +317,16 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	res.Connect.PerConnMS = percentiles(connHist)
 	closeAll := func() {
 		closing.Store(true)
+		if pl != nil {
+			_ = pl.close()
+		}
+		<-plDone
 		for _, c := range clients {
-			if c != nil {
+			switch {
+			case c == nil:
+			case c.ws != nil:
+				c.ws.close()
+			default:
 				c.conn.Close()
 			}
 		}

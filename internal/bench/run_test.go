@@ -287,10 +287,18 @@ func runFake(t *testing.T, f *fakeServer, cfg Config) *Result {
 	return res
 }
 
+var readers = []string{ReaderEpoll, ReaderGorilla}
+
 func TestRunNative(t *testing.T) {
+	for _, r := range readers {
+		t.Run(r, func(t *testing.T) { testRunNative(t, r) })
+	}
+}
+
+func testRunNative(t *testing.T, reader string) {
 	f := newFakeServer(t)
 	cfg := Config{
-		Proto: ProtoNative, Clients: 40, Tenants: 4, DisplayShare: 0.1,
+		Reader: reader, Proto: ProtoNative, Clients: 40, Tenants: 4, DisplayShare: 0.1,
 		Rate: 400, Duration: 100 * time.Millisecond, Workers: 4,
 		Settle: time.Millisecond, Drain: 10 * time.Second,
 	}
@@ -317,10 +325,16 @@ func TestRunNative(t *testing.T) {
 }
 
 func TestRunSocketIOFaults(t *testing.T) {
+	for _, r := range readers {
+		t.Run(r, func(t *testing.T) { testRunSocketIOFaults(t, r) })
+	}
+}
+
+func testRunSocketIOFaults(t *testing.T, reader string) {
 	f := newFakeServer(t)
 	f.dupOrder, f.misrouteOrder, f.skipOrder = 3, 5, 7
 	cfg := Config{
-		Proto: ProtoSocketIO, Clients: 40, Tenants: 4, DisplayShare: 0.1,
+		Reader: reader, Proto: ProtoSocketIO, Clients: 40, Tenants: 4, DisplayShare: 0.1,
 		Rate: 400, Duration: 100 * time.Millisecond, Workers: 4,
 		Settle: time.Millisecond, Drain: 300 * time.Millisecond, ServerPID: selfPID(),
 	}
@@ -354,11 +368,17 @@ func TestRunSocketIOFaults(t *testing.T) {
 }
 
 func TestRunRefusedToken(t *testing.T) {
+	for _, r := range readers {
+		t.Run(r, func(t *testing.T) { testRunRefusedToken(t, r) })
+	}
+}
+
+func testRunRefusedToken(t *testing.T, reader string) {
 	f := newFakeServer(t)
 	srv := httptest.NewServer(f)
 	defer srv.Close()
 	_, err := Run(context.Background(), Config{
-		Server: srv.URL, Token: "wrong", Proto: ProtoSocketIO, Clients: 2, Tenants: 1,
+		Reader: reader, Server: srv.URL, Token: "wrong", Proto: ProtoSocketIO, Clients: 2, Tenants: 1,
 		Rate: 10, Duration: time.Second, TenantIDs: []int64{101},
 	})
 	if err == nil || !strings.Contains(err.Error(), "unauthorized") {

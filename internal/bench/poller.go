@@ -1,0 +1,140 @@
+package bench
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"syscall"
+)
+
+// poller reads many wsConns from one goroutine. Its epoll set is itself
+// registered with Go's network poller (an epoll descriptor is readable when
+// it has ready events), so the goroutine parks like any other and no OS
+// thread blocks: on wake-up it drains the set with non-blocking
+// epoll_wait calls and reads each ready socket once.
+type poller struct {
+	epfd  int
+	file  *os.File
+	raw   syscall.RawConn
+	proto string
+	now   func() int64
+	dead  func(c *client, err error) // called from the poller's goroutine
+
+	mu    sync.Mutex
+	conns []*client // by client index
+
+	events []syscall.EpollEvent
+	batch  []*client
+	buf    []byte
+}
+
+func newPoller(clients int, proto string, now func() int64, dead func(*client, error)) (*poller, error) {
+	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("epoll: %w", err)
+	}
+	if err := syscall.SetNonblock(epfd, true); err != nil {
+		syscall.Close(epfd)
+		return nil, fmt.Errorf("epoll: %w", err)
+	}
+	f := os.NewFile(uintptr(epfd), "bench-epoll")
+	raw, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("epoll: %w", err)
+	}
+	return &poller{
+		epfd: epfd, file: f, raw: raw, proto: proto, now: now, dead: dead,
+		conns:  make([]*client, clients),
+		events: make([]syscall.EpollEvent, 256),
+		buf:    make([]byte, 64<<10),
+	}, nil
+}
+
+// add hands a connected client to the poller; from here on only the
+// poller's goroutine touches its wsConn.
+func (p *poller) add(c *client) error {
+	p.mu.Lock()
+	p.conns[c.idx] = c
+	p.mu.Unlock()
+	ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP, Fd: c.idx}
+	if err := syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_ADD, c.ws.fd, &ev); err != nil {
+		return fmt.Errorf("epoll add: %w", err)
+	}
+	return nil
+}
+
+// run serves the poller until close.
+func (p *poller) run() {
+	_ = p.raw.Read(func(uintptr) bool {
+		for {
+			n, err := syscall.EpollWait(p.epfd, p.events, 0)
+			if err == syscall.EINTR {
+				continue
+			}
+			if err != nil {
+				return true
+			}
+			if n == 0 {
+				return false // park until the epoll set is readable again
+			}
+			p.batch = p.batch[:0]
+			p.mu.Lock()
+			for _, ev := range p.events[:n] {
+				p.batch = append(p.batch, p.conns[ev.Fd])
+			}
+			p.mu.Unlock()
+			for _, c := range p.batch {
+				if c != nil && !c.gone {
+					p.service(c)
+				}
+			}
+		}
+	})
+}
+
+// service reads what one ready socket has (up to the buffer) and accounts it.
+func (p *poller) service(c *client) {
+	n, err := syscall.Read(c.ws.fd, p.buf)
+	if err == syscall.EAGAIN || err == syscall.EINTR {
+		return
+	}
+	if err == nil && n == 0 {
+		err = io.EOF
+	}
+	if err != nil {
+		p.drop(c, err)
+		return
+	}
+	at := p.now()
+	if err := c.ws.feed(p.buf[:n], func(m []byte) error {
+		reply, err := c.onMessage(p.proto, m, at)
+		if reply != nil {
+			if werr := c.ws.writeText(reply); werr != nil {
+				return werr
+			}
+		}
+		return err
+	}); err != nil {
+		p.drop(c, err)
+	}
+}
+
+func (p *poller) drop(c *client, err error) {
+	c.gone = true
+	_ = syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_DEL, c.ws.fd, nil)
+	if p.dead != nil {
+		p.dead(c, err)
+	}
+}
+
+// close stops run (it returns once the descriptor is closed).
+func (p *poller) close() error {
+	err := p.file.Close()
+	if errors.Is(err, os.ErrClosed) {
+		return nil
+	}
+	return err
+}
