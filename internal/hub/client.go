@@ -306,8 +306,11 @@ func (c *Client) replayPage(ctx context.Context, after int64, dst [][]byte) (_ [
 	if after < horizon {
 		gap := &TooOldError{Since: after, Oldest: horizon + 1}
 		// Never a silent gap: tell the client, then carry on live only.
+		// Live only from here, as for a connection that asked too late:
+		// the client reloads its state, which holds what was published.
 		c.replaying = false
 		c.lagged = false
+		c.lastID = max(after, h.LastPublished())
 		if c.GapFrame == nil {
 			return dst, false, errReplayGap
 		}
