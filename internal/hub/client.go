@@ -59,7 +59,7 @@ type Client struct {
 	replaying bool
 	head      []byte // written before the replay's first event (a resume ack)
 	lagged    bool   // live events were dropped during replay: read them from the log
-	lastID    int64 // newest event id handed to the writer
+	lastID    int64  // newest event id handed to the writer
 	closed    bool
 	reason    CloseReason
 	notify    chan struct{}
