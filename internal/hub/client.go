@@ -191,6 +191,12 @@ func (c *Client) Resume(since int64) { c.startReplay(since, nil) }
 // without seeing an event twice.
 func (c *Client) ResumeWith(since int64, head []byte) { c.startReplay(since, head) }
 
+func (c *Client) queued() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.queue)
+}
+
 // LastID is the newest event id handed to the writer.
 func (c *Client) LastID() int64 {
 	c.mu.Lock()

@@ -69,6 +69,7 @@ type Metrics interface {
 	Delivered(n int)
 	SlowConsumerClosed()
 	EventPublished(name string)
+	Joined()
 }
 
 type nopMetrics struct{}
@@ -76,6 +77,7 @@ type nopMetrics struct{}
 func (nopMetrics) Delivered(int)         {}
 func (nopMetrics) SlowConsumerClosed()   {}
 func (nopMetrics) EventPublished(string) {}
+func (nopMetrics) Joined()               {}
 
 // Errors a transport turns into a refusal.
 var (
@@ -280,6 +282,7 @@ func (h *Hub) joinLocked(c *Client, room string) {
 		return
 	}
 	c.rooms[room] = struct{}{}
+	h.opts.Metrics.Joined()
 	set := h.rooms[room]
 	if set == nil {
 		set = make(map[*Client]struct{})
@@ -325,6 +328,21 @@ func (h *Hub) RoomSizes() map[string]int {
 		out[r] = len(set)
 	}
 	return out
+}
+
+// QueueDepth reports the frames waiting in all queues and in the fullest
+// one. It visits every connection: for scrapes, not hot paths.
+func (h *Hub) QueueDepth() (total, max int) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	for c := range h.clients {
+		n := c.queued()
+		total += n
+		if n > max {
+			max = n
+		}
+	}
+	return total, max
 }
 
 // RoomSize is the number of connections in room.
