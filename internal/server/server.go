@@ -20,6 +20,7 @@ import (
 	"github.com/posd/posd/internal/board"
 	"github.com/posd/posd/internal/domain"
 	"github.com/posd/posd/internal/hub"
+	"github.com/posd/posd/internal/metrics"
 	"github.com/posd/posd/internal/protocol/native"
 	"github.com/posd/posd/internal/service"
 	"github.com/posd/posd/store"
@@ -129,11 +130,14 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.Store = st
+	m := metrics.New()
 	hopts := cfg.Hub
+	hopts.Metrics = m
 	hopts.Encoders = make([]hub.Encoder, numProtocols)
 	hopts.Encoders[ProtoNative] = native.Encode
 	h = hub.New(hopts, st, cfg.Logger.With("component", "hub"))
 	s.Hub = h
+	m.SetLive(h)
 	s.Service = service.New(st, cfg.Logger.With("component", "service"))
 
 	var authn auth.Authenticator = auth.Open{}
@@ -161,7 +165,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	apiLog := cfg.Logger.With("component", "api")
 	a := api.New(api.Config{
 		Service: s.Service, Reader: st, Hub: h, Auth: authn, Tokens: s.Tokens, Origins: origins,
-		AuthOff: cfg.AuthOff, MaxBodyBytes: cfg.MaxBodyBytes, Logger: apiLog,
+		AuthOff: cfg.AuthOff, MaxBodyBytes: cfg.MaxBodyBytes, Logger: apiLog, Observer: m,
 	})
 	s.native = native.New(native.Config{
 		Hub: h, Proto: ProtoNative, Auth: authn, Origins: origins,
@@ -172,6 +176,8 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	mux.Handle("/api/", a)
 	mux.Handle("/healthz", a)
 	mux.Handle("/ws", s.native)
+	// Metrics carry no order data, only counts: scrapers need no token.
+	mux.Handle("GET /metrics", m.Handler())
 	mux.Handle(board.Prefix+"/", board.Handler()) // the pickup board; /board redirects here
 	if cfg.Pprof {
 		mux.Handle("/debug/pprof/", a.AdminOnly(http.HandlerFunc(pprof.Index)))
