@@ -9,12 +9,15 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/posd/posd/internal/demo"
 	"github.com/posd/posd/internal/server"
 )
 
 func newServeCmd() *cobra.Command {
 	var cfg server.Config
 	var authMode, logLevel, cors string
+	var withDemo bool
+	var demoRate float64
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the server: HTTP API, WebSocket hub and event log (SQLite)",
@@ -63,6 +66,22 @@ client subcommands run in the same directory use it automatically.`,
 			if s.AdminToken != "" {
 				fmt.Fprintf(cmd.ErrOrStderr(), "posd: created the admin token; it is in %s (shown only this once):\n  %s\n", s.TokenFile(), s.AdminToken)
 			}
+			if withDemo {
+				token := ""
+				if !cfg.AuthOff {
+					token = defaultToken(s.TokenFile())
+					if s.AdminToken != "" {
+						token = s.AdminToken
+					}
+				}
+				go func() {
+					err := demo.RunAt(cmd.Context(), s.URL(), token, demo.Options{Rate: demoRate, Logger: lg.With("component", "demo")})
+					if err != nil {
+						lg.Error("demo stopped", "err", err)
+					}
+				}()
+				fmt.Fprintf(cmd.ErrOrStderr(), "posd: demo traffic is running. In two more terminals here:\n  posd display\n  posd kasir --counter 1\nand the pickup board at %s/board\n", s.URL())
+			}
 			return s.Run(cmd.Context())
 		},
 	}
@@ -87,6 +106,8 @@ client subcommands run in the same directory use it automatically.`,
 	f.DurationVar(&cfg.PongTimeout, "pong-timeout", 20*time.Second, "how long a pinged socket has to answer")
 	f.Int64Var(&cfg.WSReadLimit, "ws-read-limit", 64<<10, "largest frame a client may send")
 	f.BoolVar(&cfg.Pprof, "pprof", false, "serve /debug/pprof (admin token required)")
+	f.BoolVar(&withDemo, "demo", false, "also run posd demo against this server: a food court with live traffic")
+	f.Float64Var(&demoRate, "demo-rate", demo.DefaultRate, "orders per minute for --demo")
 	return cmd
 }
 
