@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"bytes"
 	"encoding/json"
 	"strconv"
 	"time"
@@ -165,10 +166,15 @@ type QRScannedData struct {
 
 // NewEvent builds an unsaved event (ID 0) with data marshalled once.
 func NewEvent(name, typ string, now time.Time, data any, rooms ...string) Event {
-	raw, err := json.Marshal(data)
-	if err != nil {
+	// Text is carried verbatim, as the API echoes it: no HTML escaping of
+	// < > & (the payload is JSON for programs, not markup).
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(data); err != nil {
 		panic("domain: event data does not marshal: " + err.Error()) // our own structs: a bug
 	}
+	raw := bytes.TrimSuffix(buf.Bytes(), []byte{'\n'})
 	return Event{Name: name, Type: typ, Timestamp: now.UTC(), Data: raw, Rooms: rooms}
 }
 
