@@ -64,7 +64,9 @@ client subcommands run in the same directory use it automatically.`,
 				return err
 			}
 			if s.AdminToken != "" {
-				fmt.Fprintf(cmd.ErrOrStderr(), "posd: created the admin token; it is in %s (shown only this once):\n  %s\n", s.TokenFile(), s.AdminToken)
+				// The token itself is not printed: a service's stderr ends up in
+				// the system log, and tokens never appear in logs.
+				fmt.Fprintf(cmd.ErrOrStderr(), "posd: created the admin token in %s (mode 0600); client subcommands run in that directory use it\n", s.TokenFile())
 			}
 			if withDemo {
 				token := ""
