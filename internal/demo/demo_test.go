@@ -2,6 +2,7 @@ package demo
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	mrand "math/rand/v2"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/posd/posd/internal/client"
 	"github.com/posd/posd/internal/domain"
 )
 
@@ -293,5 +295,88 @@ func TestRunStopsOnCancel(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("Run = %v, want nil after cancel", err)
+	}
+}
+
+// flakyAPI is the fake with an outage: calls number from..to fail as if the
+// server were restarting.
+type flakyAPI struct {
+	*fakeAPI
+	n, from, to int
+}
+
+func (f *flakyAPI) down() error {
+	f.n++
+	if f.n >= f.from && f.n <= f.to {
+		return &client.UnreachableError{Server: "http://fake", Err: errors.New("connection refused")}
+	}
+	return nil
+}
+
+func (f *flakyAPI) CreateOrder(ctx context.Context, r client.OrderRequest, o ...client.Option) (domain.Order, error) {
+	if err := f.down(); err != nil {
+		return domain.Order{}, err
+	}
+	return f.fakeAPI.CreateOrder(ctx, r, o...)
+}
+
+func (f *flakyAPI) SetStatus(ctx context.Context, id int64, st domain.Status, o ...client.Option) (domain.Order, error) {
+	if err := f.down(); err != nil {
+		return domain.Order{}, err
+	}
+	return f.fakeAPI.SetStatus(ctx, id, st, o...)
+}
+
+func (f *flakyAPI) Pay(ctx context.Context, r client.PayRequest, o ...client.Option) (domain.Payment, error) {
+	if err := f.down(); err != nil {
+		return domain.Payment{}, err
+	}
+	return f.fakeAPI.Pay(ctx, r, o...)
+}
+
+func (f *flakyAPI) ScanQR(ctx context.Context, token string, o ...client.Option) (domain.QRCode, error) {
+	if err := f.down(); err != nil {
+		return domain.QRCode{}, err
+	}
+	return f.fakeAPI.ScanQR(ctx, token, o...)
+}
+
+// A server restart in the middle of lunch: the demo waits it out and every
+// order still ends properly, each completed one scanned exactly once.
+func TestSurvivesOutage(t *testing.T) {
+	fake := newFakeAPI()
+	api := &flakyAPI{fakeAPI: fake, from: 150, to: 230}
+	opts := Options{Seed: 5, MaxOrders: 120, Logger: quiet(),
+		clock: &virtualClock{now: time.Date(2026, 1, 5, 11, 0, 0, 0, time.UTC)}}
+	if err := opts.normalize(); err != nil {
+		t.Fatal(err)
+	}
+	s := newSim(api, opts)
+	if err := s.setup(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	s.loop(t.Context())
+	if api.n < api.to {
+		t.Fatalf("the outage never happened (%d calls)", api.n)
+	}
+	if s.stats.Errors == 0 {
+		t.Fatal("no errors seen during the outage")
+	}
+	if got := len(fake.orders); got != 120 {
+		t.Errorf("orders = %d, want 120 (arrivals retried)", got)
+	}
+	for _, o := range fake.orders {
+		switch o.Status {
+		case domain.StatusCompleted:
+			if o.QR.ScannedCount != 1 {
+				t.Errorf("%s completed with %d scans", o.OrderNumber, o.QR.ScannedCount)
+			}
+		case domain.StatusCancelled:
+		default:
+			t.Errorf("%s left %s", o.OrderNumber, o.Status)
+		}
+	}
+	if r := fake.refusals(); len(r) > 0 {
+		t.Errorf("refusals: %v", r)
 	}
 }

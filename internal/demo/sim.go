@@ -88,6 +88,7 @@ type order struct {
 	paidKnown bool  // paid, possibly by someone else
 	charged   int64
 	qr        string
+	scanned   bool
 	gen       int
 }
 
@@ -287,21 +288,19 @@ func (s *sim) failed(ctx context.Context, a *action, err error) {
 		return
 	}
 	s.stats.Errors++
-	var ue *client.UnreachableError
 	var ae *client.APIError
-	transient := errors.As(err, &ue) ||
-		(errors.As(err, &ae) && (ae.Status >= 500 || ae.Status == http.StatusTooManyRequests))
 	attrs := []any{"action", a.kind.String(), "err", err}
 	if a.order != nil {
 		attrs = append(attrs, "order", a.order.number)
 	}
 	switch {
-	case transient && a.tries < 5:
+	case transient(err) && a.tries < maxTries:
+		// A server restart is part of life: wait it out, a little longer each time.
 		a.tries++
 		s.log.Warn("server trouble; retrying", append(attrs, "attempt", a.tries)...)
-		a.at = s.clk.Now().Add(time.Duration(a.tries) * time.Second)
+		a.at = s.clk.Now().Add(time.Duration(min(a.tries, 10)) * time.Second)
 		s.push(a)
-	case transient:
+	case transient(err):
 		s.log.Error("giving up on this action", attrs...)
 		if a.order != nil {
 			delete(s.orders, a.order.id)
@@ -312,6 +311,17 @@ func (s *sim) failed(ctx context.Context, a *action, err error) {
 	default:
 		s.log.Error("action refused", attrs...)
 	}
+}
+
+// maxTries bounds the retries of one action: about three minutes.
+const maxTries = 25
+
+// transient reports whether err is worth the same call again later.
+func transient(err error) bool {
+	var ue *client.UnreachableError
+	var ae *client.APIError
+	return errors.As(err, &ue) ||
+		(errors.As(err, &ae) && (ae.Status >= 500 || ae.Status == http.StatusTooManyRequests))
 }
 
 // resync reads an order back from the server and plans from its real state.
@@ -479,14 +489,18 @@ func (s *sim) pickup(ctx context.Context, a *action) error {
 			o.qr = got.QR.Token
 		}
 	}
-	if o.qr != "" && a.tries == 0 {
+	if o.qr != "" && !o.scanned {
 		qr, err := s.api.ScanQR(ctx, o.qr)
-		if err != nil {
+		switch {
+		case transient(err):
+			return err
+		case err != nil:
 			s.log.Warn("qr scan refused", "order", o.number, "err", err)
-		} else {
+		default:
 			s.stats.Scans++
 			s.log.Info("qr scanned", "order", o.number, "scans", qr.ScannedCount)
 		}
+		o.scanned = true
 	}
 	got, err := s.api.SetStatus(ctx, o.id, domain.StatusCompleted)
 	if err != nil {

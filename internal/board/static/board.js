@@ -15,6 +15,7 @@
   // replayed events is idempotent whatever order they arrive in.
   var RANK = { pending: 0, preparing: 1, ready: 2, completed: 3, cancelled: 3 };
   var FRESH_MS = 30000;      // how long a newly ready order is highlighted
+  var MAX_FRESH = 3;         // and how many at most
   var PROBE_IDLE_MS = 25000; // silence before we ask the server for a sign of life
   var PROBE_WAIT_MS = 10000; // how long we wait for that sign
   var OFFLINE_AFTER_MS = 20000;
@@ -341,7 +342,6 @@
     li.classList.toggle('long', o.number.length > 7);
     if (showNames) li.lastChild.textContent = o.name;
     li.dataset.status = o.status;
-    li.classList.toggle('fresh', o.status === 'ready' && Date.now() - o.readyAt < FRESH_MS);
     return li;
   }
 
@@ -355,24 +355,43 @@
     while (list.children.length > wanted.length) list.removeChild(list.lastChild);
   }
 
-  // fit hides the tiles that do not fit on screen and says how many.
-  function fit(list, more, total) {
-    var hidden = 0;
-    var limit = list.clientHeight - (parseFloat(window.getComputedStyle(list).paddingBottom) || 0);
-    for (var i = 0; i < list.children.length; i++) {
-      var li = list.children[i];
-      li.hidden = false;
+  // fit hides the tiles that do not fit on screen and says how many; the
+  // "+ N more" line takes room of its own, so it is measured with it shown.
+  function fit(list, more) {
+    var i;
+    for (i = 0; i < list.children.length; i++) list.children[i].hidden = false;
+    more.hidden = true;
+    var hidden = overflow(list, false);
+    if (hidden > 0) {
+      more.textContent = '+ 999 more';
+      more.hidden = false;
+      hidden = overflow(list, true);
+      more.textContent = '+ ' + hidden + ' more';
     }
+    for (i = 0; i < list.children.length; i++) {
+      if (!list.children[i].hidden) shrink(list.children[i].firstChild);
+    }
+  }
+
+  function overflow(list, apply) {
+    var limit = list.clientHeight - (parseFloat(window.getComputedStyle(list).paddingBottom) || 0);
+    var n = 0;
     for (var j = 0; j < list.children.length; j++) {
       var c = list.children[j];
-      if (c.offsetTop + c.offsetHeight > limit + 1) {
-        c.hidden = true;
-        hidden++;
+      if (c.hidden || c.offsetTop + c.offsetHeight > limit + 1) {
+        n++;
+        if (apply) c.hidden = true;
       }
     }
-    more.hidden = hidden === 0;
-    more.textContent = hidden ? '+ ' + hidden + ' more' : '';
-    return total - hidden;
+    return n;
+  }
+
+  // shrink makes a long order number smaller until it fits its tile.
+  function shrink(num) {
+    num.style.fontSize = '';
+    if (num.scrollWidth <= num.clientWidth) return;
+    var size = parseFloat(window.getComputedStyle(num).fontSize);
+    num.style.fontSize = Math.floor(size * num.clientWidth / num.scrollWidth * 0.97) + 'px';
   }
 
   function render() {
@@ -384,7 +403,15 @@
     ready.sort(function (a, b) { return (b.readyAt - a.readyAt) || (b.id - a.id); }); // newest first
     var keep = new Set();
     var prepTiles = prep.map(function (o) { keep.add(o.id); return tile(o); });
-    var readyTiles = ready.map(function (o) { keep.add(o.id); return tile(o); });
+    var now = Date.now();
+    var readyTiles = ready.map(function (o, i) {
+      keep.add(o.id);
+      var li = tile(o);
+      // Only the few newest glow: a whole wall of glowing tiles announces nothing.
+      li.classList.toggle('fresh', i < MAX_FRESH && now - o.readyAt < FRESH_MS);
+      return li;
+    });
+    prepTiles.forEach(function (li) { li.classList.remove('fresh'); });
     tiles.forEach(function (li, id) { if (!keep.has(id)) tiles.delete(id); });
     // Detach tiles that changed column before placing, so each list owns its own.
     var lp = el('list-preparing'), lr = el('list-ready');
@@ -393,8 +420,8 @@
     place(lr, readyTiles);
     lp.classList.toggle('few', prepTiles.length <= 6);
     lr.classList.toggle('few', readyTiles.length <= 4);
-    fit(lp, el('more-preparing'), prepTiles.length);
-    fit(lr, el('more-ready'), readyTiles.length);
+    fit(lp, el('more-preparing'));
+    fit(lr, el('more-ready'));
     el('count-preparing').textContent = String(prep.length);
     el('count-ready').textContent = String(ready.length);
     el('empty-preparing').hidden = prep.length > 0;
