@@ -3,7 +3,18 @@
 // the native /ws event stream and resume after drops.
 //
 // The page, its stylesheet and its script are embedded in the binary; the
-// page needs nothing but the posd server it came from.
+// page needs nothing but the posd server it came from. Its URL takes:
+//
+//	token=...   an API token (a display token is enough); browsers cannot
+//	            set headers on a WebSocket, so it travels in the URL
+//	tenant=N    one stall's orders only (room tenant-N) instead of all
+//	names=0     order numbers only, without customer names
+//
+// The page loads the open orders from GET /api/orders, follows /ws (room
+// display, or tenant-N) from the last_event_id of that answer, resumes with
+// since=<last id seen> after every drop, and reloads when the server reports
+// a gap. A badge says Live or Reconnecting; after 20 s without the server an
+// overlay says the board is not updating, so a stale screen never looks live.
 package board
 
 import (

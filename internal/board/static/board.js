@@ -198,12 +198,6 @@
       if (!msg || typeof msg !== 'object') return;
       if (msg.op === 'event') {
         applyEvent(msg.event, msg.payload);
-      } else if (msg.op === 'ready') {
-        // Replay done; the log head covers every event of our room up to it.
-        if (typeof msg.last_id === 'number' && msg.last_id > lastId) {
-          lastId = msg.last_id;
-          document.body.dataset.lastEventId = String(lastId);
-        }
       } else if (msg.op === 'error') {
         if (msg.code === 'gap') {
           resync(gen); // the log no longer reaches back to our last id
