@@ -133,13 +133,13 @@ type azRoute struct {
 	want map[string][2]int // identity → status for side 1, side 2
 }
 
-func both(s int) [2]int { return [2]int{s, s} }
+func azBoth(s int) [2]int { return [2]int{s, s} }
 
 // only gives status ok to the listed identities and 403 to the rest.
-func only(ok [2]int, names ...string) map[string][2]int {
+func azOnly(ok [2]int, names ...string) map[string][2]int {
 	m := map[string][2]int{}
 	for _, id := range authtest.Identities() {
-		m[id.Name] = both(403)
+		m[id.Name] = azBoth(403)
 	}
 	for _, n := range names {
 		m[n] = ok
@@ -147,7 +147,7 @@ func only(ok [2]int, names ...string) map[string][2]int {
 	return m
 }
 
-func with(m map[string][2]int, name string, s [2]int) map[string][2]int {
+func azWith(m map[string][2]int, name string, s [2]int) map[string][2]int {
 	m[name] = s
 	return m
 }
@@ -156,7 +156,7 @@ func azRoutes() []azRoute {
 	const (
 		A, T, K, D, DT, U = authtest.Admin, authtest.Tenant, authtest.Kasir, authtest.Display, authtest.DisplayTenant, authtest.User
 	)
-	all := func(s [2]int) map[string][2]int { return only(s, A, T, K, D, DT, U) }
+	all := func(s [2]int) map[string][2]int { return azOnly(s, A, T, K, D, DT, U) }
 	fixed := func(method, path string, body any) func(*testing.T, *azEnv, int64) azRequest {
 		return func(*testing.T, *azEnv, int64) azRequest { return azRequest{method, path, body} }
 	}
@@ -164,78 +164,78 @@ func azRoutes() []azRoute {
 		{"create tenant", func(t *testing.T, e *azEnv, _ int64) azRequest {
 			e.seq++
 			return azRequest{"POST", "/api/tenants", map[string]string{"name": "New", "code": fmt.Sprintf("N%d", e.seq)}}
-		}, only(both(201), A)},
-		{"list tenants", fixed("GET", "/api/tenants", nil), all(both(200))},
-		{"create counter", fixed("POST", "/api/counters", map[string]string{"name": "Kasir X"}), only(both(201), A)},
-		{"list counters", fixed("GET", "/api/counters", nil), all(both(200))},
+		}, azOnly(azBoth(201), A)},
+		{"list tenants", fixed("GET", "/api/tenants", nil), all(azBoth(200))},
+		{"create counter", fixed("POST", "/api/counters", map[string]string{"name": "Kasir X"}), azOnly(azBoth(201), A)},
+		{"list counters", fixed("GET", "/api/counters", nil), all(azBoth(200))},
 		{"create order", func(t *testing.T, e *azEnv, side int64) azRequest {
 			return azRequest{"POST", "/api/orders", map[string]any{"tenant_id": side, "customer_name": "Ani",
 				"items": []map[string]any{{"name": "Sate", "quantity": 2, "unit_price": 10000}}}}
-		}, with(only(both(201), A), T, [2]int{201, 403})},
+		}, azWith(azOnly(azBoth(201), A), T, [2]int{201, 403})},
 		{"list orders of a tenant", func(t *testing.T, e *azEnv, side int64) azRequest {
 			return azRequest{"GET", fmt.Sprintf("/api/orders?tenant_id=%d", side), nil}
-		}, with(with(only(both(200), A, K, D), T, [2]int{200, 403}), DT, [2]int{200, 403})},
-		{"list orders", fixed("GET", "/api/orders", nil), only(both(200), A, T, K, D, DT)},
+		}, azWith(azWith(azOnly(azBoth(200), A, K, D), T, [2]int{200, 403}), DT, [2]int{200, 403})},
+		{"list orders", fixed("GET", "/api/orders", nil), azOnly(azBoth(200), A, T, K, D, DT)},
 		{"get order", func(t *testing.T, e *azEnv, side int64) azRequest {
 			return azRequest{"GET", fmt.Sprintf("/api/orders/%d", e.order(t, side).ID), nil}
-		}, with(with(only(both(200), A, K, D), T, [2]int{200, 404}), DT, [2]int{200, 404})},
+		}, azWith(azWith(azOnly(azBoth(200), A, K, D), T, [2]int{200, 404}), DT, [2]int{200, 404})},
 		{"advance order", func(t *testing.T, e *azEnv, side int64) azRequest {
 			return azRequest{"PATCH", fmt.Sprintf("/api/orders/%d/status", e.order(t, side).ID), map[string]string{"status": "preparing"}}
-		}, with(only(both(200), A), T, [2]int{200, 404})},
+		}, azWith(azOnly(azBoth(200), A), T, [2]int{200, 404})},
 		{"cancel order", func(t *testing.T, e *azEnv, side int64) azRequest {
 			return azRequest{"DELETE", fmt.Sprintf("/api/orders/%d", e.order(t, side).ID), map[string]string{"reason": "changed mind"}}
-		}, with(only(both(200), A), T, [2]int{200, 404})},
+		}, azWith(azOnly(azBoth(200), A), T, [2]int{200, 404})},
 		{"pay (order and counter of the side)", func(t *testing.T, e *azEnv, side int64) azRequest {
 			o := e.order(t, side)
 			return azRequest{"POST", "/api/payments", map[string]any{"order_id": o.ID, "amount_paid": o.Total, "payment_method": "cash", "counter_id": side}}
-		}, with(only(both(201), A), K, [2]int{201, 403})},
+		}, azWith(azOnly(azBoth(201), A), K, [2]int{201, 403})},
 		{"pay at counter 1 (any stall's order)", func(t *testing.T, e *azEnv, side int64) azRequest {
 			o := e.order(t, side)
 			return azRequest{"POST", "/api/payments", map[string]any{"order_id": o.ID, "amount_paid": o.Total, "payment_method": "card", "counter_id": 1}}
-		}, only(both(201), A, K)},
+		}, azOnly(azBoth(201), A, K)},
 		{"list payments of a counter", func(t *testing.T, e *azEnv, side int64) azRequest {
 			return azRequest{"GET", fmt.Sprintf("/api/payments?counter_id=%d", side), nil}
-		}, with(only(both(200), A), K, [2]int{200, 403})},
-		{"list payments", fixed("GET", "/api/payments", nil), only(both(200), A, K)},
+		}, azWith(azOnly(azBoth(200), A), K, [2]int{200, 403})},
+		{"list payments", fixed("GET", "/api/payments", nil), azOnly(azBoth(200), A, K)},
 		{"refund (any counter's payment)", func(t *testing.T, e *azEnv, side int64) azRequest {
 			return azRequest{"POST", fmt.Sprintf("/api/payments/%d/refund", e.payment(t, side, side)), map[string]any{"reason": "cold"}}
-		}, only(both(201), A, K)},
+		}, azOnly(azBoth(201), A, K)},
 		{"scan QR", func(t *testing.T, e *azEnv, side int64) azRequest {
 			return azRequest{"POST", "/api/qr/scan", map[string]string{"token": e.order(t, side).QR.Token}}
-		}, with(only(both(200), A, K), T, [2]int{200, 404})},
-		{"alert", fixed("POST", "/api/alerts", map[string]string{"severity": "info", "message": "hello"}), only(both(201), A)},
+		}, azWith(azOnly(azBoth(200), A, K), T, [2]int{200, 404})},
+		{"alert", fixed("POST", "/api/alerts", map[string]string{"severity": "info", "message": "hello"}), azOnly(azBoth(201), A)},
 		{"notify", func(t *testing.T, e *azEnv, side int64) azRequest {
 			return azRequest{"POST", "/api/notifications", map[string]any{"user_id": side, "type": "order_ready", "data": map[string]int{"order_id": 1}}}
-		}, only(both(201), A)},
+		}, azOnly(azBoth(201), A)},
 		{"events of a tenant room", func(t *testing.T, e *azEnv, side int64) azRequest {
 			return azRequest{"GET", fmt.Sprintf("/api/events?since=0&room=tenant-%d", side), nil}
-		}, with(with(only(both(200), A), T, [2]int{200, 403}), DT, [2]int{200, 403})},
+		}, azWith(azWith(azOnly(azBoth(200), A), T, [2]int{200, 403}), DT, [2]int{200, 403})},
 		{"events of a kasir room", func(t *testing.T, e *azEnv, side int64) azRequest {
 			return azRequest{"GET", fmt.Sprintf("/api/events?room=kasir-%d", side), nil}
-		}, with(only(both(200), A), K, [2]int{200, 403})},
+		}, azWith(azOnly(azBoth(200), A), K, [2]int{200, 403})},
 		{"events of a user room", func(t *testing.T, e *azEnv, side int64) azRequest {
 			return azRequest{"GET", fmt.Sprintf("/api/events?room=user-%d", side), nil}
-		}, with(only(both(200), A), U, [2]int{200, 403})},
-		{"events of the display room", fixed("GET", "/api/events?room=display", nil), only(both(200), A, K, D)},
-		{"events of every room", fixed("GET", "/api/events?since=0", nil), only(both(200), A)},
-		{"connections", fixed("GET", "/api/connections", nil), only(both(200), A)},
-		{"rooms", fixed("GET", "/api/rooms", nil), only(both(200), A)},
+		}, azWith(azOnly(azBoth(200), A), U, [2]int{200, 403})},
+		{"events of the display room", fixed("GET", "/api/events?room=display", nil), azOnly(azBoth(200), A, K, D)},
+		{"events of every room", fixed("GET", "/api/events?since=0", nil), azOnly(azBoth(200), A)},
+		{"connections", fixed("GET", "/api/connections", nil), azOnly(azBoth(200), A)},
+		{"rooms", fixed("GET", "/api/rooms", nil), azOnly(azBoth(200), A)},
 		{"one room", func(t *testing.T, e *azEnv, side int64) azRequest {
 			return azRequest{"GET", fmt.Sprintf("/api/rooms/tenant-%d", side), nil}
-		}, only(both(200), A)},
+		}, azOnly(azBoth(200), A)},
 		{"disconnect a room", func(t *testing.T, e *azEnv, side int64) azRequest {
 			return azRequest{"DELETE", fmt.Sprintf("/api/rooms/tenant-%d/connections", side), nil}
-		}, only(both(200), A)},
-		{"create an admin token", fixed("POST", "/api/tokens", map[string]string{"role": "admin"}), only(both(201), A)},
-		{"create a token for one's own scope", fixed("POST", "/api/tokens", map[string]any{"role": "tenant", "tenant_id": 1}), only(both(201), A)},
-		{"list tokens", fixed("GET", "/api/tokens", nil), only(both(200), A)},
+		}, azOnly(azBoth(200), A)},
+		{"create an admin token", fixed("POST", "/api/tokens", map[string]string{"role": "admin"}), azOnly(azBoth(201), A)},
+		{"create a token for one's own scope", fixed("POST", "/api/tokens", map[string]any{"role": "tenant", "tenant_id": 1}), azOnly(azBoth(201), A)},
+		{"list tokens", fixed("GET", "/api/tokens", nil), azOnly(azBoth(200), A)},
 		{"revoke a token", func(t *testing.T, e *azEnv, _ int64) azRequest {
 			var out struct{ ID int64 }
 			e.s.MustDo(t, 201, e.admin, "POST", "/api/tokens", auth.TokenSpec{Role: auth.RoleUser, UserID: 9}, &out)
 			return azRequest{"DELETE", fmt.Sprintf("/api/tokens/%d", out.ID), nil}
-		}, only(both(200), A)},
-		{"unknown route", fixed("GET", "/api/secrets", nil), all(both(404))},
-		{"wrong method on a route", fixed("PUT", "/api/orders", `{}`), all(both(404))},
+		}, azOnly(azBoth(200), A)},
+		{"unknown route", fixed("GET", "/api/secrets", nil), all(azBoth(404))},
+		{"wrong method on a route", fixed("PUT", "/api/orders", `{}`), all(azBoth(404))},
 	}
 }
 
@@ -490,7 +490,7 @@ func (e *azEnv) expectEvent(t *testing.T, c *websocket.Conn, since int64, rooms 
 	}
 }
 
-func readOp(t *testing.T, c *websocket.Conn, op string) servertest.Frame {
+func azReadOp(t *testing.T, c *websocket.Conn, op string) servertest.Frame {
 	t.Helper()
 	for {
 		f := servertest.Read(t, c, wait)
@@ -564,14 +564,14 @@ func TestEveryRoleEveryRoomByJoin(t *testing.T) {
 	for _, jc := range authtest.JoinCases() {
 		t.Run(jc.Identity+"/"+jc.Room, func(t *testing.T) {
 			c := e.s.Dial(t, e.tokens[jc.Identity], "rooms=")
-			if f := readOp(t, c, "ready"); f.Op != "ready" {
+			if f := azReadOp(t, c, "ready"); f.Op != "ready" {
 				t.Fatalf("first frame %+v", f)
 			}
 			since := e.head(t)
 			if err := c.WriteJSON(map[string]string{"op": "join", "room": jc.Room}); err != nil {
 				t.Fatal(err)
 			}
-			f := readOp(t, c, "joined")
+			f := azReadOp(t, c, "joined")
 			if jc.Allowed {
 				if f.Op != "joined" || f.Room != jc.Room {
 					t.Fatalf("join %s: %+v", jc.Room, f)
@@ -588,7 +588,7 @@ func TestEveryRoleEveryRoomByJoin(t *testing.T) {
 			if err := c.WriteJSON(map[string]string{"op": "join", "room": own}); err != nil {
 				t.Fatal(err)
 			}
-			if f := readOp(t, c, "joined"); f.Op != "joined" || f.Room != own {
+			if f := azReadOp(t, c, "joined"); f.Op != "joined" || f.Room != own {
 				t.Fatalf("join %s after a refusal: %+v", own, f)
 			}
 			e.expectEvent(t, c, since, []string{own}, e.azTrigger(t, own))
@@ -602,15 +602,15 @@ func TestEveryRoleEveryRoomByJoin(t *testing.T) {
 func TestRepeatedRefusalsCloseTheConnection(t *testing.T) {
 	e := newAZ(t, server.Config{})
 	c := e.s.Dial(t, e.tokens[authtest.User], "")
-	readOp(t, c, "ready")
+	azReadOp(t, c, "ready")
 	for i := 0; i < 5; i++ {
 		_ = c.WriteJSON(map[string]string{"op": "join", "room": "user-2"})
-		if f := readOp(t, c, "joined"); f.Code != "forbidden" {
+		if f := azReadOp(t, c, "joined"); f.Code != "forbidden" {
 			t.Fatalf("refusal %d: %+v", i, f)
 		}
 	}
 	_ = c.WriteJSON(map[string]string{"op": "join", "room": "user-1"})
-	if f := readOp(t, c, "joined"); f.Op != "joined" {
+	if f := azReadOp(t, c, "joined"); f.Op != "joined" {
 		t.Fatalf("allowed join after refusals: %+v", f)
 	}
 	for i := 0; i < 100; i++ {
