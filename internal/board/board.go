@@ -9,6 +9,8 @@
 //	            set headers on a WebSocket, so it travels in the URL
 //	tenant=N    one stall's orders only (room tenant-N) instead of all
 //	names=0     order numbers only, without customer names
+//	heartbeat=N after N quiet seconds (default 25) the page asks the server
+//	            for a sign of life and reconnects when none comes
 //
 // The page loads the open orders from GET /api/orders, follows /ws (room
 // display, or tenant-N) from the last_event_id of that answer, resumes with

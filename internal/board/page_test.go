@@ -348,3 +348,30 @@ func TestPageBusy(t *testing.T) {
 	}
 	b.screenshot("fake-busy")
 }
+
+// A half-open connection (the server gone without a close) looks open to the
+// browser. After a quiet spell the board asks for a sign of life; when none
+// comes it reconnects on its own and resumes where it was.
+func TestPageDetectsSilentServer(t *testing.T) {
+	f := newFakeServer(t)
+	f.set(7, fakeOrder{ID: 1, TenantID: 1, OrderNumber: "NG-001", CustomerName: "Budi", Status: "ready"})
+	b := startBrowser(t)
+	b.navigate(f.srv.URL + "/board?heartbeat=1")
+	if got := f.nextWS().Get("since"); got != "7" {
+		t.Fatalf("since = %q, want 7", got)
+	}
+	f.send(statusChanged(8, 1, "NG-001", "ready", "completed"))
+	b.waitFor("event applied", notInList("list-ready", "NG-001"))
+	// The fake never answers the probe: the board must give up on the socket.
+	select {
+	case msg := <-f.received:
+		if !strings.Contains(msg, `"op":"join"`) || !strings.Contains(msg, `"room":"display"`) {
+			t.Errorf("probe = %s, want a join of the board's room", msg)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the board never probed a quiet socket")
+	}
+	if got := f.nextWS().Get("since"); got != "8" {
+		t.Errorf("reconnect since = %q, want 8", got)
+	}
+}

@@ -16,8 +16,11 @@
   var RANK = { pending: 0, preparing: 1, ready: 2, completed: 3, cancelled: 3 };
   var FRESH_MS = 30000;      // how long a newly ready order is highlighted
   var MAX_FRESH = 3;         // and how many at most
-  var PROBE_IDLE_MS = 25000; // silence before we ask the server for a sign of life
-  var PROBE_WAIT_MS = 10000; // how long we wait for that sign
+  // Silence before we ask the server for a sign of life, and how long we
+  // wait for it: ?heartbeat=N seconds (1–300, default 25).
+  var hb = parseInt(params.get('heartbeat') || '', 10);
+  var PROBE_IDLE_MS = (hb >= 1 && hb <= 300 ? hb : 25) * 1000;
+  var PROBE_WAIT_MS = Math.min(10000, Math.max(1000, PROBE_IDLE_MS / 2));
   var OFFLINE_AFTER_MS = 20000;
   var MAX_GONE = 5000;
 
@@ -427,7 +430,7 @@
     if (tenant) el('subtitle').textContent = 'Stall ' + tenant + ' · pengambilan pesanan';
     setConn('connecting');
     tick();
-    setInterval(tick, 1000);
+    setInterval(tick, 250);
     // Re-render now and then: fresh highlights expire, and the fit changes on resize.
     setInterval(render, 5000);
     window.addEventListener('resize', render);
