@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -43,6 +44,9 @@ func (Open) Authenticate(context.Context, string, string) (Principal, error) { r
 // its Origin names the host the request was sent to.
 type OriginPolicy struct {
 	allowed map[string]struct{}
+	// guard: same-origin counts only for a Host that is an IP address or
+	// localhost (see GuardRebinding).
+	guard bool
 }
 
 // NewOriginPolicy allows exactly the given origins ("scheme://host[:port]",
@@ -62,6 +66,13 @@ func NewOriginPolicy(origins []string) *OriginPolicy {
 func normOrigin(o string) string {
 	return strings.ToLower(strings.TrimRight(strings.TrimSpace(o), "/"))
 }
+
+// GuardRebinding makes same-origin requests count only when the request
+// names the server by IP address or as localhost. With --auth=off nothing
+// but the origin check stands between a web page and the API, and DNS
+// rebinding lets any page become "same-origin" with a host name it
+// controls; listed origins are unaffected.
+func (p *OriginPolicy) GuardRebinding(on bool) { p.guard = on }
 
 // Allow reports whether origin is absent or listed. Prefer AllowRequest,
 // which also admits the server's own pages.
@@ -84,7 +95,20 @@ func (p *OriginPolicy) Listed(origin string) bool {
 // request's Host header, as a browser sends for pages the server served).
 func (p *OriginPolicy) AllowRequest(r *http.Request) bool {
 	origin := r.Header.Get("Origin")
-	return p.Allow(origin) || SameOrigin(origin, r.Host)
+	if p.Allow(origin) {
+		return true
+	}
+	return SameOrigin(origin, r.Host) && (!p.guard || literalHost(r.Host))
+}
+
+// literalHost reports whether host[:port] is an IP address or localhost.
+func literalHost(hostport string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	return strings.EqualFold(host, "localhost") || net.ParseIP(host) != nil
 }
 
 // SameOrigin reports whether origin names host (the request's Host header).

@@ -630,3 +630,64 @@ func TestRepeatedRefusalsCloseTheConnection(t *testing.T) {
 		}
 	}
 }
+
+// TestResumeStaysInScope: replay (since= at connect, or the resume op)
+// delivers only the events of the rooms the token joined, plus alerts.
+func TestResumeStaysInScope(t *testing.T) {
+	e := newAZ(t, server.Config{})
+	e.order(t, 1)
+	e.order(t, 2)
+	e.payment(t, 2, 2)
+	e.s.MustDo(t, 201, e.admin, "POST", "/api/notifications", map[string]any{"user_id": 2, "type": "secret", "data": map[string]any{}}, nil)
+	e.s.MustDo(t, 201, e.admin, "POST", "/api/notifications", map[string]any{"user_id": 1, "type": "mine", "data": map[string]any{}}, nil)
+	e.s.MustDo(t, 201, e.admin, "POST", "/api/alerts", map[string]string{"severity": "info", "message": "everyone"}, nil)
+	for _, id := range authtest.Identities() {
+		if id.Name == authtest.Admin {
+			continue
+		}
+		t.Run(id.Name, func(t *testing.T) {
+			for _, how := range []string{"since", "resume"} {
+				var c *websocket.Conn
+				if how == "since" {
+					c = e.s.Dial(t, e.tokens[id.Name], "since=0") // the token's default rooms
+				} else {
+					c = e.s.Dial(t, e.tokens[id.Name], "")
+					azReadOp(t, c, "ready")
+					if err := c.WriteJSON(map[string]any{"op": "resume", "since": 0}); err != nil {
+						t.Fatal(err)
+					}
+				}
+				var own []string
+				for _, jc := range authtest.JoinCases() {
+					if jc.Identity == id.Name && jc.Allowed {
+						own = append(own, jc.Room)
+					}
+				}
+				// Everything up to the alert must be routed to a room the
+				// token may join (the alert goes to all).
+				legit := map[int64]bool{}
+				for _, room := range own {
+					var page struct {
+						Events []struct {
+							Payload struct{ ID int64 } `json:"payload"`
+						} `json:"events"`
+					}
+					e.s.MustDo(t, 200, e.admin, "GET", "/api/events?since=0&room="+room, nil, &page)
+					for _, ev := range page.Events {
+						legit[ev.Payload.ID] = true
+					}
+				}
+				for {
+					f := servertest.NextEvent(t, c, wait)
+					if f.Event == "alert" {
+						break
+					}
+					if !legit[f.EventID()] {
+						t.Fatalf("%s replay delivered event %d (%s) outside %v", how, f.EventID(), f.Event, own)
+					}
+				}
+				c.Close()
+			}
+		})
+	}
+}

@@ -615,6 +615,29 @@ func TestAuthOff(t *testing.T) {
 	if r := s.Do(t, "", "POST", "/api/alerts", `{"severity":"info","message":"csrf"}`, "Origin", "http://evil.example", "Content-Type", "text/plain"); r.Status != 403 {
 		t.Fatalf("cross-site POST with auth off: %d", r.Status)
 	}
+	// DNS rebinding: a page on a host name the attacker controls, resolved
+	// to this server, is "same-origin" by its Host header. With auth off
+	// only IP addresses and localhost count as the server's own pages.
+	port := s.URL[strings.LastIndex(s.URL, ":")+1:]
+	rebind := func(srv *servertest.Server, host string) int {
+		req, _ := http.NewRequest("POST", srv.URL+"/api/alerts", strings.NewReader(`{"severity":"info","message":"rebound"}`))
+		req.Host = host + ":" + port
+		req.Header.Set("Origin", "http://"+host+":"+port)
+		req.Header.Set("Content-Type", "text/plain")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if st := rebind(s, "rebind.example"); st != 403 {
+		t.Fatalf("rebound POST with auth off: %d, want 403", st)
+	}
+	if st := rebind(s, "localhost"); st != 201 {
+		t.Fatalf("same-origin POST from localhost with auth off: %d", st)
+	}
+
 	// With auth on, healthz says so and carries no warning.
 	on := servertest.Start(t, server.Config{})
 	var h2 map[string]any

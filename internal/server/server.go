@@ -162,6 +162,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		}
 	}
 	origins := auth.NewOriginPolicy(cfg.CORSOrigins)
+	origins.GuardRebinding(cfg.AuthOff)
 	apiLog := cfg.Logger.With("component", "api")
 	a := api.New(api.Config{
 		Service: s.Service, Reader: st, Hub: h, Auth: authn, Tokens: s.Tokens, Origins: origins,
