@@ -32,6 +32,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/posd/posd/internal/auth"
+	"github.com/posd/posd/internal/auth/authtest"
 	"github.com/posd/posd/internal/client"
 	"github.com/posd/posd/internal/server"
 	"github.com/posd/posd/internal/server/servertest"
@@ -644,5 +645,121 @@ func TestAuthOff(t *testing.T) {
 	on.MustDo(t, 200, "", "GET", "/healthz", nil, &h2)
 	if h2["auth"] != "on" || h2["warning"] != nil {
 		t.Fatalf("healthz with auth on: %v", h2)
+	}
+}
+
+// TestIssuedSecretsNeverStored: POST /api/tokens with an Idempotency-Key
+// must not park the response (the secret) in the idempotency table; no
+// secret is anywhere in the database files.
+func TestIssuedSecretsNeverStored(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "posd.db")
+	s := servertest.Start(t, server.Config{DBPath: db})
+	var secrets []string
+	for i := 0; i < 3; i++ {
+		var out struct{ Token string }
+		r := s.Do(t, s.Admin, "POST", "/api/tokens", map[string]any{"role": "tenant", "tenant_id": 1}, "Idempotency-Key", "same-key")
+		if r.Status != 201 || r.Header.Get("Idempotent-Replayed") != "" {
+			t.Fatalf("create %d: %d %v %s", i, r.Status, r.Header, r.Body)
+		}
+		r.JSON(t, &out)
+		secrets = append(secrets, out.Token)
+	}
+	if secrets[0] == secrets[1] {
+		t.Fatal("a token secret was replayed from storage")
+	}
+	secrets = append(secrets, s.Admin)
+	s.Stop(t) // checkpoint and close, so everything is in the files
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		b, err := os.ReadFile(db + suffix)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		for _, tok := range secrets {
+			_, secret, _ := strings.Cut(strings.TrimPrefix(tok, "posd_"), "_")
+			if bytes.Contains(b, []byte(secret)) {
+				t.Fatalf("a token secret is stored in %s", db+suffix)
+			}
+		}
+	}
+}
+
+// TestIdempotencyKeyIsPerToken: another token reusing a key cannot read
+// the first token's stored answer.
+func TestIdempotencyKeyIsPerToken(t *testing.T) {
+	e := newAZ(t, server.Config{})
+	body := map[string]any{"tenant_id": 1, "customer_name": "Ani", "items": []map[string]any{{"name": "Sate", "quantity": 1, "unit_price": 1000}}}
+	first := e.s.Do(t, e.tokens[authtest.Tenant], "POST", "/api/orders", body, "Idempotency-Key", "k1")
+	if first.Status != 201 {
+		t.Fatalf("first: %d %s", first.Status, first.Body)
+	}
+	for _, name := range []string{authtest.Admin, authtest.Kasir, authtest.User} {
+		r := e.s.Do(t, e.tokens[name], "POST", "/api/orders", body, "Idempotency-Key", "k1")
+		if r.Status == 201 || bytes.Equal(r.Body, first.Body) || r.Header.Get("Idempotent-Replayed") != "" {
+			t.Fatalf("%s reusing the key: %d %s", name, r.Status, r.Body)
+		}
+	}
+	if r := e.s.Do(t, e.tokens[authtest.Tenant], "POST", "/api/orders", body, "Idempotency-Key", "k1"); r.Status != 201 || !bytes.Equal(r.Body, first.Body) {
+		t.Fatalf("the same token's retry: %d %s", r.Status, r.Body)
+	}
+}
+
+// TestTokenRequestsCannotSmuggleFields: the token spec is exactly its
+// fields; anything else is refused, and scope fields are checked per role.
+func TestTokenRequestsCannotSmuggleFields(t *testing.T) {
+	s := servertest.Start(t, server.Config{})
+	for _, body := range []string{
+		`{"role":"tenant","tenant_id":1,"id":1}`,
+		`{"role":"tenant","tenant_id":1,"hash":"00"}`,
+		`{"role":"tenant","tenant_id":1,"token":"posd_1_x"}`,
+		`{"role":"tenant","tenant_id":1,"revoked_at":null}`,
+		`{"role":"tenant","tenant_id":1,"display":true}`,
+		`{"role":"kasir","counter_id":1,"tenant_id":2}`,
+		`{"role":"superuser"}`,
+		`{"role":"admin","expires_in":"-5m"}`,
+		`{"role":"tenant","tenant_id":"1"}`,
+		`{"role":"tenant","tenant_id":1}{"role":"admin"}`,
+	} {
+		if r := s.Do(t, s.Admin, "POST", "/api/tokens", body); r.Status != 400 {
+			t.Errorf("%s: %d %s", body, r.Status, r.Body)
+		}
+	}
+	var list struct{ Tokens []json.RawMessage }
+	s.MustDo(t, 200, s.Admin, "GET", "/api/tokens", nil, &list)
+	if len(list.Tokens) != 1 {
+		t.Fatalf("%d tokens after refused requests", len(list.Tokens))
+	}
+	for _, path := range []string{"/api/tokens/0", "/api/tokens/-1", "/api/tokens/abc", "/api/tokens/1%2F..%2F2"} {
+		if r := s.Do(t, s.Admin, "DELETE", path, nil); r.Status != 400 && r.Status != 404 {
+			t.Errorf("DELETE %s: %d", path, r.Status)
+		}
+	}
+	if r := s.Do(t, s.Admin, "DELETE", "/api/tokens/999", nil); r.Status != 404 {
+		t.Errorf("revoke unknown: %d", r.Status)
+	}
+}
+
+func TestPprofIsAdminOnly(t *testing.T) {
+	s := servertest.Start(t, server.Config{Pprof: true})
+	_, tenant := azIssue(t, s, auth.TokenSpec{Role: auth.RoleTenant, TenantID: 1})
+	for _, path := range []string{"/debug/pprof/", "/debug/pprof/goroutine?debug=1", "/debug/pprof/heap"} {
+		if r := s.Do(t, "", "GET", path, nil); r.Status != 401 {
+			t.Errorf("%s without a token: %d", path, r.Status)
+		}
+		if r := s.Do(t, tenant, "GET", path, nil); r.Status != 403 {
+			t.Errorf("%s as a tenant: %d", path, r.Status)
+		}
+		if r := s.Do(t, s.Admin, "GET", path, nil); r.Status != 200 {
+			t.Errorf("%s as admin: %d", path, r.Status)
+		}
+	}
+	// The command line (which could hold --token) is not served at all.
+	if r := s.Do(t, s.Admin, "GET", "/debug/pprof/cmdline", nil); r.Status == 200 {
+		t.Errorf("cmdline served")
+	}
+	off := servertest.Start(t, server.Config{})
+	if r := off.Do(t, off.Admin, "GET", "/debug/pprof/", nil); r.Status == 200 {
+		t.Errorf("pprof served without --pprof")
 	}
 }
