@@ -1,0 +1,142 @@
+package socketio
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/posd/posd/internal/domain"
+)
+
+// connectWS opens a direct WebSocket session and sends CONNECT with data.
+func connectWS(t *testing.T, e *env, data string) (*wsClient, string) {
+	t.Helper()
+	w := e.dial("EIO=4&transport=websocket")
+	w.read()
+	w.send("40" + data)
+	return w, w.next()
+}
+
+func TestRecoveryReplaysWhatWasMissed(t *testing.T) {
+	e := newEnv(t, nil)
+	w, reply := connectWS(t, e, `{"token":"tenant1"}`)
+	sid, pid := connectReply(t, reply)
+	w.send(`421["join-tenant",1]`)
+	w.expect(`431[{"ok":true,"room":"tenant-1"}]`)
+	ev1 := e.publish(domain.EventOrderCreated, "tenant-1", "display")
+	w.expect(enc(ev1))
+
+	// The transport is cut; events happen meanwhile.
+	w.conn.Close()
+	ev2 := e.publish(domain.EventOrderStatusChanged, "tenant-1", "display")
+	e.publish(domain.EventOrderCreated, "tenant-2", "display")
+	ev4 := e.publish(domain.EventAlert, domain.RoomAll)
+
+	// The client comes back with its pid and the last offset it saw. Whether
+	// or not the server noticed the old transport died, it recovers.
+	w2, reply := connectWS(t, e, `{"token":"tenant1","pid":"`+pid+`","offset":"`+itoa(ev1.ID)+`"}`)
+	sid2, pid2 := connectReply(t, reply)
+	if sid2 != sid || pid2 != pid {
+		t.Fatalf("recovered as %s/%s, want %s/%s", sid2, pid2, sid, pid)
+	}
+	w2.expect(enc(ev2), enc(ev4))
+	ev5 := e.publish(domain.EventOrderCancelled, "tenant-1", "display")
+	w2.expect(enc(ev5)) // rooms were restored, live delivery continues, no duplicate
+
+	// A pid is good for one recovery only.
+	w2.conn.Close()
+	w3, reply := connectWS(t, e, `{"token":"tenant1","pid":"`+pid+`","offset":"`+itoa(ev5.ID)+`"}`)
+	if _, p := connectReply(t, reply); p != pid {
+		t.Fatalf("second recovery got pid %s, want %s (the session was saved again)", p, pid)
+	}
+	w3.send(`42["leave-tenant",1]`)
+	w3.send("41") // a client disconnect is final
+	w4, reply := connectWS(t, e, `{"token":"tenant1","pid":"`+pid+`","offset":"`+itoa(ev5.ID)+`"}`)
+	if _, p := connectReply(t, reply); p == pid {
+		t.Fatalf("recovered a session the client had disconnected")
+	}
+	_ = w4
+}
+
+func TestRecoveryWithoutOffsetUsesSessionStart(t *testing.T) {
+	e := newEnv(t, nil)
+	e.publish(domain.EventOrderCreated, "tenant-1") // before the session: never replayed
+	w, reply := connectWS(t, e, `{"token":"admin"}`)
+	_, pid := connectReply(t, reply)
+	w.send(`421["join-tenant",1]`)
+	w.expect(`431[{"ok":true,"room":"tenant-1"}]`)
+	w.conn.Close()
+	ev2 := e.publish(domain.EventOrderCreated, "tenant-1")
+	w2, reply := connectWS(t, e, `{"token":"admin","pid":"`+pid+`"}`)
+	if _, p := connectReply(t, reply); p != pid {
+		t.Fatalf("not recovered")
+	}
+	w2.expect(enc(ev2))
+}
+
+func TestRecoveryRefused(t *testing.T) {
+	tests := []struct {
+		name    string
+		token   string
+		horizon int64
+	}{
+		{"log pruned past the offset", "tenant1", 3},
+		{"another token", "admin", 0},
+		{"bad token", "nope", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, nil)
+			w, reply := connectWS(t, e, `{"token":"tenant1"}`)
+			_, pid := connectReply(t, reply)
+			w.send(`421["join-tenant",1]`)
+			w.expect(`431[{"ok":true,"room":"tenant-1"}]`)
+			ev1 := e.publish(domain.EventOrderCreated, "tenant-1")
+			w.expect(enc(ev1))
+			w.conn.Close()
+			for range 3 {
+				e.publish(domain.EventOrderCreated, "tenant-1")
+			}
+			e.log.mu.Lock()
+			e.log.horizon = tt.horizon
+			e.log.mu.Unlock()
+			w2, reply := connectWS(t, e, `{"token":"`+tt.token+`","pid":"`+pid+`","offset":"`+itoa(ev1.ID)+`"}`)
+			if tt.token == "nope" {
+				if !strings.HasPrefix(reply, "44{") {
+					t.Fatalf("reply %q, want CONNECT_ERROR", reply)
+				}
+				return
+			}
+			if _, p := connectReply(t, reply); p == pid {
+				t.Fatalf("recovered despite %s", tt.name)
+			}
+			// A fresh session: no replay, no rooms.
+			ev := e.publish(domain.EventAlert, domain.RoomAll)
+			w2.expect(enc(ev))
+		})
+	}
+}
+
+func TestPollingRecovery(t *testing.T) {
+	e := newEnv(t, nil)
+	c, _ := e.pollHandshake()
+	c.send(`40{"token":"kasir3"}`, `42["join-kasir",3]`)
+	_, pid := connectReply(t, c.poll()[0])
+	ev1 := e.publish(domain.EventPaymentProcessed, "tenant-1", "kasir-3", "display")
+	c.expect(enc(ev1))
+	c.send("1") // the client closes the transport (socket.io.engine.close())
+	ev2 := e.publish(domain.EventPaymentRefunded, "tenant-1", "kasir-3", "display")
+	d, _ := e.pollHandshake()
+	d.send(`40{"token":"kasir3","pid":"` + pid + `","offset":"` + itoa(ev1.ID) + `"}`)
+	got := d.poll()
+	if _, p := connectReply(t, got[0]); p != pid {
+		t.Fatalf("not recovered: %q", got)
+	}
+	want := []string{enc(ev2)}
+	got = got[1:]
+	for len(got) < len(want) {
+		got = append(got, d.poll()...)
+	}
+	if len(got) != 1 || got[0] != want[0] {
+		t.Fatalf("replay = %q, want %q", got, want)
+	}
+}
