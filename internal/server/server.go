@@ -22,6 +22,7 @@ import (
 	"github.com/posd/posd/internal/hub"
 	"github.com/posd/posd/internal/metrics"
 	"github.com/posd/posd/internal/protocol/native"
+	"github.com/posd/posd/internal/protocol/socketio"
 	"github.com/posd/posd/internal/service"
 	"github.com/posd/posd/store"
 )
@@ -97,6 +98,7 @@ func (c *Config) defaults() {
 // Protocol indexes of the hub's encoders.
 const (
 	ProtoNative hub.Protocol = iota
+	ProtoSocketIO
 	numProtocols
 )
 
@@ -109,6 +111,7 @@ type Server struct {
 	Service *service.Service
 	Tokens  *auth.Tokens
 	native  *native.Handler
+	sio     *socketio.Server
 	http    *http.Server
 	ln      net.Listener
 	handler http.Handler
@@ -135,6 +138,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	hopts.Metrics = m
 	hopts.Encoders = make([]hub.Encoder, numProtocols)
 	hopts.Encoders[ProtoNative] = native.Encode
+	hopts.Encoders[ProtoSocketIO] = socketio.Encode
 	h = hub.New(hopts, st, cfg.Logger.With("component", "hub"))
 	s.Hub = h
 	m.SetLive(h)
@@ -173,7 +177,12 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		ReadLimit: cfg.WSReadLimit, PingInterval: cfg.PingInterval, PongTimeout: cfg.PongTimeout,
 		OnError: a.WriteError, Logger: cfg.Logger.With("component", "ws"),
 	})
+	s.sio = socketio.NewServer(socketio.Config{
+		Hub: h, Proto: ProtoSocketIO, Auth: authn, Origins: origins,
+		Logger: cfg.Logger, Now: cfg.Now,
+	})
 	mux := http.NewServeMux()
+	mux.Handle("/socket.io/", s.sio) // Socket.IO v4 clients (DESIGN.md §6.2)
 	mux.Handle("/api/", a)
 	mux.Handle("/healthz", a)
 	mux.Handle("/ws", s.native)
@@ -309,6 +318,7 @@ func (s *Server) Run(ctx context.Context) error {
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
+	s.http.RegisterOnShutdown(s.sio.Close) // releases pending long-polls so Shutdown need not wait for them
 	errc := make(chan error, 1)
 	go func() {
 		var err error
