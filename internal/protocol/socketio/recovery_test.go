@@ -50,6 +50,10 @@ func TestRecoveryReplaysWhatWasMissed(t *testing.T) {
 	}
 	w3.send(`42["leave-tenant",1]`)
 	w3.send("41") // a client disconnect is final
+	w3.send(`40{"token":"tenant1"}`)
+	if _, p := connectReply(t, w3.next()); p == pid {
+		t.Fatalf("a new CONNECT after DISCONNECT reused the pid")
+	}
 	w4, reply := connectWS(t, e, `{"token":"tenant1","pid":"`+pid+`","offset":"`+itoa(ev5.ID)+`"}`)
 	if _, p := connectReply(t, reply); p == pid {
 		t.Fatalf("recovered a session the client had disconnected")

@@ -155,7 +155,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeEngineError(w, errUnknownTransport)
 		return
 	}
-	if !s.cfg.Origins.Allow(origin) {
+	if !s.cfg.Origins.AllowRequest(r) {
 		writeEngineError(w, errForbidden)
 		return
 	}

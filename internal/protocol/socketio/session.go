@@ -178,11 +178,11 @@ func (s *session) hubClosed(sock *socket) {
 		return
 	}
 	reason := sock.client.Reason()
-	switch reason {
-	case hub.Revoked, hub.Kicked:
+	switch reason.Code {
+	case hub.Revoked.Code, hub.Kicked.Code: // also token expiry, which reuses the revoked code
 		// "io server disconnect": socket.io-client does not reconnect.
 		s.closeWith(reason, [][]byte{eventPacket("error", errorBody{Code: "disconnected", Message: reason.Text}), disconnectPacket()}, false)
-	case hub.SlowConsumer:
+	case hub.SlowConsumer.Code:
 		// A transport close: the client reconnects and recovers what it missed.
 		s.closeWith(reason, [][]byte{eventPacket("error", errorBody{Code: "slow_consumer", Message: "too far behind: reconnect to resume"})}, true)
 	default:
