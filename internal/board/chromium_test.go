@@ -42,9 +42,10 @@ func chromiumPath(t *testing.T) string {
 }
 
 type browser struct {
-	t    *testing.T
-	cmd  *exec.Cmd
-	conn *websocket.Conn
+	t       *testing.T
+	cmd     *exec.Cmd
+	profile string
+	conn    *websocket.Conn
 
 	writeMu sync.Mutex
 	mu      sync.Mutex
@@ -67,30 +68,73 @@ type cdpMessage struct {
 
 var devtoolsRE = regexp.MustCompile(`DevTools listening on (ws://\S+)`)
 
-// startBrowser launches headless Chromium at 1920×1080 and attaches to its page.
+// One Chromium serves every test of the package, one test at a time: each
+// starts on a blank page. It is killed when the tests are done.
+var shared struct {
+	once sync.Once
+	b    *browser
+	err  error
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if shared.b != nil {
+		shared.b.close()
+	}
+	os.Exit(code)
+}
+
+// startBrowser gives the test the shared headless Chromium at 1920×1080 on
+// a blank page, launching it on first use.
 func startBrowser(t *testing.T) *browser {
 	t.Helper()
 	bin := chromiumPath(t)
-	profile := t.TempDir()
+	shared.once.Do(func() { shared.b, shared.err = launchBrowser(bin) })
+	if shared.err != nil {
+		t.Fatal(shared.err)
+	}
+	b := shared.b
+	b.mu.Lock()
+	b.t, b.errs = t, nil
+	b.mu.Unlock()
+	var res struct {
+		ErrorText string `json:"errorText"`
+	}
+	b.call("Page.navigate", map[string]any{"url": "about:blank"}, &res)
+	t.Cleanup(func() {
+		// Leave no page running (and reconnecting) into the next test.
+		_ = b.tryCall("Page.navigate", map[string]any{"url": "about:blank"}, nil)
+	})
+	return b
+}
+
+func launchBrowser(bin string) (*browser, error) {
+	profile, err := os.MkdirTemp("", "posd-board-chromium-")
+	if err != nil {
+		return nil, err
+	}
 	cmd := exec.Command(bin,
 		"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
 		"--no-first-run", "--no-default-browser-check", "--disable-background-networking",
 		"--disable-component-update", "--disable-sync", "--disable-default-apps",
 		"--disable-extensions", "--mute-audio", "--hide-scrollbars",
 		"--disable-features=Translate,MediaRouter,OptimizationHints",
-		"--window-size=1920,1080", "--force-device-scale-factor=1",
+		"--window-size=1920,1080", "--force-device-scale-factor=1", "--no-proxy-server",
 		"--user-data-dir="+profile, "--remote-debugging-address=127.0.0.1",
 		"--remote-debugging-port=0", "about:blank")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("start chromium: %v", err)
+		return nil, fmt.Errorf("start chromium: %w", err)
 	}
-	b := &browser{t: t, cmd: cmd, pending: map[int64]chan cdpMessage{}, closed: make(chan struct{})}
-	t.Cleanup(b.close)
+	b := &browser{cmd: cmd, profile: profile, pending: map[int64]chan cdpMessage{}, closed: make(chan struct{})}
+	fail := func(err error) (*browser, error) {
+		b.close()
+		return nil, err
+	}
 
 	found := make(chan string, 1)
 	var logMu sync.Mutex
@@ -119,7 +163,7 @@ func startBrowser(t *testing.T) *browser {
 	case <-time.After(30 * time.Second):
 		logMu.Lock()
 		defer logMu.Unlock()
-		t.Fatalf("chromium did not report its DevTools address; stderr:\n%s", strings.Join(logTail, "\n"))
+		return fail(fmt.Errorf("chromium did not report its DevTools address; stderr:\n%s", strings.Join(logTail, "\n")))
 	}
 
 	// Find the page target and talk to it directly.
@@ -147,22 +191,29 @@ func startBrowser(t *testing.T) *browser {
 		}
 	}
 	if pageURL == "" {
-		t.Fatal("chromium has no page target")
+		return fail(errors.New("chromium has no page target"))
 	}
 	conn, _, err := websocket.DefaultDialer.Dial(pageURL, nil)
 	if err != nil {
-		t.Fatalf("attach to chromium page: %v", err)
+		return fail(fmt.Errorf("attach to chromium page: %w", err))
 	}
 	conn.SetReadLimit(64 << 20)
 	b.conn = conn
 	go b.readLoop()
 
-	b.call("Runtime.enable", nil, nil)
-	b.call("Page.enable", nil, nil)
-	b.call("Emulation.setDeviceMetricsOverride", map[string]any{
-		"width": 1920, "height": 1080, "deviceScaleFactor": 1, "mobile": false,
-	}, nil)
-	return b
+	for _, c := range []struct {
+		method string
+		params any
+	}{
+		{"Runtime.enable", nil},
+		{"Page.enable", nil},
+		{"Emulation.setDeviceMetricsOverride", map[string]any{"width": 1920, "height": 1080, "deviceScaleFactor": 1, "mobile": false}},
+	} {
+		if err := b.tryCall(c.method, c.params, nil); err != nil {
+			return fail(fmt.Errorf("%s: %w", c.method, err))
+		}
+	}
+	return b, nil
 }
 
 func (b *browser) readLoop() {
@@ -392,6 +443,9 @@ func (b *browser) close() {
 		// The whole process group: Chromium forks renderer and GPU helpers.
 		_ = syscall.Kill(-b.cmd.Process.Pid, syscall.SIGKILL)
 		_ = b.cmd.Wait()
+	}
+	if b.profile != "" {
+		_ = os.RemoveAll(b.profile)
 	}
 }
 

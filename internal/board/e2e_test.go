@@ -290,6 +290,12 @@ func TestBoardWithDisplayToken(t *testing.T) {
 		t.Errorf("another stall's order is on the stall board: %+v", s)
 	}
 
+	// Revoking the board's token shows on the board, not as a frozen screen.
+	if err := api.RevokeToken(ctx, stall.ID); err != nil {
+		t.Fatalf("revoke: %v", err)
+	}
+	b.waitFor("revocation shown", `document.getElementById('conn').className.indexOf('conn-fatal') >= 0 && /revoked/.test(document.getElementById('conn-text').textContent)`)
+
 	b.navigate(srv.base + "/board?token=wrong")
 	b.waitFor("refusal shown", `document.getElementById('conn').className.indexOf('conn-fatal') >= 0`)
 }

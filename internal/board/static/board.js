@@ -77,6 +77,7 @@
     if (typeof p.id === 'number') {
       if (p.id <= lastId) return; // already seen (replay overlap)
       lastId = p.id;
+      document.body.dataset.lastEventId = String(lastId);
     }
     var d = p.data || {};
     var at = parseTime(p.timestamp);
@@ -186,7 +187,6 @@
     sock = s;
     s.onopen = function () {
       if (gen !== generation) return;
-      attempt = 0;
       downSince = null;
       lastFrame = Date.now();
       probeAt = 0;
@@ -196,6 +196,7 @@
       if (gen !== generation) return;
       lastFrame = Date.now();
       probeAt = 0;
+      attempt = 0; // the server talks to us: back-off starts over
       var msg;
       try { msg = JSON.parse(ev.data); } catch (e) { return; }
       if (!msg || typeof msg !== 'object') return;
@@ -210,9 +211,20 @@
         }
       }
     };
-    s.onclose = function () {
+    s.onclose = function (ev) {
       if (gen !== generation) return;
-      dropped(gen);
+      if (ev.code === 4009) { // events were pruned past our cursor
+        resync(gen);
+      } else if (ev.code === 4001) { // token revoked: say so, check back now and then
+        abandon();
+        if (downSince === null) downSince = Date.now();
+        fatal = 'Token revoked';
+        setConn('fatal');
+        clearTimeout(retryTimer);
+        retryTimer = setTimeout(start, 30000);
+      } else {
+        dropped(gen);
+      }
     };
   }
 
@@ -255,6 +267,7 @@
       fatal = '';
       connect();
     }, function (err) {
+      if (downSince === null) downSince = Date.now();
       if (err && err.fatal) {
         fatal = 'Token refused: open /board?token=…';
         setConn('fatal');
@@ -262,7 +275,6 @@
         retryTimer = setTimeout(start, 30000);
         return;
       }
-      if (downSince === null) downSince = Date.now();
       scheduleRetry(start);
     });
   }
