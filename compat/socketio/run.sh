@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Runs the socket.io-client compatibility suite against a freshly built posd.
+# Usage (from anywhere): bash compat/socketio/run.sh
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$here/../.." && pwd)
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+(cd "$root" && go build -o "$tmp/posd" ./cmd/posd)
+cd "$here"
+if [ ! -d node_modules/socket.io-client ]; then
+  npm ci --no-audit --no-fund
+fi
+POSD_BIN="$tmp/posd" node --test --test-concurrency=1 test/
