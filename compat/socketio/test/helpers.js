@@ -34,78 +34,89 @@ function freePort() {
 export async function startServer({ authOff = false, extraArgs = [] } = {}) {
   const dir = mkdtempSync(pathJoin(tmpdir(), 'posd-sio-'));
   const db = pathJoin(dir, 'posd.db');
-  let lastErr;
-  for (let attempt = 0; attempt < 3; attempt++) {
-    const port = await freePort();
+  let proc;
+  let exited;
+  let stderr = '';
+  let url;
+
+  async function launch(port) {
     const args = ['serve', '--addr', `127.0.0.1:${port}`, '--db', db, '--log-level', 'warn', ...extraArgs];
     if (authOff) args.push('--auth=off');
-    const proc = spawn(BIN, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
+    proc = spawn(BIN, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     proc.stderr.on('data', (b) => { stderr += b; });
-    const exited = new Promise((resolve) => proc.once('exit', resolve));
-    const url = `http://127.0.0.1:${port}`;
+    exited = new Promise((resolve) => proc.once('exit', resolve));
+    url = `http://127.0.0.1:${port}`;
     const deadline = Date.now() + 15000;
-    let up = false;
     while (Date.now() < deadline && proc.exitCode === null) {
       try {
         const res = await fetch(url + '/healthz');
-        if (res.ok) { up = true; break; }
+        if (res.ok) return true;
       } catch { /* not listening yet */ }
       await sleep(50);
     }
-    if (!up) {
-      proc.kill('SIGKILL');
-      await exited;
-      lastErr = new Error(`posd serve did not start: ${stderr}`);
-      continue;
-    }
-    const token = authOff ? '' : readFileSync(db + '.token', 'utf8').trim();
-    const server = {
-      url,
-      token,
-      stderr: () => stderr,
-      async api(method, path, body, tok = token) {
-        const headers = { 'Content-Type': 'application/json' };
-        if (tok) headers.Authorization = `Bearer ${tok}`;
-        const res = await fetch(url + path, {
-          method,
-          headers,
-          body: body === undefined ? undefined : JSON.stringify(body),
-        });
-        const text = await res.text();
-        const json = text ? JSON.parse(text) : null;
-        if (!res.ok) {
-          throw new Error(`${method} ${path}: ${res.status} ${text}`);
-        }
-        return json;
-      },
-      async newToken(spec) {
-        return (await server.api('POST', '/api/tokens', spec)).token;
-      },
-      // events returns every event of the log, as /api/events shows them.
-      async events() {
-        const out = [];
-        let since = 0;
-        for (;;) {
-          const page = await server.api('GET', `/api/events?since=${since}&limit=500`);
-          out.push(...page.events);
-          if (page.events.length === 0 || page.next_since === since) return out;
-          since = page.next_since;
-        }
-      },
-      async stop() {
-        if (proc.exitCode === null) {
-          proc.kill('SIGTERM');
-          const t = setTimeout(() => proc.kill('SIGKILL'), 8000);
-          await exited;
-          clearTimeout(t);
-        }
-        rmSync(dir, { recursive: true, force: true });
-      },
-    };
-    return server;
+    proc.kill('SIGKILL');
+    await exited;
+    return false;
   }
-  throw lastErr;
+
+  async function halt() {
+    if (proc.exitCode === null && proc.signalCode === null) {
+      proc.kill('SIGTERM');
+      const t = setTimeout(() => proc.kill('SIGKILL'), 8000);
+      await exited;
+      clearTimeout(t);
+    }
+  }
+
+  let up = false;
+  for (let attempt = 0; attempt < 3 && !up; attempt++) {
+    up = await launch(await freePort());
+  }
+  if (!up) throw new Error(`posd serve did not start: ${stderr}`);
+  const token = authOff ? '' : readFileSync(db + '.token', 'utf8').trim();
+  const server = {
+    get url() { return url; },
+    token,
+    stderr: () => stderr,
+    async api(method, path, body, tok = token) {
+      const headers = { 'Content-Type': 'application/json' };
+      if (tok) headers.Authorization = `Bearer ${tok}`;
+      const res = await fetch(url + path, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      const text = await res.text();
+      if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${text}`);
+      return text ? JSON.parse(text) : null;
+    },
+    async newToken(spec) {
+      return (await server.api('POST', '/api/tokens', spec)).token;
+    },
+    // events returns every event of the log, as /api/events shows them.
+    async events() {
+      const out = [];
+      let since = 0;
+      for (;;) {
+        const page = await server.api('GET', `/api/events?since=${since}&limit=500`);
+        out.push(...page.events);
+        if (page.events.length === 0 || page.next_since === since) return out;
+        since = page.next_since;
+      }
+    },
+    // restart stops the process and starts it again on the same port and
+    // database: the log survives, in-memory sessions do not.
+    async restart() {
+      const port = new URL(url).port;
+      await halt();
+      if (!(await launch(port))) throw new Error(`posd serve did not restart: ${stderr}`);
+    },
+    async stop() {
+      await halt();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  return server;
 }
 
 // connect opens a socket and resolves once it is connected, or rejects with
