@@ -254,8 +254,9 @@ func TestEveryRoleEveryRoute(t *testing.T) {
 				t.Run(name, func(t *testing.T) {
 					req := rt.req(t, e, side)
 					want := rt.want[id.Name][side-1]
+					check := want >= 400 && req.method != "GET" // a refused write changes nothing
 					var before string
-					if want >= 400 {
+					if check {
 						before = e.snapshot(t)
 					}
 					r := e.s.Do(t, e.tokens[id.Name], req.method, req.path, req.body)
@@ -266,6 +267,9 @@ func TestEveryRoleEveryRoute(t *testing.T) {
 						wantCode := map[int]string{403: "forbidden", 404: "not_found"}[want]
 						if got := r.ErrorCode(); got != wantCode {
 							t.Fatalf("error code %q, want %q: %s", got, wantCode, r.Body)
+						}
+						if !check {
+							return
 						}
 						if after := e.snapshot(t); after != before {
 							t.Fatalf("refused request changed state: %s → %s", before, after)
@@ -290,19 +294,19 @@ func TestNoOrBadTokenOnEveryRoute(t *testing.T) {
 		"another's row": "posd_2_" + secret,
 	}
 	for _, rt := range azRoutes() {
-		for name, tok := range bad {
-			t.Run(rt.name+"/"+name, func(t *testing.T) {
-				req := rt.req(t, e, 1)
-				before := e.snapshot(t)
+		t.Run(rt.name, func(t *testing.T) {
+			req := rt.req(t, e, 1)
+			before := e.snapshot(t)
+			for name, tok := range bad {
 				r := e.s.Do(t, tok, req.method, req.path, req.body)
 				if r.Status != http.StatusUnauthorized || r.ErrorCode() != "unauthorized" {
-					t.Fatalf("%s %s: %d %s, want 401 unauthorized", req.method, req.path, r.Status, r.Body)
+					t.Errorf("%s %s with %s token: %d %s, want 401 unauthorized", req.method, req.path, name, r.Status, r.Body)
 				}
-				if after := e.snapshot(t); after != before {
-					t.Fatalf("state changed: %s → %s", before, after)
-				}
-			})
-		}
+			}
+			if after := e.snapshot(t); after != before {
+				t.Fatalf("state changed: %s → %s", before, after)
+			}
+		})
 	}
 	// Other spellings of the header.
 	for _, h := range []string{"Basic " + e.admin, "Bearer", "Bearer  ", e.admin, "Token " + e.admin} {
