@@ -55,7 +55,8 @@ func newFakeServer(t *testing.T) *fakeServer {
 		f.apiQuery = append(f.apiQuery, r.URL.Query())
 		out := []fakeOrder{}
 		for _, o := range f.orders {
-			if st := r.URL.Query().Get("status"); st == "" || st == o.Status {
+			open := o.Status == "pending" || o.Status == "preparing" || o.Status == "ready"
+			if r.URL.Query().Get("open") != "true" || open {
 				out = append(out, o)
 			}
 		}
@@ -260,7 +261,7 @@ func TestPageOneTenant(t *testing.T) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, q := range f.apiQuery {
-		if q.Get("tenant_id") != "2" {
+		if q.Get("tenant_id") != "2" || q.Get("open") != "true" {
 			t.Errorf("order list query %v, want tenant_id=2", q)
 		}
 	}

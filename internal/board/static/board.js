@@ -113,44 +113,29 @@
     });
   }
 
-  // load replaces the state with a fresh snapshot of the open orders. It asks
-  // status by status in life order, so an order that moves while we ask is
-  // seen at least once; the replay from the smallest last_event_id settles it.
+  // load replaces the state with a fresh snapshot of the open orders; its
+  // last_event_id is where the event stream picks up.
   function load() {
-    var fresh = new Map();
-    var since = null;
-    var statuses = ['pending', 'preparing', 'ready'];
-    var chain = Promise.resolve();
-    statuses.forEach(function (st) {
-      chain = chain.then(function () {
-        var q = new URLSearchParams({ status: st, limit: '500' });
-        if (tenant) q.set('tenant_id', tenant);
-        return api('/api/orders?' + q.toString()).then(function (body) {
-          var list = Array.isArray(body) ? body : (body && body.orders) || [];
-          if (body && typeof body.last_event_id === 'number') {
-            since = since === null ? body.last_event_id : Math.min(since, body.last_event_id);
-          }
-          list.forEach(function (o) {
-            if (!o || typeof o.id !== 'number' || !(o.status in RANK)) return;
-            if (tenant && o.tenant_id !== undefined && String(o.tenant_id) !== tenant) return;
-            var prev = fresh.get(o.id);
-            if (prev && RANK[prev.status] >= RANK[o.status]) return;
-            fresh.set(o.id, {
-              id: o.id,
-              number: String(o.order_number || ('#' + o.id)),
-              name: String(o.customer_name || ''),
-              status: o.status,
-              readyAt: o.status === 'ready' ? (parseTime(o.updated_at) || Date.now()) : 0
-            });
-          });
+    var q = new URLSearchParams({ open: 'true', limit: '1000' });
+    if (tenant) q.set('tenant_id', tenant);
+    return api('/api/orders?' + q.toString()).then(function (body) {
+      var list = Array.isArray(body) ? body : (body && body.orders) || [];
+      var fresh = new Map();
+      list.forEach(function (o) {
+        if (!o || typeof o.id !== 'number' || !(o.status in RANK) || RANK[o.status] >= 3) return;
+        if (tenant && o.tenant_id !== undefined && String(o.tenant_id) !== tenant) return;
+        fresh.set(o.id, {
+          id: o.id,
+          number: String(o.order_number || ('#' + o.id)),
+          name: String(o.customer_name || ''),
+          status: o.status,
+          readyAt: o.status === 'ready' ? (parseTime(o.updated_at) || Date.now()) : 0
         });
       });
-    });
-    return chain.then(function () {
-      orders = new Map();
-      fresh.forEach(function (o, id) { if (RANK[o.status] < 3) orders.set(id, o); });
+      orders = fresh;
       gone = new Map();
-      lastId = since === null ? 0 : since;
+      lastId = body && typeof body.last_event_id === 'number' ? body.last_event_id : 0;
+      document.body.dataset.lastEventId = String(lastId);
       render();
     });
   }
