@@ -29,6 +29,7 @@ func newRootCmd() *cobra.Command {
 		newTokenCmd(),
 		newBenchCmd(),
 		newDemoCmd(),
+		newDisplayCmd(),
 	)
 	return root
 }

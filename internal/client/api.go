@@ -85,6 +85,7 @@ type OrderFilter struct {
 	TenantID int64
 	Status   domain.Status
 	Open     bool // only pending, preparing and ready orders
+	Unpaid   bool // only orders without a standing payment
 	Limit    int
 }
 
@@ -106,6 +107,9 @@ func (c *Client) Orders(ctx context.Context, f OrderFilter) (OrderList, error) {
 	}
 	if f.Open {
 		q.Set("open", "true")
+	}
+	if f.Unpaid {
+		q.Set("unpaid", "true")
 	}
 	if f.Limit > 0 {
 		q.Set("limit", strconv.Itoa(f.Limit))
