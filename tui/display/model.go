@@ -132,9 +132,9 @@ type (
 		tenants []client.Tenant
 		err     error
 	}
-	retryLoadMsg   struct{}
-	streamMsg      struct{ s widgets.Stream }
-	fetchedMsg     struct {
+	retryLoadMsg struct{}
+	streamMsg    struct{ s widgets.Stream }
+	fetchedMsg   struct {
 		id    int64
 		order domain.Order
 		err   error
