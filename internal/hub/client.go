@@ -60,6 +60,7 @@ type Client struct {
 	head      []byte // written before the replay's first event (a resume ack)
 	lagged    bool   // live events were dropped during replay: read them from the log
 	lastID    int64  // newest event id handed to the writer
+	epoch     uint64 // counts replays started: a page read for an older one is stale
 	closed    bool
 	reason    CloseReason
 	notify    chan struct{}
@@ -173,6 +174,7 @@ func (c *Client) startReplay(since int64, head []byte) {
 	c.head = head
 	c.lagged = false
 	c.lastID = since
+	c.epoch++
 	c.dropEventsLocked()
 	c.mu.Unlock()
 	select {
@@ -241,12 +243,12 @@ func (c *Client) Poll(ctx context.Context, dst [][]byte) ([][]byte, error) {
 				dst = append(dst, c.head)
 				c.head = nil
 			}
-			after := c.lastID
+			after, epoch := c.lastID, c.epoch
 			c.mu.Unlock()
 			n := len(dst)
 			var err error
 			var moved bool
-			dst, moved, err = c.replayPage(ctx, after, dst)
+			dst, moved, err = c.replayPage(ctx, after, epoch, dst)
 			if errors.Is(err, errReplayGap) {
 				c.Close(ReplayGap)
 				return dst, ErrClosed
@@ -286,8 +288,9 @@ func (c *Client) Poll(ctx context.Context, dst [][]byte) ([][]byte, error) {
 }
 
 // replayPage reads one page of the log after the cursor. moved reports that
-// Resume moved the cursor meanwhile, so the page was discarded.
-func (c *Client) replayPage(ctx context.Context, after int64, dst [][]byte) (_ [][]byte, moved bool, err error) {
+// a Resume came meanwhile, so the page was discarded (even when it asked for
+// the same cursor: its head must be written before the page).
+func (c *Client) replayPage(ctx context.Context, after int64, epoch uint64, dst [][]byte) (_ [][]byte, moved bool, err error) {
 	h := c.hub
 	rooms := h.Rooms(c)
 	events, err := h.log.ReadEvents(ctx, after, rooms, h.opts.ReplayPageSize)
@@ -306,7 +309,7 @@ func (c *Client) replayPage(ctx context.Context, after int64, dst [][]byte) (_ [
 	if c.closed {
 		return dst, false, ErrClosed
 	}
-	if c.lastID != after {
+	if c.epoch != epoch {
 		return dst, true, nil
 	}
 	if after < horizon {
