@@ -47,6 +47,9 @@ type action struct {
 	gen   int    // the order's generation when scheduled; stale actions are dropped
 	key   string // idempotency key, kept across retries
 	tries int
+
+	reason string // kRefund: decided once, kept across retries
+	amount int64
 }
 
 type queue []*action
@@ -89,6 +92,8 @@ type order struct {
 	charged   int64
 	qr        string
 	scanned   bool
+	payPlan   *client.PayRequest // the customer's choice, kept across retries
+	payKey    string
 	gen       int
 }
 
@@ -448,22 +453,29 @@ func (s *sim) pay(ctx context.Context, a *action) error {
 	return s.payNow(ctx, o, a.key)
 }
 
+// payNow pays for o. The customer's choice (method, cash handed over,
+// counter) is made once and kept, so a retry under the same idempotency key
+// sends the same request.
 func (s *sim) payNow(ctx context.Context, o *order, key string) error {
-	method := s.pickMethod()
-	amount := o.total
-	if method == domain.MethodCash {
-		amount = tender(s.rng, o.total)
+	if o.payPlan == nil {
+		method := s.pickMethod()
+		amount := o.total
+		if method == domain.MethodCash {
+			amount = tender(s.rng, o.total)
+		}
+		o.payPlan = &client.PayRequest{OrderID: o.id, AmountPaid: amount, PaymentMethod: method,
+			CounterID: s.counters[s.rng.IntN(len(s.counters))]}
+		o.payKey = key
 	}
-	counter := s.counters[s.rng.IntN(len(s.counters))]
-	p, err := s.api.Pay(ctx, client.PayRequest{OrderID: o.id, AmountPaid: amount, PaymentMethod: method, CounterID: counter},
-		client.WithIdempotencyKey(key))
+	req := *o.payPlan
+	p, err := s.api.Pay(ctx, req, client.WithIdempotencyKey(o.payKey))
 	if err != nil {
 		return err
 	}
 	o.paymentID, o.paidKnown, o.charged = p.ID, true, p.Amount
 	s.stats.Payments++
-	s.log.Info("payment", "order", o.number, "method", string(method), "total", o.total, "paid", amount,
-		"change", p.Change, "counter", counter, "ref", p.Reference)
+	s.log.Info("payment", "order", o.number, "method", string(req.PaymentMethod), "total", o.total, "paid", req.AmountPaid,
+		"change", p.Change, "counter", req.CounterID, "ref", p.Reference)
 	return nil
 }
 
@@ -543,14 +555,16 @@ func (s *sim) refund(ctx context.Context, a *action) error {
 	if a.key == "" {
 		a.key = s.key(fmt.Sprintf("refund-%d", o.id))
 	}
-	reason := pick(s.rng, refundReasons)
-	var amount int64 // 0: everything that is left
-	if len(o.items) > 0 && s.rng.Float64() < 0.7 {
-		amount = o.items[s.rng.IntN(len(o.items))].UnitPrice
-		if amount > o.charged {
-			amount = 0
+	if a.reason == "" { // decided once: a retry must send the same request
+		a.reason = pick(s.rng, refundReasons)
+		if len(o.items) > 0 && s.rng.Float64() < 0.7 {
+			a.amount = o.items[s.rng.IntN(len(o.items))].UnitPrice
+			if a.amount > o.charged {
+				a.amount = 0 // 0: everything that is left
+			}
 		}
 	}
+	reason, amount := a.reason, a.amount
 	r, err := s.api.Refund(ctx, o.paymentID, reason, amount, client.WithIdempotencyKey(a.key))
 	if err != nil {
 		return err
