@@ -258,6 +258,12 @@ func TestPageOneTenant(t *testing.T) {
 	}
 	b.waitFor("tenant title", `document.getElementById('title').textContent === "Bakso Pak Kumis"`)
 	b.waitFor("order shown", inList("list-ready", "T2-004"))
+	if s := b.state(); !has(s.Names, "Wati") {
+		t.Errorf("names = %q, want the customer's", s.Names)
+	}
+	b.navigate(f.srv.URL + "/board?tenant=2&names=0")
+	f.nextWS()
+	b.waitFor("numbers only", inList("list-ready", "T2-004")+` && document.querySelectorAll('.tile .name').length === 0`)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, q := range f.apiQuery {
