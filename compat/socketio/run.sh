@@ -11,4 +11,4 @@ cd "$here"
 if [ ! -d node_modules/socket.io-client ]; then
   npm ci --no-audit --no-fund
 fi
-POSD_BIN="$tmp/posd" node --test --test-concurrency=1 test/
+POSD_BIN="$tmp/posd" node --test --test-concurrency=1 test/*.test.js

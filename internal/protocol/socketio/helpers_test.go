@@ -85,7 +85,11 @@ type env struct {
 func newEnv(t testing.TB, tweak func(*Config)) *env {
 	t.Helper()
 	lg := &memLog{}
-	h := hub.New(hub.Options{Encoders: []hub.Encoder{Encode}}, lg, nil)
+	return newEnvWithHub(t, lg, hub.New(hub.Options{Encoders: []hub.Encoder{Encode}}, lg, nil), tweak)
+}
+
+func newEnvWithHub(t testing.TB, lg *memLog, h *hub.Hub, tweak func(*Config)) *env {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	go h.Run(ctx)
 	cfg := Config{

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/posd/posd/internal/domain"
+	"github.com/posd/posd/internal/hub"
 )
 
 // connectWS opens a direct WebSocket session and sends CONNECT with data.
@@ -142,5 +143,31 @@ func TestPollingRecovery(t *testing.T) {
 	}
 	if len(got) != 1 || got[0] != want[0] {
 		t.Fatalf("replay = %q, want %q", got, want)
+	}
+}
+
+func TestSlowConsumerIsClosedAndRecovers(t *testing.T) {
+	log := &memLog{}
+	h := hub.New(hub.Options{Encoders: []hub.Encoder{Encode}, MaxQueueMessages: 3}, log, nil)
+	e := newEnvWithHub(t, log, h, nil)
+	c, _ := e.pollHandshake()
+	c.send(`40{"token":"admin"}`, `42["join-tenant",1]`)
+	_, pid := connectReply(t, c.poll()[0])
+	// The client stops polling; its queue overflows.
+	var evs []domain.Event
+	for range 5 {
+		evs = append(evs, e.publish(domain.EventOrderCreated, "tenant-1"))
+	}
+	c.expect(`42["error",{"code":"slow_consumer","message":"too far behind: reconnect to resume"}]`, "1")
+	if status, _ := e.get(c.url(), nil); status != 400 {
+		t.Fatalf("session still known after the slow-consumer close")
+	}
+	// It comes back and recovers everything it had not received.
+	w, reply := connectWS(t, e, `{"token":"admin","pid":"`+pid+`"}`)
+	if _, p := connectReply(t, reply); p != pid {
+		t.Fatalf("not recovered")
+	}
+	for _, ev := range evs {
+		w.expect(enc(ev))
 	}
 }

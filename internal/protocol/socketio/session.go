@@ -318,10 +318,10 @@ func (s *session) servePoll(w http.ResponseWriter, r *http.Request) {
 
 	switch {
 	case len(frames) > 0:
-		writeText(w, appendPayload(nil, frames))
 		if closed {
-			s.srv.forget(s)
+			s.srv.forget(s) // before answering: the client's next request finds no session
 		}
+		writeText(w, appendPayload(nil, frames))
 	case errors.Is(err, errSessionClosed):
 		s.srv.forget(s)
 		writeText(w, []byte{eioClose})
