@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"text/tabwriter"
 	"time"
 
@@ -30,6 +31,10 @@ func (t *tokenTarget) register(cmd *cobra.Command) {
 }
 
 func (t *tokenTarget) tokens(ctx context.Context) (*auth.Tokens, func(), error) {
+	// Never create a database by a typo: the token would work nowhere.
+	if fi, err := os.Stat(t.db); err != nil || !fi.Mode().IsRegular() {
+		return nil, nil, &exitError{code: 1, err: fmt.Errorf("no database at %s (start posd serve --db %s once, or fix the path)", t.db, t.db)}
+	}
 	st, err := store.Open(ctx, t.db, store.Options{})
 	if err != nil {
 		return nil, nil, &exitError{code: 1, err: err}
@@ -204,7 +209,7 @@ func newTokenRevokeCmd() *cobra.Command {
 				if err := toks.Revoke(cmd.Context(), id); err != nil {
 					return &exitError{code: 2, err: err}
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "token %d revoked in %s (a running server refuses it from its next request; restart it to close open sockets)\n", id, t.db)
+				fmt.Fprintf(cmd.OutOrStdout(), "token %d revoked in %s (a running server refuses it from its next request and closes its sockets within seconds)\n", id, t.db)
 				return nil
 			}
 			c, err := t.client()

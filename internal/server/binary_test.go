@@ -183,6 +183,13 @@ func TestFreshClientUsesTokenFile(t *testing.T) {
 	if r := azPosd(t, bin, dir, "token", "create", "--db", filepath.Join(dir, "posd.db"), "--role", "tenant"); r.code == 0 {
 		t.Fatal("a tenant token without --tenant was issued")
 	}
+	r = azPosd(t, bin, dir, "token", "create", "--db", filepath.Join(dir, "typo.db"), "--role", "admin")
+	if r.code != 1 || !strings.Contains(r.stderr, "no database") {
+		t.Fatalf("token create on a missing database: exit %d %s", r.code, r.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "typo.db")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatal("token create made a database")
+	}
 
 	// The server's own output never shows a token.
 	_ = serve.Process.Signal(syscall.SIGTERM)

@@ -763,3 +763,35 @@ func TestPprofIsAdminOnly(t *testing.T) {
 		t.Errorf("pprof served without --pprof")
 	}
 }
+
+// TestRevokedInDatabaseClosesSockets: a revocation written straight to the
+// database (posd token revoke --db) refuses the token at once and closes its
+// sockets at the next sweep.
+func TestRevokedInDatabaseClosesSockets(t *testing.T) {
+	s := servertest.Start(t, server.Config{})
+	id, tok := azIssue(t, s, auth.TokenSpec{Role: auth.RoleUser, UserID: 1})
+	_, keep := azIssue(t, s, auth.TokenSpec{Role: auth.RoleUser, UserID: 1})
+	c := s.Dial(t, tok, "")
+	k := s.Dial(t, keep, "")
+	servertest.Read(t, c, wait)
+	servertest.Read(t, k, wait)
+	if n := s.CloseRevoked(context.Background()); n != 0 {
+		t.Fatalf("sweep closed %d before any revocation", n)
+	}
+	if ok, err := s.Store.RevokeToken(context.Background(), id, time.Now()); err != nil || !ok {
+		t.Fatalf("revoke in the store: %v %v", ok, err)
+	}
+	if r := s.Do(t, tok, "GET", "/api/events?room=user-1", nil); r.Status != 401 {
+		t.Fatalf("API after a database revocation: %d", r.Status)
+	}
+	if n := s.CloseRevoked(context.Background()); n != 1 {
+		t.Fatalf("sweep closed %d, want 1", n)
+	}
+	if ce := azClose(t, c); ce.Code != 4001 {
+		t.Fatalf("close %d %q", ce.Code, ce.Text)
+	}
+	_ = k.WriteJSON(map[string]string{"op": "ping"})
+	if f := servertest.Read(t, k, wait); f.Op != "pong" {
+		t.Fatalf("the other socket: %+v", f)
+	}
+}

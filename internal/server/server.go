@@ -42,7 +42,8 @@ type Config struct {
 	// AuthFailBurst (default 10), then one per AuthFailEvery (default 6 s).
 	AuthFailBurst int
 	AuthFailEvery time.Duration
-	// ExpiryCheckEvery is how often connections whose token has expired
+	// ExpiryCheckEvery is how often connections whose token has expired,
+	// or was revoked straight in the database (posd token revoke --db),
 	// are closed (default 10 s).
 	ExpiryCheckEvery time.Duration
 
@@ -383,12 +384,43 @@ func (s *Server) maintain(ctx context.Context) {
 			s.Prune(ctx)
 		case <-exp.C:
 			s.CloseExpired()
+			s.CloseRevoked(ctx)
 		}
 	}
 }
 
 // TokenExpired closes a connection whose token expired while it was open.
 var TokenExpired = hub.CloseReason{Code: hub.Revoked.Code, Text: "token expired"}
+
+// CloseRevoked closes every connection whose token is revoked in the
+// database (a revocation through the API closes them at once; this catches
+// posd token revoke --db) and reports how many.
+func (s *Server) CloseRevoked(ctx context.Context) int {
+	rows, err := s.Tokens.List(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.Error("read tokens for the revocation sweep", "err", err)
+		}
+		return 0
+	}
+	revoked := map[int64]bool{}
+	for _, r := range rows {
+		if r.RevokedAt != nil {
+			revoked[r.ID] = true
+		}
+	}
+	if len(revoked) == 0 {
+		return 0
+	}
+	n := s.Hub.CloseWhere(func(c *hub.Client) bool {
+		p, ok := c.Tag.(auth.Principal)
+		return ok && revoked[p.TokenID]
+	}, hub.Revoked)
+	if n > 0 {
+		s.log.Info("closed connections of revoked tokens", "connections", n)
+	}
+	return n
+}
 
 // CloseExpired closes every connection whose token has expired by now and
 // reports how many.
