@@ -67,9 +67,12 @@
     o.status = status;
   }
 
+  // The server's timestamps, on this screen's clock: a TV's clock is often
+  // minutes off, and "newly ready" must not depend on it.
+  var skew = 0; // server clock minus ours, from the API's Date header
   function parseTime(s) {
     var t = Date.parse(s || '');
-    return isNaN(t) ? 0 : t;
+    return isNaN(t) ? 0 : t - skew;
   }
 
   function applyEvent(name, p) {
@@ -109,6 +112,8 @@
         throw err;
       }
       if (!r.ok) throw new Error('HTTP ' + r.status);
+      var date = Date.parse(r.headers.get('Date') || '');
+      if (!isNaN(date)) skew = date - Date.now();
       return r.json();
     });
   }
