@@ -133,6 +133,10 @@ func (a *API) routes() {
 // preflight, and with --auth=off nothing else would stop it (CSRF).
 // Listed origins get their exact origin echoed with credentials, never "*".
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// Answers carry orders and, from /api/tokens, secrets: no cache keeps
+	// them, and no browser guesses they are anything but JSON.
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
 	origin := r.Header.Get("Origin")
 	if origin != "" {
 		w.Header().Add("Vary", "Origin")

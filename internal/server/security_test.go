@@ -664,6 +664,10 @@ func TestIssuedSecretsNeverStored(t *testing.T) {
 		r.JSON(t, &out)
 		secrets = append(secrets, out.Token)
 	}
+	r := s.Do(t, s.Admin, "POST", "/api/tokens", map[string]any{"role": "user", "user_id": 1})
+	if r.Header.Get("Cache-Control") != "no-store" || r.Header.Get("X-Content-Type-Options") != "nosniff" {
+		t.Fatalf("token response headers %v", r.Header)
+	}
 	if secrets[0] == secrets[1] {
 		t.Fatal("a token secret was replayed from storage")
 	}
