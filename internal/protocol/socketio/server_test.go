@@ -3,6 +3,7 @@ package socketio
 import (
 	"encoding/json"
 	"net/http"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -335,5 +336,65 @@ func TestServerCloseEndsSessions(t *testing.T) {
 	}
 	if status, _ := e.get(e.url("EIO=4&transport=polling"), nil); status == 200 {
 		t.Fatalf("handshake after Close succeeded")
+	}
+}
+
+func TestCORSPreflightAndLimits(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.MaxPayload = 64 })
+	for _, tt := range []struct {
+		origin string
+		listed bool
+	}{{"http://allowed.example", true}, {"http://evil.example", false}} {
+		req, _ := http.NewRequest(http.MethodOptions, e.url("EIO=4&transport=polling"), nil)
+		req.Header.Set("Origin", tt.origin)
+		req.Header.Set("Access-Control-Request-Headers", "authorization")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		got := res.Header.Get("Access-Control-Allow-Origin")
+		if tt.listed && (got != tt.origin || res.Header.Get("Access-Control-Allow-Headers") != "authorization" ||
+			!strings.Contains(res.Header.Get("Access-Control-Allow-Methods"), "POST")) {
+			t.Errorf("preflight from %s: headers %v", tt.origin, res.Header)
+		}
+		if !tt.listed && got != "" {
+			t.Errorf("preflight from %s: Access-Control-Allow-Origin %q", tt.origin, got)
+		}
+	}
+
+	// A POST over maxPayload is refused with 413 and ends the session.
+	c, _ := e.pollHandshake()
+	if status, _ := e.post(c.url(), `42["join-tenant","`+strings.Repeat("1", 100)+`"]`); status != http.StatusRequestEntityTooLarge {
+		t.Errorf("large POST: %d, want 413", status)
+	}
+	// A websocket message over maxPayload closes the connection.
+	w := e.dial("EIO=4&transport=websocket")
+	w.read()
+	w.send(`42["` + strings.Repeat("x", 100) + `"]`)
+	w.conn.SetReadDeadline(timeoutGuard())
+	if _, _, err := w.conn.ReadMessage(); err == nil {
+		t.Errorf("oversized websocket message did not close the connection")
+	}
+
+	// Two GETs at once on one session: the second is a Bad request.
+	d, _ := e.pollHandshake()
+	first := make(chan []string, 1)
+	go func() { first <- d.poll() }()
+	for {
+		d2 := e.srv.session(d.sid)
+		d2.mu.Lock()
+		active := d2.getActive
+		d2.mu.Unlock()
+		if active {
+			break
+		}
+		runtime.Gosched()
+	}
+	if status, _ := e.get(d.url(), nil); status != 400 {
+		t.Errorf("overlapping GET: %d, want 400", status)
+	}
+	if got := <-first; got[len(got)-1] != "1" {
+		t.Errorf("first GET after overlap = %q, want the close packet", got)
 	}
 }
