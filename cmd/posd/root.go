@@ -30,6 +30,7 @@ func newRootCmd() *cobra.Command {
 		newBenchCmd(),
 		newDemoCmd(),
 		newDisplayCmd(),
+		newKasirCmd(),
 	)
 	return root
 }

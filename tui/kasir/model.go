@@ -1,0 +1,721 @@
+// Package kasir is the cashier's console: the live queue of unpaid orders,
+// taking payments with change and a receipt, the counter's payment feed,
+// refunds, a shift summary and system alerts.
+package kasir
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/charmbracelet/bubbles/help"
+	"github.com/charmbracelet/bubbles/key"
+	tea "github.com/charmbracelet/bubbletea"
+
+	"github.com/posd/posd/internal/client"
+	"github.com/posd/posd/internal/domain"
+	"github.com/posd/posd/tui/widgets"
+)
+
+// API is what the kasir console needs of the server (a *client.Client).
+type API interface {
+	Orders(ctx context.Context, f client.OrderFilter) (client.OrderList, error)
+	Order(ctx context.Context, id int64) (domain.Order, error)
+	Pay(ctx context.Context, req client.PayRequest, opts ...client.Option) (domain.Payment, error)
+	Payments(ctx context.Context, counterID int64, since time.Time) ([]domain.Payment, error)
+	Refund(ctx context.Context, paymentID int64, reason string, amount int64, opts ...client.Option) (domain.Payment, error)
+	Counters(ctx context.Context) ([]client.Counter, error)
+	Tenants(ctx context.Context) ([]client.Tenant, error)
+}
+
+// Config wires a kasir console.
+type Config struct {
+	API       API
+	Subscribe func(since int64, rooms []string) widgets.Stream
+	CounterID int64
+	// ShiftStart is when the shift began: the summary counts payments since
+	// then (default: when the console started).
+	ShiftStart time.Time
+	Float      int64 // cash in the drawer at the start of the shift
+	Now        func() time.Time
+	NewKey     func() string // idempotency keys (default: random)
+	Timeout    time.Duration
+	NoTick     bool
+}
+
+func (c *Config) defaults() {
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.ShiftStart.IsZero() {
+		c.ShiftStart = c.Now()
+	}
+	if c.NewKey == nil {
+		c.NewKey = func() string {
+			var b [12]byte
+			_, _ = rand.Read(b[:])
+			return "kasir-" + hex.EncodeToString(b[:])
+		}
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = 10 * time.Second
+	}
+}
+
+type mode int
+
+const (
+	modeMain mode = iota
+	modePay
+	modeReceipt
+	modeRefund
+)
+
+type payForm struct {
+	order    domain.Order
+	full     bool
+	method   int
+	tendered widgets.Input
+	err      string
+	busy     bool
+	key      string
+}
+
+type receipt struct {
+	payment domain.Payment
+	order   domain.Order
+}
+
+type refundForm struct {
+	payment domain.Payment
+	reason  widgets.Input
+	amount  widgets.Input
+	field   int // 0 reason, 1 amount
+	err     string
+	busy    bool
+	key     string
+}
+
+// Model is the kasir console's Bubble Tea model.
+type Model struct {
+	cfg  Config
+	keys keyMap
+	help help.Model
+
+	width, height int
+
+	queue    map[int64]*domain.Order
+	payments []domain.Payment
+	counter  string
+	tenants  map[int64]client.Tenant
+
+	focus int // 0 queue, 1 payments
+	qsel  int64
+	psel  int64
+
+	mode    mode
+	pay     *payForm
+	receipt *receipt
+	refund  *refundForm
+
+	conn     widgets.Conn
+	stream   widgets.Stream
+	loaded   bool
+	reload   bool
+	fetching bool // a payments refresh is in flight
+	stale    bool // another refresh is wanted when it returns
+	status   string
+	isError  bool
+	alert    *widgets.Alert
+	showHelp bool
+}
+
+// New builds the kasir model.
+func New(cfg Config) *Model {
+	cfg.defaults()
+	h := help.New()
+	h.ShortSeparator = " · "
+	return &Model{
+		cfg: cfg, keys: newKeys(), help: h,
+		width: 80, height: 24,
+		queue:   map[int64]*domain.Order{},
+		tenants: map[int64]client.Tenant{},
+	}
+}
+
+type (
+	loadedMsg struct {
+		list     client.OrderList
+		payments []domain.Payment
+		counters []client.Counter
+		tenants  []client.Tenant
+		err      error
+	}
+	retryLoadMsg struct{}
+	streamMsg    struct{ s widgets.Stream }
+	paymentsMsg  struct {
+		payments []domain.Payment
+		err      error
+	}
+	payOrderMsg struct {
+		order domain.Order
+		err   error
+	}
+	paidMsg struct {
+		payment domain.Payment
+		order   domain.Order
+		err     error
+	}
+	refundedMsg struct {
+		payment domain.Payment
+		err     error
+	}
+	queueOrderMsg struct {
+		order domain.Order
+		err   error
+	}
+)
+
+// Init loads the queue and the shift's payments; the stream starts after.
+func (m *Model) Init() tea.Cmd {
+	cmds := []tea.Cmd{m.load()}
+	if !m.cfg.NoTick {
+		cmds = append(cmds, widgets.Tick())
+	}
+	return tea.Batch(cmds...)
+}
+
+func (m *Model) ctx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), m.cfg.Timeout)
+}
+
+func (m *Model) load() tea.Cmd {
+	api, counter, since := m.cfg.API, m.cfg.CounterID, m.cfg.ShiftStart
+	return func() tea.Msg {
+		ctx, cancel := m.ctx()
+		defer cancel()
+		list, err := api.Orders(ctx, client.OrderFilter{Open: true, Unpaid: true, Limit: 1000})
+		if err != nil {
+			return loadedMsg{err: err}
+		}
+		ps, err := api.Payments(ctx, counter, since)
+		if err != nil {
+			return loadedMsg{err: err}
+		}
+		cs, _ := api.Counters(ctx) // names are a nicety
+		ts, _ := api.Tenants(ctx)
+		return loadedMsg{list: list, payments: ps, counters: cs, tenants: ts}
+	}
+}
+
+func (m *Model) refreshPayments() tea.Cmd {
+	if m.fetching {
+		m.stale = true
+		return nil
+	}
+	m.fetching = true
+	api, counter, since := m.cfg.API, m.cfg.CounterID, m.cfg.ShiftStart
+	return func() tea.Msg {
+		ctx, cancel := m.ctx()
+		defer cancel()
+		ps, err := api.Payments(ctx, counter, since)
+		return paymentsMsg{payments: ps, err: err}
+	}
+}
+
+func (m *Model) fetchQueueOrder(id int64) tea.Cmd {
+	api := m.cfg.API
+	return func() tea.Msg {
+		ctx, cancel := m.ctx()
+		defer cancel()
+		o, err := api.Order(ctx, id)
+		return queueOrderMsg{order: o, err: err}
+	}
+}
+
+func (m *Model) setStatus(s string, isErr bool) { m.status, m.isError = s, isErr }
+
+func errText(err error) string {
+	if ae, ok := err.(*client.APIError); ok && ae.Message != "" {
+		return ae.Message
+	}
+	return err.Error()
+}
+
+// Update handles one message.
+func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	switch msg := msg.(type) {
+	case tea.WindowSizeMsg:
+		m.width, m.height = msg.Width, msg.Height
+		m.help.Width = msg.Width
+	case widgets.TickMsg:
+		if m.alert != nil && !m.alert.Visible(m.cfg.Now()) {
+			m.alert = nil
+		}
+		return m, widgets.Tick()
+	case tea.KeyMsg:
+		return m.key(msg)
+	case loadedMsg:
+		return m.loadedMsg(msg)
+	case retryLoadMsg:
+		return m, m.load()
+	case streamMsg:
+		m.stream = msg.s
+		return m, widgets.Next(msg.s)
+	case widgets.UpdateMsg:
+		if msg.Stream != m.stream {
+			return m, nil
+		}
+		return m, tea.Batch(m.update(msg.Update), widgets.Next(msg.Stream))
+	case paymentsMsg:
+		m.fetching = false
+		if msg.err == nil {
+			m.setPayments(msg.payments)
+		} else {
+			m.setStatus("cannot refresh payments: "+errText(msg.err), true)
+		}
+		if m.stale {
+			m.stale = false
+			return m, m.refreshPayments()
+		}
+	case queueOrderMsg:
+		if msg.err == nil {
+			o := msg.order
+			if o.Status.Open() && !o.Paid() {
+				m.queue[o.ID] = &o
+			} else {
+				delete(m.queue, o.ID)
+			}
+		}
+	case payOrderMsg:
+		if m.pay != nil && msg.err == nil && msg.order.ID == m.pay.order.ID {
+			m.pay.order, m.pay.full = msg.order, true
+		} else if m.pay != nil && msg.err != nil {
+			m.pay.err = errText(msg.err)
+		}
+	case paidMsg:
+		return m.paidMsg(msg)
+	case refundedMsg:
+		if m.refund == nil {
+			return m, nil
+		}
+		m.refund.busy = false
+		if msg.err != nil {
+			m.refund.err = errText(msg.err)
+			if ae, ok := msg.err.(*client.APIError); ok && ae.Status < 500 {
+				m.refund.key = m.cfg.NewKey() // a refused request may be corrected and sent again
+			}
+			return m, nil
+		}
+		m.setStatus("refunded "+widgets.Rupiah(msg.payment.Amount)+" of "+m.refund.payment.OrderNumber+" ("+msg.payment.Reference+")", false)
+		m.refund, m.mode = nil, modeMain
+		return m, m.refreshPayments()
+	}
+	return m, nil
+}
+
+func (m *Model) loadedMsg(msg loadedMsg) (tea.Model, tea.Cmd) {
+	if msg.err != nil {
+		m.setStatus("cannot load: "+errText(msg.err)+" — retrying", true)
+		return m, tea.Tick(2*time.Second, func(time.Time) tea.Msg { return retryLoadMsg{} })
+	}
+	for _, c := range msg.counters {
+		if c.ID == m.cfg.CounterID {
+			m.counter = c.Name
+		}
+	}
+	for _, t := range msg.tenants {
+		m.tenants[t.ID] = t
+	}
+	m.queue = map[int64]*domain.Order{}
+	for i := range msg.list.Orders {
+		o := msg.list.Orders[i]
+		if o.Status.Open() && !o.Paid() {
+			m.queue[o.ID] = &o
+		}
+	}
+	m.setPayments(msg.payments)
+	m.loaded = true
+	since := msg.list.LastEventID
+	if m.reload {
+		m.reload = false
+		m.setStatus("reloaded after a gap in the event history", false)
+		s := m.stream
+		return m, func() tea.Msg { s.Reset(since); return nil }
+	}
+	if m.stream == nil && m.cfg.Subscribe != nil {
+		sub := m.cfg.Subscribe
+		rooms := []string{domain.RoomDisplay, domain.KasirRoom(m.cfg.CounterID)}
+		return m, func() tea.Msg { return streamMsg{s: sub(since, rooms)} }
+	}
+	return m, nil
+}
+
+func (m *Model) setPayments(ps []domain.Payment) {
+	out := append([]domain.Payment(nil), ps...)
+	sort.SliceStable(out, func(i, j int) bool { return out[i].ID > out[j].ID })
+	m.payments = out
+}
+
+func (m *Model) update(u client.Update) tea.Cmd {
+	switch {
+	case u.State != nil:
+		m.conn = widgets.Conn{State: *u.State, Set: true}
+	case u.Gap != nil:
+		m.reload = true
+		m.setStatus("event history too old to resume: reloading", true)
+		return m.load()
+	case u.Notice != nil:
+		if u.Notice.Op == "error" {
+			m.setStatus("server: "+u.Notice.Message, true)
+		}
+	case u.Event != nil:
+		return m.event(u.Event)
+	}
+	return nil
+}
+
+func (m *Model) event(ev *client.Event) tea.Cmd {
+	switch ev.Name {
+	case domain.EventOrderCreated:
+		var d domain.OrderCreatedData
+		if ev.Decode(&d) == nil && d.Status.Open() {
+			m.queue[d.OrderID] = &domain.Order{
+				ID: d.OrderID, OrderNumber: d.OrderNumber, CustomerName: d.CustomerName,
+				TotalAmount: d.TotalAmount, Status: d.Status, CreatedAt: ev.Payload.Timestamp,
+			}
+		}
+	case domain.EventOrderStatusChanged:
+		var d domain.OrderStatusChangedData
+		if ev.Decode(&d) == nil {
+			if o := m.queue[d.OrderID]; o != nil {
+				o.Status = d.NewStatus
+				if !d.NewStatus.Open() {
+					delete(m.queue, d.OrderID)
+				}
+			}
+		}
+	case domain.EventOrderCancelled:
+		var d domain.OrderCancelledData
+		if ev.Decode(&d) == nil {
+			delete(m.queue, d.OrderID)
+			if m.pay != nil && m.pay.order.ID == d.OrderID && m.mode == modePay {
+				m.pay.err = "this order was just cancelled: " + d.Reason
+			}
+		}
+	case domain.EventPaymentProcessed:
+		var d domain.PaymentProcessedData
+		if ev.Decode(&d) == nil {
+			delete(m.queue, d.OrderID)
+		}
+		return m.refreshPayments()
+	case domain.EventPaymentRefunded:
+		var d domain.PaymentRefundedData
+		if ev.Decode(&d) == nil {
+			return tea.Batch(m.refreshPayments(), m.fetchQueueOrder(d.OrderID))
+		}
+		return m.refreshPayments()
+	case domain.EventAlert:
+		m.alert = widgets.NewAlert(ev.Payload, m.cfg.Now())
+	}
+	return nil
+}
+
+// queueList is the unpaid queue, oldest first.
+func (m *Model) queueList() []*domain.Order {
+	out := make([]*domain.Order, 0, len(m.queue))
+	for _, o := range m.queue {
+		out = append(out, o)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].CreatedAt.Equal(out[j].CreatedAt) {
+			return out[i].CreatedAt.Before(out[j].CreatedAt)
+		}
+		return out[i].ID < out[j].ID
+	})
+	return out
+}
+
+func (m *Model) selectedOrder() (*domain.Order, int) {
+	q := m.queueList()
+	for i, o := range q {
+		if o.ID == m.qsel {
+			return o, i
+		}
+	}
+	if len(q) > 0 {
+		return q[0], 0
+	}
+	return nil, -1
+}
+
+func (m *Model) selectedPayment() (*domain.Payment, int) {
+	for i := range m.payments {
+		if m.payments[i].ID == m.psel {
+			return &m.payments[i], i
+		}
+	}
+	if len(m.payments) > 0 {
+		return &m.payments[0], 0
+	}
+	return nil, -1
+}
+
+func (m *Model) key(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
+	if msg.Type == tea.KeyCtrlC {
+		return m.quit()
+	}
+	switch m.mode {
+	case modePay:
+		return m.payKey(msg)
+	case modeReceipt:
+		if msg.Type == tea.KeyEnter || msg.Type == tea.KeyEsc || key.Matches(msg, m.keys.Quit) {
+			m.mode, m.receipt = modeMain, nil
+		}
+		return m, nil
+	case modeRefund:
+		return m.refundKey(msg)
+	}
+	if m.showHelp {
+		if key.Matches(msg, m.keys.Quit) {
+			return m.quit()
+		}
+		if key.Matches(msg, m.keys.Help) || msg.Type == tea.KeyEsc {
+			m.showHelp = false
+		}
+		return m, nil
+	}
+	switch {
+	case key.Matches(msg, m.keys.Quit):
+		return m.quit()
+	case key.Matches(msg, m.keys.Help):
+		m.showHelp = true
+	case key.Matches(msg, m.keys.Dismiss):
+		m.alert = nil
+	case msg.Type == tea.KeyEsc:
+		m.status = ""
+	case key.Matches(msg, m.keys.Focus):
+		m.focus = 1 - m.focus
+	case key.Matches(msg, m.keys.Up), key.Matches(msg, m.keys.Down):
+		d := 1
+		if key.Matches(msg, m.keys.Up) {
+			d = -1
+		}
+		if m.focus == 0 {
+			q := m.queueList()
+			if _, i := m.selectedOrder(); i >= 0 {
+				m.qsel = q[min(max(i+d, 0), len(q)-1)].ID
+			}
+		} else if _, i := m.selectedPayment(); i >= 0 {
+			m.psel = m.payments[min(max(i+d, 0), len(m.payments)-1)].ID
+		}
+	case key.Matches(msg, m.keys.Pay):
+		if m.focus == 1 {
+			return m, nil
+		}
+		o, _ := m.selectedOrder()
+		if o == nil {
+			m.setStatus("no unpaid order to take", true)
+			return m, nil
+		}
+		m.qsel = o.ID
+		m.pay = &payForm{order: *o, key: m.cfg.NewKey(), tendered: widgets.Input{Limit: 15}}
+		m.mode = modePay
+		m.status = ""
+		id, api := o.ID, m.cfg.API
+		return m, func() tea.Msg {
+			ctx, cancel := m.ctx()
+			defer cancel()
+			full, err := api.Order(ctx, id)
+			return payOrderMsg{order: full, err: err}
+		}
+	case key.Matches(msg, m.keys.Refund):
+		p, _ := m.selectedPayment()
+		if m.focus != 1 || p == nil {
+			m.setStatus("tab to the payments list and pick a payment to refund", true)
+			return m, nil
+		}
+		if p.Kind != domain.KindPayment || p.Remaining() <= 0 {
+			m.setStatus("nothing left to refund on that line", true)
+			return m, nil
+		}
+		m.refund = &refundForm{payment: *p, key: m.cfg.NewKey(),
+			reason: widgets.Input{Limit: domain.MaxReasonLen}, amount: widgets.Input{Limit: 15}}
+		m.mode = modeRefund
+		m.status = ""
+	}
+	return m, nil
+}
+
+func (m *Model) quit() (tea.Model, tea.Cmd) {
+	if m.stream != nil {
+		m.stream.Close()
+	}
+	return m, tea.Quit
+}
+
+// tendered is what the customer hands over: typed for cash (empty: exact),
+// always the exact total for the other methods.
+func (f *payForm) tenderedAmount() (int64, bool) {
+	if domain.Methods[f.method] != domain.MethodCash || strings.TrimSpace(f.tendered.Value) == "" {
+		return f.order.TotalAmount, true
+	}
+	return widgets.ParseAmount(f.tendered.Value)
+}
+
+func (m *Model) payKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
+	f := m.pay
+	switch {
+	case msg.Type == tea.KeyEsc:
+		m.mode, m.pay = modeMain, nil
+		return m, nil
+	case f.busy:
+		return m, nil
+	case key.Matches(msg, m.keys.PrevMethod):
+		f.method = (f.method + len(domain.Methods) - 1) % len(domain.Methods)
+		f.err = ""
+	case key.Matches(msg, m.keys.NextMethod), msg.Type == tea.KeyTab:
+		f.method = (f.method + 1) % len(domain.Methods)
+		f.err = ""
+	case msg.Type == tea.KeyEnter:
+		amount, ok := f.tenderedAmount()
+		if !ok {
+			f.err = "type the amount tendered in Rupiah, e.g. 50000"
+			return m, nil
+		}
+		f.busy, f.err = true, ""
+		req := client.PayRequest{OrderID: f.order.ID, AmountPaid: amount, PaymentMethod: domain.Methods[f.method], CounterID: m.cfg.CounterID}
+		api, k, order := m.cfg.API, f.key, f.order
+		return m, func() tea.Msg {
+			ctx, cancel := m.ctx()
+			defer cancel()
+			p, err := api.Pay(ctx, req, client.WithIdempotencyKey(k))
+			return paidMsg{payment: p, order: order, err: err}
+		}
+	default:
+		if domain.Methods[f.method] == domain.MethodCash {
+			if msg.Type == tea.KeyRunes {
+				for _, r := range msg.Runes {
+					if (r < '0' || r > '9') && r != '.' {
+						return m, nil
+					}
+				}
+			}
+			if f.tendered.Key(msg) {
+				f.err = ""
+			}
+		}
+	}
+	return m, nil
+}
+
+func (m *Model) paidMsg(msg paidMsg) (tea.Model, tea.Cmd) {
+	if m.pay == nil {
+		return m, nil
+	}
+	m.pay.busy = false
+	if msg.err != nil {
+		m.pay.err = errText(msg.err)
+		if ae, ok := msg.err.(*client.APIError); ok && ae.Status < 500 {
+			m.pay.key = m.cfg.NewKey() // refused: a corrected request is a new one
+		}
+		return m, nil
+	}
+	order := msg.order
+	if m.pay.full {
+		order = m.pay.order
+	}
+	delete(m.queue, msg.payment.OrderID)
+	m.receipt = &receipt{payment: msg.payment, order: order}
+	m.pay, m.mode = nil, modeReceipt
+	m.setStatus("paid "+order.OrderNumber+" — "+msg.payment.Reference, false)
+	return m, m.refreshPayments()
+}
+
+func (m *Model) refundKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
+	f := m.refund
+	switch {
+	case msg.Type == tea.KeyEsc:
+		m.mode, m.refund = modeMain, nil
+		return m, nil
+	case f.busy:
+		return m, nil
+	case msg.Type == tea.KeyTab || msg.Type == tea.KeyShiftTab || msg.Type == tea.KeyUp || msg.Type == tea.KeyDown:
+		f.field = 1 - f.field
+	case msg.Type == tea.KeyEnter:
+		reason := strings.TrimSpace(f.reason.Value)
+		if reason == "" {
+			f.err = "a refund needs a reason"
+			f.field = 0
+			return m, nil
+		}
+		var amount int64
+		if strings.TrimSpace(f.amount.Value) != "" {
+			var ok bool
+			if amount, ok = widgets.ParseAmount(f.amount.Value); !ok || amount == 0 {
+				f.err = "type the amount in Rupiah, or leave it empty for all that is left"
+				f.field = 1
+				return m, nil
+			}
+		}
+		f.busy, f.err = true, ""
+		api, id, k := m.cfg.API, f.payment.ID, f.key
+		return m, func() tea.Msg {
+			ctx, cancel := m.ctx()
+			defer cancel()
+			p, err := api.Refund(ctx, id, reason, amount, client.WithIdempotencyKey(k))
+			return refundedMsg{payment: p, err: err}
+		}
+	default:
+		in := &f.reason
+		if f.field == 1 {
+			in = &f.amount
+			if msg.Type == tea.KeyRunes {
+				for _, r := range msg.Runes {
+					if (r < '0' || r > '9') && r != '.' {
+						return m, nil
+					}
+				}
+			}
+		}
+		if in.Key(msg) {
+			f.err = ""
+		}
+	}
+	return m, nil
+}
+
+// Summary is the shift's takings.
+type Summary struct {
+	Count    map[domain.Method]int
+	Total    map[domain.Method]int64
+	Refunds  int
+	Refunded map[domain.Method]int64
+	Net      int64
+	Drawer   int64 // cash expected in the drawer
+}
+
+// Summary totals the counter's payments and refunds since the shift began.
+func (m *Model) Summary() Summary {
+	s := Summary{Count: map[domain.Method]int{}, Total: map[domain.Method]int64{}, Refunded: map[domain.Method]int64{}}
+	for _, p := range m.payments {
+		if p.CreatedAt.Before(m.cfg.ShiftStart) {
+			continue
+		}
+		switch p.Kind {
+		case domain.KindPayment:
+			s.Count[p.Method]++
+			s.Total[p.Method] += p.Amount
+			s.Net += p.Amount
+		case domain.KindRefund:
+			s.Refunds++
+			s.Refunded[p.Method] += p.Amount
+			s.Net -= p.Amount
+		}
+	}
+	s.Drawer = m.cfg.Float + s.Total[domain.MethodCash] - s.Refunded[domain.MethodCash]
+	return s
+}
