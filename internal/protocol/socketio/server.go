@@ -37,6 +37,7 @@ type Config struct {
 	MaxPayload     int           // bytes per received message or POST body; default 1e6
 	RecoveryWindow time.Duration // how long a lost socket's session is kept; default 2m
 	MaxRecoverable int           // sessions kept for recovery at once; default 100,000
+	MaxSessions    int           // open Engine.IO sessions, connected or not; default 60,000
 	WriteTimeout   time.Duration // per WebSocket write; default 10s
 	AuthTimeout    time.Duration // per token check; default 10s
 
@@ -59,6 +60,9 @@ func (c *Config) defaults() {
 	}
 	if c.MaxRecoverable <= 0 {
 		c.MaxRecoverable = 100_000
+	}
+	if c.MaxSessions <= 0 {
+		c.MaxSessions = 60_000
 	}
 	if c.WriteTimeout <= 0 {
 		c.WriteTimeout = 10 * time.Second
@@ -232,11 +236,11 @@ func (s *Server) session(sid string) *session {
 	return s.sessions[sid]
 }
 
-// addSession registers sess; false once the server is closed.
+// addSession registers sess; false once the server is closed or full.
 func (s *Server) addSession(sess *session) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed {
+	if s.closed || len(s.sessions) >= s.cfg.MaxSessions {
 		return false
 	}
 	s.sessions[sess.id] = sess
@@ -254,7 +258,7 @@ func (s *Server) forget(sess *session) {
 func (s *Server) handshakePolling(w http.ResponseWriter, r *http.Request) {
 	sess := newSession(s, r, transportPolling)
 	if !s.addSession(sess) {
-		writeEngineError(w, engineError{3, "Server is shutting down", http.StatusServiceUnavailable})
+		writeEngineError(w, engineError{3, "Server is shutting down or full", http.StatusServiceUnavailable})
 		return
 	}
 	sess.startHeartbeat()

@@ -398,3 +398,16 @@ func TestCORSPreflightAndLimits(t *testing.T) {
 		t.Errorf("first GET after overlap = %q, want the close packet", got)
 	}
 }
+
+func TestSessionLimit(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.MaxSessions = 1 })
+	e.pollHandshake()
+	if status, _ := e.get(e.url("EIO=4&transport=polling"), nil); status != http.StatusServiceUnavailable {
+		t.Errorf("second polling session: %d, want 503", status)
+	}
+	w := e.dial("EIO=4&transport=websocket")
+	w.conn.SetReadDeadline(timeoutGuard())
+	if _, _, err := w.conn.ReadMessage(); !websocket.IsCloseError(err, hub.TryAgainLater.Code) {
+		t.Errorf("second websocket session: %v, want close 1013", err)
+	}
+}

@@ -32,7 +32,13 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, sess *se
 	if sess == nil {
 		sess = newSession(s, r, transportWebSocket)
 		if !s.addSession(sess) {
-			s.closeConn(conn, closeShutdown)
+			s.mu.Lock()
+			reason := hub.TryAgainLater
+			if s.closed {
+				reason = closeShutdown
+			}
+			s.mu.Unlock()
+			s.closeConn(conn, reason)
 			return
 		}
 		conn.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
