@@ -204,14 +204,22 @@ func durCount(t testing.TB, s *servertest.Server, query string, args ...any) int
 // connection of its own (read-only, WAL: it sees every committed write).
 func durCountFile(t testing.TB, path, query string, args ...any) int {
 	t.Helper()
-	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro&_pragma=busy_timeout(10000)")
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := durOpen(t, path)
 	defer db.Close()
 	var n int
 	if err := db.QueryRow(query, args...).Scan(&n); err != nil {
 		t.Fatalf("%s: %v", query, err)
 	}
 	return n
+}
+
+// durOpen opens the SQLite file at path read-only with a connection of its
+// own (WAL: it sees every committed write).
+func durOpen(t testing.TB, path string) *sql.DB {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro&_pragma=busy_timeout(10000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db
 }
