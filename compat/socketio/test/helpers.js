@@ -114,6 +114,10 @@ export async function startServer({ authOff = false, extraArgs = [] } = {}) {
     async stop() {
       await halt();
       rmSync(dir, { recursive: true, force: true });
+      // A posd built with -race reports data races on stderr: fail on them.
+      if (stderr.includes('WARNING: DATA RACE') || stderr.includes('panic:')) {
+        throw new Error(`posd reported a problem:\n${stderr}`);
+      }
     },
   };
   return server;
