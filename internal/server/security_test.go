@@ -568,6 +568,7 @@ func TestTokensNeverLogged(t *testing.T) {
 		io.Copy(io.Discard, conn)
 		conn.Close()
 	}
+	c2.Close()
 	s.Stop(t)
 	out := logs.String()
 	if !strings.Contains(out, "token revoked") {
