@@ -398,7 +398,7 @@ func TestResumeUnderConcurrentWrites(t *testing.T) {
 	clients := make([]*durSocket, len(roomSets))
 	var cwg sync.WaitGroup
 	for i, rooms := range roomSets {
-		clients[i] = &durSocket{name: strings.Join(rooms, "+"), rooms: rooms, rng: rand.New(rand.NewPCG(uint64(i), 7)), every: max(events/20, 30)}
+		clients[i] = &durSocket{name: strings.Join(rooms, "+"), rooms: rooms, rng: rand.New(rand.NewPCG(uint64(i), 7)), every: max(events/50, 25)}
 		cwg.Add(1)
 		go func() {
 			defer cwg.Done()
