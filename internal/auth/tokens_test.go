@@ -404,3 +404,35 @@ func TestRevokedTokenCountsAsFailure(t *testing.T) {
 		t.Fatalf("third use of a revoked token: %v", err)
 	}
 }
+
+// TestRateLimitKey: a new port is not a new address, and an IPv6 client's
+// /64 is one address.
+func TestRateLimitKey(t *testing.T) {
+	e := newTokens(t)
+	e.toks.FailBurst = 2
+	ctx := context.Background()
+	for i, remote := range []string{"10.0.0.5:40001", "10.0.0.5:40002"} {
+		if _, err := e.toks.Authenticate(ctx, "posd_1_x", remote); code(err) != domain.CodeUnauthorized {
+			t.Fatalf("failure %d: %v", i, err)
+		}
+	}
+	for _, remote := range []string{"10.0.0.5:40003", "10.0.0.5"} {
+		if _, err := e.toks.Authenticate(ctx, "posd_1_x", remote); code(err) != domain.CodeRateLimited {
+			t.Fatalf("from %s: %v, want rate_limited", remote, err)
+		}
+	}
+	for i, remote := range []string{"[2001:db8:1:2::1]:5000", "2001:db8:1:2:ffff::9"} {
+		if _, err := e.toks.Authenticate(ctx, "posd_1_x", remote); code(err) != domain.CodeUnauthorized {
+			t.Fatalf("v6 failure %d: %v", i, err)
+		}
+	}
+	if _, err := e.toks.Authenticate(ctx, "posd_1_x", "[2001:db8:1:2:abcd::1]:1"); code(err) != domain.CodeRateLimited {
+		t.Fatalf("same /64: %v", err)
+	}
+	if _, err := e.toks.Authenticate(ctx, "posd_1_x", "[2001:db8:1:3::1]:1"); code(err) != domain.CodeUnauthorized {
+		t.Fatalf("another /64: %v", err)
+	}
+	if _, err := e.toks.Authenticate(ctx, "posd_1_x", "10.0.0.6:40001"); code(err) != domain.CodeUnauthorized {
+		t.Fatalf("another v4 address: %v", err)
+	}
+}
