@@ -496,11 +496,11 @@ func (c *collector) snapshot() colSnap {
 }
 
 func (c *collector) collect() {
-	os := c.orders.swap(c.spareO)
-	for _, o := range os {
+	placedNow := c.orders.swap(c.spareO)
+	for _, o := range placedNow {
 		c.ledger.AddOrder(o.id, int(o.tenant), o.start)
 	}
-	c.spareO = os
+	c.spareO = placedNow
 	for _, cl := range c.clients {
 		if cl == nil {
 			continue

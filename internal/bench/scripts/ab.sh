@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# A B A B comparison of posd and the Node reference (shared/peers/node-socketio)
+# with identical `posd bench` settings: each server is started fresh for every
+# run, pinned to core 0, the bench pinned to core 1, both at nice -15 so other
+# work on the machine disturbs them less (needs root; otherwise nice 0).
+#
+#   internal/bench/scripts/ab.sh ROUNDS CLIENTS RATE DURATION TAG TARGET...
+#     TARGET: node | posd-native | posd-socketio
+#   env: POSD  posd binary                     (default /tmp/pb/posd)
+#        PEER  copy of the Node peer, npm ci'd (default /tmp/peer)
+#        OUT   directory for JSON results      (default /tmp/pb/runs)
+#
+# Each run writes $OUT/$TAG-$TARGET-$ROUND.json (posd bench --json) and .log
+# (progress); one summary line per run goes to stdout. Summarise with
+#   internal/bench/scripts/summary.py $OUT/$TAG-*.json
+set -u
+ROUNDS=$1 CLIENTS=$2 RATE=$3 DUR=$4 TAG=$5
+shift 5
+POSD=${POSD:-/tmp/pb/posd} PEER=${PEER:-/tmp/peer} OUT=${OUT:-/tmp/pb/runs}
+NICE="nice -n -15"
+[ "$(id -u)" = 0 ] || NICE=""
+mkdir -p "$OUT"
+srvpid=""
+
+stop() {
+  if [ -n "$srvpid" ]; then
+    kill "$srvpid" 2>/dev/null
+    wait "$srvpid" 2>/dev/null
+    srvpid=""
+  fi
+}
+trap stop EXIT
+
+wait_up() {
+  for _ in $(seq 100); do curl -sf "$1/healthz" >/dev/null && return 0; sleep 0.1; done
+  echo "server at $1 did not come up" >&2
+  return 1
+}
+
+start_node() {
+  rm -f "$PEER"/bench.db*
+  (cd "$PEER" && exec env PORT=5055 DB_PATH="$PEER/bench.db" LOG_LEVEL=warn $NICE taskset -c 0 node server.js) >"$OUT/node.out" 2>&1 &
+  srvpid=$!
+  wait_up http://127.0.0.1:5055
+}
+
+start_posd() {
+  rm -rf "$OUT/posd-db" && mkdir -p "$OUT/posd-db"
+  $NICE taskset -c 0 "$POSD" serve --addr 127.0.0.1:5000 --db "$OUT/posd-db/posd.db" --auth=off --log-level warn >"$OUT/posd.out" 2>&1 &
+  srvpid=$!
+  wait_up http://127.0.0.1:5000
+}
+
+for r in $(seq "$ROUNDS"); do
+  for t in "$@"; do
+    case $t in
+      node) start_node || exit 1; srv=http://127.0.0.1:5055 proto=socketio ;;
+      posd-native) start_posd || exit 1; srv=http://127.0.0.1:5000 proto=native ;;
+      posd-socketio) start_posd || exit 1; srv=http://127.0.0.1:5000 proto=socketio ;;
+      *) echo "unknown target $t" >&2; exit 2 ;;
+    esac
+    sleep 1
+    out=$OUT/$TAG-$t-$r.json
+    load=$(cut -d' ' -f1 /proc/loadavg)
+    $NICE taskset -c 1 "$POSD" bench --proto "$proto" --server "$srv" --setup --json \
+      --clients "$CLIENTS" --tenants 10 --display-share 0.05 --rate "$RATE" --duration "$DUR" \
+      --server-pid "$srvpid" >"$out" 2>"$OUT/$TAG-$t-$r.log"
+    rc=$?
+    stop
+    echo "$TAG $t round $r (load $load, exit $rc): $(python3 "$(dirname "$0")/summary.py" --line "$out")"
+  done
+done
