@@ -186,6 +186,7 @@ func TestPageFollowsEventsAndResumes(t *testing.T) {
 		t.Errorf("ws token = %q, want %q", got, want)
 	}
 	b.waitFor("live badge", `document.getElementById('conn').className.indexOf('conn-live') >= 0`)
+	b.waitFor("stall legend", `!document.getElementById('legend').hidden && /T2\s*Bakso Pak Kumis/.test(document.getElementById('legend').textContent)`)
 	b.waitFor("snapshot shown", inList("list-preparing", "T1-001")+" && "+inList("list-ready", "T2-001")+" && "+inList("list-preparing", "T1-002"))
 	f.mu.Lock()
 	for _, a := range f.apiAuth {
@@ -256,7 +257,7 @@ func TestPageOneTenant(t *testing.T) {
 	if q.Has("token") {
 		t.Errorf("ws token sent without one in the page URL: %q", q.Get("token"))
 	}
-	b.waitFor("tenant title", `document.getElementById('title').textContent === "Bakso Pak Kumis"`)
+	b.waitFor("tenant title", `document.getElementById('title').textContent === "Bakso Pak Kumis" && document.getElementById('legend').hidden`)
 	b.waitFor("order shown", inList("list-ready", "T2-004"))
 	if s := b.state(); !has(s.Names, "Wati") {
 		t.Errorf("names = %q, want the customer's", s.Names)

@@ -58,6 +58,7 @@
     if (!o) {
       o = { id: id, number: String(number || ('#' + id)), name: String(name || ''), status: status, readyAt: 0 };
       orders.set(id, o);
+      noticeStall(o.number);
     } else if (RANK[status] < RANK[o.status]) {
       return;
     }
@@ -138,6 +139,7 @@
         });
       });
       orders = fresh;
+      fresh.forEach(function (o) { noticeStall(o.number); });
       gone = new Map();
       lastId = body && typeof body.last_event_id === 'number' ? body.last_event_id : 0;
       document.body.dataset.lastEventId = String(lastId);
@@ -145,17 +147,55 @@
     });
   }
 
-  function loadTitle() {
-    if (!tenant) return;
+  // Stalls: the order number's prefix is the stall's code; the legend tells
+  // customers where to collect, and a one-stall board shows the stall's name.
+  var stalls = new Map(); // code -> name
+  var stallsAt = 0;
+
+  function loadStalls() {
+    stallsAt = Date.now();
     api('/api/tenants').then(function (body) {
       var list = Array.isArray(body) ? body : (body && body.tenants) || [];
       list.forEach(function (t) {
-        if (t && String(t.id) === tenant && t.name) {
+        if (!t || !t.code || !t.name) return;
+        stalls.set(String(t.code), String(t.name));
+        if (tenant && String(t.id) === tenant) {
           el('title').textContent = String(t.name);
           document.title = String(t.name) + ' · pickup';
         }
       });
-    }).catch(function () { /* the title is a nicety; the board works without it */ });
+      renderLegend();
+    }).catch(function () { /* a nicety; the board works without it */ });
+  }
+
+  function codeOf(number) {
+    var i = number.lastIndexOf('-');
+    return i > 0 ? number.slice(0, i) : '';
+  }
+
+  // noticeStall refreshes the stalls when an order names one we do not know.
+  function noticeStall(number) {
+    var code = codeOf(number);
+    if (code && !stalls.has(code) && Date.now() - stallsAt > 60000) loadStalls();
+  }
+
+  function renderLegend() {
+    var box = el('legend-items');
+    while (box.firstChild) box.removeChild(box.firstChild);
+    var codes = Array.from(stalls.keys()).sort();
+    codes.forEach(function (code) {
+      var chip = document.createElement('span');
+      chip.className = 'chip';
+      var c = document.createElement('b');
+      c.textContent = code;
+      var n = document.createElement('span');
+      n.textContent = stalls.get(code);
+      chip.appendChild(c);
+      chip.appendChild(n);
+      box.appendChild(chip);
+    });
+    el('legend').hidden = !!tenant || codes.length === 0;
+    render();
   }
 
   function wsURL() {
@@ -436,7 +476,7 @@
     // Re-render now and then: fresh highlights expire, and the fit changes on resize.
     setInterval(render, 5000);
     window.addEventListener('resize', render);
-    loadTitle();
+    loadStalls();
     start();
   }
 
