@@ -12,8 +12,8 @@ import (
 
 // serveWebSocket runs the WebSocket transport: a new session when sess is
 // nil, else the upgrade of a polling session (probe, upgrade, then the
-// polling side is released with a noop). The calling goroutine is the
-// reader; one writer goroutine drains the session.
+// polling side is released with a noop). Each connection has one reader
+// and one writer goroutine.
 func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, sess *session) {
 	if sess != nil {
 		sess.mu.Lock()
@@ -48,11 +48,18 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, sess *se
 			return
 		}
 		sess.startHeartbeat()
-	} else if !s.probe(conn, sess) {
+		go sess.writeLoop(conn)
+		go sess.readLoop(conn)
 		return
 	}
-	go sess.writeLoop(conn)
-	sess.readLoop(conn)
+	// The handler returns so that net/http releases the request and its
+	// connection buffers: an idle socket holds only gorilla's small ones.
+	go func() {
+		if s.probe(conn, sess) {
+			go sess.writeLoop(conn)
+			sess.readLoop(conn)
+		}
+	}()
 }
 
 // probe runs the client's upgrade handshake on conn: "2probe" → "3probe",
