@@ -60,8 +60,9 @@ type Tokens struct {
 	now      func() time.Time
 	onRevoke func(id int64)
 
-	mu       sync.Mutex
-	failures map[string]*rate.Limiter
+	mu         sync.Mutex
+	failures   map[string]*rate.Limiter
+	maxTracked int // bound on len(failures)
 	// Failed attempts per remote address: a burst of FailBurst, then one
 	// every FailEvery.
 	FailBurst int
@@ -77,7 +78,7 @@ func NewTokens(s TokenStore, now func() time.Time, onRevoke func(id int64)) *Tok
 	if onRevoke == nil {
 		onRevoke = func(int64) {}
 	}
-	return &Tokens{store: s, now: now, onRevoke: onRevoke, failures: map[string]*rate.Limiter{}, FailBurst: 10, FailEvery: 6 * time.Second}
+	return &Tokens{store: s, now: now, onRevoke: onRevoke, failures: map[string]*rate.Limiter{}, maxTracked: 10_000, FailBurst: 10, FailEvery: 6 * time.Second}
 }
 
 func hashSecret(secret string) string {
@@ -313,12 +314,15 @@ func (t *Tokens) fail(remote string) {
 	defer t.mu.Unlock()
 	l := t.failures[remote]
 	if l == nil {
-		if len(t.failures) > 10_000 { // forget idle addresses rather than grow without bound
+		if len(t.failures) >= t.maxTracked { // forget idle addresses rather than grow without bound
 			now := t.now()
 			for k, v := range t.failures {
 				if v.TokensAt(now) >= float64(t.FailBurst) {
 					delete(t.failures, k)
 				}
+			}
+			if len(t.failures) >= t.maxTracked {
+				return // all busy: memory stays bounded; this address goes uncounted
 			}
 		}
 		l = rate.NewLimiter(rate.Every(t.FailEvery), t.FailBurst)
