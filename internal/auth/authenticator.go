@@ -51,12 +51,13 @@ type OriginPolicy struct {
 
 // NewOriginPolicy allows exactly the given origins ("scheme://host[:port]",
 // compared case-insensitively, without a trailing slash). "*" is ignored:
-// a wildcard is never combined with credentials.
+// a wildcard is never combined with credentials; so is "null", the origin
+// of every sandboxed frame and local file, whoever wrote it.
 func NewOriginPolicy(origins []string) *OriginPolicy {
 	p := &OriginPolicy{allowed: make(map[string]struct{}, len(origins))}
 	for _, o := range origins {
 		o = normOrigin(o)
-		if o != "" && o != "*" {
+		if o != "" && o != "*" && o != "null" {
 			p.allowed[o] = struct{}{}
 		}
 	}

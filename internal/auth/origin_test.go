@@ -8,7 +8,7 @@ import (
 )
 
 func TestOriginPolicy(t *testing.T) {
-	p := auth.NewOriginPolicy([]string{"http://Good.Example/", " https://pos.example:8443 ", "*", ""})
+	p := auth.NewOriginPolicy([]string{"http://Good.Example/", " https://pos.example:8443 ", "*", "", "null"})
 	tests := []struct {
 		origin, host string
 		listed, ok   bool
