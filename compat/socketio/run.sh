@@ -11,4 +11,5 @@ cd "$here"
 if [ ! -d node_modules/socket.io-client ]; then
   npm ci --no-audit --no-fund
 fi
+echo "node $(node --version), socket.io-client $(node -p "require('./node_modules/socket.io-client/package.json').version")"
 POSD_BIN="$tmp/posd" node --test --test-concurrency=1 test/*.test.js

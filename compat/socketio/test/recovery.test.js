@@ -53,7 +53,12 @@ describe('connection-state recovery', () => {
           resolve();
         }));
         const down = new Promise((resolve) => socket.once('disconnect', resolve));
-        socket.io.engine.close(); // cut the transport, as a network drop would
+        // Cut the transport, as a network drop would. Automatic reconnection
+        // is held back until the events below exist, so that the test does
+        // not depend on how fast a loaded machine produces them; connect()
+        // then opens a new engine exactly as the manager's reconnect does.
+        socket.io.reconnection(false);
+        socket.io.engine.close();
         const reason = await down;
         assert.notEqual(reason, 'io client disconnect');
         const a = await server.api('POST', '/api/orders', orderBody(1, 'Missed One'));
@@ -62,6 +67,8 @@ describe('connection-state recovery', () => {
         await server.api('POST', '/api/alerts', { severity: 'warning', message: 'while you were away' });
         await server.api('POST', '/api/orders', orderBody(1, 'Missed Two'));
         produced = true;
+        socket.io.reconnection(true);
+        socket.connect();
         await reconnected;
         assert.ok(producedAtReconnect, 'the events were produced before the client came back');
         assert.equal(socket.recovered, true);
@@ -83,6 +90,32 @@ describe('connection-state recovery', () => {
       }
     });
   }
+
+  test('the manager reconnects by itself and recovers; events around the cut arrive once', async () => {
+    const socket = open(undefined);
+    try {
+      await new Promise((resolve) => socket.once('connect', resolve));
+      const got = record(socket);
+      await join(socket, 'join-tenant', 1);
+      const first = await server.api('POST', '/api/orders', orderBody(1, 'Auto Before'));
+      await waitFor(() => got.some((e) => e.payload?.data?.order_id === first.id), 'first order');
+      const reconnected = new Promise((resolve) => socket.once('connect', resolve));
+      socket.io.engine.close();
+      // Produced while the manager's reconnect timer runs: whether each one
+      // lands before or after the new connection, it must arrive once.
+      for (let i = 0; i < 5; i++) await server.api('POST', '/api/orders', orderBody(1, `Auto ${i}`));
+      await reconnected;
+      assert.equal(socket.recovered, true);
+      await barrier(server, [got]);
+      const log = await server.events();
+      const firstEvent = log.find((e) => e.event === 'order:created' && e.payload.data.order_id === first.id);
+      const want = expectedFor(log.filter((e) => e.payload.id >= firstEvent.payload.id), ['tenant-1']);
+      const seen = got.filter((e) => typeof e.payload?.id === 'number' && e.payload.id >= firstEvent.payload.id);
+      assert.deepEqual(seen.map((e) => e.payload.id), want.map((e) => e.payload.id));
+    } finally {
+      socket.close();
+    }
+  });
 
   test('a session the server no longer knows (restart) comes back fresh: recovered === false', async () => {
     const socket = open(['websocket']);
