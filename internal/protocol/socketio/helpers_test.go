@@ -250,7 +250,7 @@ func (w *wsClient) read() string {
 	return string(msg)
 }
 
-// readSkippingPings answers pings and returns the next other packet.
+// next answers pings and returns the next other packet.
 func (w *wsClient) next() string {
 	w.t.Helper()
 	for {

@@ -416,7 +416,7 @@ func (s *session) handlePacket(ctx context.Context, p enginePacket) {
 	}
 }
 
-// principal of the attached socket, if any.
+// socket is the attached Socket.IO socket, if any.
 func (s *session) socket() *socket {
 	s.mu.Lock()
 	defer s.mu.Unlock()
