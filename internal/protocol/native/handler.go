@@ -196,14 +196,20 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		c.Send(errorFrame("gap", gap.Error(), gap.Oldest))
 	}
 	c.Send(readyFrame(rooms, h.cfg.Hub.LastPublished(), since >= 0))
+	// Both pumps get fresh goroutines and this handler returns: the HTTP
+	// server's goroutine, its grown stack and its 4 KiB buffers are not
+	// kept alive for the life of every idle socket.
 	readerDone := make(chan struct{})
-	h.wg.Add(1)
+	h.wg.Add(2)
 	go func() {
 		defer h.wg.Done()
 		h.writePump(conn, c, readerDone)
 	}()
-	h.readPump(conn, c, p)
-	close(readerDone)
+	go func() {
+		defer h.wg.Done()
+		h.readPump(conn, c, p)
+		close(readerDone)
+	}()
 }
 
 // readPump handles client ops until the connection fails or is closed.
@@ -325,7 +331,10 @@ func (h *Handler) writePump(conn *websocket.Conn, c *hub.Client, readerDone <-ch
 		if err != nil {
 			reason := c.Reason()
 			msg := websocket.FormatCloseMessage(reason.Code, reason.Text)
-			_ = conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
+			// A slow consumer's socket buffers are full: its close frame
+			// waits behind what it has not read yet, so give it the full
+			// write timeout (this goroutine has nothing else to do).
+			_ = conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(h.cfg.WriteTimeout))
 			// Give the peer a moment to answer the close before the TCP
 			// connection goes, so it reads our code rather than a reset.
 			select {
