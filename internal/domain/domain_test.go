@@ -86,6 +86,10 @@ func TestPriceItems(t *testing.T) {
 		{"no name", []Item{{Quantity: 1, UnitPrice: 1}}, 0, CodeInvalid},
 		{"bad utf8 name", []Item{{Name: "\xff", Quantity: 1}}, 0, CodeInvalid},
 		{"nul in notes", []Item{{Name: "a", Quantity: 1, Notes: "x\x00"}}, 0, CodeInvalid},
+		{"terminal escape in name", []Item{{Name: "\x1b[2J\x1b]0;pwned\x07", Quantity: 1}}, 0, CodeInvalid},
+		{"C1 control", []Item{{Name: "a\u009b", Quantity: 1}}, 0, CodeInvalid},
+		{"bidi override", []Item{{Name: "a\u202eb", Quantity: 1}}, 0, CodeInvalid},
+		{"emoji and quotes are fine", []Item{{Name: `Es "Teh" 🍵 <b>`, Quantity: 1}}, 0, ""},
 		{"too many items", make([]Item, MaxItems+1), 0, CodeInvalid},
 	}
 	for _, tc := range tests {
@@ -230,6 +234,8 @@ func TestRooms(t *testing.T) {
 		{"tenant--1", "", false},
 		{"tenant-", "", false},
 		{"tenant-1x", "", false},
+		{"tenant-+1", "", false},
+		{"tenant- 1", "", false},
 		{"Display", "", false},
 		{"admin-1", "", false},
 		{"tenant-99999999999999999", "", false},

@@ -120,13 +120,23 @@ func CheckText(field, s string, max int, required bool) error {
 	if !utf8.ValidString(s) {
 		return Errorf(CodeInvalid, "%s is not valid UTF-8", field)
 	}
-	if strings.ContainsRune(s, 0) {
-		return Errorf(CodeInvalid, "%s contains a NUL character", field)
+	for _, r := range s {
+		if isControl(r) {
+			return Errorf(CodeInvalid, "%s contains a control or direction-override character (U+%04X)", field, r)
+		}
 	}
 	if n := utf8.RuneCountInString(s); n > max {
 		return Errorf(CodeInvalid, "%s is %d characters long (at most %d)", field, n, max)
 	}
 	return nil
+}
+
+// isControl reports characters that would let text act on a terminal or
+// reorder what a cashier reads: C0 and C1 controls, DEL, and the Unicode
+// bidirectional overrides and isolates. Text reaches kitchen consoles of
+// other stalls, so it must be inert.
+func isControl(r rune) bool {
+	return r < 0x20 || (r >= 0x7F && r <= 0x9F) || (r >= 0x202A && r <= 0x202E) || (r >= 0x2066 && r <= 0x2069)
 }
 
 // PriceItems validates the items of a new order, fills in each subtotal and

@@ -66,6 +66,11 @@ func ParseID(s string) (int64, error) {
 	if s == "" || len(s) > 16 || s[0] == '0' {
 		return 0, Errorf(CodeInvalid, "invalid id %q", truncate(s, 32))
 	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, Errorf(CodeInvalid, "invalid id %q", truncate(s, 32))
+		}
+	}
 	id, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || id <= 0 || id > MaxRoomID {
 		return 0, Errorf(CodeInvalid, "invalid id %q", truncate(s, 32))
