@@ -290,7 +290,25 @@ func TestBoardWithDisplayToken(t *testing.T) {
 		t.Errorf("another stall's order is on the stall board: %+v", s)
 	}
 
+	// A stall's token cannot watch the whole food court: the board says so
+	// instead of pretending to reconnect.
+	b.navigate(fmt.Sprintf("%s/board?token=%s", srv.base, stall.Secret))
+	b.waitFor("scope refusal shown", `document.getElementById('conn').className.indexOf('conn-fatal') >= 0 && /may not watch display/.test(document.getElementById('conn-text').textContent)`)
+
+	// The food court's token on a one-stall board: it follows the display
+	// room and keeps that stall's orders only.
+	b.navigate(fmt.Sprintf("%s/board?tenant=%d&token=%s", srv.base, t2.ID, display.Secret))
+	b.waitFor("court token on a stall board", `document.getElementById('conn').className.indexOf('conn-live') >= 0`)
+	o5 := newOrder(t, ctx, api, t1.ID, "Other Stall")
+	o6 := newOrder(t, ctx, api, t2.ID, "Wulan Dari")
+	b.waitFor("its stall only", inList("list-preparing", o6.OrderNumber)+" && "+inList("list-ready", o2.OrderNumber))
+	if s := b.state(); has(s.Preparing, o5.OrderNumber) || has(s.Preparing, o1.OrderNumber) {
+		t.Errorf("another stall's order is on the stall board: %+v", s)
+	}
+
 	// Revoking the board's token shows on the board, not as a frozen screen.
+	b.navigate(fmt.Sprintf("%s/board?tenant=%d&token=%s", srv.base, t2.ID, stall.Secret))
+	b.waitFor("stall board live again", `document.getElementById('conn').className.indexOf('conn-live') >= 0`)
 	if err := api.RevokeToken(ctx, stall.ID); err != nil {
 		t.Fatalf("revoke: %v", err)
 	}

@@ -10,6 +10,9 @@
   var tenant = /^[1-9][0-9]{0,17}$/.test(tenantParam) ? tenantParam : '';
   var showNames = params.get('names') !== '0';
   var room = tenant ? 'tenant-' + tenant : 'display';
+  // With a food-court-wide token a one-stall board follows the display room
+  // and keeps only its stall's orders (their numbers start with its code).
+  var onlyCode = '';
 
   // Status ranks: an order only ever moves forward, so merging a snapshot with
   // replayed events is idempotent whatever order they arrive in.
@@ -53,6 +56,7 @@
   // merge applies what we know about one order, never moving it backwards.
   function merge(id, number, name, status, at) {
     if (typeof id !== 'number' || !(status in RANK) || gone.has(id)) return;
+    if (onlyCode && codeOf(String(number || '')) !== onlyCode) return;
     if (RANK[status] >= 3) { forget(id); return; }
     var o = orders.get(id);
     if (!o) {
@@ -149,7 +153,8 @@
 
   // Stalls: the order number's prefix is the stall's code; the legend tells
   // customers where to collect, and a one-stall board shows the stall's name.
-  var stalls = new Map(); // code -> name
+  var stalls = new Map();   // code -> name
+  var stallIDs = new Map(); // tenant id (string) -> code
   var stallsAt = 0;
 
   function loadStalls() {
@@ -159,6 +164,7 @@
       list.forEach(function (t) {
         if (!t || !t.code || !t.name) return;
         stalls.set(String(t.code), String(t.name));
+        stallIDs.set(String(t.id), String(t.code));
         if (tenant && String(t.id) === tenant) {
           el('title').textContent = String(t.name);
           document.title = String(t.name) + ' · pickup';
@@ -198,11 +204,46 @@
     render();
   }
 
-  function wsURL() {
+  function wsQuery() {
     var q = new URLSearchParams({ rooms: room, since: String(lastId) });
     if (token) q.set('token', token);
+    return '/ws?' + q.toString();
+  }
+
+  function wsURL() {
     var proto = window.location.protocol === 'https:' ? 'wss:' : 'ws:';
-    return proto + '//' + window.location.host + '/ws?' + q.toString();
+    return proto + '//' + window.location.host + wsQuery();
+  }
+
+  // diagnose asks why a socket never opened: a browser hides the status of a
+  // refused handshake, but /ws answers a plain GET with the same checks, so a
+  // refusal is told apart from a network failure and not retried forever.
+  function diagnose(gen) {
+    fetch(wsQuery(), { cache: 'no-store', credentials: 'omit' }).then(function (r) {
+      if (gen !== generation) return;
+      if (r.status === 403 && tenant && room !== 'display' && stalls.size > 0) {
+        var code = '';
+        stallIDs.forEach(function (c, id) { if (id === tenant) code = c; });
+        if (code) {
+          room = 'display';
+          onlyCode = code;
+          connect();
+          return;
+        }
+      }
+      if (r.status === 401 || r.status === 403) {
+        abandon();
+        if (downSince === null) downSince = Date.now();
+        fatal = r.status === 401 ? 'Token refused' : 'Token may not watch ' + room;
+        setConn('fatal');
+        clearTimeout(retryTimer);
+        retryTimer = setTimeout(start, 30000);
+        return;
+      }
+      dropped(gen);
+    }, function () {
+      if (gen === generation) dropped(gen);
+    });
   }
 
   function connect() {
@@ -215,8 +256,10 @@
       return;
     }
     sock = s;
+    var opened = false;
     s.onopen = function () {
       if (gen !== generation) return;
+      opened = true;
       downSince = null;
       lastFrame = Date.now();
       probeAt = 0;
@@ -252,6 +295,8 @@
         setConn('fatal');
         clearTimeout(retryTimer);
         retryTimer = setTimeout(start, 30000);
+      } else if (!opened) {
+        diagnose(gen);
       } else {
         dropped(gen);
       }
