@@ -150,6 +150,18 @@ func (c *Client) dropEventsLocked() {
 	c.queue = kept
 }
 
+// CloseSlow closes c as a slow consumer for its transport (a write that timed
+// out) and counts it like a queue overflow.
+func (c *Client) CloseSlow() {
+	c.mu.Lock()
+	closed := c.closed
+	c.mu.Unlock()
+	if !closed && c.hub != nil {
+		c.hub.opts.Metrics.SlowConsumerClosed()
+	}
+	c.Close(SlowConsumer)
+}
+
 // Close ends the client with reason; the transport's Next returns ErrClosed
 // and it then closes the socket. The first reason wins.
 func (c *Client) Close(reason CloseReason) {

@@ -57,6 +57,9 @@ type Config struct {
 	PingInterval time.Duration
 	PongTimeout  time.Duration
 	WSReadLimit  int64
+	// WSWriteTimeout bounds one socket write (default 10 s); a peer that
+	// takes nothing for that long is closed as a slow consumer.
+	WSWriteTimeout time.Duration
 
 	Pprof  bool // serve /debug/pprof (admin token required)
 	Logger *slog.Logger
@@ -175,7 +178,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	})
 	s.native = native.New(native.Config{
 		Hub: h, Proto: ProtoNative, Auth: authn, Origins: origins,
-		ReadLimit: cfg.WSReadLimit, PingInterval: cfg.PingInterval, PongTimeout: cfg.PongTimeout,
+		ReadLimit: cfg.WSReadLimit, PingInterval: cfg.PingInterval, PongTimeout: cfg.PongTimeout, WriteTimeout: cfg.WSWriteTimeout,
 		OnError: a.WriteError, Logger: cfg.Logger.With("component", "ws"),
 	})
 	s.sio = socketio.NewServer(socketio.Config{
