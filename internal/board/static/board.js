@@ -279,7 +279,8 @@
         if (msg.code === 'gap') {
           resync(gen); // the log no longer reaches back to our last id
         } else if (msg.code === 'forbidden' || msg.code === 'unauthorized') {
-          fatal = 'Token refused for ' + room;
+          if (downSince === null) downSince = Date.now(); // not updating: say so
+          fatal = 'Token may not watch ' + room;
           setConn('fatal');
         }
       }
