@@ -114,7 +114,7 @@ func launchBrowser(bin string) (*browser, error) {
 		return nil, err
 	}
 	cmd := exec.Command(bin,
-		"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+		"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--disable-dev-shm-usage",
 		"--no-first-run", "--no-default-browser-check", "--disable-background-networking",
 		"--disable-component-update", "--disable-sync", "--disable-default-apps",
 		"--disable-extensions", "--mute-audio", "--hide-scrollbars",
