@@ -2,6 +2,7 @@ package display
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -108,10 +109,27 @@ func (m *Model) scope() string {
 
 func (m *Model) header(w int) string {
 	n := m.counts()
-	left := widgets.Title.Render("posd display") + " · " + widgets.Bold.Render(m.scope()) +
-		" · " + widgets.Clock(m.cfg.Now()) +
-		fmt.Sprintf(" · open %d (%d/%d/%d)", n[0]+n[1]+n[2], n[0], n[1], n[2])
-	return widgets.Spread(left, m.conn.Badge(m.cfg.Now()), w)
+	badge := m.conn.Badge(m.cfg.Now())
+	parts := []string{
+		widgets.Title.Render("posd display"),
+		widgets.Bold.Render(m.scope()),
+		widgets.Clock(m.cfg.Now()),
+		fmt.Sprintf("open %d (%d/%d/%d)", n[0]+n[1]+n[2], n[0], n[1], n[2]),
+	}
+	// Drop the least needed parts first when the badge needs the room.
+	for _, drop := range [][]int{nil, {0}, {0, 3}} {
+		var keep []string
+		for i, p := range parts {
+			if !slices.Contains(drop, i) {
+				keep = append(keep, p)
+			}
+		}
+		left := strings.Join(keep, " · ")
+		if lipgloss.Width(left)+lipgloss.Width(badge)+1 <= w {
+			return widgets.Spread(left, badge, w)
+		}
+	}
+	return widgets.Spread(widgets.Bold.Render(m.scope())+" · "+widgets.Clock(m.cfg.Now()), badge, w)
 }
 
 func (m *Model) statusLine(w int) string {
