@@ -111,7 +111,7 @@ func Run(ctx context.Context, api API, opts Options) error {
 		return err
 	}
 	s.loop(ctx)
-	return nil
+	return s.fatal
 }
 
 // RunAt runs the demo against the server at base (e.g. http://127.0.0.1:5000)

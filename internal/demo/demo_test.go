@@ -380,3 +380,37 @@ func TestSurvivesOutage(t *testing.T) {
 		t.Errorf("refusals: %v", r)
 	}
 }
+
+// revokingAPI refuses every call after the first n order creations, as a
+// server does once the demo's token is revoked.
+type revokingAPI struct {
+	*fakeAPI
+	n int
+}
+
+func (r *revokingAPI) CreateOrder(ctx context.Context, req client.OrderRequest, o ...client.Option) (domain.Order, error) {
+	if r.n == 0 {
+		return domain.Order{}, &client.APIError{Status: 401, Code: "unauthorized", Message: "token revoked"}
+	}
+	r.n--
+	return r.fakeAPI.CreateOrder(ctx, req, o...)
+}
+
+func (r *revokingAPI) SetStatus(ctx context.Context, id int64, st domain.Status, o ...client.Option) (domain.Order, error) {
+	if r.n == 0 {
+		return domain.Order{}, &client.APIError{Status: 401, Code: "unauthorized", Message: "token revoked"}
+	}
+	return r.fakeAPI.SetStatus(ctx, id, st, o...)
+}
+
+// A revoked token ends the run with an error instead of an endless stream
+// of refusals.
+func TestStopsWhenTokenRevoked(t *testing.T) {
+	api := &revokingAPI{fakeAPI: newFakeAPI(), n: 3}
+	opts := Options{Seed: 9, Logger: quiet(), clock: &virtualClock{now: time.Date(2026, 1, 5, 11, 0, 0, 0, time.UTC)}}
+	err := Run(t.Context(), api, opts)
+	var ae *client.APIError
+	if !errors.As(err, &ae) || ae.Status != 401 {
+		t.Fatalf("Run = %v, want the 401", err)
+	}
+}

@@ -117,6 +117,7 @@ type sim struct {
 	orders   map[int64]*order
 	arrivals int
 	stats    Stats
+	fatal    error // stops the run: the server will not let the demo work
 }
 
 func newSim(api API, opts Options) *sim {
@@ -229,7 +230,7 @@ func (s *sim) loop(ctx context.Context) {
 		s.log.Info("demo stopped", "orders", st.Orders, "payments", st.Payments, "completed", st.Completed,
 			"cancelled", st.Cancelled, "refunds", st.Refunds, "scans", st.Scans, "errors", st.Errors)
 	}()
-	for ctx.Err() == nil && len(s.q) > 0 {
+	for ctx.Err() == nil && s.fatal == nil && len(s.q) > 0 {
 		next := s.q[0]
 		if d := next.at.Sub(s.clk.Now()); d > 0 {
 			if s.clk.Sleep(ctx, d) != nil {
@@ -242,11 +243,11 @@ func (s *sim) loop(ctx context.Context) {
 }
 
 func (s *sim) push(a *action) {
-	s.seq++
-	a.seq = s.seq
-	if a.order != nil {
+	if a.seq == 0 && a.order != nil { // a retry keeps the generation it was planned in
 		a.gen = a.order.gen
 	}
+	s.seq++
+	a.seq = s.seq
 	heap.Push(&s.q, a)
 }
 
@@ -310,7 +311,11 @@ func (s *sim) failed(ctx context.Context, a *action, err error) {
 		if a.order != nil {
 			delete(s.orders, a.order.id)
 		}
-	case a.order != nil && errors.As(err, &ae) && ae.Status != http.StatusUnauthorized && ae.Status != http.StatusForbidden:
+	case errors.As(err, &ae) && (ae.Status == http.StatusUnauthorized || ae.Status == http.StatusForbidden):
+		// Not a passing problem: the token was revoked or cannot do this.
+		s.log.Error("the server refuses the demo's token; stopping", attrs...)
+		s.fatal = fmt.Errorf("%s refused: %w (the demo needs an admin token)", a.kind, err)
+	case a.order != nil && errors.As(err, &ae):
 		s.log.Info("order changed elsewhere; following it", attrs...)
 		s.resync(ctx, a.order)
 	default:
