@@ -101,9 +101,17 @@ func (m *Model) header(w int) string {
 		name = m.counter + " (" + name + ")"
 	}
 	now := m.cfg.Now()
-	left := widgets.Title.Render("posd kasir") + " · " + widgets.Bold.Render(name) + " · " + widgets.Clock(now) +
-		" · shift since " + widgets.Clock(m.cfg.ShiftStart)[:5]
-	return widgets.Spread(left, m.conn.Badge(now), w)
+	badge := m.conn.Badge(now)
+	for _, left := range []string{
+		widgets.Title.Render("posd kasir") + " · " + widgets.Bold.Render(name) + " · " + widgets.Clock(now) +
+			" · shift since " + widgets.Clock(m.cfg.ShiftStart)[:5],
+		widgets.Bold.Render(name) + " · " + widgets.Clock(now),
+	} {
+		if lipgloss.Width(left)+lipgloss.Width(badge)+1 <= w {
+			return widgets.Spread(left, badge, w)
+		}
+	}
+	return widgets.Spread("counter "+strconv.FormatInt(m.cfg.CounterID, 10)+" · "+widgets.Clock(now), badge, w)
 }
 
 func (m *Model) statusLine(w int) string {
