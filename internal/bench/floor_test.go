@@ -1,12 +1,18 @@
 package bench
 
 import (
+	"fmt"
 	"io"
 	"net"
+	"os"
+	"os/exec"
 	"runtime"
+	"strconv"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // The syscall floor of a delivery: what one write() of a pre-encoded
@@ -150,4 +156,122 @@ func BenchmarkLoopbackWriteSpread(b *testing.B) {
 	b.StopTimer()
 	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/write")
 	b.SetBytes(int64(len(frame)))
+}
+
+// BenchmarkLoopbackWriteCrossProcess is the floor in the topology of a
+// bench run: the writing thread pinned to CPU 0, the 256 readers in another
+// process pinned to CPU 1 (as the bench is), each blocked in its own read
+// until a frame arrives, so every write() also pays for waking a reader on
+// the other core. This is the figure posd's CPU per delivery is compared with.
+func BenchmarkLoopbackWriteCrossProcess(b *testing.B) {
+	if runtime.NumCPU() < 2 {
+		b.Skip("needs two CPUs")
+	}
+	const conns = 256
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestFloorReaderProcess$")
+	cmd.Env = append(os.Environ(), "BENCH_FLOOR_READER="+ln.Addr().String(), "BENCH_FLOOR_CONNS="+strconv.Itoa(conns))
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = cmd.Wait() }()
+	_ = setAffinity(cmd.Process.Pid, 1)
+
+	fds := make([]int, conns)
+	raws := make([]syscall.RawConn, conns)
+	var held []net.Conn
+	defer func() {
+		for _, c := range held {
+			c.Close()
+		}
+	}()
+	for i := range fds {
+		c, err := ln.Accept()
+		if err != nil {
+			b.Fatal(err)
+		}
+		held = append(held, c)
+		raws[i], _ = c.(*net.TCPConn).SyscallConn()
+		_ = raws[i].Control(func(f uintptr) { fds[i] = int(f) })
+	}
+	frame := floorFrame()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	_ = setAffinity(0, 0)
+	write := func(k int) {
+		for {
+			_, err := syscall.Write(fds[k], frame)
+			if err == nil {
+				return
+			}
+			if err != syscall.EAGAIN && err != syscall.EINTR {
+				b.Fatal(err)
+			}
+			_ = raws[k].Write(func(uintptr) bool { return true })
+		}
+	}
+	for i := 0; i < 10*conns; i++ {
+		write(i % conns)
+	}
+	b.ResetTimer()
+	cpu0 := threadCPU()
+	for i := 0; i < b.N; i++ {
+		write(i % conns)
+		if i%conns == conns-1 {
+			// One round of fan-out, then a pause as between two events, so
+			// the readers go back to sleep and each write wakes one up.
+			time.Sleep(200 * time.Microsecond)
+		}
+	}
+	cpu := threadCPU() - cpu0
+	b.StopTimer()
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/write")
+	b.SetBytes(int64(len(frame)))
+}
+
+// TestFloorReaderProcess is the reader side of
+// BenchmarkLoopbackWriteCrossProcess when the test binary runs itself as a
+// child; otherwise it does nothing.
+func TestFloorReaderProcess(t *testing.T) {
+	addr := os.Getenv("BENCH_FLOOR_READER")
+	if addr == "" {
+		t.Skip("only as the floor benchmark's child process")
+	}
+	n, _ := strconv.Atoi(os.Getenv("BENCH_FLOOR_CONNS"))
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "floor reader:", err)
+			os.Exit(1)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, 4096)
+			for {
+				if _, err := c.Read(buf); err != nil {
+					c.Close()
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// setAffinity pins a process (pid) or, with pid 0, the calling thread to one CPU.
+func setAffinity(pid, cpu int) error {
+	var mask [16]uint64
+	mask[cpu/64] |= 1 << (cpu % 64)
+	_, _, errno := syscall.RawSyscall(syscall.SYS_SCHED_SETAFFINITY, uintptr(pid), unsafe.Sizeof(mask), uintptr(unsafe.Pointer(&mask)))
+	if errno != 0 {
+		return errno
+	}
+	return nil
 }

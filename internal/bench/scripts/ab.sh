@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # A B A B comparison of posd and the Node reference (shared/peers/node-socketio)
 # with identical `posd bench` settings: each server is started fresh for every
-# run, pinned to core 0, the bench pinned to core 1, both at nice -15 so other
-# work on the machine disturbs them less (needs root; otherwise nice 0).
+# run, pinned to core 0, the bench pinned to core 1, both at nice -15 (and in
+# an autogroup of nice -15) so other work on the machine disturbs them less
+# (needs root; otherwise nice 0).
 #
 #   internal/bench/scripts/ab.sh ROUNDS CLIENTS RATE DURATION TAG TARGET...
 #     TARGET: node | posd-native | posd-socketio
@@ -14,6 +15,14 @@
 # (progress); one summary line per run goes to stdout. Summarise with
 #   internal/bench/scripts/summary.py $OUT/$TAG-*.json
 set -u
+# Linux autogroups: nice only ranks processes within one session's group, so
+# the runs get a session of their own and that group is given nice -15.
+if [ -z "${AB_SESSION:-}" ] && command -v setsid >/dev/null; then
+  AB_SESSION=1 exec setsid -w "$0" "$@"
+fi
+if [ "$(id -u)" = 0 ] && [ -w /proc/self/autogroup ]; then
+  echo -15 >/proc/self/autogroup 2>/dev/null
+fi
 ROUNDS=$1 CLIENTS=$2 RATE=$3 DUR=$4 TAG=$5
 shift 5
 POSD=${POSD:-/tmp/pb/posd} PEER=${PEER:-/tmp/peer} OUT=${OUT:-/tmp/pb/runs}
