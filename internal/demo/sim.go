@@ -416,7 +416,7 @@ func (s *sim) arrive(ctx context.Context, a *action) error {
 	s.log.Info("order created", "order", o.number, "stall", o.stall.name, "customer", o.customer,
 		"items", domain.ItemsCount(got.Items), "total", o.total)
 
-	s.after(s.delay(15, 60), kAdvance, o)
+	s.after(s.delay(5, 30), kAdvance, o) // the stall starts on it soon
 	if s.rng.Float64() < 0.9 { // the rest pay when they collect
 		s.after(s.delay(20, 90), kPay, o)
 	}
@@ -442,7 +442,7 @@ func (s *sim) advance(ctx context.Context, o *order) error {
 	case domain.StatusPreparing:
 		s.after(s.cookTime(o), kAdvance, o)
 	case domain.StatusReady:
-		s.after(s.delay(15, 120), kPickup, o)
+		s.after(s.delay(10, 90), kPickup, o)
 	}
 	return nil
 }
