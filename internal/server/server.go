@@ -60,6 +60,8 @@ type Config struct {
 	// WSWriteTimeout bounds one socket write (default 10 s); a peer that
 	// takes nothing for that long is closed as a slow consumer.
 	WSWriteTimeout time.Duration
+	// WSSendBuffer caps each socket's kernel send buffer (default 128 KiB).
+	WSSendBuffer int
 
 	Pprof  bool // serve /debug/pprof (admin token required)
 	Logger *slog.Logger
@@ -178,7 +180,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	})
 	s.native = native.New(native.Config{
 		Hub: h, Proto: ProtoNative, Auth: authn, Origins: origins,
-		ReadLimit: cfg.WSReadLimit, PingInterval: cfg.PingInterval, PongTimeout: cfg.PongTimeout, WriteTimeout: cfg.WSWriteTimeout,
+		ReadLimit: cfg.WSReadLimit, PingInterval: cfg.PingInterval, PongTimeout: cfg.PongTimeout, WriteTimeout: cfg.WSWriteTimeout, SendBuffer: cfg.WSSendBuffer,
 		OnError: a.WriteError, Logger: cfg.Logger.With("component", "ws"),
 	})
 	s.sio = socketio.NewServer(socketio.Config{

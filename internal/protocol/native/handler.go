@@ -31,6 +31,12 @@ type Config struct {
 	PingInterval time.Duration
 	PongTimeout  time.Duration
 	WriteTimeout time.Duration
+	// SendBuffer caps the kernel's send buffer of each socket (default
+	// 128 KiB; Linux grows it up to 4 MiB otherwise). The hub's bounded queue
+	// is then what absorbs a slow reader, so it is caught in time, and
+	// memory stays bounded in the kernel too, not only in Go. Negative: leave
+	// the kernel's autotuning alone.
+	SendBuffer int
 	// MaxErrors is how many refused frames a connection may send before it
 	// is closed for policy violation (default 20).
 	MaxErrors int
@@ -60,6 +66,9 @@ func New(cfg Config) *Handler {
 	}
 	if cfg.WriteTimeout <= 0 {
 		cfg.WriteTimeout = 10 * time.Second
+	}
+	if cfg.SendBuffer == 0 {
+		cfg.SendBuffer = 128 << 10
 	}
 	if cfg.MaxErrors <= 0 {
 		cfg.MaxErrors = 20
@@ -170,6 +179,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	conn, err := h.upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		return // the upgrader has answered
+	}
+	if h.cfg.SendBuffer > 0 {
+		if tc, ok := conn.NetConn().(*net.TCPConn); ok {
+			_ = tc.SetWriteBuffer(h.cfg.SendBuffer)
+		}
 	}
 	c := hub.NewClient(h.cfg.Proto)
 	c.Tag = p
