@@ -159,7 +159,7 @@ func (e *env) get(url string, hdr http.Header) (int, string) {
 	for k, v := range hdr {
 		req.Header[k] = v
 	}
-	res, err := http.DefaultClient.Do(req)
+	res, err := httpClient.Do(req)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -168,9 +168,12 @@ func (e *env) get(url string, hdr http.Header) (int, string) {
 	return res.StatusCode, string(b)
 }
 
+// httpClient bounds every test request: a hang guard, not an assertion.
+var httpClient = &http.Client{Timeout: 20 * time.Second}
+
 func (e *env) post(url, body string) (int, string) {
 	e.t.Helper()
-	res, err := http.Post(url, "text/plain;charset=UTF-8", strings.NewReader(body))
+	res, err := httpClient.Post(url, "text/plain;charset=UTF-8", strings.NewReader(body))
 	if err != nil {
 		e.t.Fatal(err)
 	}

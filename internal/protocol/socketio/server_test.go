@@ -413,3 +413,27 @@ func TestSessionLimit(t *testing.T) {
 		t.Errorf("second websocket session: %v, want close 1013", err)
 	}
 }
+
+func TestKickedPollingClientGetsServerDisconnect(t *testing.T) {
+	e := newEnv(t, nil)
+	c, _ := e.pollHandshake()
+	c.send(`40{"token":"admin"}`, `421["join-display"]`)
+	var got []string
+	for len(got) < 2 {
+		got = append(got, c.poll()...)
+	}
+	connectReply(t, got[0])
+	if got[1] != `431[{"ok":true,"room":"display"}]` {
+		t.Fatalf("join ack = %q", got[1])
+	}
+	if n := e.hub.DisconnectRoom("display"); n != 1 {
+		t.Fatalf("kicked %d, want 1", n)
+	}
+	c.expect(`42["error",{"code":"disconnected","message":"disconnected by admin"}]`, "41", "1")
+	if status, _ := e.get(c.url(), nil); status != 400 {
+		t.Fatalf("session still known after the kick: %d", status)
+	}
+	if got := e.hub.Active(); got != 0 {
+		t.Fatalf("hub still has %d clients", got)
+	}
+}
