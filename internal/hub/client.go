@@ -49,6 +49,13 @@ type Client struct {
 	// log pruned past its cursor; the client then continues live only. A
 	// transport that leaves it nil gets the connection closed with ReplayGap.
 	GapFrame func(*TooOldError) []byte
+	// OnWake, when set before Register, lets the transport run a writer
+	// only while there is something to write: it is called (outside the
+	// client's lock) when frames, a replay or a close arrive and no writer
+	// is running; that writer drains with Poll and ends when Idle says so.
+	// An idle connection then holds no writer goroutine or stack. Without
+	// OnWake, a long-lived writer waits on Ready or Next.
+	OnWake func()
 
 	rooms map[string]struct{} // owned by hub.mu
 	stamp int64               // last event id fanned out to c; owned by hub.run
@@ -64,6 +71,7 @@ type Client struct {
 	closed    bool
 	reason    CloseReason
 	notify    chan struct{}
+	writing   bool // OnWake mode: a writer is running
 	closeOnce sync.Once
 	doneCh    chan struct{}
 }
@@ -129,12 +137,45 @@ func (c *Client) push(it item) pushResult {
 	}
 	c.queue = append(c.queue, it)
 	c.bytes += len(it.data)
+	start := c.wakeLocked()
 	c.mu.Unlock()
-	select {
-	case c.notify <- struct{}{}:
-	default:
-	}
+	c.kick(start)
 	return pushed
+}
+
+// wakeLocked claims the writer slot in OnWake mode; kick then starts it.
+func (c *Client) wakeLocked() bool {
+	if c.OnWake == nil || c.writing {
+		return false
+	}
+	c.writing = true
+	return true
+}
+
+func (c *Client) kick(start bool) {
+	if c.OnWake == nil {
+		select {
+		case c.notify <- struct{}{}:
+		default:
+		}
+		return
+	}
+	if start {
+		c.OnWake()
+	}
+}
+
+// Idle ends an OnWake writer: it reports true, and releases the writer
+// slot, when there is nothing left to write; the next frame wakes a new
+// writer. It reports false while the writer must call Poll again.
+func (c *Client) Idle() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed || len(c.queue) > 0 || c.replaying || c.head != nil {
+		return false
+	}
+	c.writing = false
+	return true
 }
 
 func (c *Client) dropEventsLocked() {
@@ -172,8 +213,10 @@ func (c *Client) Close(reason CloseReason) {
 		clear(c.queue)
 		c.queue = c.queue[:0]
 		c.bytes = 0
+		start := c.wakeLocked() // the writer sends the close frame
 		c.mu.Unlock()
 		close(c.doneCh)
+		c.kick(start)
 		if c.hub != nil {
 			c.hub.Unregister(c)
 		}
@@ -188,11 +231,9 @@ func (c *Client) startReplay(since int64, head []byte) {
 	c.lastID = since
 	c.epoch++
 	c.dropEventsLocked()
+	start := c.wakeLocked()
 	c.mu.Unlock()
-	select {
-	case c.notify <- struct{}{}:
-	default:
-	}
+	c.kick(start)
 }
 
 // Resume replays every event after since in c's rooms, then continues live.

@@ -187,6 +187,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	c := hub.NewClient(h.cfg.Proto)
 	c.Tag = p
+	// The writer runs only while there is something to write (see
+	// flush): an idle socket costs its reader goroutine and little else.
+	readerDone := make(chan struct{})
+	c.OnWake = func() {
+		h.wg.Add(1)
+		go h.flush(conn, c, readerDone)
+	}
 	c.GapFrame = func(gap *hub.TooOldError) []byte { return errorFrame("gap", gap.Error(), gap.Oldest) }
 	if err := h.cfg.Hub.Register(c, rooms, since); err != nil {
 		reason := hub.TryAgainLater
@@ -210,20 +217,31 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		c.Send(errorFrame("gap", gap.Error(), gap.Oldest))
 	}
 	c.Send(readyFrame(rooms, h.cfg.Hub.LastPublished(), since >= 0))
-	// Both pumps get fresh goroutines and this handler returns: the HTTP
+	h.schedulePing(c)
+	// The reader gets a fresh goroutine and this handler returns: the HTTP
 	// server's goroutine, its grown stack and its 4 KiB buffers are not
 	// kept alive for the life of every idle socket.
-	readerDone := make(chan struct{})
-	h.wg.Add(2)
-	go func() {
-		defer h.wg.Done()
-		h.writePump(conn, c, readerDone)
-	}()
+	h.wg.Add(1)
 	go func() {
 		defer h.wg.Done()
 		h.readPump(conn, c, p)
 		close(readerDone)
 	}()
+}
+
+var pingFrame = []byte{0x89, 0} // a WebSocket ping with no payload
+
+// schedulePing queues a ping every PingInterval until the client closes.
+// Timers, not a goroutine per socket: the ping goes through the queue like
+// any frame, so the socket keeps a single writer.
+func (h *Handler) schedulePing(c *hub.Client) {
+	var ping func()
+	ping = func() {
+		if c.Send(pingFrame) {
+			time.AfterFunc(h.cfg.PingInterval, ping)
+		}
+	}
+	time.AfterFunc(h.cfg.PingInterval, ping)
 }
 
 // readPump handles client ops until the connection fails or is closed.
@@ -321,28 +339,44 @@ var (
 	appPongFrame = appendFrame(nil, []byte(`{"op":"pong"}`))
 )
 
-// writePump is the connection's only writer: queued frames (coalesced into
-// one writev), pings, and the close frame when the hub ends the client.
-func (h *Handler) writePump(conn *websocket.Conn, c *hub.Client, readerDone <-chan struct{}) {
+// scratch is a writer's reusable slices; writers come and go with traffic,
+// so they borrow these rather than allocate them each time.
+type scratch struct {
+	frames [][]byte
+	bufs   net.Buffers
+}
+
+var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
+
+// flush is the connection's only writer while it runs: it writes what is
+// queued (coalesced into one writev) until the queue is empty, then ends;
+// the hub starts it again when more arrives. When the hub ends the client
+// it writes the close frame and closes the socket.
+func (h *Handler) flush(conn *websocket.Conn, c *hub.Client, readerDone <-chan struct{}) {
+	defer h.wg.Done()
 	nc := conn.NetConn()
-	defer nc.Close()
-	ticker := time.NewTicker(h.cfg.PingInterval)
-	defer ticker.Stop()
-	var frames [][]byte
-	var bufs net.Buffers
+	sc := scratchPool.Get().(*scratch)
+	defer scratchPool.Put(sc)
 	for {
-		var err error
-		frames, err = c.Poll(context.Background(), frames[:0])
+		frames, err := c.Poll(context.Background(), sc.frames[:0])
+		sc.frames = frames
 		if len(frames) > 0 {
 			_ = nc.SetWriteDeadline(time.Now().Add(h.cfg.WriteTimeout))
-			bufs = append(bufs[:0], frames...)
-			if _, werr := bufs.WriteTo(nc); werr != nil {
-				closeAfterWriteError(c, werr)
-				return
-			}
+			sc.bufs = append(sc.bufs[:0], frames...)
+			_, werr := sc.bufs.WriteTo(nc)
 			clear(frames)
+			clear(sc.bufs[:cap(sc.bufs)])
+			if werr != nil {
+				closeAfterWriteError(c, werr)
+				continue // Poll now reports the close
+			}
 		}
 		if err != nil {
+			if !errors.Is(err, hub.ErrClosed) { // the log could not be read
+				h.log.Error("replay failed", "err", err)
+				c.Close(hub.TryAgainLater)
+				continue
+			}
 			reason := c.Reason()
 			msg := websocket.FormatCloseMessage(reason.Code, reason.Text)
 			// A slow consumer's socket buffers are full: its close frame
@@ -355,16 +389,11 @@ func (h *Handler) writePump(conn *websocket.Conn, c *hub.Client, readerDone <-ch
 			case <-readerDone:
 			case <-time.After(time.Second):
 			}
+			nc.Close()
 			return
 		}
-		select {
-		case <-c.Ready():
-		case <-c.Done():
-		case <-ticker.C:
-			if err := conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(h.cfg.WriteTimeout)); err != nil {
-				closeAfterWriteError(c, err)
-				return
-			}
+		if len(frames) == 0 && c.Idle() {
+			return
 		}
 	}
 }
