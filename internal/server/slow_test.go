@@ -47,7 +47,7 @@ func durFastID(data []byte) int64 {
 func TestSlowConsumerIsolated(t *testing.T) {
 	clients, events, queue := 500, 5000, 1024
 	if durRace || testing.Short() {
-		clients, events, queue = 100, 1000, 100
+		clients, events, queue = 100, 600, 60
 	}
 	s := durStart(t, func(c *server.Config) {
 		c.Hub.MaxQueueMessages = queue
@@ -56,7 +56,7 @@ func TestSlowConsumerIsolated(t *testing.T) {
 		// one whatever the machine's speed; then its writer still gets the
 		// close frame through once the client reads again.
 		c.WSWriteTimeout = 2 * time.Minute
-		c.WSSendBuffer = 64 << 10
+		c.WSSendBuffer = 32 << 10
 	})
 	tenants, _ := durSeed(t, s, 1, 0)
 	room := domain.TenantRoom(tenants[0])
@@ -180,8 +180,9 @@ func TestSlowConsumerIsolated(t *testing.T) {
 		}
 		// Pace the producer to what the readers of this one machine can
 		// take: a "fast" client is one that keeps within half a queue of
-		// the head. The slow one is never waited for.
-		if i%50 == 49 {
+		// the head (so at most 3/4 of a queue behind between checks). The
+		// slow one is never waited for.
+		if step := max(queue/4, 1); i%step == step-1 {
 			sent := int64(i + 1)
 			durEventually(t, "the fast clients to keep up", 60*time.Second, func() bool {
 				for _, f := range fasts {
