@@ -417,7 +417,7 @@ func (s *sim) arrive(ctx context.Context, a *action) error {
 		"items", domain.ItemsCount(got.Items), "total", o.total)
 
 	s.after(s.delay(5, 30), kAdvance, o) // the stall starts on it soon
-	if s.rng.Float64() < 0.9 { // the rest pay when they collect
+	if s.rng.Float64() < 0.9 {           // the rest pay when they collect
 		s.after(s.delay(20, 90), kPay, o)
 	}
 	if s.rng.Float64() < 0.05 {
