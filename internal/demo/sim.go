@@ -416,8 +416,10 @@ func (s *sim) arrive(ctx context.Context, a *action) error {
 	s.log.Info("order created", "order", o.number, "stall", o.stall.name, "customer", o.customer,
 		"items", domain.ItemsCount(got.Items), "total", o.total)
 
-	s.after(s.delay(5, 30), kAdvance, o) // the stall starts on it soon
-	if s.rng.Float64() < 0.9 {           // the rest pay when they collect
+	// The stall starts on it soon; most customers walk to a kasir counter
+	// now, the rest pay when they collect.
+	s.after(s.delay(5, 30), kAdvance, o)
+	if s.rng.Float64() < 0.9 {
 		s.after(s.delay(20, 90), kPay, o)
 	}
 	if s.rng.Float64() < 0.05 {
