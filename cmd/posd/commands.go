@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -54,6 +55,24 @@ func rupiah(v int64) string {
 	return "Rp " + b.String()
 }
 
+// call makes one API call with o's client and prints the result: JSON with
+// --json, else the human line(s) of human.
+func call[T any](cmd *cobra.Command, o *clientOptions, do func(context.Context, *client.Client) (T, error), human func(io.Writer, T)) error {
+	c, err := o.client()
+	if err != nil {
+		return err
+	}
+	v, err := do(cmd.Context(), c)
+	if err != nil {
+		return apiFailure(err)
+	}
+	if o.json {
+		return printJSON(cmd.OutOrStdout(), v)
+	}
+	human(cmd.OutOrStdout(), v)
+	return nil
+}
+
 func usageErr(format string, args ...any) error {
 	return &exitError{code: 1, err: fmt.Errorf(format, args...)}
 }
@@ -69,19 +88,11 @@ func newAlertCmd() *cobra.Command {
 			if !validSeverity(severity) {
 				return usageErr("--severity must be error, warning or info, not %q", severity)
 			}
-			c, err := o.client()
-			if err != nil {
-				return err
-			}
-			ev, err := c.Alert(cmd.Context(), severity, args[0], client.WithIdempotencyKey(newIdempotencyKey()))
-			if err != nil {
-				return apiFailure(err)
-			}
-			if o.json {
-				return printJSON(cmd.OutOrStdout(), ev)
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "alert %d sent (%s): %s\n", ev.ID(), severity, args[0])
-			return nil
+			return call(cmd, &o, func(ctx context.Context, c *client.Client) (client.Event, error) {
+				return c.Alert(ctx, severity, args[0], client.WithIdempotencyKey(newIdempotencyKey()))
+			}, func(w io.Writer, ev client.Event) {
+				fmt.Fprintf(w, "alert %d sent (%s): %s\n", ev.ID(), severity, args[0])
+			})
 		},
 	}
 	o.register(cmd, true)
@@ -116,19 +127,11 @@ func newNotifyCmd() *cobra.Command {
 			if !json.Valid([]byte(data)) || !strings.HasPrefix(strings.TrimSpace(data), "{") {
 				return usageErr("--data must be a JSON object, e.g. '{\"order_id\":1}'")
 			}
-			c, err := o.client()
-			if err != nil {
-				return err
-			}
-			ev, err := c.Notify(cmd.Context(), user, typ, json.RawMessage(data), client.WithIdempotencyKey(newIdempotencyKey()))
-			if err != nil {
-				return apiFailure(err)
-			}
-			if o.json {
-				return printJSON(cmd.OutOrStdout(), ev)
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "notification %d sent to user-%d (%s)\n", ev.ID(), user, typ)
-			return nil
+			return call(cmd, &o, func(ctx context.Context, c *client.Client) (client.Event, error) {
+				return c.Notify(ctx, user, typ, json.RawMessage(data), client.WithIdempotencyKey(newIdempotencyKey()))
+			}, func(w io.Writer, ev client.Event) {
+				fmt.Fprintf(w, "notification %d sent to user-%d (%s)\n", ev.ID(), user, typ)
+			})
 		},
 	}
 	o.register(cmd, true)
@@ -250,22 +253,12 @@ func newOrderCreateCmd() *cobra.Command {
 				}
 				req.Items = append(req.Items, it)
 			}
-			c, err := o.client()
-			if err != nil {
-				return err
-			}
 			if idemKey == "" {
 				idemKey = newIdempotencyKey()
 			}
-			ord, err := c.CreateOrder(cmd.Context(), req, client.WithIdempotencyKey(idemKey))
-			if err != nil {
-				return apiFailure(err)
-			}
-			if o.json {
-				return printJSON(cmd.OutOrStdout(), ord)
-			}
-			printOrder(cmd.OutOrStdout(), ord)
-			return nil
+			return call(cmd, &o, func(ctx context.Context, c *client.Client) (domain.Order, error) {
+				return c.CreateOrder(ctx, req, client.WithIdempotencyKey(idemKey))
+			}, printOrder)
 		},
 	}
 	o.register(cmd, true)
@@ -296,19 +289,9 @@ func newOrderShowCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			c, err := o.client()
-			if err != nil {
-				return err
-			}
-			ord, err := c.Order(cmd.Context(), id)
-			if err != nil {
-				return apiFailure(err)
-			}
-			if o.json {
-				return printJSON(cmd.OutOrStdout(), ord)
-			}
-			printOrder(cmd.OutOrStdout(), ord)
-			return nil
+			return call(cmd, &o, func(ctx context.Context, c *client.Client) (domain.Order, error) {
+				return c.Order(ctx, id)
+			}, printOrder)
 		},
 	}
 	o.register(cmd, true)
@@ -330,19 +313,11 @@ func newOrderStatusCmd() *cobra.Command {
 			if err != nil {
 				return usageErr("%s", domain.ErrorMessage(err))
 			}
-			c, err := o.client()
-			if err != nil {
-				return err
-			}
-			ord, err := c.SetStatus(cmd.Context(), id, st, client.WithIdempotencyKey(newIdempotencyKey()))
-			if err != nil {
-				return apiFailure(err)
-			}
-			if o.json {
-				return printJSON(cmd.OutOrStdout(), ord)
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "order %s is now %s\n", ord.OrderNumber, ord.Status)
-			return nil
+			return call(cmd, &o, func(ctx context.Context, c *client.Client) (domain.Order, error) {
+				return c.SetStatus(ctx, id, st, client.WithIdempotencyKey(newIdempotencyKey()))
+			}, func(w io.Writer, ord domain.Order) {
+				fmt.Fprintf(w, "order %s is now %s\n", ord.OrderNumber, ord.Status)
+			})
 		},
 	}
 	o.register(cmd, true)
@@ -364,23 +339,15 @@ func newOrderCancelCmd() *cobra.Command {
 			if strings.TrimSpace(reason) == "" {
 				return usageErr("--reason is required")
 			}
-			c, err := o.client()
-			if err != nil {
-				return err
-			}
-			ord, err := c.Cancel(cmd.Context(), id, reason, client.WithIdempotencyKey(newIdempotencyKey()))
-			if err != nil {
-				return apiFailure(err)
-			}
-			if o.json {
-				return printJSON(cmd.OutOrStdout(), ord)
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "order %s cancelled (%s)", ord.OrderNumber, reason)
-			if ord.Refunded > 0 {
-				fmt.Fprintf(cmd.OutOrStdout(), "; refunded %s", rupiah(ord.Refunded))
-			}
-			fmt.Fprintln(cmd.OutOrStdout())
-			return nil
+			return call(cmd, &o, func(ctx context.Context, c *client.Client) (domain.Order, error) {
+				return c.Cancel(ctx, id, reason, client.WithIdempotencyKey(newIdempotencyKey()))
+			}, func(w io.Writer, ord domain.Order) {
+				fmt.Fprintf(w, "order %s cancelled (%s)", ord.OrderNumber, reason)
+				if ord.Refunded > 0 {
+					fmt.Fprintf(w, "; refunded %s", rupiah(ord.Refunded))
+				}
+				fmt.Fprintln(w)
+			})
 		},
 	}
 	o.register(cmd, true)
@@ -407,23 +374,16 @@ func newPayCmd() *cobra.Command {
 			if amount < 0 {
 				return usageErr("--amount must be whole Rupiah ≥ 0")
 			}
-			c, err := o.client()
-			if err != nil {
-				return err
-			}
 			if idemKey == "" {
 				idemKey = newIdempotencyKey()
 			}
-			p, err := c.Pay(cmd.Context(), client.PayRequest{OrderID: order, AmountPaid: amount, PaymentMethod: m, CounterID: counter}, client.WithIdempotencyKey(idemKey))
-			if err != nil {
-				return apiFailure(err)
-			}
-			if o.json {
-				return printJSON(cmd.OutOrStdout(), p)
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "paid %s for %s by %s at counter %d — change %s — ref %s (payment %d)\n",
-				rupiah(p.AmountPaid), p.OrderNumber, p.Method, p.CounterID, rupiah(p.Change), p.Reference, p.ID)
-			return nil
+			req := client.PayRequest{OrderID: order, AmountPaid: amount, PaymentMethod: m, CounterID: counter}
+			return call(cmd, &o, func(ctx context.Context, c *client.Client) (domain.Payment, error) {
+				return c.Pay(ctx, req, client.WithIdempotencyKey(idemKey))
+			}, func(w io.Writer, p domain.Payment) {
+				fmt.Fprintf(w, "paid %s for %s by %s at counter %d — change %s — ref %s (payment %d)\n",
+					rupiah(p.AmountPaid), p.OrderNumber, p.Method, p.CounterID, rupiah(p.Change), p.Reference, p.ID)
+			})
 		},
 	}
 	o.register(cmd, true)
@@ -455,19 +415,11 @@ func newRefundCmd() *cobra.Command {
 			if amount < 0 {
 				return usageErr("--amount must be whole Rupiah ≥ 0")
 			}
-			c, err := o.client()
-			if err != nil {
-				return err
-			}
-			r, err := c.Refund(cmd.Context(), id, reason, amount, client.WithIdempotencyKey(newIdempotencyKey()))
-			if err != nil {
-				return apiFailure(err)
-			}
-			if o.json {
-				return printJSON(cmd.OutOrStdout(), r)
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "refunded %s of payment %d (%s) — ref %s\n", rupiah(r.Amount), id, r.OrderNumber, r.Reference)
-			return nil
+			return call(cmd, &o, func(ctx context.Context, c *client.Client) (domain.Payment, error) {
+				return c.Refund(ctx, id, reason, amount, client.WithIdempotencyKey(newIdempotencyKey()))
+			}, func(w io.Writer, r domain.Payment) {
+				fmt.Fprintf(w, "refunded %s of payment %d (%s) — ref %s\n", rupiah(r.Amount), id, r.OrderNumber, r.Reference)
+			})
 		},
 	}
 	o.register(cmd, true)
@@ -484,19 +436,11 @@ func newQRCmd() *cobra.Command {
 		Short: "Record a scan of an order's pickup QR code",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := o.client()
-			if err != nil {
-				return err
-			}
-			q, err := c.ScanQR(cmd.Context(), args[0], client.WithIdempotencyKey(newIdempotencyKey()))
-			if err != nil {
-				return apiFailure(err)
-			}
-			if o.json {
-				return printJSON(cmd.OutOrStdout(), q)
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "QR of order %d scanned (%d×)\n", q.OrderID, q.ScannedCount)
-			return nil
+			return call(cmd, &o, func(ctx context.Context, c *client.Client) (domain.QRCode, error) {
+				return c.ScanQR(ctx, args[0], client.WithIdempotencyKey(newIdempotencyKey()))
+			}, func(w io.Writer, q domain.QRCode) {
+				fmt.Fprintf(w, "QR of order %d scanned (%d×)\n", q.OrderID, q.ScannedCount)
+			})
 		},
 	}
 	o.register(scan, true)
@@ -564,10 +508,7 @@ printed, so nothing is missed or repeated.`,
 					fmt.Fprintf(errw, "posd watch: %s: %s\n", u.Notice.Code, u.Notice.Message)
 				}
 			}
-			if ctx.Err() != nil {
-				return nil
-			}
-			return nil
+			return nil // ctx ended: Ctrl-C
 		},
 	}
 	o.register(cmd, false)
