@@ -82,7 +82,11 @@ client subcommands run in the same directory use it automatically.`,
 						lg.Error("demo stopped", "err", err)
 					}
 				}()
-				fmt.Fprintf(cmd.ErrOrStderr(), "posd: demo traffic is running. In two more terminals here:\n  posd display\n  posd kasir --counter 1\nand the pickup board at %s/board\n", s.URL())
+				board := s.URL() + "/board"
+				if !cfg.AuthOff {
+					board += "?token=$(posd token create --role display --display)"
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "posd: demo traffic is running. In two more terminals here:\n  posd display\n  posd kasir --counter 1\nand the pickup board at %s\n", board)
 			}
 			return s.Run(cmd.Context())
 		},
