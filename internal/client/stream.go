@@ -47,7 +47,7 @@ type State struct {
 	Attempt int       // Reconnecting/Offline: the number of the next connection attempt
 	Since   time.Time // Live: when it went live; Reconnecting/Offline: when the connection was lost
 	Err     error     // why the connection was lost or the last attempt failed
-	Fatal   bool      // the stream gave up (revoked or refused token); no more updates follow
+	Fatal   bool      // the stream gave up (token revoked, handshake refused with a 4xx); no more updates follow
 	// CloseCode is the server's WebSocket close code when it closed the
 	// connection (1001 going away, 4008 slow consumer, 4001 revoked, ...).
 	CloseCode int
@@ -420,7 +420,10 @@ func (s *Stream) dial() (*websocket.Conn, error) {
 			raw, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 			resp.Body.Close()
 			apiErr := decodeError(resp.StatusCode, raw)
-			if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
+			// A refusal of the request itself (bad token, forbidden room, bad
+			// since) does not mend by retrying; overload and rate limits do.
+			if resp.StatusCode >= 400 && resp.StatusCode < 500 &&
+				resp.StatusCode != http.StatusRequestTimeout && resp.StatusCode != http.StatusTooManyRequests {
 				return nil, &fatalError{apiErr}
 			}
 			return nil, apiErr

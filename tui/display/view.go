@@ -177,8 +177,13 @@ func (m *Model) columns(w, h int) string {
 	return lipgloss.JoinHorizontal(lipgloss.Top, parts...)
 }
 
-// columnBody stacks the tickets of column c in height h, scrolled so the
-// selected ticket is visible, with a "more" marker when some do not fit.
+// ticketMinWidth is the narrowest a ticket gets before a column stops
+// putting tickets side by side.
+const ticketMinWidth = 28
+
+// columnBody lays out the tickets of column c in width w and height h: one
+// per row, or side by side when the column is wide, scrolled so the selected
+// ticket is visible, with a "more" marker when some do not fit.
 func (m *Model) columnBody(c, w, h int) string {
 	ts := m.column(c)
 	if len(ts) == 0 {
@@ -188,45 +193,65 @@ func (m *Model) columnBody(c, w, h int) string {
 		return widgets.Muted.Render(" —")
 	}
 	sel, si := m.selected(c)
-	rendered := make([]string, len(ts))
-	heights := make([]int, len(ts))
-	for i, t := range ts {
-		rendered[i] = m.ticket(t, w-1, c == m.col && t == sel)
-		heights[i] = lipgloss.Height(rendered[i])
+	per := max(w/ticketMinWidth, 1)
+	tw := w / per
+	type row struct {
+		text       string
+		first, end int // ticket indexes [first, end)
 	}
-	// Start as late as needed for the selected ticket to fit, leaving a line
+	var rows []row
+	selRow := 0
+	for i := 0; i < len(ts); i += per {
+		end := min(i+per, len(ts))
+		var cells []string
+		for j := i; j < end; j++ {
+			cells = append(cells, m.ticket(ts[j], tw-1, c == m.col && ts[j] == sel)+" ")
+		}
+		if si >= i && si < end {
+			selRow = len(rows)
+		}
+		rows = append(rows, row{lipgloss.JoinHorizontal(lipgloss.Top, cells...), i, end})
+	}
+	heights := make([]int, len(rows))
+	for i, r := range rows {
+		heights[i] = lipgloss.Height(r.text)
+	}
+	// Start as late as needed for the selected row to fit, leaving a line
 	// for the marker.
-	start := 0
 	avail := h - 1
+	start := 0
 	for {
 		used := 0
-		for i := start; i <= si; i++ {
+		for i := start; i <= selRow; i++ {
 			used += heights[i]
 		}
-		if used <= avail || start >= si {
+		if used <= avail || start >= selRow {
 			break
 		}
 		start++
 	}
 	var out []string
-	used := 0
-	end := start
-	for end < len(ts) && used+heights[end] <= avail {
-		out = append(out, rendered[end])
+	used, end := 0, start
+	for end < len(rows) && used+heights[end] <= avail {
+		out = append(out, rows[end].text)
 		used += heights[end]
 		end++
 	}
-	if end == start && start < len(ts) { // one ticket taller than the column
-		out = append(out, widgets.FitLines(rendered[start], avail))
+	if end == start { // one row taller than the column
+		out = append(out, widgets.FitLines(rows[start].text, avail))
 		end = start + 1
 	}
-	if start > 0 || end < len(ts) {
+	above, below := rows[start].first, 0
+	if end < len(rows) {
+		below = len(ts) - rows[end].first
+	}
+	if above > 0 || below > 0 {
 		more := ""
-		if start > 0 {
-			more += fmt.Sprintf("↑%d ", start)
+		if above > 0 {
+			more += fmt.Sprintf("↑%d ", above)
 		}
-		if end < len(ts) {
-			more += fmt.Sprintf("↓%d ", len(ts)-end)
+		if below > 0 {
+			more += fmt.Sprintf("↓%d ", below)
 		}
 		out = append(out, widgets.Muted.Render(more+"more"))
 	}

@@ -109,8 +109,7 @@ func (c Conn) Problem() string {
 	}
 	msg := "not receiving updates since " + Clock(st.Since) + ": this screen may be out of date"
 	if st.Fatal {
-		msg = "stopped: " + why + " — restart with a valid token"
-		return msg
+		return "stopped, not receiving updates: " + why
 	}
 	if why != "" {
 		msg += " (" + why + ")"
