@@ -14,7 +14,7 @@ import (
 
 func newBenchCmd() *cobra.Command {
 	cfg := bench.Config{}
-	var asJSON bool
+	var opts clientOptions
 	var cpuProfile string
 	cmd := &cobra.Command{
 		Use:   "bench",
@@ -30,20 +30,21 @@ With --server-pid (a server on this machine), the server's CPU time and RSS are
 read from /proc before and after: CPU per delivery and RSS per connection.
 Start the server fresh for each run so RSS per connection is meaningful.
 
+The token (--token, POSD_TOKEN, or the token file of a server on this machine)
+goes as a Bearer header to the API, as ?token= to /ws and as the Socket.IO
+CONNECT auth {token}.
+
 Example (server on core 0, bench on core 1):
   taskset -c 1 posd bench --proto socketio --server http://127.0.0.1:5055 \
     --clients 2000 --tenants 10 --display-share 0.05 --rate 100 --duration 20s \
     --setup --server-pid $(pgrep -n node)`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if !cmd.Flags().Changed("server") {
-				if v := os.Getenv("POSD_SERVER"); v != "" {
-					cfg.Server = v
-				}
+			if opts.ca != "" {
+				return errors.New("bench: --ca is not supported: bench a server over plain http on this machine")
 			}
-			if !cmd.Flags().Changed("token") {
-				cfg.Token = os.Getenv("POSD_TOKEN")
-			}
+			cfg.Server, cfg.Token = opts.server, opts.resolveToken()
+			asJSON := opts.json
 			cfg.Progress = cmd.ErrOrStderr()
 			if cpuProfile != "" {
 				f, err := os.Create(cpuProfile)
@@ -78,9 +79,9 @@ Example (server on core 0, bench on core 1):
 			return nil
 		},
 	}
+	opts.register(cmd, false)
 	f := cmd.Flags()
-	f.StringVar(&cfg.Server, "server", "http://127.0.0.1:5000", "server base URL (env POSD_SERVER)")
-	f.StringVar(&cfg.Token, "token", "", "API token: Bearer on the API, ?token= on /ws, auth {token} on Socket.IO (env POSD_TOKEN)")
+	_ = f.MarkHidden("ca") // the bench speaks plain http only
 	f.StringVar(&cfg.Proto, "proto", bench.ProtoNative, "socket protocol: native or socketio")
 	f.IntVar(&cfg.Clients, "clients", 1000, "WebSocket clients to open")
 	f.IntVar(&cfg.Tenants, "tenants", 10, "tenant rooms to spread the clients over")
@@ -96,6 +97,6 @@ Example (server on core 0, bench on core 1):
 	f.DurationVar(&cfg.Settle, "settle", time.Second, "pause after connecting before the first order (lets joins land)")
 	f.DurationVar(&cfg.Drain, "drain", 10*time.Second, "most to wait for outstanding deliveries after the last order")
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the bench itself to this file")
-	f.BoolVar(&asJSON, "json", false, "print the result as JSON on stdout (progress stays on stderr)")
+	f.BoolVar(&opts.json, "json", false, "print the result as JSON on stdout (progress stays on stderr)")
 	return cmd
 }
