@@ -45,7 +45,7 @@ server and turn yellow at --warn and red at --late. Press ? for the keys.`,
 				Warn:     warn,
 				Late:     late,
 				Subscribe: func(since int64, rooms []string) widgets.Stream {
-					return c.Subscribe(ctx, client.StreamOptions{Rooms: rooms, Since: since})
+					return c.Subscribe(ctx, client.StreamOptions{Rooms: rooms, Since: since, MaxBackoff: 5 * time.Second})
 				},
 			}
 			if !noBell {

@@ -51,7 +51,7 @@ method and the cash expected in the drawer. Press ? for the keys.`,
 				ShiftStart: start,
 				Float:      float,
 				Subscribe: func(since int64, rooms []string) widgets.Stream {
-					return c.Subscribe(ctx, client.StreamOptions{Rooms: rooms, Since: since})
+					return c.Subscribe(ctx, client.StreamOptions{Rooms: rooms, Since: since, MaxBackoff: 5 * time.Second})
 				},
 			}
 			p := tea.NewProgram(kasir.New(cfg), tea.WithAltScreen(), tea.WithContext(ctx),

@@ -107,7 +107,7 @@ func (c Conn) Problem() string {
 	case st.Err != nil:
 		why = st.Err.Error()
 	}
-	msg := "not receiving updates since " + Clock(st.Since) + ": this screen may be out of date"
+	msg := "no updates since " + Clock(st.Since) + ", screen may be out of date"
 	if st.Fatal {
 		return "stopped, not receiving updates: " + why
 	}
