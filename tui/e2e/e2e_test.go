@@ -24,18 +24,42 @@ import (
 
 const patience = 20 * time.Second
 
-// buildPosd builds the binary, or takes POSD_BIN when set (CI builds once).
+var (
+	buildOnce sync.Once
+	builtBin  string
+	buildErr  error
+	buildDir  string
+)
+
+// buildPosd builds the binary once per test run, or takes POSD_BIN when set.
 func buildPosd(t *testing.T) string {
 	t.Helper()
 	if bin := os.Getenv("POSD_BIN"); bin != "" {
 		return bin
 	}
-	bin := filepath.Join(t.TempDir(), "posd")
-	cmd := exec.Command("go", "build", "-o", bin, "github.com/posd/posd/cmd/posd")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	buildOnce.Do(func() {
+		builtBin = filepath.Join(buildDir, "posd")
+		out, err := exec.Command("go", "build", "-o", builtBin, "github.com/posd/posd/cmd/posd").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
 	}
-	return bin
+	return builtBin
+}
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "posd-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	buildDir = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
 }
 
 func freePort(t *testing.T) string {
@@ -165,26 +189,9 @@ func TestDisplayAgainstRealServer(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	disp := exec.Command(bin, "display", "--server", "http://"+addr, "--no-bell")
-	disp.Dir = dir // no token file there: --auth=off needs none
-	disp.Env = append(os.Environ(), "TERM=xterm-256color", "POSD_TOKEN=")
-	tty, err := pty.StartWithSize(disp, &pty.Winsize{Rows: 24, Cols: 80})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var scr screen
-	copied := make(chan struct{})
-	go func() { scr.copyFrom(tty); close(copied) }()
-	exited := make(chan error, 1)
-	go func() { exited <- disp.Wait() }()
-	t.Cleanup(func() {
-		_ = disp.Process.Kill()
-		tty.Close()
-	})
-	see := func(text string, from int) {
-		t.Helper()
-		waitUntil(t, fmt.Sprintf("%q on the display", text), func() bool { return scr.has(text, from) })
-	}
+	d := startConsole(t, bin, dir, "display", "--server", "http://"+addr, "--no-bell") // no token file in dir: --auth=off needs none
+	see := func(text string, from int) { t.Helper(); d.see(t, text, from) }
+	scr := &d.scr
 
 	// The ticket loaded at start-up, then LIVE.
 	see(first.OrderNumber, 0)
@@ -202,9 +209,7 @@ func TestDisplayAgainstRealServer(t *testing.T) {
 	see("3× Es Teh Manis", mark)
 
 	// Enter bumps the selected (oldest) ticket; the API says so.
-	if _, err := tty.Write([]byte("\r")); err != nil {
-		t.Fatal(err)
-	}
+	d.press(t, "\r")
 	waitUntil(t, "the bump in the API", func() bool {
 		o, err := api.Order(ctx, first.ID)
 		return err == nil && o.Status == domain.StatusPreparing
@@ -231,15 +236,135 @@ func TestDisplayAgainstRealServer(t *testing.T) {
 	see("PREPARING (2)", mark)
 	see("LIVE", mark)
 
-	if _, err := tty.Write([]byte("q")); err != nil {
-		t.Fatal(err)
-	}
+	d.press(t, "q")
 	select {
-	case err := <-exited:
+	case err := <-d.exited:
 		if err != nil {
 			t.Fatalf("display exited with %v", err)
 		}
 	case <-time.After(patience):
 		t.Fatalf("display did not quit on q; screen:\n%s", scr.String())
+	}
+}
+
+// console runs a posd console in a pseudo-terminal of 80×24.
+type console struct {
+	scr    screen
+	tty    *os.File
+	exited chan error
+}
+
+func startConsole(t *testing.T, bin, dir string, args ...string) *console {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "TERM=xterm-256color", "POSD_TOKEN=")
+	tty, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 24, Cols: 80})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &console{tty: tty, exited: make(chan error, 1)}
+	go c.scr.copyFrom(tty)
+	go func() { c.exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		tty.Close()
+	})
+	return c
+}
+
+func (c *console) see(t *testing.T, text string, from int) {
+	t.Helper()
+	waitUntil(t, fmt.Sprintf("%q on the screen", text), func() bool { return c.scr.has(text, from) })
+}
+
+func (c *console) press(t *testing.T, keys string) {
+	t.Helper()
+	if _, err := c.tty.Write([]byte(keys)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestKasirAgainstRealServer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	bin := buildPosd(t)
+	dir := t.TempDir()
+	addr := freePort(t)
+	startServer(t, bin, addr, filepath.Join(dir, "posd.db"))
+	ctx := context.Background()
+	api, err := client.New(client.Config{Server: "http://" + addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tenant, err := api.CreateTenant(ctx, "Bakso Pak Kumis", "BK")
+	if err != nil {
+		t.Fatal(err)
+	}
+	counter, err := api.CreateCounter(ctx, "Kasir Depan")
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := api.CreateOrder(ctx, client.OrderRequest{TenantID: tenant.ID, CustomerName: "Dewi", Items: []client.ItemRequest{
+		{Name: "Bakso Urat", Quantity: 2, UnitPrice: 22000}, {Name: "Es Teh Tawar", Quantity: 2, UnitPrice: 3000}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	k := startConsole(t, bin, dir, "kasir", "--server", "http://"+addr, "--counter", fmt.Sprint(counter.ID))
+	k.see(t, first.OrderNumber, 0)
+	k.see(t, "Kasir Depan", 0)
+	k.see(t, "LIVE", 0)
+
+	// Rp 40.000 cash for a Rp 50.000 order is refused with the reason;
+	// Rp 100.000 is taken with Rp 50.000 change and a receipt.
+	mark := k.scr.len()
+	k.press(t, "\r")
+	k.see(t, "Tendered", mark)
+	k.see(t, "2× Bakso Urat", mark)
+	k.press(t, "40000\r")
+	k.see(t, "underpaid", mark)
+	k.press(t, "\x15100000") // ctrl+u clears, then the amount
+	k.see(t, "Change   Rp 50.000", mark)
+	mark = k.scr.len()
+	k.press(t, "\r")
+	k.see(t, "Terima kasih", mark)
+	k.see(t, "Rp 50.000", mark)
+	o, err := api.Order(ctx, first.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !o.Paid() || o.PaidAmount != 50000 {
+		t.Fatalf("order after payment: paid %d", o.PaidAmount)
+	}
+	ps, err := api.Payments(ctx, counter.ID, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ps) != 1 || ps[0].Change != 50000 || ps[0].Method != domain.MethodCash {
+		t.Fatalf("payments %+v", ps)
+	}
+	k.see(t, "Cash 1 Rp 50.000", mark)
+
+	// A new order joins the queue live.
+	k.press(t, "\r") // close the receipt
+	mark = k.scr.len()
+	second, err := api.CreateOrder(ctx, client.OrderRequest{TenantID: tenant.ID, CustomerName: "Joko", Items: []client.ItemRequest{
+		{Name: "Mie Ayam", Quantity: 1, UnitPrice: 18000}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k.see(t, second.OrderNumber, mark)
+	k.see(t, "UNPAID ORDERS (1)", mark)
+
+	k.press(t, "q")
+	select {
+	case err := <-k.exited:
+		if err != nil {
+			t.Fatalf("kasir exited with %v", err)
+		}
+	case <-time.After(patience):
+		t.Fatalf("kasir did not quit on q; screen:\n%s", k.scr.String())
 	}
 }
