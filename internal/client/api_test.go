@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/posd/posd/internal/domain"
 )
@@ -133,5 +134,25 @@ func TestDecodeRoomsList(t *testing.T) {
 	m, err := decodeRooms(json.RawMessage(`[{"room":"display","clients":3}]`))
 	if err != nil || m["display"] != 3 {
 		t.Fatalf("%v %v", m, err)
+	}
+}
+
+func TestClockOffsetFromDateHeader(t *testing.T) {
+	ahead := 90 * time.Second
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Date", time.Now().Add(ahead).UTC().Format(http.TimeFormat))
+		io.WriteString(w, `{"tenants":[]}`)
+	}))
+	defer srv.Close()
+	c, _ := New(Config{Server: srv.URL})
+	if _, ok := c.ClockOffset(); ok {
+		t.Fatal("offset before any answer")
+	}
+	if _, err := c.Tenants(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	off, ok := c.ClockOffset()
+	if !ok || off < ahead-2*time.Second || off > ahead+2*time.Second {
+		t.Fatalf("offset %v, want about %v", off, ahead)
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/posd/posd/internal/buildinfo"
@@ -41,6 +42,29 @@ type Client struct {
 	hc    *http.Client
 	tls   *tls.Config
 	ua    string
+
+	offset atomic.Int64 // server clock minus ours, in ns, from the Date header
+	dated  atomic.Bool
+}
+
+// ClockOffset estimates how far the server's clock is ahead of ours (negative:
+// behind), from the Date header of the last answer; to about a second. It
+// lets a console time orders by the server's clock. ok is false before any
+// answer carried a Date.
+func (c *Client) ClockOffset() (offset time.Duration, ok bool) {
+	return time.Duration(c.offset.Load()), c.dated.Load()
+}
+
+func (c *Client) noteDate(h http.Header, sent, received time.Time) {
+	d, err := http.ParseTime(h.Get("Date"))
+	if err != nil {
+		return
+	}
+	// The header is truncated to the second: compare with the middle of the
+	// exchange, plus half a second for the truncation.
+	mid := sent.Add(received.Sub(sent) / 2)
+	c.offset.Store(int64(d.Add(500 * time.Millisecond).Sub(mid)))
+	c.dated.Store(true)
 }
 
 // New validates cfg and builds a client; it does not contact the server.
@@ -184,6 +208,7 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, in, 
 	if ro.idemKey != "" {
 		req.Header.Set("Idempotency-Key", ro.idemKey)
 	}
+	sent := time.Now()
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -192,6 +217,7 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, in, 
 		return &UnreachableError{Server: c.base.String(), Err: unwrapURLError(err)}
 	}
 	defer resp.Body.Close()
+	c.noteDate(resp.Header, sent, time.Now())
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
 	if err != nil {
 		return &UnreachableError{Server: c.base.String(), Err: fmt.Errorf("read response: %w", err)}

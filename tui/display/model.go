@@ -101,6 +101,7 @@ type Model struct {
 	loaded  bool
 	reload  bool // a gap: reload, then Reset the stream
 	lastID  int64
+	skew    time.Duration // server clock minus ours: timers run on the server's clock
 	status  string
 	isError bool
 	alert   *widgets.Alert
@@ -130,6 +131,7 @@ type (
 	loadedMsg struct {
 		list    client.OrderList
 		tenants []client.Tenant
+		skew    time.Duration // server clock minus ours
 		err     error
 	}
 	retryLoadMsg struct{}
@@ -178,7 +180,15 @@ func (m *Model) load() tea.Cmd {
 			return loadedMsg{err: err}
 		}
 		ts, _ := api.Tenants(ctx) // names are a nicety; a display token may not list them
-		return loadedMsg{list: list, tenants: ts}
+		msg := loadedMsg{list: list, tenants: ts}
+		if c, ok := api.(interface {
+			ClockOffset() (time.Duration, bool)
+		}); ok {
+			if off, ok := c.ClockOffset(); ok && (off >= 2*time.Second || off <= -2*time.Second) {
+				msg.skew = off // the Date header is whole seconds: ignore less
+			}
+		}
+		return msg
 	}
 }
 
@@ -306,6 +316,7 @@ func (m *Model) loadedMsg(msg loadedMsg) (tea.Model, tea.Cmd) {
 	for _, t := range msg.tenants {
 		m.tenants[t.ID] = t
 	}
+	m.skew = msg.skew
 	old := m.tickets
 	m.tickets = map[int64]*ticket{}
 	for _, o := range msg.list.Orders {

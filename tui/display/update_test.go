@@ -274,3 +274,20 @@ func TestEventsKeepTheTrueState(t *testing.T) {
 		t.Fatal("offline not shown")
 	}
 }
+
+type skewedAPI struct{ *fakeAPI }
+
+func (skewedAPI) ClockOffset() (time.Duration, bool) { return 2 * time.Minute, true }
+
+func TestTimersRunOnTheServerClock(t *testing.T) {
+	api := skewedAPI{newFakeAPI(sampleOrders()...)}
+	s := newFakeStream()
+	close(s.ch)
+	m := New(Config{API: api, Now: func() time.Time { return t0 }, NoTick: true,
+		Subscribe: func(int64, []string) widgets.Stream { return s }})
+	drive(m, m.Init()())
+	// NG-001 was made 3 minutes before t0 by our clock, 5 by the server's.
+	if got := m.timer(m.tickets[1].order.CreatedAt); got != "5:00 !" {
+		t.Fatalf("timer %q, want 5:00 ! (server clock two minutes ahead)", got)
+	}
+}

@@ -58,7 +58,7 @@ func ageStyle(a Age) lipgloss.Style {
 // timer renders the elapsed time with a marker that survives a colourless
 // terminal: "4:12", "6:30 !", "12:04 !!".
 func (m *Model) timer(created time.Time) string {
-	d := m.cfg.Now().Sub(created)
+	d := m.cfg.Now().Add(m.skew).Sub(created)
 	a := m.AgeOf(d)
 	text := widgets.Elapsed(d)
 	switch a {
