@@ -67,9 +67,10 @@ type durWriter struct {
 	open     []durOpenOrder
 	// keyed, when set, sends an Idempotency-Key with every write and retries
 	// a write whose answer was lost (the crash test's client).
-	keyed  bool
-	prefix string
-	n      int
+	keyed   bool
+	prefix  string
+	n       int
+	retried int // writes answered only on a retry with the same key
 	// acked records what the API answered 2xx for.
 	acked durAcked
 }
@@ -103,10 +104,10 @@ func (a *durAcked) add(order int64, name string) {
 	a.orders[order][name]++
 }
 
-var nextStatus = map[string]string{"pending": "preparing", "preparing": "ready", "ready": "completed"}
+var durNextStatus = map[string]string{"pending": "preparing", "preparing": "ready", "ready": "completed"}
 
 // step makes one write; it returns an error only for answers that are not
-// legal outcomes (lost connections are reported as errLost).
+// legal outcomes (lost connections are reported as durErrLost).
 func (w *durWriter) step() error {
 	w.n++
 	key := []string{}
@@ -132,7 +133,7 @@ func (w *durWriter) step() error {
 	case r < 70:
 		i := w.rng.IntN(len(w.open))
 		o := &w.open[i]
-		to := nextStatus[o.status]
+		to := durNextStatus[o.status]
 		if err := w.do("PATCH", fmt.Sprintf("/api/orders/%d/status", o.id), map[string]any{"status": to}, http.StatusOK, nil, key); err != nil {
 			return err
 		}
@@ -193,8 +194,8 @@ func (w *durWriter) step() error {
 	return nil
 }
 
-// errLost: the server went away before answering (the crash test's kills).
-var errLost = fmt.Errorf("lost answer")
+// durErrLost: the server went away before answering (the crash test's kills).
+var durErrLost = fmt.Errorf("lost answer")
 
 func (w *durWriter) do(method, path string, body any, want int, out any, headers []string) error {
 	for attempt := 0; ; attempt++ {
@@ -205,13 +206,16 @@ func (w *durWriter) do(method, path string, body any, want int, out any, headers
 			}
 			// The same key again, until the server answers: it acts once.
 			if attempt > 600 {
-				return fmt.Errorf("%s %s: %w (%v)", method, path, errLost, err)
+				return fmt.Errorf("%s %s: %w (%v)", method, path, durErrLost, err)
 			}
 			time.Sleep(50 * time.Millisecond)
 			continue
 		}
 		if status != want {
 			return fmt.Errorf("%s %s: %d %s", method, path, status, raw)
+		}
+		if attempt > 0 {
+			w.retried++ // answered only after the connection was lost
 		}
 		if out != nil {
 			return json.Unmarshal(raw, out)
@@ -267,7 +271,7 @@ func (c *durSocket) run(ctx context.Context, s *servertest.Server, calm <-chan s
 		c.session(ctx, conn, calm, target)
 		since = c.lastID()
 		c.mu.Lock()
-		done := c.violations != nil || (isClosed(calm) && target() > 0 && c.last >= target())
+		done := c.violations != nil || (durIsClosed(calm) && target() > 0 && c.last >= target())
 		c.mu.Unlock()
 		if done {
 			return
@@ -280,7 +284,7 @@ func (c *durSocket) run(ctx context.Context, s *servertest.Server, calm <-chan s
 	}
 }
 
-func isClosed(ch <-chan struct{}) bool {
+func durIsClosed(ch <-chan struct{}) bool {
 	select {
 	case <-ch:
 		return true
@@ -304,13 +308,13 @@ func (c *durSocket) session(ctx context.Context, conn *websocket.Conn, calm <-ch
 		_, data, err := conn.ReadMessage()
 		if err != nil {
 			if ne, ok := err.(interface{ Timeout() bool }); ok && ne.Timeout() {
-				if isClosed(calm) && target() > 0 && c.lastID() >= target() {
+				if durIsClosed(calm) && target() > 0 && c.lastID() >= target() {
 					return
 				}
 				// gorilla cannot read on after a timeout: reconnect.
 				return
 			}
-			if !isClosed(calm) || c.lastID() < target() {
+			if !durIsClosed(calm) || c.lastID() < target() {
 				if ce, ok := err.(*websocket.CloseError); ok {
 					c.violate("server closed the connection: %d %s", ce.Code, ce.Text)
 				}
@@ -352,7 +356,7 @@ func (c *durSocket) session(ctx context.Context, conn *websocket.Conn, calm <-ch
 			c.mu.Unlock()
 			budget--
 		}
-		if budget > 0 || pending >= 0 || isClosed(calm) {
+		if budget > 0 || pending >= 0 || durIsClosed(calm) {
 			continue
 		}
 		budget = 1 + c.rng.IntN(c.every)
