@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"strings"
 	"sync"
@@ -307,6 +308,20 @@ func TestDisplayGolden(t *testing.T) {
 		h.waitFor(t, "attempt 3")
 		m := h.final(t)
 		golden.RequireEqual(t, []byte(m.View()))
+	})
+	t.Run("grid_160x30", func(t *testing.T) {
+		h := startDisplay(t, 0)
+		for i := int64(0); i < 5; i++ {
+			o := order(20+i, 1, fmt.Sprintf("NG-%03d", 20+i), "Tamu", domain.StatusPending, t0.Add(-time.Duration(i)*time.Minute),
+				domain.Item{Name: "Nasi Goreng", Quantity: i + 1, UnitPrice: 20000})
+			h.api.mu.Lock()
+			h.api.orders[o.ID] = o
+			h.api.mu.Unlock()
+		}
+		h.tm.Send(tea.WindowSizeMsg{Width: 160, Height: 30})
+		h.send(live())
+		h.waitFor(t, "LIVE")
+		golden.RequireEqual(t, []byte(h.final(t).View()))
 	})
 	t.Run("resize_wide", func(t *testing.T) {
 		h := startDisplay(t, 0)

@@ -179,7 +179,7 @@ func (m *Model) columns(w, h int) string {
 
 // ticketMinWidth is the narrowest a ticket gets before a column stops
 // putting tickets side by side.
-const ticketMinWidth = 28
+const ticketMinWidth = 25
 
 // columnBody lays out the tickets of column c in width w and height h: one
 // per row, or side by side when the column is wide, scrolled so the selected
