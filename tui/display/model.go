@@ -317,6 +317,9 @@ func (m *Model) loadedMsg(msg loadedMsg) (tea.Model, tea.Cmd) {
 		m.tenants[t.ID] = t
 	}
 	m.skew = msg.skew
+	if _, ok := m.tenants[m.cfg.TenantID]; m.cfg.TenantID != 0 && len(msg.tenants) > 0 && !ok {
+		m.setStatus("tenant "+strconv.FormatInt(m.cfg.TenantID, 10)+" does not exist on this server", true)
+	}
 	old := m.tickets
 	m.tickets = map[int64]*ticket{}
 	for _, o := range msg.list.Orders {

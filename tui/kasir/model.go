@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -327,6 +328,9 @@ func (m *Model) loadedMsg(msg loadedMsg) (tea.Model, tea.Cmd) {
 			m.counter = c.Name
 		}
 	}
+	if len(msg.counters) > 0 && m.counter == "" {
+		m.setStatus("counter "+strconv.FormatInt(m.cfg.CounterID, 10)+" does not exist on this server: payments will be refused", true)
+	}
 	for _, t := range msg.tenants {
 		m.tenants[t.ID] = t
 	}
@@ -401,6 +405,9 @@ func (m *Model) event(ev *client.Event) tea.Cmd {
 	case domain.EventOrderCancelled:
 		var d domain.OrderCancelledData
 		if ev.Decode(&d) == nil {
+			if _, queued := m.queue[d.OrderID]; queued && m.mode == modeMain {
+				m.setStatus(d.OrderNumber+" was cancelled: "+d.Reason, false)
+			}
 			delete(m.queue, d.OrderID)
 			if m.pay != nil && m.pay.order.ID == d.OrderID && m.mode == modePay {
 				m.pay.err = "this order was just cancelled: " + d.Reason
