@@ -1,10 +1,12 @@
 package display
 
 import (
+	"strings"
 	"testing"
 	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
 
 	"github.com/posd/posd/internal/client"
 	"github.com/posd/posd/internal/domain"
@@ -289,5 +291,36 @@ func TestTimersRunOnTheServerClock(t *testing.T) {
 	// NG-001 was made 3 minutes before t0 by our clock, 5 by the server's.
 	if got := m.timer(m.tickets[1].order.CreatedAt); got != "5:00 !" {
 		t.Fatalf("timer %q, want 5:00 ! (server clock two minutes ahead)", got)
+	}
+}
+
+func TestViewAtAnySize(t *testing.T) {
+	u := newUnit(t)
+	for _, mode := range []string{"", "a", "?", "x"} {
+		if mode != "" {
+			drive(u.m, keyRunes(mode))
+		}
+		for w := 1; w <= 200; w += 7 {
+			for h := 1; h <= 60; h += 5 {
+				drive(u.m, tea.WindowSizeMsg{Width: w, Height: h})
+				v := u.m.View()
+				if v == "" {
+					t.Fatalf("empty view at %dx%d", w, h)
+				}
+				if w < 80 || h < 24 {
+					continue
+				}
+				lines := strings.Split(v, "\n")
+				if len(lines) != h {
+					t.Fatalf("%d lines at %dx%d:\n%s", len(lines), w, h, v)
+				}
+				for i, l := range lines {
+					if lw := lipgloss.Width(l); lw > w {
+						t.Fatalf("line %d is %d wide at %dx%d: %q", i, lw, w, h, l)
+					}
+				}
+			}
+		}
+		drive(u.m, keyEsc)
 	}
 }

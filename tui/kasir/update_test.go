@@ -1,10 +1,12 @@
 package kasir
 
 import (
+	"strings"
 	"testing"
 	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
 
 	"github.com/posd/posd/internal/client"
 	"github.com/posd/posd/internal/domain"
@@ -311,5 +313,35 @@ func TestEventsKeepTheQueueTrue(t *testing.T) {
 	u.event(client.Update{Gap: &client.Gap{Since: 25, OldestID: 40}})
 	if len(u.stream.resets) != 1 || u.stream.resets[0] != 20 {
 		t.Fatalf("resets %v", u.stream.resets)
+	}
+}
+
+func TestViewAtAnySize(t *testing.T) {
+	u := newUnit(t)
+	for _, keys := range [][]tea.KeyMsg{nil, {keyEnter}, {keyRunes("5000"), keyEnter}, {keyEnter}, {keyTab, keyRunes("r")}, {keyEsc, keyRunes("?")}} {
+		for _, k := range keys {
+			drive(u.m, k)
+		}
+		for w := 1; w <= 200; w += 7 {
+			for h := 1; h <= 60; h += 5 {
+				drive(u.m, tea.WindowSizeMsg{Width: w, Height: h})
+				v := u.m.View()
+				if v == "" {
+					t.Fatalf("empty view at %dx%d", w, h)
+				}
+				if w < 80 || h < 24 {
+					continue
+				}
+				lines := strings.Split(v, "\n")
+				if len(lines) != h {
+					t.Fatalf("%d lines at %dx%d:\n%s", len(lines), w, h, v)
+				}
+				for i, l := range lines {
+					if lw := lipgloss.Width(l); lw > w {
+						t.Fatalf("line %d is %d wide at %dx%d: %q", i, lw, w, h, l)
+					}
+				}
+			}
+		}
 	}
 }
