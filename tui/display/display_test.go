@@ -51,11 +51,12 @@ type call struct {
 
 // fakeAPI serves orders from memory and records the writes.
 type fakeAPI struct {
-	mu      sync.Mutex
-	orders  map[int64]domain.Order
-	head    int64
-	calls   []call
-	failSet error
+	mu         sync.Mutex
+	orders     map[int64]domain.Order
+	head       int64
+	calls      []call
+	failSet    error
+	failOrders error
 }
 
 func newFakeAPI(orders ...domain.Order) *fakeAPI {
@@ -70,6 +71,9 @@ func (f *fakeAPI) Orders(_ context.Context, flt client.OrderFilter) (client.Orde
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls = append(f.calls, call{op: "orders"})
+	if f.failOrders != nil {
+		return client.OrderList{}, f.failOrders
+	}
 	var out []domain.Order
 	for _, o := range f.orders {
 		if flt.Open && !o.Status.Open() {

@@ -97,6 +97,8 @@ type Model struct {
 	lastBumped int64
 
 	conn    widgets.Conn
+	fails   int       // failed loads before the stream started
+	failed  time.Time // when loading first failed
 	stream  widgets.Stream
 	loaded  bool
 	reload  bool // a gap: reload, then Reset the stream
@@ -311,6 +313,13 @@ func errText(err error) string {
 func (m *Model) loadedMsg(msg loadedMsg) (tea.Model, tea.Cmd) {
 	if msg.err != nil {
 		m.setStatus("cannot load orders: "+errText(msg.err)+" — retrying", true)
+		if m.stream == nil { // the badge must not say CONNECTING for ever
+			if m.fails == 0 {
+				m.failed = m.cfg.Now()
+			}
+			m.fails++
+			m.conn = widgets.Conn{Set: true, State: client.State{Conn: client.Reconnecting, Attempt: m.fails, Since: m.failed, Err: msg.err}}
+		}
 		return m, tea.Tick(2*time.Second, func(time.Time) tea.Msg { return retryLoadMsg{} })
 	}
 	for _, t := range msg.tenants {

@@ -1,6 +1,7 @@
 package display
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -322,5 +323,20 @@ func TestViewAtAnySize(t *testing.T) {
 			}
 		}
 		drive(u.m, keyEsc)
+	}
+}
+
+func TestUnreachableAtStartIsNotConnecting(t *testing.T) {
+	api := newFakeAPI(sampleOrders()...)
+	api.failOrders = &client.UnreachableError{Server: "http://127.0.0.1:5000", Err: errors.New("connection refused")}
+	m := New(Config{API: api, Now: func() time.Time { return t0 }, NoTick: true})
+	msg := m.Init()()
+	m.Update(msg) // the retry is a Cmd two seconds away: not run here
+	m.Update(msg)
+	if m.conn.State.Conn != client.Reconnecting || m.conn.State.Attempt != 2 || !m.conn.State.Since.Equal(t0) {
+		t.Fatalf("conn %+v, want Reconnecting attempt 2 since t0", m.conn.State)
+	}
+	if !strings.Contains(m.View(), "RECONNECTING (attempt 2") {
+		t.Fatalf("view:\n%s", m.View())
 	}
 }

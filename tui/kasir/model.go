@@ -123,6 +123,8 @@ type Model struct {
 	refund  *refundForm
 
 	conn     widgets.Conn
+	fails    int       // failed loads before the stream started
+	failed   time.Time // when loading first failed
 	stream   widgets.Stream
 	loaded   bool
 	reload   bool
@@ -321,6 +323,13 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 func (m *Model) loadedMsg(msg loadedMsg) (tea.Model, tea.Cmd) {
 	if msg.err != nil {
 		m.setStatus("cannot load: "+errText(msg.err)+" — retrying", true)
+		if m.stream == nil { // the badge must not say CONNECTING for ever
+			if m.fails == 0 {
+				m.failed = m.cfg.Now()
+			}
+			m.fails++
+			m.conn = widgets.Conn{Set: true, State: client.State{Conn: client.Reconnecting, Attempt: m.fails, Since: m.failed, Err: msg.err}}
+		}
 		return m, tea.Tick(2*time.Second, func(time.Time) tea.Msg { return retryLoadMsg{} })
 	}
 	for _, c := range msg.counters {
