@@ -374,6 +374,12 @@ func (a *API) events(w http.ResponseWriter, r *http.Request, p auth.Principal) e
 	if err != nil {
 		return err
 	}
+	// The horizon is read after the page: if retention deleted anything
+	// after since before the page was read, it shows here.
+	horizon, err := a.cfg.Reader.Horizon(r.Context())
+	if err != nil {
+		return err
+	}
 	next := since
 	if len(evs) > 0 {
 		next = evs[len(evs)-1].ID
@@ -381,7 +387,13 @@ func (a *API) events(w http.ResponseWriter, r *http.Request, p auth.Principal) e
 	if evs == nil {
 		evs = []domain.Event{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"events": evs, "next_since": next})
+	body := map[string]any{"events": evs, "next_since": next}
+	if since < horizon {
+		// Never a silent gap: retention deleted events after since.
+		body["gap"] = true
+		body["oldest_id"] = horizon + 1
+	}
+	writeJSON(w, http.StatusOK, body)
 	return nil
 }
 

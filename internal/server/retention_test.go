@@ -87,6 +87,20 @@ func TestRetentionGapIsReported(t *testing.T) {
 	if n := durCount(t, s, `SELECT COUNT(*) FROM events`); n != 8 {
 		t.Fatalf("%d events left, want 8", n)
 	}
+	// History paging says so too: from below the horizon, gap and oldest_id.
+	var hist struct {
+		Gap      bool  `json:"gap"`
+		OldestID int64 `json:"oldest_id"`
+	}
+	s.MustDo(t, http.StatusOK, "", "GET", "/api/events?room=tenant-1&since=3", nil, &hist)
+	if !hist.Gap || hist.OldestID != 29 {
+		t.Fatalf("history from 3: gap %v oldest_id %d, want true 29", hist.Gap, hist.OldestID)
+	}
+	hist.Gap, hist.OldestID = false, 0
+	s.MustDo(t, http.StatusOK, "", "GET", "/api/events?room=tenant-1&since=28", nil, &hist)
+	if hist.Gap || hist.OldestID != 0 {
+		t.Fatalf("history from 28 (complete): gap %v oldest_id %d", hist.Gap, hist.OldestID)
+	}
 
 	// since older than the horizon: the error frame names the oldest id.
 	ws := s.Dial(t, "", "rooms=tenant-1&since=3")
