@@ -348,4 +348,3 @@ func readFrame(r io.Reader, buf *[]byte) ([]byte, error) {
 	}
 }
 
-type counter = atomic.Int64

@@ -29,9 +29,12 @@ func newAPI(base, token string, conns int) *api {
 		DialContext:         (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 		MaxIdleConns:        conns,
 		MaxIdleConnsPerHost: conns,
-		IdleConnTimeout:     90 * time.Second,
-		DisableCompression:  true,
-		ForceAttemptHTTP2:   false,
+		// Below the 5 s keep-alive timeout of Node's http server: a
+		// connection it closes while a POST goes out would fail the order
+		// (a POST is not retried).
+		IdleConnTimeout:    3 * time.Second,
+		DisableCompression: true,
+		ForceAttemptHTTP2:  false,
 	}
 	return &api{base: strings.TrimSuffix(base, "/"), token: token, hc: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
 }
@@ -156,7 +159,7 @@ type driver struct {
 
 	mu    sync.Mutex
 	stats driveStats
-	sent  counter
+	sent  atomic.Int64
 }
 
 func (d *driver) run(ctx context.Context) driveStats {

@@ -10,6 +10,8 @@
 #   env: POSD  posd binary                     (default /tmp/pb/posd)
 #        PEER  copy of the Node peer, npm ci'd (default /tmp/peer)
 #        OUT   directory for JSON results      (default /tmp/pb/runs)
+#        BENCH posd binary that runs the bench  (default $POSD)
+#        POSD_PORT, NODE_PORT                  (default 5070, 5055; each must be free)
 #
 # Each run writes $OUT/$TAG-$TARGET-$ROUND.json (posd bench --json) and .log
 # (progress); one summary line per run goes to stdout. Summarise with
@@ -26,6 +28,7 @@ fi
 ROUNDS=$1 CLIENTS=$2 RATE=$3 DUR=$4 TAG=$5
 shift 5
 POSD=${POSD:-/tmp/pb/posd} PEER=${PEER:-/tmp/peer} OUT=${OUT:-/tmp/pb/runs}
+BENCH=${BENCH:-$POSD} POSD_PORT=${POSD_PORT:-5070} NODE_PORT=${NODE_PORT:-5055}
 NICE="nice -n -15"
 [ "$(id -u)" = 0 ] || NICE=""
 mkdir -p "$OUT"
@@ -41,41 +44,61 @@ stop() {
 trap stop EXIT
 
 wait_up() {
-  for _ in $(seq 100); do curl -sf "$1/healthz" >/dev/null && return 0; sleep 0.1; done
+  for _ in $(seq 100); do
+    if ! kill -0 "$srvpid" 2>/dev/null; then
+      echo "server for $1 exited (port taken?)" >&2
+      return 1
+    fi
+    curl -sf "$1/healthz" >/dev/null && return 0
+    sleep 0.1
+  done
   echo "server at $1 did not come up" >&2
   return 1
 }
 
+free_port() {
+  if curl -s -o /dev/null "http://127.0.0.1:$1/"; then
+    echo "port $1 is already in use: set POSD_PORT / NODE_PORT" >&2
+    exit 1
+  fi
+}
+free_port "$POSD_PORT"
+free_port "$NODE_PORT"
+
 start_node() {
   rm -f "$PEER"/bench.db*
-  (cd "$PEER" && exec env PORT=5055 DB_PATH="$PEER/bench.db" LOG_LEVEL=warn $NICE taskset -c 0 node server.js) >"$OUT/node.out" 2>&1 &
+  (cd "$PEER" && exec env PORT=$NODE_PORT DB_PATH="$PEER/bench.db" LOG_LEVEL=warn $NICE taskset -c 0 node server.js) >"$OUT/node.out" 2>&1 &
   srvpid=$!
-  wait_up http://127.0.0.1:5055
+  wait_up http://127.0.0.1:$NODE_PORT
 }
 
 start_posd() {
   rm -rf "$OUT/posd-db" && mkdir -p "$OUT/posd-db"
-  $NICE taskset -c 0 "$POSD" serve --addr 127.0.0.1:5000 --db "$OUT/posd-db/posd.db" --auth=off --log-level warn >"$OUT/posd.out" 2>&1 &
+  $NICE taskset -c 0 "$POSD" serve --addr 127.0.0.1:$POSD_PORT --db "$OUT/posd-db/posd.db" --auth=off --log-level warn >"$OUT/posd.out" 2>&1 &
   srvpid=$!
-  wait_up http://127.0.0.1:5000
+  wait_up http://127.0.0.1:$POSD_PORT
 }
 
 for r in $(seq "$ROUNDS"); do
   for t in "$@"; do
     case $t in
-      node) start_node || exit 1; srv=http://127.0.0.1:5055 proto=socketio ;;
-      posd-native) start_posd || exit 1; srv=http://127.0.0.1:5000 proto=native ;;
-      posd-socketio) start_posd || exit 1; srv=http://127.0.0.1:5000 proto=socketio ;;
+      node) start_node || exit 1; srv=http://127.0.0.1:$NODE_PORT proto=socketio ;;
+      posd-native) start_posd || exit 1; srv=http://127.0.0.1:$POSD_PORT proto=native ;;
+      posd-socketio) start_posd || exit 1; srv=http://127.0.0.1:$POSD_PORT proto=socketio ;;
       *) echo "unknown target $t" >&2; exit 2 ;;
     esac
     sleep 1
     out=$OUT/$TAG-$t-$r.json
     load=$(cut -d' ' -f1 /proc/loadavg)
-    $NICE taskset -c 1 "$POSD" bench --proto "$proto" --server "$srv" --setup --json \
+    $NICE taskset -c 1 "$BENCH" bench --proto "$proto" --server "$srv" --setup --json \
       --clients "$CLIENTS" --tenants 10 --display-share 0.05 --rate "$RATE" --duration "$DUR" \
       --server-pid "$srvpid" >"$out" 2>"$OUT/$TAG-$t-$r.log"
     rc=$?
     stop
-    echo "$TAG $t round $r (load $load, exit $rc): $(python3 "$(dirname "$0")/summary.py" --line "$out")"
+    if [ -s "$out" ]; then
+      echo "$TAG $t round $r (load $load, exit $rc): $(python3 "$(dirname "$0")/summary.py" --line "$out")"
+    else
+      echo "$TAG $t round $r (load $load, exit $rc): no result; see $OUT/$TAG-$t-$r.log"
+    fi
   done
 done
