@@ -211,9 +211,13 @@ func (c *Client) Notify(ctx context.Context, userID int64, typ string, data json
 }
 
 // EventPage is a page of the event log; continue with since=NextSince.
+// Gap says retention already deleted events after the since asked for;
+// OldestID is then the oldest id still kept.
 type EventPage struct {
 	Events    []Event `json:"events"`
 	NextSince int64   `json:"next_since"`
+	Gap       bool    `json:"gap,omitempty"`
+	OldestID  int64   `json:"oldest_id,omitempty"`
 }
 
 // Events pages through the event log after since, of one room when room is

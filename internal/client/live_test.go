@@ -203,6 +203,9 @@ func TestLiveGapAndReset(t *testing.T) {
 	}
 	clock.Add(time.Hour)
 	ts.Prune(ctx)
+	if page := must(c.Events(ctx, 0, "", 10)); !page.Gap || page.OldestID <= 1 {
+		t.Fatalf("history page %+v: no gap reported", page)
+	}
 
 	s := c.Subscribe(ctx, client.StreamOptions{Rooms: []string{domain.RoomDisplay}, Since: 0})
 	defer s.Close()
