@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -43,7 +42,6 @@ type client struct {
 	buf    []byte
 	other  int64 // frames not accounted (joined, other events, pings); reader-owned
 	errors int64 // error frames or unparsable order events; reader-owned
-	joined int64 // native "joined" acknowledgements; reader-owned
 	gone   bool  // the poller dropped it; poller-owned
 }
 
@@ -306,9 +304,6 @@ func (c *client) onMessage(proto string, b []byte, at int64) (reply []byte, err 
 		}
 	} else {
 		kind, id = parseNative(b)
-		if kind == frameOther && isJoined(b) {
-			c.joined++
-		}
 	}
 	switch kind {
 	case frameCreated:
@@ -319,11 +314,6 @@ func (c *client) onMessage(proto string, b []byte, at int64) (reply []byte, err 
 		c.other++
 	}
 	return reply, nil
-}
-
-func isJoined(b []byte) bool {
-	op, ok := stringField(b, keyOp)
-	return ok && string(op) == "joined"
 }
 
 // readFrame reads a whole message into *buf, growing it when needed.
@@ -347,4 +337,3 @@ func readFrame(r io.Reader, buf *[]byte) ([]byte, error) {
 		}
 	}
 }
-
