@@ -351,5 +351,7 @@ func (m *Model) fullHelp(w, h int) string {
 		widgets.Muted.Render("? or esc closes this help"),
 	}
 	box := lipgloss.NewStyle().Border(lipgloss.RoundedBorder()).Padding(0, 1).Width(w - 2)
-	return box.Render(widgets.FitLines(strings.Join(lines, "\n"), min(len(lines)+2, h-2)))
+	// Wrap first, then cut to the room there is, then draw the box.
+	text := lipgloss.NewStyle().Width(max(w-4, 1)).Render(strings.Join(lines, "\n"))
+	return box.Render(widgets.FitLines(text, max(min(lipgloss.Height(text), h-2), 1)))
 }

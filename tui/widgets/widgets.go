@@ -265,17 +265,17 @@ func (a *Alert) Visible(now time.Time) bool {
 func (a *Alert) Banner(w int) string {
 	var bg lipgloss.Color
 	fg := ColorOnColor
-	label := "INFO"
+	label, icon := "INFO", "ℹ"
 	switch a.Severity {
 	case "error":
-		bg, fg, label = ColorBad, ColorBright, "ERROR"
+		bg, fg, label, icon = ColorBad, ColorBright, "ERROR", "✖"
 	case "warning":
-		bg, label = ColorWarn, "WARNING"
+		bg, label, icon = ColorWarn, "WARNING", "⚠"
 	default:
 		bg = ColorInfo
 		fg = ColorBright
 	}
-	text := "⚠ " + label + ": " + a.Message
+	text := icon + " " + label + ": " + a.Message
 	if a.Severity == "error" {
 		text += "  (d: dismiss)"
 	}
