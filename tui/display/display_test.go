@@ -292,6 +292,21 @@ func TestDisplayGolden(t *testing.T) {
 		}
 		golden.RequireEqual(t, []byte(m.View()))
 	})
+	t.Run("cancel_with_reason", func(t *testing.T) {
+		h := startDisplay(t, 0)
+		h.send(live())
+		h.waitFor(t, "LIVE")
+		h.tm.Type("x")
+		h.tm.Type("stok habis")
+		h.waitFor(t, "stok habis")
+		h.tm.Send(tea.KeyMsg{Type: tea.KeyEnter})
+		h.waitFor(t, "CANCELLED")
+		m := h.final(t)
+		if c := h.api.lastCall(); c.op != "cancel" || c.reason != "stok habis" {
+			t.Fatalf("call %+v", c)
+		}
+		golden.RequireEqual(t, []byte(m.View()))
+	})
 	t.Run("ages", func(t *testing.T) {
 		h := startDisplay(t, 1)
 		h.send(live())

@@ -301,8 +301,8 @@ func TestViewAtAnySize(t *testing.T) {
 		if mode != "" {
 			drive(u.m, keyRunes(mode))
 		}
-		for w := 1; w <= 200; w += 7 {
-			for h := 1; h <= 60; h += 5 {
+		for _, w := range []int{1, 10, 39, 40, 60, 79, 80, 81, 100, 120, 161, 200} {
+			for _, h := range []int{1, 5, 11, 12, 23, 24, 25, 40, 60} {
 				drive(u.m, tea.WindowSizeMsg{Width: w, Height: h})
 				v := u.m.View()
 				if v == "" {

@@ -263,6 +263,17 @@ func TestKasirGolden(t *testing.T) {
 		h.waitFor(t, "underpaid")
 		golden.RequireEqual(t, []byte(h.final(t).View()))
 	})
+	t.Run("refund_form", func(t *testing.T) {
+		h := start(t)
+		h.tm.Send(tea.KeyMsg{Type: tea.KeyTab})
+		h.tm.Send(tea.KeyMsg{Type: tea.KeyDown})
+		h.tm.Type("r")
+		h.tm.Type("salah pesan")
+		h.tm.Send(tea.KeyMsg{Type: tea.KeyTab})
+		h.tm.Type("10000")
+		h.waitFor(t, "Rp 10.000")
+		golden.RequireEqual(t, []byte(h.final(t).View()))
+	})
 	t.Run("alert_banner", func(t *testing.T) {
 		h := start(t)
 		h.stream.ch <- client.Update{Event: &client.Event{Name: domain.EventAlert, Payload: client.Envelope{ID: 21, Type: "system_alert", Severity: "warning", Message: "System maintenance in 5 minutes", Timestamp: t0}}}

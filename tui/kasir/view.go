@@ -314,8 +314,11 @@ func (m *Model) refundView(w int) string {
 		reason = f.reason.View()
 	}
 	amount := f.amount.Value
+	if n, ok := widgets.ParseAmount(f.amount.Value); ok {
+		amount = strings.TrimPrefix(widgets.Rupiah(n), "Rp ")
+	}
 	if f.field == 1 {
-		amount = f.amount.View()
+		amount += (&widgets.Input{}).View() // the cursor
 	}
 	lines = append(lines,
 		label(0, "Reason ")+widgets.Truncate(reason, w-10),
