@@ -311,6 +311,11 @@ func errText(err error) string {
 }
 
 func (m *Model) loadedMsg(msg loadedMsg) (tea.Model, tea.Cmd) {
+	if msg.err != nil && widgets.Refused(msg.err) {
+		m.setStatus("cannot load orders: "+errText(msg.err), true)
+		m.conn = widgets.Conn{Set: true, State: client.State{Conn: client.Offline, Fatal: true, Err: msg.err, Since: m.cfg.Now()}}
+		return m, nil // the server said no: asking again will not help
+	}
 	if msg.err != nil {
 		m.setStatus("cannot load orders: "+errText(msg.err)+" — retrying", true)
 		if m.stream == nil { // the badge must not say CONNECTING for ever

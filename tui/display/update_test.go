@@ -340,3 +340,15 @@ func TestUnreachableAtStartIsNotConnecting(t *testing.T) {
 		t.Fatalf("view:\n%s", m.View())
 	}
 }
+
+func TestRefusedLoadStops(t *testing.T) {
+	api := newFakeAPI()
+	api.failOrders = &client.APIError{Status: 403, Code: "forbidden", Message: "this token may not list orders"}
+	m := New(Config{API: api, Now: func() time.Time { return t0 }, NoTick: true})
+	if _, cmd := m.Update(m.Init()()); cmd != nil {
+		t.Fatal("a refused load is retried")
+	}
+	if m.conn.State.Conn != client.Offline || !m.conn.State.Fatal || !strings.Contains(m.View(), "this token may not list orders") {
+		t.Fatalf("conn %+v view:\n%s", m.conn.State, m.View())
+	}
+}

@@ -321,6 +321,11 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 }
 
 func (m *Model) loadedMsg(msg loadedMsg) (tea.Model, tea.Cmd) {
+	if msg.err != nil && widgets.Refused(msg.err) {
+		m.setStatus("cannot load: "+errText(msg.err), true)
+		m.conn = widgets.Conn{Set: true, State: client.State{Conn: client.Offline, Fatal: true, Err: msg.err, Since: m.cfg.Now()}}
+		return m, nil // the server said no: asking again will not help
+	}
 	if msg.err != nil {
 		m.setStatus("cannot load: "+errText(msg.err)+" — retrying", true)
 		if m.stream == nil { // the badge must not say CONNECTING for ever

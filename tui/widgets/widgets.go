@@ -3,6 +3,7 @@
 package widgets
 
 import (
+	"errors"
 	"strconv"
 	"strings"
 	"time"
@@ -316,3 +317,10 @@ func (in *Input) Key(msg tea.KeyMsg) bool {
 
 // View renders the value with a block cursor.
 func (in *Input) View() string { return in.Value + lipgloss.NewStyle().Reverse(true).Render(" ") }
+
+// Refused reports whether err is the server refusing the request itself
+// (a 4xx other than a timeout or rate limit): asking again will not help.
+func Refused(err error) bool {
+	var ae *client.APIError
+	return errors.As(err, &ae) && ae.Status >= 400 && ae.Status < 500 && ae.Status != 408 && ae.Status != 429
+}
