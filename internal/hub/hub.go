@@ -401,12 +401,38 @@ func (h *Hub) CheckSince(ctx context.Context, since int64) error {
 	if since < horizon {
 		return &TooOldError{Since: since, Oldest: horizon + 1}
 	}
+	// A since beyond the newest event means the log is not the one the
+	// client read (a database restored from a backup, or one that lost its
+	// last commits to a power cut): replaying "after since" would silently
+	// skip every event until the ids catch up.
+	if hl, ok := h.log.(headLog); ok && since > 0 {
+		head, err := hl.LastEventID(ctx)
+		if err != nil {
+			return err
+		}
+		if since > head {
+			return &TooOldError{Since: since, Oldest: horizon + 1, Ahead: true, Head: head}
+		}
+	}
 	return nil
 }
 
-// TooOldError says a replay cannot be complete: the log was pruned past Since.
-type TooOldError struct{ Since, Oldest int64 }
+// headLog is a Log that knows its newest id (the store does).
+type headLog interface {
+	LastEventID(ctx context.Context) (int64, error)
+}
+
+// TooOldError says a replay from Since cannot be complete: the log was
+// pruned past Since, or (Ahead) it does not reach Since at all.
+type TooOldError struct {
+	Since, Oldest int64
+	Ahead         bool
+	Head          int64 // the log's newest id, when Ahead
+}
 
 func (e *TooOldError) Error() string {
+	if e.Ahead {
+		return "event " + itoa(e.Since) + " is newer than the log's newest (" + itoa(e.Head) + "): the server's log was reset or restored; reload state and resume from its last id"
+	}
 	return "events after " + itoa(e.Since) + " are no longer all in the log; oldest available id is " + itoa(e.Oldest) + ": reload state and resume from its last id"
 }

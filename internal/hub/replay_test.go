@@ -500,3 +500,35 @@ func TestResumeSameCursorDuringPageRead(t *testing.T) {
 		t.Fatalf("frames %q, want the ack before 11, 12", got)
 	}
 }
+
+// headFakeLog also knows its newest id, as the store does.
+type headFakeLog struct{ *fakeLog }
+
+func (l headFakeLog) LastEventID(context.Context) (int64, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return int64(len(l.events)), nil
+}
+
+// A since beyond the newest event (a restored or reset database) is a gap
+// too: replaying "after since" would skip every event until ids catch up.
+func TestCheckSinceAheadOfTheLog(t *testing.T) {
+	l := &fakeLog{}
+	h := New(Options{Encoders: []Encoder{testEncoder}}, headFakeLog{l}, nil)
+	l.events = append(l.events, domain.Event{ID: 1}, domain.Event{ID: 2}, domain.Event{ID: 3})
+	for since, ahead := range map[int64]bool{-1: false, 0: false, 2: false, 3: false, 4: true, 1000: true} {
+		err := h.CheckSince(context.Background(), since)
+		var gap *TooOldError
+		if got := errors.As(err, &gap) && gap.Ahead; got != ahead {
+			t.Errorf("since %d: %v, want ahead=%v", since, err, ahead)
+		}
+		if ahead && (gap.Head != 3 || gap.Oldest != 1) {
+			t.Errorf("since %d: %+v", since, gap)
+		}
+	}
+	// A log that cannot tell its head is trusted as before.
+	h2 := New(Options{Encoders: []Encoder{testEncoder}}, l, nil)
+	if err := h2.CheckSince(context.Background(), 1000); err != nil {
+		t.Fatalf("plain log: %v", err)
+	}
+}

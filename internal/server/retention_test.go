@@ -233,3 +233,29 @@ func durContainsAll(s string, parts ...string) bool {
 	}
 	return true
 }
+
+// A since beyond the newest event (the database was restored or reset) gets
+// the gap error too, instead of silently skipping until the ids catch up.
+func TestSinceAheadOfTheLog(t *testing.T) {
+	s := durStart(t, nil)
+	tenants, _ := durSeed(t, s, 1, 0)
+	for i := range 3 {
+		s.MustDo(t, http.StatusCreated, "", "POST", "/api/orders", durOrder(tenants[0], fmt.Sprint("c", i)), nil)
+	}
+	ws := s.Dial(t, "", "rooms=tenant-1&since=500")
+	f := servertest.Read(t, ws, 10*time.Second)
+	if f.Op != "error" || f.Code != "gap" || !strings.Contains(f.Message, "newer than the log's newest (3)") {
+		t.Fatalf("first frame %+v, want a gap error", f)
+	}
+	// Live from here.
+	s.MustDo(t, http.StatusCreated, "", "POST", "/api/orders", durOrder(tenants[0], "live"), nil)
+	if ev := servertest.NextEvent(t, ws, 10*time.Second); ev.EventID() != 4 {
+		t.Fatalf("live event %d, want 4", ev.EventID())
+	}
+	// since equal to the head is fine.
+	ws2 := s.Dial(t, "", "rooms=tenant-1&since=4")
+	s.MustDo(t, http.StatusCreated, "", "POST", "/api/orders", durOrder(tenants[0], "next"), nil)
+	if ev := servertest.NextEvent(t, ws2, 10*time.Second); ev.EventID() != 5 {
+		t.Fatalf("event %d, want 5", ev.EventID())
+	}
+}
