@@ -211,9 +211,9 @@ func (w lockedWriter) Write(p []byte) (int, error) {
 	return w.b.Write(p)
 }
 
-func startDisplay(t *testing.T, tenant int64) *harness {
+func startDisplay(t *testing.T, tenant int64, extra ...domain.Order) *harness {
 	t.Helper()
-	h := &harness{api: newFakeAPI(sampleOrders()...), stream: newFakeStream(), clock: &clock{now: t0}, bell: &bytes.Buffer{}, bellMu: &sync.Mutex{}}
+	h := &harness{api: newFakeAPI(append(sampleOrders(), extra...)...), stream: newFakeStream(), clock: &clock{now: t0}, bell: &bytes.Buffer{}, bellMu: &sync.Mutex{}}
 	m := New(Config{
 		API:      h.api,
 		TenantID: tenant,
@@ -329,14 +329,12 @@ func TestDisplayGolden(t *testing.T) {
 		golden.RequireEqual(t, []byte(m.View()))
 	})
 	t.Run("grid_160x30", func(t *testing.T) {
-		h := startDisplay(t, 0)
+		var more []domain.Order
 		for i := int64(0); i < 5; i++ {
-			o := order(20+i, 1, fmt.Sprintf("NG-%03d", 20+i), "Tamu", domain.StatusPending, t0.Add(-time.Duration(i)*time.Minute),
-				domain.Item{Name: "Nasi Goreng", Quantity: i + 1, UnitPrice: 20000})
-			h.api.mu.Lock()
-			h.api.orders[o.ID] = o
-			h.api.mu.Unlock()
+			more = append(more, order(20+i, 1, fmt.Sprintf("NG-%03d", 20+i), "Tamu", domain.StatusPending, t0.Add(-time.Duration(i)*time.Minute),
+				domain.Item{Name: "Nasi Goreng", Quantity: i + 1, UnitPrice: 20000}))
 		}
+		h := startDisplay(t, 0, more...)
 		h.tm.Send(tea.WindowSizeMsg{Width: 160, Height: 30})
 		h.send(live())
 		h.waitFor(t, "LIVE")
