@@ -78,6 +78,28 @@ func (s *Store) Horizon(ctx context.Context) (int64, error) {
 	return v, nil
 }
 
+// HorizonFor is Horizon for a connection in rooms: the highest id retention
+// has deleted among the events addressed to any of rooms or to every
+// connection. A quiet room whose events keep-per-room kept has a horizon far
+// below the global one. With rooms nil it is the global Horizon.
+func (s *Store) HorizonFor(ctx context.Context, rooms []string) (int64, error) {
+	if rooms == nil {
+		return s.Horizon(ctx)
+	}
+	args := []any{roomHorizonKey(domain.RoomAll)}
+	for _, r := range rooms {
+		args = append(args, roomHorizonKey(r))
+	}
+	var v int64
+	err := s.rdb.QueryRowContext(ctx, `SELECT COALESCE(MAX(value), 0) FROM log_meta WHERE key IN (`+placeholders(len(args))+`)`, args...).Scan(&v)
+	if err != nil {
+		return 0, fmt.Errorf("read log horizon: %w", err)
+	}
+	return v, nil
+}
+
+func roomHorizonKey(room string) string { return "room:" + room }
+
 // LastEventID is the newest event id (0 for an empty log).
 func (s *Store) LastEventID(ctx context.Context) (int64, error) {
 	var v int64
@@ -138,6 +160,7 @@ func (s *Store) pruneBatch(ctx context.Context, cutoff time.Time, floor map[stri
 	}
 	var victims []any
 	var top int64
+	roomTop := map[string]int64{} // per room, the highest id deleted
 	for rows.Next() && len(victims) < batch {
 		var id int64
 		var rooms string
@@ -146,7 +169,8 @@ func (s *Store) pruneBatch(ctx context.Context, cutoff time.Time, floor map[stri
 			return 0, fmt.Errorf("prune: %w", err)
 		}
 		keep := false
-		for _, r := range strings.Split(rooms, ",") {
+		names := strings.Split(rooms, ",")
+		for _, r := range names {
 			if f, ok := floor[r]; ok && (f == 0 || id >= f) {
 				keep = true
 				break
@@ -155,6 +179,9 @@ func (s *Store) pruneBatch(ctx context.Context, cutoff time.Time, floor map[stri
 		if !keep {
 			victims = append(victims, id)
 			top = max(top, id)
+			for _, r := range names {
+				roomTop[r] = max(roomTop[r], id)
+			}
 		}
 	}
 	rows.Close()
@@ -177,6 +204,12 @@ func (s *Store) pruneBatch(ctx context.Context, cutoff time.Time, floor map[stri
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE log_meta SET value = MAX(value, ?) WHERE key = 'pruned_through'`, top); err != nil {
 		return 0, fmt.Errorf("prune: %w", err)
+	}
+	for room, id := range roomTop {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO log_meta (key, value) VALUES (?, ?)
+			ON CONFLICT (key) DO UPDATE SET value = MAX(value, excluded.value)`, roomHorizonKey(room), id); err != nil {
+			return 0, fmt.Errorf("prune: %w", err)
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		return 0, fmt.Errorf("prune: %w", err)

@@ -29,7 +29,7 @@ type Reader interface {
 	Orders(ctx context.Context, f store.OrderFilter) ([]domain.Order, int64, error)
 	Payments(ctx context.Context, f store.PaymentFilter) ([]domain.Payment, error)
 	ReadEvents(ctx context.Context, after int64, rooms []string, limit int) ([]domain.Event, error)
-	Horizon(ctx context.Context) (int64, error)
+	HorizonFor(ctx context.Context, rooms []string) (int64, error)
 	Idempotency(ctx context.Context, key string) (*store.IdempotentResult, error)
 }
 

@@ -376,7 +376,7 @@ func (a *API) events(w http.ResponseWriter, r *http.Request, p auth.Principal) e
 	}
 	// The horizon is read after the page: if retention deleted anything
 	// after since before the page was read, it shows here.
-	horizon, err := a.cfg.Reader.Horizon(r.Context())
+	horizon, err := a.cfg.Reader.HorizonFor(r.Context(), rooms)
 	if err != nil {
 		return err
 	}

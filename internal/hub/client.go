@@ -352,7 +352,7 @@ func (c *Client) replayPage(ctx context.Context, after int64, epoch uint64, dst 
 	}
 	// Retention may have pruned past the cursor after CheckSince said yes
 	// (or between two pages): read after the page, the horizon tells.
-	horizon, err := h.log.Horizon(ctx)
+	horizon, err := h.horizon(ctx, rooms)
 	if err != nil {
 		return dst, false, err
 	}

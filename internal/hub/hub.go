@@ -391,10 +391,33 @@ func (h *Hub) CloseAll(reason CloseReason) {
 // CheckSince reports whether a replay from since is complete: it returns a
 // *TooOldError naming the oldest id still available when it is not.
 func (h *Hub) CheckSince(ctx context.Context, since int64) error {
+	return h.CheckSinceRooms(ctx, since, nil)
+}
+
+// RoomHorizonLog is a Log that records retention's horizon per room (the
+// store does): a connection whose rooms kept their events (keep-per-room)
+// can then resume from below the global horizon.
+type RoomHorizonLog interface {
+	// HorizonFor is the highest pruned id among events addressed to any of
+	// rooms or to every connection; rooms nil means all events.
+	HorizonFor(ctx context.Context, rooms []string) (int64, error)
+}
+
+// horizon is the log's horizon for a connection in rooms (nil: all).
+func (h *Hub) horizon(ctx context.Context, rooms []string) (int64, error) {
+	if rl, ok := h.log.(RoomHorizonLog); ok && rooms != nil {
+		return rl.HorizonFor(ctx, rooms)
+	}
+	return h.log.Horizon(ctx)
+}
+
+// CheckSinceRooms is CheckSince for a connection in rooms: only what
+// retention deleted from those rooms (and from events to everyone) counts.
+func (h *Hub) CheckSinceRooms(ctx context.Context, since int64, rooms []string) error {
 	if since < 0 {
 		return nil
 	}
-	horizon, err := h.log.Horizon(ctx)
+	horizon, err := h.horizon(ctx, rooms)
 	if err != nil {
 		return err
 	}

@@ -130,6 +130,35 @@ func TestRetentionGapIsReported(t *testing.T) {
 		t.Fatalf("replay from 28: %v", got)
 	}
 
+	// The quiet room's events were all kept: it resumes from 0 with no gap,
+	// though the log as a whole was pruned through 28.
+	ws3 := s.Dial(t, "", "rooms=tenant-2&since=0")
+	var quiet []int64
+	for len(quiet) < 3 {
+		f := servertest.Read(t, ws3, 10*time.Second)
+		if f.Op == "error" {
+			t.Fatalf("quiet room resuming from 0: %+v", f)
+		}
+		if f.Op == "event" {
+			quiet = append(quiet, f.EventID())
+		}
+	}
+	if fmt.Sprint(quiet) != "[31 32 33]" {
+		t.Fatalf("quiet room from 0: %v", quiet)
+	}
+	var qh struct {
+		Gap bool `json:"gap"`
+	}
+	s.MustDo(t, http.StatusOK, "", "GET", "/api/events?room=tenant-2&since=0", nil, &qh)
+	if qh.Gap {
+		t.Fatal("history of the quiet room reports a gap")
+	}
+	// display lost 1..28 like tenant-1.
+	ws4 := s.Dial(t, "", "rooms=display,tenant-2&since=10")
+	if f := servertest.Read(t, ws4, 10*time.Second); f.Op != "error" || f.Code != "gap" || f.OldestID != 29 {
+		t.Fatalf("display from 10: %+v", f)
+	}
+
 	// The live resume op reports the same gap.
 	if err := ws2.WriteMessage(1, []byte(`{"op":"resume","since":0}`)); err != nil {
 		t.Fatal(err)

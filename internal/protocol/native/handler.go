@@ -169,7 +169,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		since = v
 	}
 	var gap *hub.TooOldError
-	if err := h.cfg.Hub.CheckSince(r.Context(), since); errors.As(err, &gap) {
+	if err := h.cfg.Hub.CheckSinceRooms(r.Context(), since, rooms); errors.As(err, &gap) {
 		since = -1 // live only; the client is told to reload below
 	} else if err != nil {
 		h.fail(w, r, err)
@@ -318,7 +318,7 @@ func (h *Handler) readPump(conn *websocket.Conn, c *hub.Client, p auth.Principal
 			c.Send(joinedFrame("left", room.String()))
 		case "resume":
 			var gap *hub.TooOldError
-			if err := h.cfg.Hub.CheckSince(context.Background(), *op.Since); errors.As(err, &gap) {
+			if err := h.cfg.Hub.CheckSinceRooms(context.Background(), *op.Since, h.cfg.Hub.Rooms(c)); errors.As(err, &gap) {
 				c.Send(errorFrame("gap", gap.Error(), gap.Oldest))
 				continue
 			} else if err != nil {
