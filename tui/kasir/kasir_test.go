@@ -62,7 +62,8 @@ func newFakeAPI() *fakeAPI {
 			total += items[i].Subtotal
 		}
 		f.orders[id] = domain.Order{ID: id, TenantID: tenant, OrderNumber: num, CustomerName: cust, Status: domain.StatusPending,
-			TotalAmount: total, CreatedAt: created, Items: items}
+			TotalAmount: total, CreatedAt: created, Items: items,
+			QR: &domain.QRCode{ID: id, OrderID: id, Token: "qr-" + num, Status: domain.QRActive}}
 	}
 	add(1, 1, "NG-001", "Budi", t0.Add(-4*time.Minute),
 		domain.Item{Name: "Nasi Goreng Spesial", Quantity: 2, UnitPrice: 25000},

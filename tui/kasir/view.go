@@ -289,6 +289,11 @@ func (m *Model) receiptView(w int) string {
 		widgets.Spread("Total", widgets.Rupiah(p.Amount), w),
 		widgets.Spread("Paid ("+MethodLabel(p.Method)+")", widgets.Rupiah(max(p.AmountPaid, p.Amount)), w),
 		widgets.Good.Render(widgets.Spread("Change", widgets.Rupiah(p.Change), w)),
+	)
+	if o.QR != nil && o.QR.Token != "" {
+		lines = append(lines, widgets.Muted.Render(widgets.Truncate("Pickup code "+o.QR.Token, w)))
+	}
+	lines = append(lines,
 		"",
 		widgets.Muted.Render("Terima kasih! · enter to close"),
 	)
