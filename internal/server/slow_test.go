@@ -47,7 +47,7 @@ func durFastID(data []byte) int64 {
 func TestSlowConsumerIsolated(t *testing.T) {
 	clients, events, queue := 500, 5000, 1024
 	if durRace || testing.Short() {
-		clients, events, queue = 100, 600, 60
+		clients, events, queue = 60, 400, 40
 	}
 	s := durStart(t, func(c *server.Config) {
 		c.Hub.MaxQueueMessages = queue
@@ -170,6 +170,8 @@ func TestSlowConsumerIsolated(t *testing.T) {
 	// The events, through the service (the writers of the resume test go
 	// through HTTP; here the point is the fan-out).
 	ctx := context.Background()
+	began := time.Now()
+	var paced time.Duration
 	for i := range events {
 		_, err := s.Service.CreateOrder(ctx, auth.Anonymous, service.NewOrder{
 			TenantID: tenants[0], CustomerName: fmt.Sprintf("customer %d with a name long enough to weigh something", i),
@@ -184,6 +186,7 @@ func TestSlowConsumerIsolated(t *testing.T) {
 		// slow one is never waited for.
 		if step := max(queue/4, 1); i%step == step-1 {
 			sent := int64(i + 1)
+			waitStart := time.Now()
 			durEventually(t, "the fast clients to keep up", 60*time.Second, func() bool {
 				for _, f := range fasts {
 					if f.got.Load() < sent-int64(queue/2) {
@@ -197,8 +200,10 @@ func TestSlowConsumerIsolated(t *testing.T) {
 				}
 				return true
 			})
+			paced += time.Since(waitStart)
 		}
 	}
+	t.Logf("%d events written in %v (%v of it waiting for the fast clients)", events, time.Since(began).Round(time.Millisecond), paced.Round(time.Millisecond))
 	// The API is still answering at once (not measured: it just answers).
 	s.MustDo(t, http.StatusOK, "", "GET", "/api/rooms", nil, nil)
 
