@@ -95,3 +95,16 @@ func RaiseFileLimit(want uint64) (uint64, error) {
 	}
 	return rl.Cur, nil
 }
+
+// loadAvg is the first three fields of /proc/loadavg ("" where there is none).
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := bytes.Fields(b)
+	if len(f) > 3 {
+		f = f[:3]
+	}
+	return string(bytes.Join(f, []byte(" ")))
+}

@@ -11,7 +11,7 @@ import (
 func WriteSummary(w io.Writer, r *Result) error {
 	var b strings.Builder
 	p := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
-	p("posd bench — %s protocol against %s\n", r.Proto, r.Server)
+	p("posd bench — %s protocol against %s (%s, load %s)\n", r.Proto, r.Server, r.StartedAt, r.LoadAvg)
 	p("  clients      %d over %d tenants, %d also in display (%.0f deliveries expected per order)\n",
 		r.Clients, r.Tenants, r.DisplayClients, r.FanoutPerOrder)
 	c := r.Connect

@@ -92,6 +92,8 @@ const (
 
 // Result is a run's outcome; every field is reported, none hidden.
 type Result struct {
+	StartedAt      string  `json:"started_at"` // RFC 3339 UTC
+	LoadAvg        string  `json:"loadavg"`    // /proc/loadavg at the start: how busy the machine was
 	Proto          string  `json:"proto"`
 	Reader         string  `json:"reader"`
 	Server         string  `json:"server"`
@@ -202,6 +204,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	epoch := time.Now()
 	now := func() int64 { return int64(time.Since(epoch)) }
 	res := &Result{
+		StartedAt: epoch.UTC().Format(time.RFC3339), LoadAvg: loadAvg(),
 		Proto: cfg.Proto, Reader: cfg.Reader, Server: cfg.Server, Clients: cfg.Clients, Tenants: cfg.Tenants,
 		Rate: cfg.Rate, DurationS: cfg.Duration.Seconds(),
 	}
