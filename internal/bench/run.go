@@ -39,6 +39,10 @@ type Config struct {
 	Drain              time.Duration // most to wait for deliveries after the last response
 
 	Progress io.Writer // one line a second; nil for none
+
+	// drainAt, for tests that inject losses: stop draining once this many
+	// order:created deliveries (of any kind) have arrived.
+	drainAt int64
 }
 
 func (c *Config) defaults() {
@@ -386,6 +390,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		s := col.snapshot()
 		if s.orders == ds.OK && s.complete == s.orders && s.pending == 0 {
 			res.Deliveries.Drained = true
+			break
+		}
+		if cfg.drainAt > 0 && s.orders == ds.OK && s.pending == 0 && s.received >= cfg.drainAt {
 			break
 		}
 		time.Sleep(20 * time.Millisecond)

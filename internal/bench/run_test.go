@@ -336,7 +336,9 @@ func testRunSocketIOFaults(t *testing.T, reader string) {
 	cfg := Config{
 		Reader: reader, Proto: ProtoSocketIO, Clients: 40, Tenants: 4, DisplayShare: 0.1,
 		Rate: 400, Duration: 100 * time.Millisecond, Workers: 4,
-		Settle: time.Millisecond, Drain: 300 * time.Millisecond, ServerPID: selfPID(),
+		Settle: time.Millisecond, Drain: 10 * time.Second, ServerPID: selfPID(),
+		// Every delivery the fake sends: 40×13 expected − 1 skipped + 1 duplicate + 1 misrouted.
+		drainAt: 40*13 + 1,
 	}
 	f.wantJoins = cfg.Clients + 4
 	res := runFake(t, f, cfg)
