@@ -28,6 +28,8 @@ missing, duplicated and misrouted deliveries are counted.
 
 With --server-pid (a server on this machine), the server's CPU time and RSS are
 read from /proc before and after: CPU per delivery and RSS per connection.
+Without it they come from the server's /metrics (process_cpu_seconds_total,
+process_resident_memory_bytes) when it exports them, as posd does.
 Start the server fresh for each run so RSS per connection is meaningful.
 
 The token (--token, POSD_TOKEN, or the token file of a server on this machine)
@@ -93,7 +95,8 @@ Example (server on core 0, bench on core 1):
 	f.IntVar(&cfg.Workers, "workers", 32, "concurrent HTTP requests (keep-alive connections)")
 	f.IntVar(&cfg.ConnectConcurrency, "connect-concurrency", 64, "connections opened in parallel")
 	f.StringVar(&cfg.Reader, "reader", bench.ReaderEpoll, "how the bench reads its sockets: epoll (its own client, one reader for all, least CPU) or gorilla (gorilla/websocket, a goroutine per connection)")
-	f.IntVar(&cfg.ServerPID, "server-pid", 0, "pid of the server process on this machine, for its CPU and RSS")
+	f.IntVar(&cfg.ServerPID, "server-pid", 0, "pid of the server process on this machine, for its CPU and RSS (default: the server's /metrics, when it has process_* series)")
+	f.BoolVar(&cfg.NoMetrics, "no-server-metrics", false, "without --server-pid, do not read the server's CPU and RSS from its /metrics")
 	f.DurationVar(&cfg.Settle, "settle", time.Second, "pause after connecting before the first order (lets joins land)")
 	f.DurationVar(&cfg.Drain, "drain", 10*time.Second, "most to wait for outstanding deliveries after the last order")
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the bench itself to this file")

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -232,4 +233,60 @@ func (d *driver) run(ctx context.Context) driveStats {
 	close(slots)
 	wg.Wait()
 	return d.stats
+}
+
+// metricsSample reads the server's CPU and RSS from the standard
+// process_cpu_seconds_total and process_resident_memory_bytes series of its
+// Prometheus /metrics (client_golang's process collector).
+func (a *api) metricsSample(ctx context.Context) (ProcSample, error) {
+	var s ProcSample
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.base+"/metrics", nil)
+	if err != nil {
+		return s, err
+	}
+	if a.token != "" {
+		req.Header.Set("Authorization", "Bearer "+a.token)
+	}
+	resp, err := a.hc.Do(req)
+	if err != nil {
+		return s, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	if err != nil {
+		return s, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return s, fmt.Errorf("metrics: HTTP %d", resp.StatusCode)
+	}
+	return parseProcessMetrics(body)
+}
+
+func parseProcessMetrics(body []byte) (ProcSample, error) {
+	var s ProcSample
+	var haveCPU, haveRSS bool
+	for _, line := range bytes.Split(body, []byte("\n")) {
+		name, value, ok := bytes.Cut(line, []byte(" "))
+		if !ok || len(name) == 0 || name[0] == '#' {
+			continue
+		}
+		switch string(name) {
+		case "process_cpu_seconds_total":
+			v, err := strconv.ParseFloat(string(bytes.TrimSpace(value)), 64)
+			if err != nil {
+				return s, fmt.Errorf("metrics: %s: %w", name, err)
+			}
+			s.CPU, haveCPU = time.Duration(v*float64(time.Second)), true
+		case "process_resident_memory_bytes":
+			v, err := strconv.ParseFloat(string(bytes.TrimSpace(value)), 64)
+			if err != nil {
+				return s, fmt.Errorf("metrics: %s: %w", name, err)
+			}
+			s.RSSKiB, haveRSS = int64(v)/1024, true
+		}
+	}
+	if !haveCPU || !haveRSS {
+		return s, errors.New("metrics: no process_cpu_seconds_total / process_resident_memory_bytes")
+	}
+	return s, nil
 }

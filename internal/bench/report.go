@@ -47,8 +47,12 @@ func WriteSummary(w io.Writer, r *Result) error {
 	p("  latency      p50 %.2f  p90 %.2f  p99 %.2f  p99.9 %.2f  max %.2f ms  (request start → receipt, %d samples)\n",
 		l.P50, l.P90, l.P99, l.P999, l.Max, l.Count)
 	if s := r.Process; s != nil {
-		p("  server       pid %d: %.2f s CPU (%.0f%% of a core), %.2f µs CPU per delivery\n",
-			s.PID, s.CPUSeconds, s.CPUPercent, s.CPUUsPerDelivery)
+		who := fmt.Sprintf("pid %d", s.PID)
+		if s.Source == "metrics" {
+			who = "from its /metrics"
+		}
+		p("  server       %s: %.2f s CPU (%.0f%% of a core), %.2f µs CPU per delivery\n",
+			who, s.CPUSeconds, s.CPUPercent, s.CPUUsPerDelivery)
 		p("               RSS %d KiB before, %d KiB connected, %d KiB at end: %.1f KiB per connection\n",
 			s.RSSBeforeKiB, s.RSSConnectedKiB, s.RSSEndKiB, s.RSSPerConnKiB)
 	}

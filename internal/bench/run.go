@@ -34,7 +34,8 @@ type Config struct {
 
 	ConnectConcurrency int
 	Reader             string        // ReaderEpoll (default) or ReaderGorilla
-	ServerPID          int           // 0: no server process accounting
+	ServerPID          int           // the server's pid for /proc accounting; 0: use its /metrics if it has them
+	NoMetrics          bool          // without ServerPID, do not read the server's /metrics either
 	Settle             time.Duration // after connecting, before the first order
 	Drain              time.Duration // most to wait for deliveries after the last response
 
@@ -181,7 +182,8 @@ func percentiles(h *hdrhistogram.Histogram) Percentiles {
 
 // ServerResult is the server process's cost, from /proc.
 type ServerResult struct {
-	PID              int     `json:"pid"`
+	Source           string  `json:"source"` // "proc" (--server-pid) or "metrics" (the server's /metrics)
+	PID              int     `json:"pid,omitempty"`
 	CPUSeconds       float64 `json:"cpu_seconds"`
 	CPUUsPerDelivery float64 `json:"cpu_us_per_delivery"`
 	CPUPercent       float64 `json:"cpu_percent"`
@@ -237,9 +239,22 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	layout := NewLayout(cfg.Clients, cfg.Tenants, cfg.DisplayShare)
 	res.DisplayClients = layout.DisplayClients()
 
+	// The server's CPU and RSS: from /proc with --server-pid, else from its
+	// own /metrics when it exports the standard process_* series (posd does;
+	// the Node reference does not, and then there are no server figures).
+	var sample func() (ProcSample, error)
+	source := ""
+	switch {
+	case cfg.ServerPID > 0:
+		sample, source = func() (ProcSample, error) { return SampleProc(cfg.ServerPID) }, "proc"
+	case !cfg.NoMetrics:
+		if _, err := api.metricsSample(ctx); err == nil {
+			sample, source = func() (ProcSample, error) { return api.metricsSample(ctx) }, "metrics"
+		}
+	}
 	var srv0, srv1, srv2 ProcSample
-	if cfg.ServerPID > 0 {
-		if srv0, err = SampleProc(cfg.ServerPID); err != nil {
+	if sample != nil {
+		if srv0, err = sample(); err != nil {
 			return nil, err
 		}
 	}
@@ -360,8 +375,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	res.FanoutPerOrder = perOrder / float64(cfg.Tenants)
 
-	if cfg.ServerPID > 0 {
-		if srv1, err = SampleProc(cfg.ServerPID); err != nil {
+	if sample != nil {
+		if srv1, err = sample(); err != nil {
 			closeAll()
 			return nil, err
 		}
@@ -398,8 +413,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		time.Sleep(20 * time.Millisecond)
 	}
 
-	if cfg.ServerPID > 0 {
-		srv2, err = SampleProc(cfg.ServerPID)
+	if sample != nil {
+		srv2, err = sample()
 		if err != nil {
 			srv2 = srv1
 		}
@@ -447,9 +462,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if d.Received > 0 {
 		res.Bench.CPUUsPerDelivery = float64(self2.CPU-self1.CPU) / 1e3 / float64(d.Received)
 	}
-	if cfg.ServerPID > 0 {
+	if sample != nil {
 		sr := &ServerResult{
-			PID: cfg.ServerPID, CPUSeconds: (srv2.CPU - srv1.CPU).Seconds(),
+			Source: source, PID: cfg.ServerPID, CPUSeconds: (srv2.CPU - srv1.CPU).Seconds(),
 			RSSBeforeKiB: srv0.RSSKiB, RSSConnectedKiB: srv1.RSSKiB, RSSEndKiB: srv2.RSSKiB,
 		}
 		if d.Received > 0 {

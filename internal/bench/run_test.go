@@ -86,6 +86,10 @@ func (f *fakeServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		f.createOrder(w, r)
+	case r.URL.Path == "/metrics":
+		self := SelfSample()
+		fmt.Fprintf(w, "# HELP process_cpu_seconds_total x\n# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total %g\nprocess_resident_memory_bytes %d\n",
+			self.CPU.Seconds(), self.RSSKiB*1024)
 	case r.URL.Path == "/ws":
 		f.serveNative(w, r)
 	case r.URL.Path == "/socket.io/":
@@ -322,6 +326,9 @@ func testRunNative(t *testing.T, reader string) {
 	if d.OtherFrames != 44 { // the joined acknowledgements
 		t.Errorf("other frames %d, want 44", d.OtherFrames)
 	}
+	if res.Process == nil || res.Process.Source != "metrics" || res.Process.RSSConnectedKiB <= 0 {
+		t.Errorf("server figures from /metrics: %+v", res.Process)
+	}
 }
 
 func TestRunSocketIOFaults(t *testing.T) {
@@ -355,7 +362,7 @@ func testRunSocketIOFaults(t *testing.T, reader string) {
 	if res.Lossless() || d.Drained {
 		t.Errorf("a run with faults reported lossless=%v drained=%v", res.Lossless(), d.Drained)
 	}
-	if res.Process == nil || res.Process.PID != selfPID() {
+	if res.Process == nil || res.Process.PID != selfPID() || res.Process.Source != "proc" {
 		t.Errorf("server process stats missing: %+v", res.Process)
 	}
 	js, err := json.Marshal(res)
@@ -403,3 +410,21 @@ func TestConfigValidate(t *testing.T) {
 }
 
 func selfPID() int { return os.Getpid() }
+
+func TestParseProcessMetrics(t *testing.T) {
+	body := []byte("# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.\n" +
+		"# TYPE process_cpu_seconds_total counter\n" +
+		"process_cpu_seconds_total 12.34\n" +
+		"process_resident_memory_bytes 1.796096e+07\n" +
+		"process_virtual_memory_bytes 1e+09\n")
+	s, err := parseProcessMetrics(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.CPU != 12340*time.Millisecond || s.RSSKiB != 17540 {
+		t.Errorf("got %v and %d KiB, want 12.34s and 17540 KiB", s.CPU, s.RSSKiB)
+	}
+	if _, err := parseProcessMetrics([]byte("go_goroutines 3\n")); err == nil {
+		t.Error("metrics without process series: no error")
+	}
+}
