@@ -532,3 +532,23 @@ func TestCheckSinceAheadOfTheLog(t *testing.T) {
 		t.Fatalf("plain log: %v", err)
 	}
 }
+
+// The byte bound closes a consumer whose few frames are large, before the
+// message bound would.
+func TestQueueBytesBound(t *testing.T) {
+	h, l := newTestHub(t, Options{MaxQueueMessages: 1000, MaxQueueBytes: 64})
+	c := NewClient(0)
+	if err := h.Register(c, []string{"tenant-1"}, -1); err != nil {
+		t.Fatal(err)
+	}
+	// Ids 1..9 render as one byte, 10.. as two: 40 events are ~70 bytes.
+	l.commit(h, 40, "tenant-1")
+	select {
+	case <-c.Done():
+	case <-time.After(20 * time.Second):
+		t.Fatal("byte bound never closed the client")
+	}
+	if c.Reason() != SlowConsumer {
+		t.Fatalf("reason %v", c.Reason())
+	}
+}
