@@ -216,6 +216,12 @@ func (h *Hub) fanout(ev *domain.Event) {
 // gap-free because c receives live events from this moment on and the replay
 // skips nothing that the log holds.
 func (h *Hub) Register(c *Client, rooms []string, since int64) error {
+	return h.RegisterWith(c, rooms, since, nil)
+}
+
+// RegisterWith is Register that writes head (the transport's greeting) before
+// anything else: before the first replayed event, before any live one.
+func (h *Hub) RegisterWith(c *Client, rooms []string, since int64, head []byte) error {
 	if len(rooms) > h.opts.MaxRoomsPerConn {
 		return ErrTooManyRooms
 	}
@@ -230,7 +236,9 @@ func (h *Hub) Register(c *Client, rooms []string, since int64) error {
 		h.joinLocked(c, r)
 	}
 	if since >= 0 {
-		c.startReplay(since, nil)
+		c.startReplay(since, head)
+	} else if head != nil {
+		c.push(item{data: head}) // under h.mu: no event can reach c before it
 	}
 	return nil
 }

@@ -512,3 +512,19 @@ func durFirstDiff(a, b []int64) int {
 	}
 	return min(len(a), len(b))
 }
+
+// The ready frame comes first, also when the connection replays (README:
+// "first frame"): a client can tell the replay from what came before it.
+func TestReadyFrameFirst(t *testing.T) {
+	s := durStart(t, nil)
+	tenants, _ := durSeed(t, s, 1, 0)
+	for i := range 5 {
+		s.MustDo(t, http.StatusCreated, "", "POST", "/api/orders", durOrder(tenants[0], fmt.Sprint("c", i)), nil)
+	}
+	for _, q := range []string{"rooms=tenant-1", "rooms=tenant-1&since=0", "rooms=tenant-1&since=3"} {
+		ws := s.Dial(t, "", q)
+		if f := servertest.Read(t, ws, 10*time.Second); f.Op != "ready" {
+			t.Fatalf("%s: first frame %+v, want ready", q, f)
+		}
+	}
+}

@@ -195,7 +195,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		go h.flush(conn, c, readerDone)
 	}
 	c.GapFrame = func(gap *hub.TooOldError) []byte { return errorFrame("gap", gap.Error(), gap.Oldest) }
-	if err := h.cfg.Hub.Register(c, rooms, since); err != nil {
+	// The greeting goes first, before any replayed or live event: the gap
+	// error when since is too old, then ready.
+	var head []byte
+	if gap != nil {
+		head = errorFrame("gap", gap.Error(), gap.Oldest)
+	}
+	head = append(head, readyFrame(rooms, h.cfg.Hub.LastPublished(), since >= 0)...)
+	if err := h.cfg.Hub.RegisterWith(c, rooms, since, head); err != nil {
 		reason := hub.TryAgainLater
 		if errors.Is(err, hub.ErrTooManyRooms) {
 			reason = hub.PolicyViolation
@@ -213,10 +220,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		c.Close(reason)
 	}
-	if gap != nil {
-		c.Send(errorFrame("gap", gap.Error(), gap.Oldest))
-	}
-	c.Send(readyFrame(rooms, h.cfg.Hub.LastPublished(), since >= 0))
 	h.schedulePing(c)
 	// The reader gets a fresh goroutine and this handler returns: the HTTP
 	// server's goroutine, its grown stack and its 4 KiB buffers are not
