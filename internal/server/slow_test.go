@@ -285,9 +285,13 @@ func TestDeadPeerDropped(t *testing.T) {
 	// A gorilla client that reads but never answers a ping.
 	mute := s.Dial(t, "", "rooms=tenant-1,user-5")
 	mute.SetPingHandler(func(string) error { return nil })
-	mr := durRead(mute, func(durFrame) {})
-
-	durEventually(t, "both peers registered", 10*time.Second, func() bool { return s.Hub.Active() == 2 })
+	var ready atomic.Bool
+	mr := durRead(mute, func(f durFrame) {
+		if f.Op == "ready" {
+			ready.Store(true) // registered in the hub
+		}
+	})
+	durEventually(t, "the mute client's ready frame", 30*time.Second, ready.Load)
 	start := time.Now()
 	durEventually(t, "dead peers dropped", 30*time.Second, func() bool { return s.Hub.Active() == 0 })
 	t.Logf("dead peers dropped %v after registration (ping interval %v)", time.Since(start).Round(time.Millisecond), interval)
