@@ -56,6 +56,12 @@ type Client struct {
 	// An idle connection then holds no writer goroutine or stack. Without
 	// OnWake, a long-lived writer waits on Ready or Next.
 	OnWake func()
+	// Direct, when set (with OnWake), writes a live event straight to the
+	// socket from the fan-out when nothing else is waiting to be written:
+	// no queue, no goroutine wake-up, one system call. It must never block:
+	// it returns how much it wrote (possibly less than all, e.g. when the
+	// socket buffer is full) and the rest is queued for a writer.
+	Direct func(frame []byte) (int, error)
 
 	rooms map[string]struct{} // owned by hub.mu
 	stamp int64               // last event id fanned out to c; owned by hub.run
@@ -135,9 +141,56 @@ func (c *Client) push(it item) pushResult {
 		c.mu.Unlock()
 		return overflow
 	}
+	if it.id != 0 && c.Direct != nil && !c.writing && !c.replaying && len(c.queue) == 0 && c.head == nil {
+		if it.id <= c.lastID {
+			// A replay from the log already wrote it (the log is read
+			// before the hub fans a commit out): never twice.
+			c.mu.Unlock()
+			return pushed
+		}
+		return c.writeDirect(it) // unlocks
+	}
 	c.queue = append(c.queue, it)
 	c.bytes += len(it.data)
 	start := c.wakeLocked()
+	c.mu.Unlock()
+	c.kick(start)
+	return pushed
+}
+
+// writeDirect writes it to the socket now; c.mu is held on entry and
+// released. It claims the writer slot for the duration of the system call
+// (so every later frame queues behind it, in order), writes without holding
+// the lock, then hands whatever is left to an OnWake writer.
+func (c *Client) writeDirect(it item) pushResult {
+	c.writing = true
+	c.lastID = it.id
+	c.mu.Unlock()
+	n, err := c.Direct(it.data)
+	c.mu.Lock()
+	if err != nil {
+		c.writing = false
+		c.mu.Unlock()
+		c.Close(GoingAway) // the peer is gone; the writer sends what close it can
+		return pushed
+	}
+	if n < len(it.data) {
+		// The socket is full: the rest goes first, then what queued meanwhile,
+		// and a writer (which blocks, with a deadline) takes over.
+		rest := item{data: it.data[n:]}
+		c.queue = append(c.queue, item{})
+		copy(c.queue[1:], c.queue)
+		c.queue[0] = rest
+		c.bytes += len(rest.data)
+		c.mu.Unlock()
+		c.OnWake() // the slot is still ours: pass it on
+		return pushed
+	}
+	c.writing = false
+	start := false
+	if len(c.queue) > 0 || c.closed || c.replaying {
+		start = c.wakeLocked()
+	}
 	c.mu.Unlock()
 	c.kick(start)
 	return pushed

@@ -102,7 +102,7 @@ type Hub struct {
 	wake    chan struct{}
 
 	published atomic.Int64 // id of the last event fanned out
-	slow      []*Client    // reused by fanout
+	targets   []*Client    // reused by fanout
 	done      chan struct{}
 }
 
@@ -173,42 +173,44 @@ func (h *Hub) fanout(ev *domain.Event) {
 		msg.frames[p] = enc(nil, ev)
 	}
 	h.opts.Metrics.EventPublished(ev.Name)
-	delivered := 0
-	slow := h.slow[:0]
-	deliver := func(c *Client) {
-		if c.stamp == ev.ID { // in several target rooms: once
-			return
-		}
-		c.stamp = ev.ID
-		switch c.enqueue(msg) {
-		case pushed:
-			delivered++
-		case overflow:
-			slow = append(slow, c)
-		}
-	}
+	// Collect the receivers under the membership lock, deliver outside it:
+	// a delivery may write to a socket (Client.Direct), and nothing waits
+	// on a socket while holding the rooms.
+	targets := h.targets[:0]
 	h.mu.RLock()
 	for _, room := range ev.Rooms {
 		if room == domain.RoomAll {
 			for c := range h.clients {
-				deliver(c)
+				if c.stamp != ev.ID {
+					c.stamp = ev.ID
+					targets = append(targets, c)
+				}
 			}
 			break
 		}
 		for c := range h.rooms[room] {
-			deliver(c)
+			if c.stamp != ev.ID { // in several target rooms: once
+				c.stamp = ev.ID
+				targets = append(targets, c)
+			}
 		}
 	}
 	h.mu.RUnlock()
+	delivered := 0
+	for i, c := range targets {
+		switch c.enqueue(msg) {
+		case pushed:
+			delivered++
+		case overflow:
+			h.opts.Metrics.SlowConsumerClosed()
+			h.lg.Warn("closing slow consumer", "queue_limit", h.opts.MaxQueueMessages)
+			c.Close(SlowConsumer)
+		}
+		targets[i] = nil
+	}
+	h.targets = targets[:0]
 	h.published.Store(ev.ID)
 	h.opts.Metrics.Delivered(delivered)
-	for i, c := range slow {
-		h.opts.Metrics.SlowConsumerClosed()
-		h.lg.Warn("closing slow consumer", "queue_limit", h.opts.MaxQueueMessages)
-		c.Close(SlowConsumer)
-		slow[i] = nil
-	}
-	h.slow = slow[:0]
 }
 
 // Register adds c with its first rooms. since >= 0 asks for a replay of every

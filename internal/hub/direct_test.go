@@ -1,0 +1,152 @@
+package hub_test
+
+import (
+	"bytes"
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/posd/posd/internal/domain"
+	"github.com/posd/posd/internal/hub"
+)
+
+// socket is a fake connection for the Direct/OnWake path: Direct writes
+// at most `room` bytes (then "the buffer is full"), a writer goroutine
+// writes whatever Poll gives it.
+type socket struct {
+	mu     sync.Mutex
+	buf    bytes.Buffer
+	room   int // bytes Direct may still take; -1: unlimited
+	direct int // frames (or parts) written by Direct
+	woken  int
+}
+
+func (s *socket) attach(c *hub.Client) {
+	c.Direct = func(b []byte) (int, error) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		n := len(b)
+		if s.room >= 0 && n > s.room {
+			n = s.room
+		}
+		if s.room >= 0 {
+			s.room -= n
+		}
+		s.buf.Write(b[:n])
+		s.direct++
+		return n, nil
+	}
+	c.OnWake = func() {
+		s.mu.Lock()
+		s.woken++
+		s.mu.Unlock()
+		go func() {
+			var frames [][]byte
+			for {
+				var err error
+				frames, err = c.Poll(context.Background(), frames[:0])
+				s.mu.Lock()
+				for _, f := range frames {
+					s.buf.Write(f)
+				}
+				s.mu.Unlock()
+				if err != nil || (len(frames) == 0 && c.Idle()) {
+					return
+				}
+			}
+		}()
+	}
+}
+
+func (s *socket) text() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.String()
+}
+
+func waitText(t *testing.T, s *socket, want string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for s.text() != want {
+		if time.Now().After(deadline) {
+			t.Fatalf("socket got %q, want %q", s.text(), want)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// enc renders "<id>;" so partial writes and order are visible.
+func enc(dst []byte, ev *domain.Event) []byte { return append(append(dst, itoa(ev.ID)...), ';') }
+
+func TestDirectWriteWhenIdle(t *testing.T) {
+	h := startHub(t, hub.Options{Encoders: []hub.Encoder{enc}})
+	s := &socket{room: -1}
+	c := hub.NewClient(0)
+	s.attach(c)
+	if err := h.Register(c, []string{"display"}, -1); err != nil {
+		t.Fatal(err)
+	}
+	for i := int64(1); i <= 5; i++ {
+		h.Publish([]domain.Event{ev(i, "display")})
+	}
+	waitText(t, s, "1;2;3;4;5;")
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.direct != 5 || s.woken != 0 {
+		t.Fatalf("direct writes %d, writers woken %d; want 5 and 0 (an idle socket needs no writer)", s.direct, s.woken)
+	}
+}
+
+// A full socket buffer: the unwritten rest of a frame goes out first, then
+// the frames queued behind it, in order, through a writer.
+func TestDirectPartialWriteKeepsOrder(t *testing.T) {
+	h := startHub(t, hub.Options{Encoders: []hub.Encoder{enc}})
+	s := &socket{room: 3} // "1;" fits, then one byte of "10;"
+	c := hub.NewClient(0)
+	s.attach(c)
+	if err := h.Register(c, []string{"display"}, -1); err != nil {
+		t.Fatal(err)
+	}
+	h.Publish([]domain.Event{ev(1, "display"), ev(10, "display"), ev(11, "display"), ev(12, "display")})
+	waitText(t, s, "1;10;11;12;")
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.woken == 0 {
+		t.Fatal("no writer took over after the partial write")
+	}
+}
+
+// Events the replay already wrote from the log are not written again when
+// their live fan-out arrives afterwards.
+func TestDirectAfterReplayNoDuplicate(t *testing.T) {
+	log := &listLog{events: []domain.Event{ev(1, "display"), ev(2, "display"), ev(3, "display")}}
+	h := hub.New(hub.Options{Encoders: []hub.Encoder{enc}}, log, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	go h.Run(ctx)
+	t.Cleanup(func() { cancel(); <-h.Done() })
+	s := &socket{room: -1}
+	c := hub.NewClient(0)
+	s.attach(c)
+	if err := h.Register(c, []string{"display"}, 0); err != nil {
+		t.Fatal(err)
+	}
+	waitText(t, s, "1;2;3;")
+	// The hub fans out 2 and 3 late (they were committed before the replay
+	// read them), then 4.
+	h.Publish([]domain.Event{ev(2, "display"), ev(3, "display"), ev(4, "display")})
+	waitText(t, s, "1;2;3;4;")
+}
+
+type listLog struct{ events []domain.Event }
+
+func (l *listLog) ReadEvents(_ context.Context, after int64, _ []string, limit int) ([]domain.Event, error) {
+	var out []domain.Event
+	for _, e := range l.events {
+		if e.ID > after && len(out) < limit {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+func (l *listLog) Horizon(context.Context) (int64, error) { return 0, nil }

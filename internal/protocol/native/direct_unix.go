@@ -1,0 +1,45 @@
+//go:build unix
+
+package native
+
+import (
+	"errors"
+	"net"
+	"syscall"
+)
+
+// directWriter returns a non-blocking write to a plain TCP socket for the
+// hub's fast path, or nil (TLS, or anything that is not a TCP socket). The
+// write is one write(2) on the non-blocking descriptor: EAGAIN means "the
+// buffer is full, queue the rest", never a wait.
+func directWriter(nc net.Conn) func([]byte) (int, error) {
+	tcp, ok := nc.(*net.TCPConn)
+	if !ok {
+		return nil
+	}
+	rc, err := tcp.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	return func(b []byte) (int, error) {
+		var n int
+		var werr error
+		if err := rc.Write(func(fd uintptr) bool {
+			for {
+				n, werr = syscall.Write(int(fd), b)
+				if !errors.Is(werr, syscall.EINTR) {
+					return true // done, or EAGAIN: never park here
+				}
+			}
+		}); err != nil {
+			return 0, err
+		}
+		if n < 0 {
+			n = 0
+		}
+		if errors.Is(werr, syscall.EAGAIN) {
+			return n, nil
+		}
+		return n, werr
+	}
+}
