@@ -12,9 +12,9 @@ import (
 func TestTransitions(t *testing.T) {
 	all := []Status{StatusPending, StatusPreparing, StatusReady, StatusCompleted, StatusCancelled}
 	legal := map[[2]Status]bool{
-		{StatusPending, StatusPreparing}:  true,
-		{StatusPreparing, StatusReady}:    true,
-		{StatusReady, StatusCompleted}:    true,
+		{StatusPending, StatusPreparing}: true,
+		{StatusPreparing, StatusReady}:   true,
+		{StatusReady, StatusCompleted}:   true,
 	}
 	for _, from := range all {
 		for _, to := range all {

@@ -27,8 +27,8 @@ func TestAPIErrors(t *testing.T) {
 	item := `[{"name":"a","quantity":1,"unit_price":1}]`
 	tests := []struct {
 		name, method, path, body string
-		status                    int
-		code                      string
+		status                   int
+		code                     string
 	}{
 		{"malformed json", "POST", "/api/orders", `{"tenant_id":1,`, 400, "invalid"},
 		{"not an object", "POST", "/api/orders", `[1,2]`, 400, "invalid"},
