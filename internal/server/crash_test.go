@@ -345,12 +345,13 @@ func TestCrashSafety(t *testing.T) {
 	if follower.closes["1001 going away"] < 1 {
 		t.Errorf("the follower never saw 1001 going away on SIGTERM; closes: %v", follower.closes)
 	}
-	retried := 0
+	retried, replayed := 0, int64(0)
 	for _, w := range writers {
 		retried += w.retried
+		replayed += w.api.replayed.Load()
 	}
-	t.Logf("%d kills (SIGKILL) + 1 SIGTERM restart; %d events (%d orders, %d payments, %d refunds), %d writes retried with their key across a restart, all acknowledged writes present exactly once; follower: %d reconnects, close frames %v, %d events once each in order",
-		kills, total, orders, payments, refunds, retried, follower.reconnects, follower.closes, len(follower.ids))
+	t.Logf("%d kills (SIGKILL) + 1 SIGTERM restart; %d events (%d orders, %d payments, %d refunds), %d writes retried with their key across a restart (%d of them answered from the stored response: they had committed before the kill), all acknowledged writes present exactly once; follower: %d reconnects, close frames %v, %d events once each in order",
+		kills, total, orders, payments, refunds, retried, replayed, follower.reconnects, follower.closes, len(follower.ids))
 	proc.stop(t, syscall.SIGTERM)
 }
 

@@ -23,8 +23,9 @@ import (
 // durAPI is a goroutine-safe API caller (the servertest helpers fail the test
 // from the calling goroutine, which writers are not).
 type durAPI struct {
-	base string
-	hc   *http.Client
+	base     string
+	hc       *http.Client
+	replayed atomic.Int64 // answers marked Idempotent-Replayed
 }
 
 func newDurAPI(base string) *durAPI {
@@ -52,6 +53,9 @@ func (a *durAPI) call(method, path string, body any, headers ...string) (int, []
 		return 0, nil, err
 	}
 	defer resp.Body.Close()
+	if resp.Header.Get("Idempotent-Replayed") == "true" {
+		a.replayed.Add(1)
+	}
 	raw, err := io.ReadAll(resp.Body)
 	return resp.StatusCode, raw, err
 }
