@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/posd/posd/internal/auth"
 	"github.com/posd/posd/internal/server"
 	"github.com/posd/posd/internal/server/servertest"
 )
@@ -287,4 +288,49 @@ func TestSinceAheadOfTheLog(t *testing.T) {
 	if ev := servertest.NextEvent(t, ws2, 10*time.Second); ev.EventID() != 5 {
 		t.Fatalf("event %d, want 5", ev.EventID())
 	}
+}
+
+// Pruning a large backlog goes in small batches: writers get in between
+// them instead of waiting for the whole pass.
+func TestPruneDoesNotHoldWritersBack(t *testing.T) {
+	clock := newDurClock()
+	s := durStart(t, func(c *server.Config) {
+		clock.config(c)
+		c.Retention = time.Hour
+		c.KeepPerRoom = 1
+		c.PruneEvery = time.Hour
+	})
+	ctx := context.Background()
+	old := 3000
+	if durRace {
+		old = 1500
+	}
+	for i := range old {
+		if _, err := s.Service.Alert(ctx, auth.Anonymous, "info", fmt.Sprint("old ", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clock.Add(2 * time.Hour)
+	done := make(chan struct{})
+	go func() { defer close(done); s.Prune(ctx) }()
+	during := 0
+	for {
+		select {
+		case <-done:
+		default:
+			if _, err := s.Service.Alert(ctx, auth.Anonymous, "info", "during the prune"); err != nil {
+				t.Fatal(err)
+			}
+			during++
+			continue
+		}
+		break
+	}
+	if n := durCount(t, s, `SELECT COUNT(*) FROM events WHERE message LIKE 'old %'`); n != 0 {
+		t.Fatalf("%d old events left", n)
+	}
+	if during < 2 {
+		t.Fatalf("only %d writes got in while %d events were pruned: the prune held the writer lock", during, old)
+	}
+	t.Logf("%d writes committed while %d old events were pruned", during, old)
 }
