@@ -111,6 +111,8 @@ client subcommands run in the same directory use it automatically.`,
 	f.DurationVar(&cfg.PingInterval, "ping-interval", 25*time.Second, "how often sockets are pinged")
 	f.DurationVar(&cfg.PongTimeout, "pong-timeout", 20*time.Second, "how long a pinged socket has to answer")
 	f.Int64Var(&cfg.WSReadLimit, "ws-read-limit", 64<<10, "largest frame a client may send")
+	f.DurationVar(&cfg.WSWriteTimeout, "ws-write-timeout", 10*time.Second, "a socket that takes nothing for this long is closed as a slow consumer (4008)")
+	f.IntVar(&cfg.WSSendBuffer, "ws-send-buffer", 128<<10, "kernel send buffer of each socket in bytes (-1: the kernel's autotuning, up to 4 MiB per socket on Linux)")
 	f.BoolVar(&cfg.Pprof, "pprof", false, "serve /debug/pprof (admin token required)")
 	f.BoolVar(&withDemo, "demo", false, "also run posd demo against this server: a food court with live traffic")
 	f.Float64Var(&demoRate, "demo-rate", demo.DefaultRate, "orders per minute for --demo")
