@@ -398,8 +398,13 @@ func (h *Handler) flush(conn *websocket.Conn, c *hub.Client, readerDone <-chan s
 			nc.Close()
 			return
 		}
-		if len(frames) == 0 && c.Idle() {
-			return
+		if len(frames) == 0 {
+			// The direct path writes without a deadline: leave none armed
+			// (it would fail those writes once it passes).
+			_ = nc.SetWriteDeadline(time.Time{})
+			if c.Idle() {
+				return
+			}
 		}
 	}
 }
