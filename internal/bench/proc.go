@@ -57,7 +57,6 @@ func SampleProc(pid int) (ProcSample, error) {
 	return s, nil
 }
 
-
 // loadAvg is the first three fields of /proc/loadavg ("" where there is none).
 func loadAvg() string {
 	b, err := os.ReadFile("/proc/loadavg")
