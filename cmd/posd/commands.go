@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 
@@ -26,6 +27,23 @@ func printJSON(w io.Writer, v any) error {
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)
 	return enc.Encode(v)
+}
+
+// writeOpts sends key as the Idempotency-Key and lets the client retry a
+// few times when the server is unreachable or overloaded: with the key, a
+// retry can never act twice.
+func writeOpts(key string) []client.Option {
+	return []client.Option{client.WithIdempotencyKey(key), client.WithRetries(3)}
+}
+
+// unsure adds what to do when a write's outcome is unknown (the server was
+// unreachable or failed): run it again with the same key.
+func unsure(err error, key string) error {
+	var e *exitError
+	if errors.As(err, &e) && e.code == 3 {
+		return &exitError{code: 3, err: fmt.Errorf("%w — it may or may not have happened; run the same command with --idempotency-key %s to finish it without doing it twice", e.err, key)}
+	}
+	return err
 }
 
 // newIdempotencyKey makes a fresh key so that a retried command acts once.
@@ -89,7 +107,7 @@ func newAlertCmd() *cobra.Command {
 				return usageErr("--severity must be error, warning or info, not %q", severity)
 			}
 			return call(cmd, &o, func(ctx context.Context, c *client.Client) (client.Event, error) {
-				return c.Alert(ctx, severity, args[0], client.WithIdempotencyKey(newIdempotencyKey()))
+				return c.Alert(ctx, severity, args[0], writeOpts(newIdempotencyKey())...)
 			}, func(w io.Writer, ev client.Event) {
 				fmt.Fprintf(w, "alert %d sent (%s): %s\n", ev.ID(), severity, args[0])
 			})
@@ -128,7 +146,7 @@ func newNotifyCmd() *cobra.Command {
 				return usageErr("--data must be a JSON object, e.g. '{\"order_id\":1}'")
 			}
 			return call(cmd, &o, func(ctx context.Context, c *client.Client) (client.Event, error) {
-				return c.Notify(ctx, user, typ, json.RawMessage(data), client.WithIdempotencyKey(newIdempotencyKey()))
+				return c.Notify(ctx, user, typ, json.RawMessage(data), writeOpts(newIdempotencyKey())...)
 			}, func(w io.Writer, ev client.Event) {
 				fmt.Fprintf(w, "notification %d sent to user-%d (%s)\n", ev.ID(), user, typ)
 			})
@@ -256,9 +274,9 @@ func newOrderCreateCmd() *cobra.Command {
 			if idemKey == "" {
 				idemKey = newIdempotencyKey()
 			}
-			return call(cmd, &o, func(ctx context.Context, c *client.Client) (domain.Order, error) {
-				return c.CreateOrder(ctx, req, client.WithIdempotencyKey(idemKey))
-			}, printOrder)
+			return unsure(call(cmd, &o, func(ctx context.Context, c *client.Client) (domain.Order, error) {
+				return c.CreateOrder(ctx, req, writeOpts(idemKey)...)
+			}, printOrder), idemKey)
 		},
 	}
 	o.register(cmd, true)
@@ -314,7 +332,7 @@ func newOrderStatusCmd() *cobra.Command {
 				return usageErr("%s", domain.ErrorMessage(err))
 			}
 			return call(cmd, &o, func(ctx context.Context, c *client.Client) (domain.Order, error) {
-				return c.SetStatus(ctx, id, st, client.WithIdempotencyKey(newIdempotencyKey()))
+				return c.SetStatus(ctx, id, st, writeOpts(newIdempotencyKey())...)
 			}, func(w io.Writer, ord domain.Order) {
 				fmt.Fprintf(w, "order %s is now %s\n", ord.OrderNumber, ord.Status)
 			})
@@ -340,7 +358,7 @@ func newOrderCancelCmd() *cobra.Command {
 				return usageErr("--reason is required")
 			}
 			return call(cmd, &o, func(ctx context.Context, c *client.Client) (domain.Order, error) {
-				return c.Cancel(ctx, id, reason, client.WithIdempotencyKey(newIdempotencyKey()))
+				return c.Cancel(ctx, id, reason, writeOpts(newIdempotencyKey())...)
 			}, func(w io.Writer, ord domain.Order) {
 				fmt.Fprintf(w, "order %s cancelled (%s)", ord.OrderNumber, reason)
 				if ord.Refunded > 0 {
@@ -378,12 +396,12 @@ func newPayCmd() *cobra.Command {
 				idemKey = newIdempotencyKey()
 			}
 			req := client.PayRequest{OrderID: order, AmountPaid: amount, PaymentMethod: m, CounterID: counter}
-			return call(cmd, &o, func(ctx context.Context, c *client.Client) (domain.Payment, error) {
-				return c.Pay(ctx, req, client.WithIdempotencyKey(idemKey))
+			return unsure(call(cmd, &o, func(ctx context.Context, c *client.Client) (domain.Payment, error) {
+				return c.Pay(ctx, req, writeOpts(idemKey)...)
 			}, func(w io.Writer, p domain.Payment) {
 				fmt.Fprintf(w, "paid %s for %s by %s at counter %d — change %s — ref %s (payment %d)\n",
 					rupiah(p.AmountPaid), p.OrderNumber, p.Method, p.CounterID, rupiah(p.Change), p.Reference, p.ID)
-			})
+			}), idemKey)
 		},
 	}
 	o.register(cmd, true)
@@ -416,7 +434,7 @@ func newRefundCmd() *cobra.Command {
 				return usageErr("--amount must be whole Rupiah ≥ 0")
 			}
 			return call(cmd, &o, func(ctx context.Context, c *client.Client) (domain.Payment, error) {
-				return c.Refund(ctx, id, reason, amount, client.WithIdempotencyKey(newIdempotencyKey()))
+				return c.Refund(ctx, id, reason, amount, writeOpts(newIdempotencyKey())...)
 			}, func(w io.Writer, r domain.Payment) {
 				fmt.Fprintf(w, "refunded %s of payment %d (%s) — ref %s\n", rupiah(r.Amount), id, r.OrderNumber, r.Reference)
 			})
@@ -437,7 +455,7 @@ func newQRCmd() *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return call(cmd, &o, func(ctx context.Context, c *client.Client) (domain.QRCode, error) {
-				return c.ScanQR(ctx, args[0], client.WithIdempotencyKey(newIdempotencyKey()))
+				return c.ScanQR(ctx, args[0], writeOpts(newIdempotencyKey())...)
 			}, func(w io.Writer, q domain.QRCode) {
 				fmt.Fprintf(w, "QR of order %d scanned (%d×)\n", q.OrderID, q.ScannedCount)
 			})

@@ -162,7 +162,13 @@ type Option func(*reqOpts)
 
 type reqOpts struct {
 	idemKey string
+	retries int
 }
+
+// WithRetries retries a request up to n more times (with backoff) when the
+// server is unreachable or answers 502/503/504 — only for GETs and for
+// writes with an Idempotency-Key, which the server never acts on twice.
+func WithRetries(n int) Option { return func(o *reqOpts) { o.retries = n } }
 
 // WithIdempotencyKey sends key as Idempotency-Key, so a retry of the same
 // request returns the first result instead of acting twice.
@@ -185,13 +191,48 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, in, 
 	for _, o := range opts {
 		o(&ro)
 	}
-	var body io.Reader
+	var payload []byte
 	if in != nil {
 		b, err := json.Marshal(in)
 		if err != nil {
 			return fmt.Errorf("encode request: %w", err)
 		}
-		body = bytes.NewReader(b)
+		payload = b
+	}
+	// A request the server cannot have acted on twice (a GET, or a write
+	// with an Idempotency-Key) may be retried when the server was
+	// unreachable or answered 502/503/504.
+	retries := 0
+	if method == http.MethodGet || ro.idemKey != "" {
+		retries = ro.retries
+	}
+	for attempt := 0; ; attempt++ {
+		err := c.once(ctx, method, path, q, payload, out, ro)
+		if attempt >= retries || !retryable(err) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(min(200*time.Millisecond<<attempt, 2*time.Second)):
+		}
+	}
+}
+
+func retryable(err error) bool {
+	var unreach *UnreachableError
+	if errors.As(err, &unreach) {
+		return true
+	}
+	var apiErr *APIError
+	return errors.As(err, &apiErr) && (apiErr.Status == http.StatusBadGateway || apiErr.Status == http.StatusServiceUnavailable || apiErr.Status == http.StatusGatewayTimeout)
+}
+
+func (c *Client) once(ctx context.Context, method, path string, q url.Values, payload []byte, out any, ro reqOpts) error {
+	in := payload != nil
+	var body io.Reader
+	if in {
+		body = bytes.NewReader(payload)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, c.endpoint(path, q), body)
 	if err != nil {
@@ -199,7 +240,7 @@ func (c *Client) do(ctx context.Context, method, path string, q url.Values, in, 
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", c.ua)
-	if in != nil {
+	if in {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	if c.token != "" {
