@@ -9,10 +9,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"log/slog"
-	"net"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/posd/posd/internal/auth"
@@ -195,7 +193,7 @@ func (a *API) wrap(route string, h handlerFunc, okStatus int) http.Handler {
 }
 
 func (a *API) serve(w http.ResponseWriter, r *http.Request, h handlerFunc, okStatus int) error {
-	p, err := a.cfg.Auth.Authenticate(r.Context(), bearer(r), remoteHost(r))
+	p, err := a.cfg.Auth.Authenticate(r.Context(), auth.BearerToken(r), auth.RemoteHost(r))
 	if err != nil {
 		var rl interface{ RetryAfter() time.Duration }
 		if errors.As(err, &rl) {
@@ -255,22 +253,6 @@ type readCloser struct{ *bytes.Reader }
 
 func (readCloser) Close() error { return nil }
 
-func bearer(r *http.Request) string {
-	h := r.Header.Get("Authorization")
-	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
-		return strings.TrimSpace(h[7:])
-	}
-	return ""
-}
-
-func remoteHost(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
-
 func (a *API) healthz(w http.ResponseWriter, r *http.Request) {
 	body := map[string]any{"status": "ok", "auth": "on", "connections": a.cfg.Hub.Active()}
 	if a.cfg.AuthOff {
@@ -293,7 +275,7 @@ func (a *API) WriteError(w http.ResponseWriter, r *http.Request, err error) {
 // AdminOnly guards a non-API handler (pprof) with an admin token.
 func (a *API) AdminOnly(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, err := a.cfg.Auth.Authenticate(r.Context(), bearer(r), remoteHost(r))
+		p, err := a.cfg.Auth.Authenticate(r.Context(), auth.BearerToken(r), auth.RemoteHost(r))
 		if err == nil && !p.IsAdmin() {
 			err = domain.Errorf(domain.CodeForbidden, "admin token required")
 		}

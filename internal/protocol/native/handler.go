@@ -112,25 +112,6 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 // hub closed them on shutdown, their close frames have been written).
 func (h *Handler) Wait() { h.wg.Wait() }
 
-func token(r *http.Request) string {
-	if t := r.URL.Query().Get("token"); t != "" {
-		return t
-	}
-	a := r.Header.Get("Authorization")
-	if len(a) > 7 && strings.EqualFold(a[:7], "bearer ") {
-		return strings.TrimSpace(a[7:])
-	}
-	return ""
-}
-
-func remote(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
-
 // ServeHTTP authenticates and checks everything it can before the upgrade,
 // so a refused client gets a plain HTTP status it can read.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -138,7 +119,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, domain.Errorf(domain.CodeForbidden, "origin %s is not allowed (see --cors-origin)", truncate(r.Header.Get("Origin"), 100)))
 		return
 	}
-	p, err := h.cfg.Auth.Authenticate(r.Context(), token(r), remote(r))
+	p, err := h.cfg.Auth.Authenticate(r.Context(), auth.SocketToken(r), auth.RemoteHost(r))
 	if err != nil {
 		h.fail(w, r, err)
 		return

@@ -10,6 +10,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/posd/posd/internal/auth"
 	"github.com/posd/posd/internal/hub"
 )
 
@@ -65,41 +66,12 @@ func newSession(srv *Server, r *http.Request, t transportKind) *session {
 		srv:       srv,
 		id:        newID(),
 		remote:    r.RemoteAddr,
-		token:     handshakeToken(r),
+		token:     auth.SocketToken(r),
 		transport: t,
 		notify:    make(chan struct{}, 1),
 	}
 }
 
-func handshakeToken(r *http.Request) string {
-	if t := r.URL.Query().Get("token"); t != "" {
-		return t
-	}
-	const prefix = "Bearer "
-	if h := r.Header.Get("Authorization"); len(h) > len(prefix) && equalFold(h[:len(prefix)], prefix) {
-		return h[len(prefix):]
-	}
-	return ""
-}
-
-func equalFold(a, b string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := 0; i < len(a); i++ {
-		x, y := a[i], b[i]
-		if 'A' <= x && x <= 'Z' {
-			x += 'a' - 'A'
-		}
-		if 'A' <= y && y <= 'Z' {
-			y += 'a' - 'A'
-		}
-		if x != y {
-			return false
-		}
-	}
-	return true
-}
 
 func (s *session) wake() {
 	select {
