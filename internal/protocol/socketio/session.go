@@ -72,7 +72,6 @@ func newSession(srv *Server, r *http.Request, t transportKind) *session {
 	}
 }
 
-
 func (s *session) wake() {
 	select {
 	case s.notify <- struct{}{}:
