@@ -40,11 +40,14 @@ type Options struct {
 
 // Store is the SQLite store. It is safe for concurrent use.
 type Store struct {
-	wdb  *sql.DB // one connection: SQLite has one writer; we queue in Go, not on SQLITE_BUSY
-	rdb  *sql.DB // readers
-	wmu  sync.Mutex
-	opts Options
-	path string
+	wdb *sql.DB // one connection: SQLite has one writer; we queue in Go, not on SQLITE_BUSY
+	rdb *sql.DB // readers
+	wmu sync.Mutex
+	// stmts are the write path's prepared statements, by SQL text; guarded
+	// by wmu (every write holds it).
+	stmts map[string]*sql.Stmt
+	opts  Options
+	path  string
 }
 
 // Open opens (creating if needed) the database at path and applies migrations.
@@ -77,8 +80,11 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
-	wdb.SetMaxOpenConns(1)
-	wdb.SetMaxIdleConns(1)
+	// Writes are serialised by wmu, not by the pool: a second connection
+	// lets a statement be prepared while a transaction holds the first
+	// (database/sql then reuses it on whichever connection runs it).
+	wdb.SetMaxOpenConns(2)
+	wdb.SetMaxIdleConns(2)
 	wdb.SetConnMaxLifetime(0)
 	rdb, err := sql.Open("sqlite", dsn+"&mode=ro")
 	if err != nil {
@@ -99,6 +105,9 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 func (s *Store) Close() error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
+	for _, st := range s.stmts {
+		st.Close()
+	}
 	_, _ = s.wdb.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
 	return errors.Join(s.rdb.Close(), s.wdb.Close())
 }
@@ -161,6 +170,22 @@ func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
 	return int(v.Int64), err
 }
 
+// prepared returns q prepared on the writer; the caller holds wmu.
+func (s *Store) prepared(ctx context.Context, q string) (*sql.Stmt, error) {
+	if st, ok := s.stmts[q]; ok {
+		return st, nil
+	}
+	st, err := s.wdb.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("prepare: %w", err)
+	}
+	if s.stmts == nil {
+		s.stmts = make(map[string]*sql.Stmt)
+	}
+	s.stmts[q] = st
+	return st, nil
+}
+
 // Write runs fn in one immediate transaction. Events appended with
 // Tx.AppendEvent are written with the change; after commit they are handed to
 // Options.Publish in id order before the next writer starts.
@@ -171,7 +196,7 @@ func (s *Store) Write(ctx context.Context, fn func(*Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	tx := &Tx{tx: sqlTx, ctx: ctx, now: s.opts.Now()}
+	tx := &Tx{s: s, tx: sqlTx, ctx: ctx, now: s.opts.Now()}
 	if err := fn(tx); err != nil {
 		_ = sqlTx.Rollback()
 		return err

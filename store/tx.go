@@ -14,6 +14,7 @@ import (
 // Tx is one write transaction. Its methods are the store operations the
 // service composes; all of them are plain SQL that PostgreSQL also speaks.
 type Tx struct {
+	s      *Store
 	tx     *sql.Tx
 	ctx    context.Context
 	now    time.Time
@@ -23,10 +24,31 @@ type Tx struct {
 // Now is the time of the transaction: every row it writes carries it.
 func (t *Tx) Now() time.Time { return t.now }
 
+// exec and row run q as a statement prepared once on the writer connection:
+// SQLite would otherwise parse every statement of every order again.
 func (t *Tx) exec(q string, args ...any) (sql.Result, error) {
-	return t.tx.ExecContext(t.ctx, q, args...)
+	st, err := t.stmt(q)
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecContext(t.ctx, args...)
 }
-func (t *Tx) row(q string, args ...any) *sql.Row { return t.tx.QueryRowContext(t.ctx, q, args...) }
+
+func (t *Tx) row(q string, args ...any) *sql.Row {
+	st, err := t.stmt(q)
+	if err != nil {
+		return t.tx.QueryRowContext(t.ctx, q, args...) // carries err on Scan
+	}
+	return st.QueryRowContext(t.ctx, args...)
+}
+
+func (t *Tx) stmt(q string) (*sql.Stmt, error) {
+	st, err := t.s.prepared(t.ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return t.tx.StmtContext(t.ctx, st), nil
+}
 
 // InsertTenant creates a tenant; a duplicate code is a conflict.
 func (t *Tx) InsertTenant(name, code string) (domain.Tenant, error) {
