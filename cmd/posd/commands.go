@@ -362,7 +362,7 @@ func newOrderCancelCmd() *cobra.Command {
 			}, func(w io.Writer, ord domain.Order) {
 				fmt.Fprintf(w, "order %s cancelled (%s)", ord.OrderNumber, reason)
 				if ord.Refunded > 0 {
-					fmt.Fprintf(w, "; refunded %s", rupiah(ord.Refunded))
+					fmt.Fprintf(w, "; %s refunded in all", rupiah(ord.Refunded))
 				}
 				fmt.Fprintln(w)
 			})
