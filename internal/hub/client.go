@@ -37,9 +37,11 @@ type item struct {
 	data []byte
 }
 
-// Client is the hub's side of one connection. The transport's writer
-// goroutine is its only consumer (Next); the hub's run goroutine and the
-// transport's reader are its producers.
+// Client is the hub's side of one connection. The hub's run goroutine and
+// the transport's reader produce frames; one writer at a time consumes
+// them: either a long-lived goroutine (Next/Ready, as Socket.IO does), or,
+// with OnWake, a goroutine started only while frames wait — and with
+// Direct, the fan-out itself writes a frame to an idle socket.
 type Client struct {
 	hub   *Hub
 	proto Protocol
