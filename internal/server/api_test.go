@@ -122,6 +122,16 @@ func TestOrderListFilters(t *testing.T) {
 	if len(list.Orders) != 3 {
 		t.Fatalf("open orders %d", len(list.Orders))
 	}
+	s.MustDo(t, 201, "", "POST", "/api/payments", map[string]any{"order_id": a.ID, "amount_paid": 50000, "payment_method": "card", "counter_id": 1}, nil)
+	s.MustDo(t, 200, "", "GET", "/api/orders?open=true&unpaid=true", nil, &list)
+	if len(list.Orders) != 2 {
+		t.Fatalf("unpaid open orders %d, want 2", len(list.Orders))
+	}
+	for _, o := range list.Orders {
+		if o.ID == a.ID {
+			t.Fatalf("paid order %d listed as unpaid", a.ID)
+		}
+	}
 	var full struct {
 		Items []struct{ Name string }
 		QR    struct{ Token string }
