@@ -110,7 +110,7 @@ func NewServer(cfg Config) *Server {
 		saved:    make(map[string]*savedSocket),
 	}
 	s.upgrader = websocket.Upgrader{
-		ReadBufferSize:  1024,
+		ReadBufferSize:  512, // client packets are small: joins, acks, pongs
 		WriteBufferSize: 1024,
 		WriteBufferPool: &sync.Pool{},
 		// Origins are checked before the upgrade, with Engine.IO's error body.
