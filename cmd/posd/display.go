@@ -1,14 +1,12 @@
 package main
 
 import (
-	"context"
 	"os"
 	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/spf13/cobra"
 
-	"github.com/posd/posd/internal/client"
 	"github.com/posd/posd/tui/display"
 	"github.com/posd/posd/tui/widgets"
 )
@@ -37,27 +35,13 @@ server and turn yellow at --warn and red at --late. Press ? for the keys.`,
 			if err != nil {
 				return err
 			}
-			ctx, cancel := context.WithCancel(cmd.Context())
-			defer cancel()
-			cfg := display.Config{
-				API:      c,
-				TenantID: tenant,
-				Warn:     warn,
-				Late:     late,
-				Subscribe: func(since int64, rooms []string) widgets.Stream {
-					return c.Subscribe(ctx, client.StreamOptions{Rooms: rooms, Since: since, MaxBackoff: 5 * time.Second})
-				},
-			}
-			if !noBell {
-				cfg.Bell = os.Stderr
-			}
-			p := tea.NewProgram(display.New(cfg), tea.WithAltScreen(), tea.WithContext(ctx),
-				tea.WithInput(cmd.InOrStdin()), tea.WithOutput(cmd.OutOrStdout()))
-			_, err = p.Run()
-			if err != nil && ctx.Err() != nil {
-				return nil // interrupted
-			}
-			return err
+			return runConsole(cmd, c, func(subscribe func(int64, []string) widgets.Stream) tea.Model {
+				cfg := display.Config{API: c, TenantID: tenant, Warn: warn, Late: late, Subscribe: subscribe}
+				if !noBell {
+					cfg.Bell = os.Stderr
+				}
+				return display.New(cfg)
+			})
 		},
 	}
 	o.register(cmd, false)

@@ -1,13 +1,11 @@
 package main
 
 import (
-	"context"
 	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/spf13/cobra"
 
-	"github.com/posd/posd/internal/client"
 	"github.com/posd/posd/tui/kasir"
 	"github.com/posd/posd/tui/widgets"
 )
@@ -43,24 +41,9 @@ method and the cash expected in the drawer. Press ? for the keys.`,
 			if err != nil {
 				return err
 			}
-			ctx, cancel := context.WithCancel(cmd.Context())
-			defer cancel()
-			cfg := kasir.Config{
-				API:        c,
-				CounterID:  counter,
-				ShiftStart: start,
-				Float:      float,
-				Subscribe: func(since int64, rooms []string) widgets.Stream {
-					return c.Subscribe(ctx, client.StreamOptions{Rooms: rooms, Since: since, MaxBackoff: 5 * time.Second})
-				},
-			}
-			p := tea.NewProgram(kasir.New(cfg), tea.WithAltScreen(), tea.WithContext(ctx),
-				tea.WithInput(cmd.InOrStdin()), tea.WithOutput(cmd.OutOrStdout()))
-			_, err = p.Run()
-			if err != nil && ctx.Err() != nil {
-				return nil
-			}
-			return err
+			return runConsole(cmd, c, func(subscribe func(int64, []string) widgets.Stream) tea.Model {
+				return kasir.New(kasir.Config{API: c, CounterID: counter, ShiftStart: start, Float: float, Subscribe: subscribe})
+			})
 		},
 	}
 	o.register(cmd, false)

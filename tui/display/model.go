@@ -267,7 +267,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			t.busy = false
 		}
 		if msg.err != nil {
-			m.setStatus("bump failed: "+errText(msg.err), true)
+			m.setStatus("bump failed: "+widgets.ErrText(msg.err), true)
 			if t := m.tickets[msg.id]; t != nil {
 				return m, m.fetch(msg.id) // show the true state
 			}
@@ -282,7 +282,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			t.busy = false
 		}
 		if msg.err != nil {
-			m.setStatus("cancel failed: "+errText(msg.err), true)
+			m.setStatus("cancel failed: "+widgets.ErrText(msg.err), true)
 			return m, nil
 		}
 		m.setStatus(msg.order.OrderNumber+" cancelled", false)
@@ -290,7 +290,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, nil
 	case recalledMsg:
 		if msg.err != nil {
-			m.setStatus("recall failed: "+errText(msg.err), true)
+			m.setStatus("recall failed: "+widgets.ErrText(msg.err), true)
 			return m, nil
 		}
 		m.merge(msg.order, true)
@@ -303,21 +303,14 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	return m, nil
 }
 
-func errText(err error) string {
-	if ae, ok := err.(*client.APIError); ok && ae.Message != "" {
-		return ae.Message
-	}
-	return err.Error()
-}
-
 func (m *Model) loadedMsg(msg loadedMsg) (tea.Model, tea.Cmd) {
 	if msg.err != nil && widgets.Refused(msg.err) {
-		m.setStatus("cannot load orders: "+errText(msg.err), true)
+		m.setStatus("cannot load orders: "+widgets.ErrText(msg.err), true)
 		m.conn = widgets.Conn{Set: true, State: client.State{Conn: client.Offline, Fatal: true, Err: msg.err, Since: m.cfg.Now()}}
 		return m, nil // the server said no: asking again will not help
 	}
 	if msg.err != nil {
-		m.setStatus("cannot load orders: "+errText(msg.err)+" — retrying", true)
+		m.setStatus("cannot load orders: "+widgets.ErrText(msg.err)+" — retrying", true)
 		if m.stream == nil { // the badge must not say CONNECTING for ever
 			if m.fails == 0 {
 				m.failed = m.cfg.Now()

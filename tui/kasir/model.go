@@ -241,13 +241,6 @@ func (m *Model) fetchQueueOrder(id int64) tea.Cmd {
 
 func (m *Model) setStatus(s string, isErr bool) { m.status, m.isError = s, isErr }
 
-func errText(err error) string {
-	if ae, ok := err.(*client.APIError); ok && ae.Message != "" {
-		return ae.Message
-	}
-	return err.Error()
-}
-
 // Update handles one message.
 func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	switch msg := msg.(type) {
@@ -278,7 +271,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		if msg.err == nil {
 			m.setPayments(msg.payments)
 		} else {
-			m.setStatus("cannot refresh payments: "+errText(msg.err), true)
+			m.setStatus("cannot refresh payments: "+widgets.ErrText(msg.err), true)
 		}
 		if m.stale {
 			m.stale = false
@@ -297,7 +290,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		if m.pay != nil && msg.err == nil && msg.order.ID == m.pay.order.ID {
 			m.pay.order, m.pay.full = msg.order, true
 		} else if m.pay != nil && msg.err != nil {
-			m.pay.err = errText(msg.err)
+			m.pay.err = widgets.ErrText(msg.err)
 		}
 	case paidMsg:
 		return m.paidMsg(msg)
@@ -307,7 +300,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		}
 		m.refund.busy = false
 		if msg.err != nil {
-			m.refund.err = errText(msg.err)
+			m.refund.err = widgets.ErrText(msg.err)
 			if ae, ok := msg.err.(*client.APIError); ok && ae.Status < 500 {
 				m.refund.key = m.cfg.NewKey() // a refused request may be corrected and sent again
 			}
@@ -322,12 +315,12 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 
 func (m *Model) loadedMsg(msg loadedMsg) (tea.Model, tea.Cmd) {
 	if msg.err != nil && widgets.Refused(msg.err) {
-		m.setStatus("cannot load: "+errText(msg.err), true)
+		m.setStatus("cannot load: "+widgets.ErrText(msg.err), true)
 		m.conn = widgets.Conn{Set: true, State: client.State{Conn: client.Offline, Fatal: true, Err: msg.err, Since: m.cfg.Now()}}
 		return m, nil // the server said no: asking again will not help
 	}
 	if msg.err != nil {
-		m.setStatus("cannot load: "+errText(msg.err)+" — retrying", true)
+		m.setStatus("cannot load: "+widgets.ErrText(msg.err)+" — retrying", true)
 		if m.stream == nil { // the badge must not say CONNECTING for ever
 			if m.fails == 0 {
 				m.failed = m.cfg.Now()
@@ -639,7 +632,7 @@ func (m *Model) paidMsg(msg paidMsg) (tea.Model, tea.Cmd) {
 	}
 	m.pay.busy = false
 	if msg.err != nil {
-		m.pay.err = errText(msg.err)
+		m.pay.err = widgets.ErrText(msg.err)
 		if ae, ok := msg.err.(*client.APIError); ok && ae.Status < 500 {
 			m.pay.key = m.cfg.NewKey() // refused: a corrected request is a new one
 		}

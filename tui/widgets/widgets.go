@@ -318,6 +318,16 @@ func (in *Input) Key(msg tea.KeyMsg) bool {
 // View renders the value with a block cursor.
 func (in *Input) View() string { return in.Value + lipgloss.NewStyle().Reverse(true).Render(" ") }
 
+// ErrText is what a console shows for a failed call: the server's own
+// message when it refused, else the error (e.g. "server unreachable …").
+func ErrText(err error) string {
+	var ae *client.APIError
+	if errors.As(err, &ae) && ae.Message != "" {
+		return ae.Message
+	}
+	return err.Error()
+}
+
 // Refused reports whether err is the server refusing the request itself
 // (a 4xx other than a timeout or rate limit): asking again will not help.
 func Refused(err error) bool {
