@@ -3,8 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/posd/posd/internal/server"
 	"github.com/posd/posd/internal/server/servertest"
@@ -100,5 +102,44 @@ func TestRupiah(t *testing.T) {
 		if got := rupiah(v); got != want {
 			t.Errorf("rupiah(%d) = %q, want %q", v, got, want)
 		}
+	}
+}
+
+// TestWatchReplaysFromSince: posd watch --since prints every event after
+// the id as JSON lines (here the stream ends when its context does).
+func TestWatchReplaysFromSince(t *testing.T) {
+	s := servertest.Start(t, server.Config{AuthOff: true})
+	s.MustDo(t, 201, "", "POST", "/api/tenants", `{"name":"Warung","code":"T1"}`, nil)
+	for range 3 {
+		s.MustDo(t, 201, "", "POST", "/api/orders", `{"tenant_id":1,"customer_name":"Siti","items":[{"name":"Nasi","quantity":1,"unit_price":25000}]}`, nil)
+	}
+	t.Setenv("POSD_TOKEN", "")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	var out, errb bytes.Buffer
+	cmd := newRootCmd()
+	cmd.SetArgs([]string{"watch", "--server", s.URL, "--room", "tenant-1", "--since", "1"})
+	cmd.SetOut(&out)
+	cmd.SetErr(&errb)
+	if err := cmd.ExecuteContext(ctx); err != nil {
+		t.Fatalf("watch: %v (%s)", err, errb.String())
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("watch printed %d lines, want events 2 and 3:\n%s", len(lines), out.String())
+	}
+	for i, line := range lines {
+		var ev struct {
+			Event   string `json:"event"`
+			Payload struct {
+				ID int64 `json:"id"`
+			} `json:"payload"`
+		}
+		if err := json.Unmarshal([]byte(line), &ev); err != nil || ev.Event != "order:created" || ev.Payload.ID != int64(i+2) {
+			t.Fatalf("line %d: %s (%v)", i, line, err)
+		}
+	}
+	if !strings.Contains(errb.String(), "LIVE") {
+		t.Fatalf("stderr %q lacks the connection state", errb.String())
 	}
 }
