@@ -6,9 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"sync"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // poller reads many wsConns from one goroutine. Its epoll set is itself
@@ -58,6 +61,9 @@ func newPoller(clients int, proto string, now func() int64, dead func(*client, e
 // add hands a connected client to the poller; from here on only the
 // poller's goroutine touches its wsConn.
 func (p *poller) add(c *client) error {
+	if err := detach(c.ws); err != nil {
+		return err
+	}
 	p.mu.Lock()
 	p.conns[c.idx] = c
 	p.mu.Unlock()
@@ -67,6 +73,64 @@ func (p *poller) add(c *client) error {
 	}
 	return nil
 }
+
+// detach takes the socket away from Go's network poller: it is duplicated
+// and the net.Conn closed (which removes it from the runtime's epoll set),
+// so only the bench's own epoll set watches it. Left registered twice,
+// every frame the server sends would run two epoll callbacks and possibly
+// wake the runtime's poller thread, all inside the server's write() on
+// loopback: the load tool would be charging its own bookkeeping to the
+// server it measures.
+func detach(ws *wsConn) error {
+	tc, ok := ws.nc.(*net.TCPConn)
+	if !ok {
+		return nil // tests hand in other conns; they stay on Go's poller
+	}
+	raw, err := tc.SyscallConn()
+	if err != nil {
+		return fmt.Errorf("detach: %w", err)
+	}
+	fd := -1
+	var derr error
+	if err := raw.Control(func(s uintptr) { fd, derr = syscall.Dup(int(s)) }); err != nil {
+		return fmt.Errorf("detach: %w", err)
+	}
+	if derr != nil {
+		return fmt.Errorf("detach: dup: %w", derr)
+	}
+	syscall.CloseOnExec(fd)
+	if err := syscall.SetNonblock(fd, true); err != nil {
+		syscall.Close(fd)
+		return fmt.Errorf("detach: %w", err)
+	}
+	_ = tc.Close() // the socket lives on in fd
+	ws.nc, ws.fd, ws.detached = nil, fd, true
+	return nil
+}
+
+// rawWrite writes all of b to a non-blocking socket, waiting for room with
+// poll(2) (only small client frames go this way: pongs and acks).
+func rawWrite(fd int, b []byte) error {
+	for len(b) > 0 {
+		n, err := syscall.Write(fd, b)
+		switch {
+		case err == syscall.EINTR:
+			continue
+		case err == syscall.EAGAIN:
+			pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}
+			if _, err := unix.Poll(pfd, 5000); err != nil && err != unix.EINTR {
+				return fmt.Errorf("write: %w", err)
+			}
+			continue
+		case err != nil:
+			return fmt.Errorf("write: %w", err)
+		}
+		b = b[n:]
+	}
+	return nil
+}
+
+func rawClose(fd int) error { return syscall.Close(fd) }
 
 // run serves the poller until close.
 func (p *poller) run() {

@@ -14,3 +14,6 @@ func newPoller(int, string, func() int64, func(*client, error)) (*poller, error)
 func (*poller) add(*client) error { return errors.New("no poller") }
 func (*poller) run()              {}
 func (*poller) close() error      { return nil }
+
+func rawWrite(int, []byte) error { return errors.New("no raw sockets") }
+func rawClose(int) error         { return errors.New("no raw sockets") }

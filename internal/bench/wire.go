@@ -26,11 +26,14 @@ import (
 // The handshake and the Socket.IO connect exchange use blocking reads on
 // the net.Conn; after that the connection is handed to a poller.
 type wsConn struct {
-	nc   net.Conn // *net.TCPConn outside tests
-	fd   int
-	rbuf []byte // bytes read but not yet parsed (a partial frame)
-	frag []byte // a fragmented message being assembled
-	fop  byte   // opcode of the fragmented message
+	nc net.Conn // *net.TCPConn outside tests; nil once detached
+	fd int
+	// detached: the poller owns fd outright (see poller.detach); nc is
+	// closed and writes and close go to fd.
+	detached bool
+	rbuf     []byte // bytes read but not yet parsed (a partial frame)
+	frag     []byte // a fragmented message being assembled
+	fop      byte   // opcode of the fragmented message
 }
 
 const wsGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -210,7 +213,11 @@ func appendFrame(dst []byte, op byte, payload []byte) []byte {
 // setup goroutine, then the poller).
 func (c *wsConn) write(op byte, payload []byte) error {
 	var stack [128]byte
-	_, err := c.nc.Write(appendFrame(stack[:0], op, payload))
+	frame := appendFrame(stack[:0], op, payload)
+	if c.detached {
+		return rawWrite(c.fd, frame)
+	}
+	_, err := c.nc.Write(frame)
 	return err
 }
 
@@ -346,4 +353,9 @@ func (c *wsConn) feedOne(data []byte, onMessage func([]byte) error) error {
 	return nil
 }
 
-func (c *wsConn) close() error { return c.nc.Close() }
+func (c *wsConn) close() error {
+	if c.detached {
+		return rawClose(c.fd)
+	}
+	return c.nc.Close()
+}
