@@ -230,6 +230,43 @@ func TestHostileWebSocket(t *testing.T) {
 		}
 	})
 
+	t.Run("unmasked client frame closes 1002", func(t *testing.T) {
+		c := s.Dial(t, "", "rooms=display")
+		// A client must mask its frames (RFC 6455 §5.1); gorilla always
+		// does, so write this one to the socket under it.
+		if _, err := c.NetConn().Write([]byte{0x81, 0x02, 'h', 'i'}); err != nil {
+			t.Fatal(err)
+		}
+		r := durRead(c, func(durFrame) {})
+		if code, _ := r.wait(t, 10*time.Second); code != websocket.CloseProtocolError {
+			t.Fatalf("close %d (%v), want 1002", code, r.err)
+		}
+	})
+
+	t.Run("ping is answered with its payload", func(t *testing.T) {
+		c := s.Dial(t, "", "rooms=display")
+		got := make(chan string, 1)
+		c.SetPongHandler(func(p string) error { got <- p; return nil })
+		if err := c.WriteControl(websocket.PingMessage, []byte("are you there"), time.Now().Add(time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			for { // control frames are handled inside ReadMessage
+				if _, _, err := c.ReadMessage(); err != nil {
+					return
+				}
+			}
+		}()
+		select {
+		case p := <-got:
+			if p != "are you there" {
+				t.Fatalf("pong %q", p)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("no pong")
+		}
+	})
+
 	t.Run("room cap", func(t *testing.T) {
 		c := s.Dial(t, "", "rooms=display,tenant-1,tenant-2")
 		_ = c.WriteMessage(websocket.TextMessage, []byte(`{"op":"join","room":"tenant-3"}`))

@@ -24,12 +24,14 @@ func TestMetricsScrape(t *testing.T) {
 	s := servertest.Start(t, server.Config{AuthOff: true})
 	s.MustDo(t, 201, "", "POST", "/api/tenants", `{"name":"Warung","code":"T1"}`, nil)
 	display := dialReady(t, s, "display")
-	dialReady(t, s, "tenant-1")
+	tenant := dialReady(t, s, "tenant-1")
 	for range 43 {
 		createOrder(t, s, 1)
 	}
+	// Both clients must have had every event before the scrape counts them.
 	for range 43 {
 		servertest.NextEvent(t, display, wait)
+		servertest.NextEvent(t, tenant, wait)
 	}
 	r := s.Do(t, "", "GET", "/metrics", nil)
 	if r.Status != 200 || !strings.HasPrefix(r.Header.Get("Content-Type"), "text/plain") {

@@ -41,6 +41,14 @@ func appendFrame(dst, payload []byte) []byte {
 	return append(dst, payload...)
 }
 
+// appendControl appends an unmasked control frame (close, ping, pong);
+// payload is at most 125 bytes (longer is cut: a close reason is text).
+func appendControl(dst []byte, op byte, payload []byte) []byte {
+	payload = payload[:min(len(payload), 125)]
+	dst = append(dst, 0x80|op, byte(len(payload)))
+	return append(dst, payload...)
+}
+
 // Control messages of this connection alone.
 
 func joinedFrame(op, room string) []byte {

@@ -161,8 +161,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return // the upgrader has answered
 	}
+	nc := conn.NetConn()
 	if h.cfg.SendBuffer > 0 {
-		if tc, ok := conn.NetConn().(*net.TCPConn); ok {
+		if tc, ok := nc.(*net.TCPConn); ok {
 			_ = tc.SetWriteBuffer(h.cfg.SendBuffer)
 		}
 	}
@@ -173,11 +174,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	readerDone := make(chan struct{})
 	c.OnWake = func() {
 		h.wg.Add(1)
-		go h.flush(conn, c, readerDone)
+		go h.flush(nc, c, readerDone)
 	}
 	// And most frames need no writer at all: the fan-out writes them
 	// straight to the socket when nothing is queued before them.
-	c.Direct = directWriter(conn.NetConn())
+	c.Direct = directWriter(nc)
 	c.GapFrame = func(gap *hub.TooOldError) []byte { return errorFrame("gap", gap.Error(), gap.Oldest) }
 	// The greeting goes first, before any replayed or live event: the gap
 	// error when since is too old, then ready.
@@ -195,6 +196,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		conn.Close()
 		return
 	}
+	// From here on the socket is read and written without gorilla's Conn
+	// (reader.go, flush): it and its buffers are garbage once this returns.
 	// A revocation between Authenticate and Register did not see this
 	// connection in the hub: look again now that it is there.
 	if err := auth.Recheck(r.Context(), h.cfg.Auth, p); err != nil {
@@ -209,11 +212,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// server's goroutine, its grown stack and its 4 KiB buffers are not
 	// kept alive for the life of every idle socket.
 	h.wg.Add(1)
-	go func() {
-		defer h.wg.Done()
-		h.readPump(conn, c, p)
-		close(readerDone)
-	}()
+	go h.read(nc, c, p, readerDone)
 }
 
 var pingFrame = []byte{0x89, 0} // a WebSocket ping with no payload
@@ -231,100 +230,129 @@ func (h *Handler) schedulePing(c *hub.Client) {
 	time.AfterFunc(h.cfg.PingInterval, ping)
 }
 
-// readPump handles client ops until the connection fails or is closed.
-func (h *Handler) readPump(conn *websocket.Conn, c *hub.Client, p auth.Principal) {
+// read is the connection's reader goroutine. Between messages it parks in
+// waitReadable, shallow and holding no buffer (see reader), so thousands of
+// idle connections cost little; the work happens in readAvailable.
+func (h *Handler) read(nc net.Conn, c *hub.Client, p auth.Principal, done chan<- struct{}) {
+	defer h.wg.Done()
+	defer close(done)
 	defer c.Close(hub.GoingAway) // no-op when the hub closed it first
-	deadline := h.cfg.PingInterval + h.cfg.PongTimeout
-	conn.SetReadLimit(h.cfg.ReadLimit)
-	_ = conn.SetReadDeadline(time.Now().Add(deadline))
-	conn.SetPongHandler(func(string) error { return conn.SetReadDeadline(time.Now().Add(deadline)) })
-	// Answering pings is the writer's job: only it writes to the socket.
-	// Likewise the reply to a client's close: the writer sends our close frame.
-	conn.SetCloseHandler(func(int, string) error { return nil })
-	conn.SetPingHandler(func(string) error {
-		_ = conn.SetReadDeadline(time.Now().Add(deadline))
-		c.Send(pongFrame)
-		return nil
-	})
-	errorsSent := 0
-	refuse := func(err error) bool {
-		errorsSent++
-		if errorsSent > h.cfg.MaxErrors {
-			c.Close(hub.PolicyViolation)
+	cr := &connReader{h: h, c: c, p: p, r: newReader(nc, h.cfg.ReadLimit), nc: nc}
+	cr.extend()
+	for cr.r.waitReadable() == nil && cr.readAvailable() {
+	}
+}
+
+// connReader is one connection's read side.
+type connReader struct {
+	h          *Handler
+	c          *hub.Client
+	p          auth.Principal
+	r          *reader
+	nc         net.Conn
+	errorsSent int
+}
+
+// extend pushes the read deadline out: a peer must send something (a pong
+// at least) within a ping interval plus the pong timeout.
+func (cr *connReader) extend() {
+	_ = cr.nc.SetReadDeadline(time.Now().Add(cr.h.cfg.PingInterval + cr.h.cfg.PongTimeout))
+}
+
+// readAvailable handles every complete message the socket has; false ends
+// the connection.
+func (cr *connReader) readAvailable() bool {
+	for {
+		op, data, err := cr.r.next()
+		switch {
+		case err == errWait:
+			return true
+		case errors.Is(err, errTooLarge):
+			cr.c.Close(hub.CloseReason{Code: websocket.CloseMessageTooBig, Text: "frame too large"})
+			return false
+		case errors.Is(err, errProtocol):
+			cr.c.Close(hub.CloseReason{Code: websocket.CloseProtocolError, Text: "websocket protocol error"})
+			return false
+		case err != nil:
 			return false
 		}
-		c.Send(errorFrame(string(domain.ErrorCode(err)), domain.ErrorMessage(err), 0))
-		return true
-	}
-	for {
-		typ, data, err := conn.ReadMessage()
-		if err != nil {
-			if errors.Is(err, websocket.ErrReadLimit) {
-				c.Close(hub.CloseReason{Code: websocket.CloseMessageTooBig, Text: "frame too large"})
+		cr.extend()
+		switch op {
+		case opClose:
+			// The writer answers with our close frame (the deferred Close).
+			return false
+		case opPing:
+			// Answering is the writer's job: only it writes to the socket.
+			cr.c.Send(appendControl(nil, opPong, data))
+		case opPong:
+		case opBinary:
+			if !cr.refuse(domain.Errorf(domain.CodeInvalid, "binary frames are not accepted; send JSON text frames")) {
+				return false
 			}
-			return
-		}
-		_ = conn.SetReadDeadline(time.Now().Add(deadline))
-		if typ != websocket.TextMessage {
-			if !refuse(domain.Errorf(domain.CodeInvalid, "binary frames are not accepted; send JSON text frames")) {
-				return
+		case opText:
+			if !cr.handle(data) {
+				return false
 			}
-			continue
-		}
-		op, err := DecodeOp(data)
-		if err != nil {
-			if !refuse(err) {
-				return
-			}
-			continue
-		}
-		switch op.Op {
-		case "join":
-			room, err := auth.CheckJoin(p, op.Room)
-			if err == nil {
-				if err = h.cfg.Hub.Join(c, room); errors.Is(err, hub.ErrTooManyRooms) {
-					err = domain.Errorf(domain.CodeInvalid, "too many rooms on this connection")
-				}
-			}
-			if err != nil {
-				if !refuse(err) {
-					return
-				}
-				continue
-			}
-			c.Send(joinedFrame("joined", room))
-		case "leave":
-			room, err := domain.ParseRoom(op.Room)
-			if err != nil {
-				if !refuse(err) {
-					return
-				}
-				continue
-			}
-			h.cfg.Hub.Leave(c, room.String())
-			c.Send(joinedFrame("left", room.String()))
-		case "resume":
-			var gap *hub.TooOldError
-			if err := h.cfg.Hub.CheckSinceRooms(context.Background(), *op.Since, h.cfg.Hub.Rooms(c)); errors.As(err, &gap) {
-				c.Send(errorFrame("gap", gap.Error(), gap.Oldest))
-				continue
-			} else if err != nil {
-				c.Send(errorFrame(string(domain.CodeInternal), "cannot read the event log", 0))
-				continue
-			}
-			// The ack precedes the replay: events after it are exactly those
-			// after since, whatever was already on the wire before it.
-			c.ResumeWith(*op.Since, resumedFrame(*op.Since))
-		case "ping":
-			c.Send(appPongFrame)
 		}
 	}
 }
 
-var (
-	pongFrame    = []byte{0x8A, 0} // a WebSocket pong with no payload
-	appPongFrame = appendFrame(nil, []byte(`{"op":"pong"}`))
-)
+// refuse answers a bad frame with an error; too many end the connection.
+func (cr *connReader) refuse(err error) bool {
+	cr.errorsSent++
+	if cr.errorsSent > cr.h.cfg.MaxErrors {
+		cr.c.Close(hub.PolicyViolation)
+		return false
+	}
+	cr.c.Send(errorFrame(string(domain.ErrorCode(err)), domain.ErrorMessage(err), 0))
+	return true
+}
+
+// handle runs one client op.
+func (cr *connReader) handle(data []byte) bool {
+	h, c := cr.h, cr.c
+	op, err := DecodeOp(data)
+	if err != nil {
+		return cr.refuse(err)
+	}
+	switch op.Op {
+	case "join":
+		room, err := auth.CheckJoin(cr.p, op.Room)
+		if err == nil {
+			if err = h.cfg.Hub.Join(c, room); errors.Is(err, hub.ErrTooManyRooms) {
+				err = domain.Errorf(domain.CodeInvalid, "too many rooms on this connection")
+			}
+		}
+		if err != nil {
+			return cr.refuse(err)
+		}
+		c.Send(joinedFrame("joined", room))
+	case "leave":
+		room, err := domain.ParseRoom(op.Room)
+		if err != nil {
+			return cr.refuse(err)
+		}
+		h.cfg.Hub.Leave(c, room.String())
+		c.Send(joinedFrame("left", room.String()))
+	case "resume":
+		var gap *hub.TooOldError
+		if err := h.cfg.Hub.CheckSinceRooms(context.Background(), *op.Since, h.cfg.Hub.Rooms(c)); errors.As(err, &gap) {
+			c.Send(errorFrame("gap", gap.Error(), gap.Oldest))
+			return true
+		} else if err != nil {
+			c.Send(errorFrame(string(domain.CodeInternal), "cannot read the event log", 0))
+			return true
+		}
+		// The ack precedes the replay: events after it are exactly those
+		// after since, whatever was already on the wire before it.
+		c.ResumeWith(*op.Since, resumedFrame(*op.Since))
+	case "ping":
+		c.Send(appPongFrame)
+	}
+	return true
+}
+
+var appPongFrame = appendFrame(nil, []byte(`{"op":"pong"}`))
 
 // scratch is a writer's reusable slices; writers come and go with traffic,
 // so they borrow these rather than allocate them each time.
@@ -339,9 +367,8 @@ var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
 // queued (coalesced into one writev) until the queue is empty, then ends;
 // the hub starts it again when more arrives. When the hub ends the client
 // it writes the close frame and closes the socket.
-func (h *Handler) flush(conn *websocket.Conn, c *hub.Client, readerDone <-chan struct{}) {
+func (h *Handler) flush(nc net.Conn, c *hub.Client, readerDone <-chan struct{}) {
 	defer h.wg.Done()
-	nc := conn.NetConn()
 	sc := scratchPool.Get().(*scratch)
 	defer scratchPool.Put(sc)
 	for {
@@ -369,7 +396,8 @@ func (h *Handler) flush(conn *websocket.Conn, c *hub.Client, readerDone <-chan s
 			// A slow consumer's socket buffers are full: its close frame
 			// waits behind what it has not read yet, so give it the full
 			// write timeout (this goroutine has nothing else to do).
-			_ = conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(h.cfg.WriteTimeout))
+			_ = nc.SetWriteDeadline(time.Now().Add(h.cfg.WriteTimeout))
+			_, _ = nc.Write(appendControl(nil, opClose, msg))
 			// Give the peer a moment to answer the close before the TCP
 			// connection goes, so it reads our code rather than a reset.
 			select {

@@ -43,3 +43,29 @@ func directWriter(nc net.Conn) func([]byte) (int, error) {
 		return n, werr
 	}
 }
+
+// readableWaiter returns a wait that parks until a plain TCP socket has
+// bytes to read (or hits its read deadline) without reading them, or nil
+// for other connections. It peeks (MSG_PEEK) rather than reads so the
+// waiting goroutine needs no buffer and parks only a few frames deep.
+func readableWaiter(nc net.Conn) func() error {
+	tcp, ok := nc.(*net.TCPConn)
+	if !ok {
+		return nil
+	}
+	rc, err := tcp.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	var one [1]byte
+	peek := func(fd uintptr) bool {
+		for {
+			_, _, err := syscall.Recvfrom(int(fd), one[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+			if err == syscall.EINTR {
+				continue
+			}
+			return err != syscall.EAGAIN // bytes, EOF or an error: let Read see it
+		}
+	}
+	return func() error { return rc.Read(peek) }
+}

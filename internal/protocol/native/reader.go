@@ -1,0 +1,220 @@
+package native
+
+import (
+	"encoding/binary"
+	"errors"
+	"net"
+	"sync"
+)
+
+// WebSocket opcodes (RFC 6455 §5.2).
+const (
+	opContinuation = 0x0
+	opText         = 0x1
+	opBinary       = 0x2
+	opClose        = 0x8
+	opPing         = 0x9
+	opPong         = 0xA
+)
+
+var (
+	// errWait: no complete frame is buffered and the socket has been read
+	// since it was last reported readable; wait for it again.
+	errWait = errors.New("wait for the socket")
+	// errTooLarge: a message exceeds the read limit (close 1009).
+	errTooLarge = errors.New("message exceeds the read limit")
+	// errProtocol: the peer broke RFC 6455 (close 1002).
+	errProtocol = errors.New("websocket protocol error")
+)
+
+// readBufSize is the chunk a reader borrows while bytes are waiting. Client
+// frames are small (ops, pongs); a larger frame gets a buffer of its own.
+const readBufSize = 2 << 10
+
+var readBufs = sync.Pool{New: func() any { b := make([]byte, readBufSize); return &b }}
+
+// reader reads a client's frames straight off the socket (gorilla's reader
+// is not used after the upgrade). It exists for memory: an idle connection
+// holds no read buffer (one is borrowed from a pool only while bytes are
+// waiting), and its goroutine parks in wait, a few frames deep, so the
+// runtime can shrink that goroutine's stack to the minimum. With thousands
+// of idle screens connected, the reader's stack and buffer were most of
+// what a connection cost.
+type reader struct {
+	nc    net.Conn
+	limit int64
+	// wait parks until the socket is readable without reading from it.
+	// Without one (TLS, tests' pipes) Read itself parks, deeper.
+	wait  func() error
+	ready bool // wait has returned since the last Read
+
+	// store holds the unparsed bytes store[off:end]: borrowed from
+	// readBufs (pooled) or, for a frame larger than that, its own.
+	store    []byte
+	pooled   *[]byte
+	off, end int
+
+	msg   []byte // fragments of a message being assembled
+	msgOp byte
+	inMsg bool
+}
+
+func newReader(nc net.Conn, limit int64) *reader {
+	return &reader{nc: nc, limit: limit, wait: readableWaiter(nc)}
+}
+
+// waitReadable parks until the socket has bytes (or an error, or the read
+// deadline). Call it when next reports errWait.
+func (r *reader) waitReadable() error {
+	if r.wait != nil {
+		if err := r.wait(); err != nil {
+			return err
+		}
+	}
+	r.ready = true
+	return nil
+}
+
+// next returns the next complete message (text or binary, fragments joined)
+// or control frame, unmasked. payload is valid until the next call. It
+// reads from the socket at most once per waitReadable and returns errWait
+// when it needs to wait again.
+func (r *reader) next() (op byte, payload []byte, err error) {
+	for {
+		fin, op, payload, err := r.parse()
+		switch {
+		case err == errIncompleteFrame:
+			if !r.ready {
+				r.release()
+				return 0, nil, errWait
+			}
+			if err := r.fill(); err != nil {
+				return 0, nil, err
+			}
+			continue
+		case err != nil:
+			return 0, nil, err
+		}
+		switch op {
+		case opClose, opPing, opPong:
+			return op, payload, nil
+		case opText, opBinary:
+			if r.inMsg {
+				return 0, nil, errProtocol // a new message inside a fragmented one
+			}
+			if fin {
+				return op, payload, nil
+			}
+			r.inMsg, r.msgOp, r.msg = true, op, append(r.msg[:0], payload...)
+		case opContinuation:
+			if !r.inMsg {
+				return 0, nil, errProtocol
+			}
+			if int64(len(r.msg)+len(payload)) > r.limit {
+				return 0, nil, errTooLarge
+			}
+			r.msg = append(r.msg, payload...)
+			if fin {
+				m := r.msg
+				r.inMsg, r.msg = false, nil // the assembled message is the caller's now
+				return r.msgOp, m, nil
+			}
+		default:
+			return 0, nil, errProtocol
+		}
+	}
+}
+
+var errIncompleteFrame = errors.New("incomplete frame")
+
+// parse takes one frame off the front of the buffer, unmasking it in place.
+func (r *reader) parse() (fin bool, op byte, payload []byte, err error) {
+	b := r.store[r.off:r.end]
+	if len(b) < 2 {
+		return false, 0, nil, errIncompleteFrame
+	}
+	fin, op = b[0]&0x80 != 0, b[0]&0x0f
+	if b[0]&0x70 != 0 || b[1]&0x80 == 0 {
+		return false, 0, nil, errProtocol // extension bits, or an unmasked client frame
+	}
+	n, h := uint64(b[1]&0x7f), 2
+	switch n {
+	case 126:
+		if len(b) < 4 {
+			return false, 0, nil, errIncompleteFrame
+		}
+		n, h = uint64(binary.BigEndian.Uint16(b[2:4])), 4
+	case 127:
+		if len(b) < 10 {
+			return false, 0, nil, errIncompleteFrame
+		}
+		n, h = binary.BigEndian.Uint64(b[2:10]), 10
+	}
+	if op >= opClose && (n > 125 || !fin) {
+		return false, 0, nil, errProtocol // control frames are short and whole
+	}
+	if n > uint64(r.limit) {
+		return false, 0, nil, errTooLarge // before buffering any of it
+	}
+	need := h + 4 + int(n)
+	if len(b) < need {
+		r.reserve(need)
+		return false, 0, nil, errIncompleteFrame
+	}
+	mask := b[h : h+4]
+	payload = b[h+4 : need]
+	for i := range payload {
+		payload[i] ^= mask[i&3]
+	}
+	r.off += need
+	return fin, op, payload, nil
+}
+
+// reserve makes room for a frame of need bytes at the front of the buffer.
+func (r *reader) reserve(need int) {
+	if r.off+need <= len(r.store) {
+		return
+	}
+	if need <= len(r.store) {
+		r.end = copy(r.store, r.store[r.off:r.end])
+		r.off = 0
+		return
+	}
+	nb := make([]byte, need)
+	n := copy(nb, r.store[r.off:r.end])
+	r.drop()
+	r.store, r.end = nb, n
+}
+
+// fill reads what the socket has after what is buffered.
+func (r *reader) fill() error {
+	if r.store == nil {
+		r.pooled = readBufs.Get().(*[]byte)
+		r.store = *r.pooled
+	}
+	if r.end == len(r.store) {
+		r.end = copy(r.store, r.store[r.off:r.end])
+		r.off = 0
+	}
+	r.ready = false
+	n, err := r.nc.Read(r.store[r.end:])
+	r.end += n
+	if n > 0 {
+		return nil // report the error on the next read, after these bytes
+	}
+	return err
+}
+
+// release gives the buffer back once nothing is pending.
+func (r *reader) release() {
+	if r.off == r.end {
+		r.drop()
+	}
+}
+
+func (r *reader) drop() {
+	if r.pooled != nil {
+		readBufs.Put(r.pooled)
+	}
+	r.store, r.pooled, r.off, r.end = nil, nil, 0, 0
+}

@@ -1,0 +1,216 @@
+package native
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+// clientFrame builds a masked client frame (RFC 6455 §5.2).
+func clientFrame(fin bool, op byte, payload []byte) []byte {
+	b0 := op
+	if fin {
+		b0 |= 0x80
+	}
+	out := []byte{b0}
+	switch n := len(payload); {
+	case n < 126:
+		out = append(out, 0x80|byte(n))
+	case n <= 0xFFFF:
+		out = append(out, 0x80|126)
+		out = binary.BigEndian.AppendUint16(out, uint16(n))
+	default:
+		out = append(out, 0x80|127)
+		out = binary.BigEndian.AppendUint64(out, uint64(n))
+	}
+	mask := []byte{0x12, 0x34, 0x56, 0x78}
+	out = append(out, mask...)
+	for i, c := range payload {
+		out = append(out, c^mask[i&3])
+	}
+	return out
+}
+
+type frameOut struct {
+	op      byte
+	payload string
+}
+
+// readAll drives r as the handler does until an error other than errWait.
+func readAll(t *testing.T, r *reader) ([]frameOut, error) {
+	t.Helper()
+	var got []frameOut
+	for {
+		op, p, err := r.next()
+		if err == errWait {
+			if err := r.waitReadable(); err != nil {
+				return got, err
+			}
+			continue
+		}
+		if err != nil {
+			return got, err
+		}
+		got = append(got, frameOut{op, string(p)})
+	}
+}
+
+// stream writes data to a pipe in chunks of size (0: all at once), then
+// closes it, and returns a reader of the other end.
+func stream(t *testing.T, data []byte, size int, limit int64) *reader {
+	t.Helper()
+	a, b := net.Pipe()
+	t.Cleanup(func() { a.Close(); b.Close() })
+	go func() {
+		defer a.Close()
+		if size == 0 {
+			size = len(data)
+		}
+		for len(data) > 0 {
+			n := min(size, len(data))
+			if _, err := a.Write(data[:n]); err != nil {
+				return
+			}
+			data = data[n:]
+		}
+	}()
+	return newReader(b, limit)
+}
+
+func TestReaderMessages(t *testing.T) {
+	big := strings.Repeat("x", 5000) // larger than a pooled buffer
+	var in []byte
+	in = append(in, clientFrame(true, opText, []byte(`{"op":"ping"}`))...)
+	in = append(in, clientFrame(true, opPing, []byte("p1"))...)
+	in = append(in, clientFrame(false, opText, []byte("ab"))...)
+	in = append(in, clientFrame(true, opPong, nil)...) // control frames may interleave
+	in = append(in, clientFrame(false, opContinuation, []byte("cd"))...)
+	in = append(in, clientFrame(true, opContinuation, []byte("ef"))...)
+	in = append(in, clientFrame(true, opBinary, []byte{1, 2, 3})...)
+	in = append(in, clientFrame(true, opText, []byte(big))...)
+	in = append(in, clientFrame(true, opClose, []byte{0x03, 0xE8})...)
+	want := []frameOut{
+		{opText, `{"op":"ping"}`}, {opPing, "p1"}, {opPong, ""}, {opText, "abcdef"},
+		{opBinary, "\x01\x02\x03"}, {opText, big}, {opClose, "\x03\xe8"},
+	}
+	for _, size := range []int{0, 1, 7, 1000} {
+		got, err := readAll(t, stream(t, in, size, 64<<10))
+		if !errors.Is(err, io.EOF) {
+			t.Errorf("chunks of %d: ended with %v, want EOF", size, err)
+		}
+		if len(got) != len(want) {
+			t.Fatalf("chunks of %d: %d messages, want %d", size, len(got), len(want))
+		}
+		for i := range want {
+			if got[i] != want[i] {
+				t.Errorf("chunks of %d: message %d = %d %.20q, want %d %.20q", size, i, got[i].op, got[i].payload, want[i].op, want[i].payload)
+			}
+		}
+	}
+}
+
+func TestReaderRefuses(t *testing.T) {
+	unmasked := clientFrame(true, opText, []byte("hi"))
+	unmasked[1] &^= 0x80
+	rsv := clientFrame(true, opText, []byte("hi"))
+	rsv[0] |= 0x40
+	for _, tc := range []struct {
+		name string
+		in   []byte
+		want error
+	}{
+		{"unmasked", unmasked, errProtocol},
+		{"extension bit", rsv, errProtocol},
+		{"unknown opcode", clientFrame(true, 0x3, nil), errProtocol},
+		{"long control frame", clientFrame(true, opPing, bytes.Repeat([]byte("p"), 126)), errProtocol},
+		{"fragmented control frame", clientFrame(false, opPing, nil), errProtocol},
+		{"continuation first", clientFrame(true, opContinuation, []byte("x")), errProtocol},
+		{"new message inside a fragmented one", append(clientFrame(false, opText, []byte("a")), clientFrame(true, opText, []byte("b"))...), errProtocol},
+		{"frame over the limit", clientFrame(true, opText, bytes.Repeat([]byte("x"), 17)), errTooLarge},
+		{"frame over the limit by its header alone", clientFrame(true, opText, bytes.Repeat([]byte("x"), 70000))[:20], errTooLarge},
+		{"fragments over the limit", append(clientFrame(false, opText, bytes.Repeat([]byte("x"), 10)), clientFrame(true, opContinuation, bytes.Repeat([]byte("x"), 10))...), errTooLarge},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := readAll(t, stream(t, tc.in, 3, 16))
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("got %v after %v, want %v", err, got, tc.want)
+			}
+		})
+	}
+}
+
+// Over a real socket the reader waits without a buffer: once it has handed
+// out what arrived, it holds nothing until the peer sends again.
+func TestReaderTCPHoldsNoBufferWhileIdle(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	peer, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	srv, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	r := newReader(srv, 64<<10)
+	if r.wait == nil {
+		t.Skip("no readiness wait on this platform")
+	}
+	next := func() frameOut {
+		t.Helper()
+		for {
+			op, p, err := r.next()
+			if err == errWait {
+				if err := r.waitReadable(); err != nil {
+					t.Fatal(err)
+				}
+				continue
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			return frameOut{op, string(p)}
+		}
+	}
+	big := strings.Repeat("y", 9000)
+	if _, err := peer.Write(append(clientFrame(true, opText, []byte("one")), clientFrame(true, opText, []byte("two"))...)); err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []string{"one", "two"} {
+		if got := next(); got.payload != w {
+			t.Fatalf("got %q, want %q", got.payload, w)
+		}
+	}
+	if _, _, err := r.next(); err != errWait || r.store != nil {
+		t.Fatalf("after draining: err %v, buffer held %v; want errWait and none", err, r.store != nil)
+	}
+	// A frame larger than the pooled buffer, arriving in two parts.
+	f := clientFrame(true, opText, []byte(big))
+	go func() {
+		_, _ = peer.Write(f[:3000])
+		time.Sleep(20 * time.Millisecond)
+		_, _ = peer.Write(f[3000:])
+	}()
+	if got := next(); got.payload != big {
+		t.Fatalf("big frame: got %d bytes, want %d", len(got.payload), len(big))
+	}
+	if _, _, err := r.next(); err != errWait || r.store != nil {
+		t.Fatalf("after the big frame: err %v, buffer held %v", err, r.store != nil)
+	}
+	// The read deadline ends the wait.
+	_ = srv.SetReadDeadline(time.Now().Add(30 * time.Millisecond))
+	if err := r.waitReadable(); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("wait past the deadline: %v", err)
+	}
+}
