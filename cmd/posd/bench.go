@@ -95,6 +95,7 @@ Example (server on core 0, bench on core 1):
 	f.IntVar(&cfg.Workers, "workers", 32, "concurrent HTTP requests (keep-alive connections)")
 	f.IntVar(&cfg.ConnectConcurrency, "connect-concurrency", 64, "connections opened in parallel")
 	f.StringVar(&cfg.Reader, "reader", bench.ReaderEpoll, "how the bench reads its sockets: epoll (its own client, one reader for all, least CPU) or gorilla (gorilla/websocket, a goroutine per connection)")
+	f.DurationVar(&cfg.PollInterval, "poll-interval", 500*time.Microsecond, "epoll reader: read ready sockets on this tick instead of being woken by every frame (so on loopback the server's writes pay no wake-up of the bench; receipts are seen up to this late); 0 to be woken")
 	f.IntVar(&cfg.ServerPID, "server-pid", 0, "pid of the server process on this machine, for its CPU and RSS (default: the server's /metrics, when it has process_* series)")
 	f.BoolVar(&cfg.NoMetrics, "no-server-metrics", false, "without --server-pid, do not read the server's CPU and RSS from its /metrics")
 	f.DurationVar(&cfg.Settle, "settle", time.Second, "pause after connecting before the first order (lets joins land)")

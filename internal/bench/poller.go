@@ -9,23 +9,39 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
 
-// poller reads many wsConns from one goroutine. Its epoll set is itself
-// registered with Go's network poller (an epoll descriptor is readable when
-// it has ready events), so the goroutine parks like any other and no OS
-// thread blocks: on wake-up it drains the set with non-blocking
-// epoll_wait calls and reads each ready socket once.
+// poller reads many wsConns from one goroutine, in one of two ways:
+//
+//   - on a tick (interval > 0, the default): it drains its epoll set with
+//     non-blocking epoll_wait calls and, when nothing is ready, sleeps for
+//     the interval. Nobody waits on the set, so a frame arriving costs the
+//     sending server no wake-up of this process. On loopback the sender's
+//     write() runs the receiver's TCP path and wakes the receiver, an
+//     inter-processor interrupt charged to the server's CPU that a server
+//     writing to phones over a network never pays; and the bench reads its
+//     sockets in batches, so it spends less CPU per delivery. The price is
+//     that a receipt is seen up to one interval late: latencies are
+//     overstated by at most that much.
+//   - woken (interval 0): the epoll set is itself registered with Go's
+//     network poller (an epoll descriptor is readable when it has ready
+//     events), so the goroutine parks like any other and every frame that
+//     finds it idle wakes it.
 type poller struct {
-	epfd  int
-	file  *os.File
-	raw   syscall.RawConn
-	proto string
-	now   func() int64
-	dead  func(c *client, err error) // called from the poller's goroutine
+	epfd     int
+	file     *os.File // woken mode only
+	raw      syscall.RawConn
+	interval time.Duration
+	stop     atomic.Bool
+	done     chan struct{}
+	proto    string
+	now      func() int64
+	dead     func(c *client, err error) // called from the poller's goroutine
 
 	mu    sync.Mutex
 	conns []*client // by client index
@@ -35,7 +51,7 @@ type poller struct {
 	buf    []byte
 }
 
-func newPoller(clients int, proto string, now func() int64, dead func(*client, error)) (*poller, error) {
+func newPoller(clients int, interval time.Duration, proto string, now func() int64, dead func(*client, error)) (*poller, error) {
 	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, fmt.Errorf("epoll: %w", err)
@@ -44,18 +60,21 @@ func newPoller(clients int, proto string, now func() int64, dead func(*client, e
 		syscall.Close(epfd)
 		return nil, fmt.Errorf("epoll: %w", err)
 	}
-	f := os.NewFile(uintptr(epfd), "bench-epoll")
-	raw, err := f.SyscallConn()
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("epoll: %w", err)
-	}
-	return &poller{
-		epfd: epfd, file: f, raw: raw, proto: proto, now: now, dead: dead,
+	p := &poller{
+		epfd: epfd, interval: interval, done: make(chan struct{}), proto: proto, now: now, dead: dead,
 		conns:  make([]*client, clients),
 		events: make([]syscall.EpollEvent, 256),
 		buf:    make([]byte, 64<<10),
-	}, nil
+	}
+	if interval > 0 {
+		return p, nil // the descriptor must stay off Go's poller
+	}
+	p.file = os.NewFile(uintptr(epfd), "bench-epoll")
+	if p.raw, err = p.file.SyscallConn(); err != nil {
+		p.file.Close()
+		return nil, fmt.Errorf("epoll: %w", err)
+	}
+	return p, nil
 }
 
 // add hands a connected client to the poller; from here on only the
@@ -134,31 +153,47 @@ func rawClose(fd int) error { return syscall.Close(fd) }
 
 // run serves the poller until close.
 func (p *poller) run() {
-	_ = p.raw.Read(func(uintptr) bool {
-		for {
-			n, err := syscall.EpollWait(p.epfd, p.events, 0)
-			if err == syscall.EINTR {
-				continue
-			}
-			if err != nil {
-				return true
-			}
-			if n == 0 {
-				return false // park until the epoll set is readable again
-			}
-			p.batch = p.batch[:0]
-			p.mu.Lock()
-			for _, ev := range p.events[:n] {
-				p.batch = append(p.batch, p.conns[ev.Fd])
-			}
-			p.mu.Unlock()
-			for _, c := range p.batch {
-				if c != nil && !c.gone {
-					p.service(c)
-				}
+	defer close(p.done)
+	if p.interval == 0 {
+		_ = p.raw.Read(func(uintptr) bool {
+			return p.drain() // false: park until the set is readable again
+		})
+		return
+	}
+	for !p.stop.Load() {
+		if p.drain() {
+			return
+		}
+		time.Sleep(p.interval)
+	}
+}
+
+// drain services ready sockets until none is ready; true when the epoll
+// set is gone.
+func (p *poller) drain() (closed bool) {
+	for {
+		n, err := syscall.EpollWait(p.epfd, p.events, 0)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			return true
+		}
+		if n == 0 {
+			return false
+		}
+		p.batch = p.batch[:0]
+		p.mu.Lock()
+		for _, ev := range p.events[:n] {
+			p.batch = append(p.batch, p.conns[ev.Fd])
+		}
+		p.mu.Unlock()
+		for _, c := range p.batch {
+			if c != nil && !c.gone {
+				p.service(c)
 			}
 		}
-	})
+	}
 }
 
 // service reads what one ready socket has (up to the buffer) and accounts it.
@@ -196,11 +231,18 @@ func (p *poller) drop(c *client, err error) {
 	}
 }
 
-// close stops run (it returns once the descriptor is closed).
+// close stops run and releases the epoll set.
 func (p *poller) close() error {
-	err := p.file.Close()
-	if errors.Is(err, os.ErrClosed) {
+	if p.file != nil {
+		err := p.file.Close() // run returns once the descriptor is closed
+		if errors.Is(err, os.ErrClosed) {
+			return nil
+		}
+		return err
+	}
+	if p.stop.Swap(true) {
 		return nil
 	}
-	return err
+	<-p.done
+	return syscall.Close(p.epfd)
 }

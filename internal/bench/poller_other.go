@@ -2,12 +2,15 @@
 
 package bench
 
-import "errors"
+import (
+	"errors"
+	"time"
+)
 
 // poller is Linux-only (epoll); elsewhere the bench reads with gorilla.
 type poller struct{}
 
-func newPoller(int, string, func() int64, func(*client, error)) (*poller, error) {
+func newPoller(int, time.Duration, string, func() int64, func(*client, error)) (*poller, error) {
 	return nil, errors.New("--reader epoll needs Linux; use --reader gorilla")
 }
 

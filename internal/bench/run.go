@@ -34,6 +34,7 @@ type Config struct {
 
 	ConnectConcurrency int
 	Reader             string        // ReaderEpoll (default) or ReaderGorilla
+	PollInterval       time.Duration // ReaderEpoll: read on this tick (0: be woken by every frame)
 	ServerPID          int           // the server's pid for /proc accounting; 0: use its /metrics if it has them
 	NoMetrics          bool          // without ServerPID, do not read the server's /metrics either
 	Settle             time.Duration // after connecting, before the first order
@@ -73,6 +74,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("proto %q: want native or socketio", c.Proto)
 	case c.Reader != ReaderEpoll && c.Reader != ReaderGorilla:
 		return fmt.Errorf("reader %q: want epoll or gorilla", c.Reader)
+	case c.PollInterval < 0 || c.PollInterval > 100*time.Millisecond:
+		return errors.New("poll-interval must be between 0 and 100ms")
 	case c.Clients < 1:
 		return errors.New("clients must be at least 1")
 	case c.Tenants < 1:
@@ -101,6 +104,7 @@ type Result struct {
 	LoadAvg        string  `json:"loadavg"`    // /proc/loadavg at the start: how busy the machine was
 	Proto          string  `json:"proto"`
 	Reader         string  `json:"reader"`
+	PollIntervalUS int64   `json:"poll_interval_us"` // epoll reader's tick; 0: woken by each frame
 	Server         string  `json:"server"`
 	Clients        int     `json:"clients"`
 	Tenants        int     `json:"tenants"`
@@ -211,7 +215,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	now := func() int64 { return int64(time.Since(epoch)) }
 	res := &Result{
 		StartedAt: epoch.UTC().Format(time.RFC3339), LoadAvg: loadAvg(),
-		Proto: cfg.Proto, Reader: cfg.Reader, Server: cfg.Server, Clients: cfg.Clients, Tenants: cfg.Tenants,
+		Proto: cfg.Proto, Reader: cfg.Reader, PollIntervalUS: cfg.PollInterval.Microseconds(), Server: cfg.Server, Clients: cfg.Clients, Tenants: cfg.Tenants,
 		Rate: cfg.Rate, DurationS: cfg.Duration.Seconds(),
 	}
 	limit, err := RaiseFileLimit(uint64(cfg.Clients + cfg.Workers + 256))
@@ -278,7 +282,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	var pl *poller
 	plDone := make(chan struct{})
 	if cfg.Reader == ReaderEpoll {
-		if pl, err = newPoller(cfg.Clients, cfg.Proto, now, func(_ *client, err error) { lost(err) }); err != nil {
+		if pl, err = newPoller(cfg.Clients, cfg.PollInterval, cfg.Proto, now, func(_ *client, err error) { lost(err) }); err != nil {
 			return nil, err
 		}
 		go func() {

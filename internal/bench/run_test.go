@@ -291,18 +291,29 @@ func runFake(t *testing.T, f *fakeServer, cfg Config) *Result {
 	return res
 }
 
-var readers = []string{ReaderEpoll, ReaderGorilla}
+// readerCase is one way the bench reads its sockets.
+type readerCase struct {
+	name     string
+	reader   string
+	interval time.Duration
+}
+
+var readers = []readerCase{
+	{"epoll-woken", ReaderEpoll, 0},
+	{"epoll-tick", ReaderEpoll, 500 * time.Microsecond},
+	{"gorilla", ReaderGorilla, 0},
+}
 
 func TestRunNative(t *testing.T) {
 	for _, r := range readers {
-		t.Run(r, func(t *testing.T) { testRunNative(t, r) })
+		t.Run(r.name, func(t *testing.T) { testRunNative(t, r) })
 	}
 }
 
-func testRunNative(t *testing.T, reader string) {
+func testRunNative(t *testing.T, reader readerCase) {
 	f := newFakeServer(t)
 	cfg := Config{
-		Reader: reader, Proto: ProtoNative, Clients: 40, Tenants: 4, DisplayShare: 0.1,
+		Reader: reader.reader, PollInterval: reader.interval, Proto: ProtoNative, Clients: 40, Tenants: 4, DisplayShare: 0.1,
 		Rate: 400, Duration: 100 * time.Millisecond, Workers: 4,
 		Settle: time.Millisecond, Drain: 10 * time.Second,
 	}
@@ -333,15 +344,15 @@ func testRunNative(t *testing.T, reader string) {
 
 func TestRunSocketIOFaults(t *testing.T) {
 	for _, r := range readers {
-		t.Run(r, func(t *testing.T) { testRunSocketIOFaults(t, r) })
+		t.Run(r.name, func(t *testing.T) { testRunSocketIOFaults(t, r) })
 	}
 }
 
-func testRunSocketIOFaults(t *testing.T, reader string) {
+func testRunSocketIOFaults(t *testing.T, reader readerCase) {
 	f := newFakeServer(t)
 	f.dupOrder, f.misrouteOrder, f.skipOrder = 3, 5, 7
 	cfg := Config{
-		Reader: reader, Proto: ProtoSocketIO, Clients: 40, Tenants: 4, DisplayShare: 0.1,
+		Reader: reader.reader, PollInterval: reader.interval, Proto: ProtoSocketIO, Clients: 40, Tenants: 4, DisplayShare: 0.1,
 		Rate: 400, Duration: 100 * time.Millisecond, Workers: 4,
 		Settle: time.Millisecond, Drain: 10 * time.Second, ServerPID: selfPID(),
 		// Every delivery the fake sends: 40×13 expected − 1 skipped + 1 duplicate + 1 misrouted.
@@ -378,16 +389,16 @@ func testRunSocketIOFaults(t *testing.T, reader string) {
 
 func TestRunRefusedToken(t *testing.T) {
 	for _, r := range readers {
-		t.Run(r, func(t *testing.T) { testRunRefusedToken(t, r) })
+		t.Run(r.name, func(t *testing.T) { testRunRefusedToken(t, r) })
 	}
 }
 
-func testRunRefusedToken(t *testing.T, reader string) {
+func testRunRefusedToken(t *testing.T, reader readerCase) {
 	f := newFakeServer(t)
 	srv := httptest.NewServer(f)
 	defer srv.Close()
 	_, err := Run(context.Background(), Config{
-		Reader: reader, Server: srv.URL, Token: "wrong", Proto: ProtoSocketIO, Clients: 2, Tenants: 1,
+		Reader: reader.reader, PollInterval: reader.interval, Server: srv.URL, Token: "wrong", Proto: ProtoSocketIO, Clients: 2, Tenants: 1,
 		Rate: 10, Duration: time.Second, TenantIDs: []int64{101},
 	})
 	if err == nil || !strings.Contains(err.Error(), "unauthorized") {

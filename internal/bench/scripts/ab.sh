@@ -12,6 +12,7 @@
 #        OUT   directory for JSON results      (default /tmp/pb/runs)
 #        BENCH posd binary that runs the bench  (default $POSD)
 #        POSD_PORT, NODE_PORT                  (default 5070, 5055; each must be free)
+#        BENCH_FLAGS  extra posd bench flags, e.g. "--poll-interval 0"
 #
 # Each run writes $OUT/$TAG-$TARGET-$ROUND.json (posd bench --json) and .log
 # (progress); one summary line per run goes to stdout. Summarise with
@@ -92,7 +93,7 @@ for r in $(seq "$ROUNDS"); do
     load=$(cut -d' ' -f1 /proc/loadavg)
     $NICE taskset -c 1 "$BENCH" bench --proto "$proto" --server "$srv" --setup --json \
       --clients "$CLIENTS" --tenants 10 --display-share 0.05 --rate "$RATE" --duration "$DUR" \
-      --server-pid "$srvpid" >"$out" 2>"$OUT/$TAG-$t-$r.log"
+      --server-pid "$srvpid" ${BENCH_FLAGS:-} >"$out" 2>"$OUT/$TAG-$t-$r.log"
     rc=$?
     stop
     if [ -s "$out" ]; then
