@@ -4,11 +4,11 @@
 package native
 
 import (
-	"encoding/binary"
 	"encoding/json"
 	"strconv"
 
 	"github.com/posd/posd/internal/domain"
+	"github.com/posd/posd/internal/protocol/wsframe"
 )
 
 // Encode renders ev as a complete WebSocket text frame carrying
@@ -24,30 +24,8 @@ func Encode(dst []byte, ev *domain.Event) []byte {
 	return appendFrame(dst, payload)
 }
 
-// appendFrame appends an unmasked, final text frame (RFC 6455 §5.2) holding
-// payload to dst.
-func appendFrame(dst, payload []byte) []byte {
-	n := len(payload)
-	switch {
-	case n < 126:
-		dst = append(dst, 0x81, byte(n))
-	case n <= 0xFFFF:
-		dst = append(dst, 0x81, 126)
-		dst = binary.BigEndian.AppendUint16(dst, uint16(n))
-	default:
-		dst = append(dst, 0x81, 127)
-		dst = binary.BigEndian.AppendUint64(dst, uint64(n))
-	}
-	return append(dst, payload...)
-}
-
-// appendControl appends an unmasked control frame (close, ping, pong);
-// payload is at most 125 bytes (longer is cut: a close reason is text).
-func appendControl(dst []byte, op byte, payload []byte) []byte {
-	payload = payload[:min(len(payload), 125)]
-	dst = append(dst, 0x80|op, byte(len(payload)))
-	return append(dst, payload...)
-}
+// appendFrame appends payload as one text frame.
+func appendFrame(dst, payload []byte) []byte { return wsframe.AppendText(dst, payload) }
 
 // Control messages of this connection alone.
 

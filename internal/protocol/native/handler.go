@@ -16,6 +16,7 @@ import (
 	"github.com/posd/posd/internal/auth"
 	"github.com/posd/posd/internal/domain"
 	"github.com/posd/posd/internal/hub"
+	"github.com/posd/posd/internal/protocol/wsframe"
 )
 
 // Config wires the /ws handler.
@@ -178,7 +179,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	// And most frames need no writer at all: the fan-out writes them
 	// straight to the socket when nothing is queued before them.
-	c.Direct = directWriter(nc)
+	c.Direct = wsframe.DirectWriter(nc)
 	c.GapFrame = func(gap *hub.TooOldError) []byte { return errorFrame("gap", gap.Error(), gap.Oldest) }
 	// The greeting goes first, before any replayed or live event: the gap
 	// error when since is too old, then ready.
@@ -237,9 +238,9 @@ func (h *Handler) read(nc net.Conn, c *hub.Client, p auth.Principal, done chan<-
 	defer h.wg.Done()
 	defer close(done)
 	defer c.Close(hub.GoingAway) // no-op when the hub closed it first
-	cr := &connReader{h: h, c: c, p: p, r: newReader(nc, h.cfg.ReadLimit), nc: nc}
+	cr := &connReader{h: h, c: c, p: p, r: wsframe.NewReader(nc, h.cfg.ReadLimit), nc: nc}
 	cr.extend()
-	for cr.r.waitReadable() == nil && cr.readAvailable() {
+	for cr.r.WaitReadable() == nil && cr.readAvailable() {
 	}
 }
 
@@ -248,7 +249,7 @@ type connReader struct {
 	h          *Handler
 	c          *hub.Client
 	p          auth.Principal
-	r          *reader
+	r          *wsframe.Reader
 	nc         net.Conn
 	errorsSent int
 }
@@ -263,14 +264,14 @@ func (cr *connReader) extend() {
 // the connection.
 func (cr *connReader) readAvailable() bool {
 	for {
-		op, data, err := cr.r.next()
+		op, data, err := cr.r.Next()
 		switch {
-		case err == errWait:
+		case err == wsframe.ErrWait:
 			return true
-		case errors.Is(err, errTooLarge):
+		case errors.Is(err, wsframe.ErrTooLarge):
 			cr.c.Close(hub.CloseReason{Code: websocket.CloseMessageTooBig, Text: "frame too large"})
 			return false
-		case errors.Is(err, errProtocol):
+		case errors.Is(err, wsframe.ErrProtocol):
 			cr.c.Close(hub.CloseReason{Code: websocket.CloseProtocolError, Text: "websocket protocol error"})
 			return false
 		case err != nil:
@@ -278,18 +279,18 @@ func (cr *connReader) readAvailable() bool {
 		}
 		cr.extend()
 		switch op {
-		case opClose:
+		case wsframe.OpClose:
 			// The writer answers with our close frame (the deferred Close).
 			return false
-		case opPing:
+		case wsframe.OpPing:
 			// Answering is the writer's job: only it writes to the socket.
-			cr.c.Send(appendControl(nil, opPong, data))
-		case opPong:
-		case opBinary:
+			cr.c.Send(wsframe.AppendControl(nil, wsframe.OpPong, data))
+		case wsframe.OpPong:
+		case wsframe.OpBinary:
 			if !cr.refuse(domain.Errorf(domain.CodeInvalid, "binary frames are not accepted; send JSON text frames")) {
 				return false
 			}
-		case opText:
+		case wsframe.OpText:
 			if !cr.handle(data) {
 				return false
 			}
@@ -392,12 +393,11 @@ func (h *Handler) flush(nc net.Conn, c *hub.Client, readerDone <-chan struct{}) 
 				continue
 			}
 			reason := c.Reason()
-			msg := websocket.FormatCloseMessage(reason.Code, reason.Text)
 			// A slow consumer's socket buffers are full: its close frame
 			// waits behind what it has not read yet, so give it the full
 			// write timeout (this goroutine has nothing else to do).
 			_ = nc.SetWriteDeadline(time.Now().Add(h.cfg.WriteTimeout))
-			_, _ = nc.Write(appendControl(nil, opClose, msg))
+			_, _ = nc.Write(wsframe.Close(reason.Code, reason.Text))
 			// Give the peer a moment to answer the close before the TCP
 			// connection goes, so it reads our code rather than a reset.
 			select {

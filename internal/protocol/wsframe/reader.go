@@ -1,4 +1,8 @@
-package native
+// Package wsframe is the WebSocket framing (RFC 6455 §5) both socket
+// protocols share once gorilla/websocket has done the upgrade: a reader of
+// client frames that holds no buffer and parks shallow while the socket is
+// idle, server frame encoding, and a non-blocking direct write.
+package wsframe
 
 import (
 	"encoding/binary"
@@ -7,24 +11,24 @@ import (
 	"sync"
 )
 
-// WebSocket opcodes (RFC 6455 §5.2).
+// Opcodes (RFC 6455 §5.2).
 const (
-	opContinuation = 0x0
-	opText         = 0x1
-	opBinary       = 0x2
-	opClose        = 0x8
-	opPing         = 0x9
-	opPong         = 0xA
+	OpContinuation = 0x0
+	OpText         = 0x1
+	OpBinary       = 0x2
+	OpClose        = 0x8
+	OpPing         = 0x9
+	OpPong         = 0xA
 )
 
 var (
-	// errWait: no complete frame is buffered and the socket has been read
+	// ErrWait: no complete frame is buffered and the socket has been read
 	// since it was last reported readable; wait for it again.
-	errWait = errors.New("wait for the socket")
-	// errTooLarge: a message exceeds the read limit (close 1009).
-	errTooLarge = errors.New("message exceeds the read limit")
-	// errProtocol: the peer broke RFC 6455 (close 1002).
-	errProtocol = errors.New("websocket protocol error")
+	ErrWait = errors.New("wait for the socket")
+	// ErrTooLarge: a message exceeds the read limit (close 1009).
+	ErrTooLarge = errors.New("message exceeds the read limit")
+	// ErrProtocol: the peer broke RFC 6455 (close 1002).
+	ErrProtocol = errors.New("websocket protocol error")
 )
 
 // readBufSize is the chunk a reader borrows while bytes are waiting. Client
@@ -33,14 +37,14 @@ const readBufSize = 2 << 10
 
 var readBufs = sync.Pool{New: func() any { b := make([]byte, readBufSize); return &b }}
 
-// reader reads a client's frames straight off the socket (gorilla's reader
+// Reader reads a client's frames straight off the socket (gorilla's reader
 // is not used after the upgrade). It exists for memory: an idle connection
 // holds no read buffer (one is borrowed from a pool only while bytes are
 // waiting), and its goroutine parks in wait, a few frames deep, so the
 // runtime can shrink that goroutine's stack to the minimum. With thousands
 // of idle screens connected, the reader's stack and buffer were most of
 // what a connection cost.
-type reader struct {
+type Reader struct {
 	nc    net.Conn
 	limit int64
 	// wait parks until the socket is readable without reading from it.
@@ -59,13 +63,13 @@ type reader struct {
 	inMsg bool
 }
 
-func newReader(nc net.Conn, limit int64) *reader {
-	return &reader{nc: nc, limit: limit, wait: readableWaiter(nc)}
+func NewReader(nc net.Conn, limit int64) *Reader {
+	return &Reader{nc: nc, limit: limit, wait: readableWaiter(nc)}
 }
 
-// waitReadable parks until the socket has bytes (or an error, or the read
-// deadline). Call it when next reports errWait.
-func (r *reader) waitReadable() error {
+// WaitReadable parks until the socket has bytes (or an error, or the read
+// deadline). Call it when Next reports ErrWait.
+func (r *Reader) WaitReadable() error {
 	if r.wait != nil {
 		if err := r.wait(); err != nil {
 			return err
@@ -75,18 +79,18 @@ func (r *reader) waitReadable() error {
 	return nil
 }
 
-// next returns the next complete message (text or binary, fragments joined)
+// Next returns the next complete message (text or binary, fragments joined)
 // or control frame, unmasked. payload is valid until the next call. It
-// reads from the socket at most once per waitReadable and returns errWait
+// reads from the socket at most once per WaitReadable and returns ErrWait
 // when it needs to wait again.
-func (r *reader) next() (op byte, payload []byte, err error) {
+func (r *Reader) Next() (op byte, payload []byte, err error) {
 	for {
 		fin, op, payload, err := r.parse()
 		switch {
 		case err == errIncompleteFrame:
 			if !r.ready {
 				r.release()
-				return 0, nil, errWait
+				return 0, nil, ErrWait
 			}
 			if err := r.fill(); err != nil {
 				return 0, nil, err
@@ -96,22 +100,22 @@ func (r *reader) next() (op byte, payload []byte, err error) {
 			return 0, nil, err
 		}
 		switch op {
-		case opClose, opPing, opPong:
+		case OpClose, OpPing, OpPong:
 			return op, payload, nil
-		case opText, opBinary:
+		case OpText, OpBinary:
 			if r.inMsg {
-				return 0, nil, errProtocol // a new message inside a fragmented one
+				return 0, nil, ErrProtocol // a new message inside a fragmented one
 			}
 			if fin {
 				return op, payload, nil
 			}
 			r.inMsg, r.msgOp, r.msg = true, op, append(r.msg[:0], payload...)
-		case opContinuation:
+		case OpContinuation:
 			if !r.inMsg {
-				return 0, nil, errProtocol
+				return 0, nil, ErrProtocol
 			}
 			if int64(len(r.msg)+len(payload)) > r.limit {
-				return 0, nil, errTooLarge
+				return 0, nil, ErrTooLarge
 			}
 			r.msg = append(r.msg, payload...)
 			if fin {
@@ -120,7 +124,7 @@ func (r *reader) next() (op byte, payload []byte, err error) {
 				return r.msgOp, m, nil
 			}
 		default:
-			return 0, nil, errProtocol
+			return 0, nil, ErrProtocol
 		}
 	}
 }
@@ -128,14 +132,14 @@ func (r *reader) next() (op byte, payload []byte, err error) {
 var errIncompleteFrame = errors.New("incomplete frame")
 
 // parse takes one frame off the front of the buffer, unmasking it in place.
-func (r *reader) parse() (fin bool, op byte, payload []byte, err error) {
+func (r *Reader) parse() (fin bool, op byte, payload []byte, err error) {
 	b := r.store[r.off:r.end]
 	if len(b) < 2 {
 		return false, 0, nil, errIncompleteFrame
 	}
 	fin, op = b[0]&0x80 != 0, b[0]&0x0f
 	if b[0]&0x70 != 0 || b[1]&0x80 == 0 {
-		return false, 0, nil, errProtocol // extension bits, or an unmasked client frame
+		return false, 0, nil, ErrProtocol // extension bits, or an unmasked client frame
 	}
 	n, h := uint64(b[1]&0x7f), 2
 	switch n {
@@ -150,11 +154,11 @@ func (r *reader) parse() (fin bool, op byte, payload []byte, err error) {
 		}
 		n, h = binary.BigEndian.Uint64(b[2:10]), 10
 	}
-	if op >= opClose && (n > 125 || !fin) {
-		return false, 0, nil, errProtocol // control frames are short and whole
+	if op >= OpClose && (n > 125 || !fin) {
+		return false, 0, nil, ErrProtocol // control frames are short and whole
 	}
 	if n > uint64(r.limit) {
-		return false, 0, nil, errTooLarge // before buffering any of it
+		return false, 0, nil, ErrTooLarge // before buffering any of it
 	}
 	need := h + 4 + int(n)
 	if len(b) < need {
@@ -171,7 +175,7 @@ func (r *reader) parse() (fin bool, op byte, payload []byte, err error) {
 }
 
 // reserve makes room for a frame of need bytes at the front of the buffer.
-func (r *reader) reserve(need int) {
+func (r *Reader) reserve(need int) {
 	if r.off+need <= len(r.store) {
 		return
 	}
@@ -187,7 +191,7 @@ func (r *reader) reserve(need int) {
 }
 
 // fill reads what the socket has after what is buffered.
-func (r *reader) fill() error {
+func (r *Reader) fill() error {
 	if r.store == nil {
 		r.pooled = readBufs.Get().(*[]byte)
 		r.store = *r.pooled
@@ -206,13 +210,13 @@ func (r *reader) fill() error {
 }
 
 // release gives the buffer back once nothing is pending.
-func (r *reader) release() {
+func (r *Reader) release() {
 	if r.off == r.end {
 		r.drop()
 	}
 }
 
-func (r *reader) drop() {
+func (r *Reader) drop() {
 	if r.pooled != nil {
 		readBufs.Put(r.pooled)
 	}

@@ -1,4 +1,4 @@
-package native
+package wsframe
 
 import (
 	"bytes"
@@ -42,14 +42,14 @@ type frameOut struct {
 	payload string
 }
 
-// readAll drives r as the handler does until an error other than errWait.
-func readAll(t *testing.T, r *reader) ([]frameOut, error) {
+// readAll drives r as the handler does until an error other than ErrWait.
+func readAll(t *testing.T, r *Reader) ([]frameOut, error) {
 	t.Helper()
 	var got []frameOut
 	for {
-		op, p, err := r.next()
-		if err == errWait {
-			if err := r.waitReadable(); err != nil {
+		op, p, err := r.Next()
+		if err == ErrWait {
+			if err := r.WaitReadable(); err != nil {
 				return got, err
 			}
 			continue
@@ -63,7 +63,7 @@ func readAll(t *testing.T, r *reader) ([]frameOut, error) {
 
 // stream writes data to a pipe in chunks of size (0: all at once), then
 // closes it, and returns a reader of the other end.
-func stream(t *testing.T, data []byte, size int, limit int64) *reader {
+func stream(t *testing.T, data []byte, size int, limit int64) *Reader {
 	t.Helper()
 	a, b := net.Pipe()
 	t.Cleanup(func() { a.Close(); b.Close() })
@@ -80,24 +80,24 @@ func stream(t *testing.T, data []byte, size int, limit int64) *reader {
 			data = data[n:]
 		}
 	}()
-	return newReader(b, limit)
+	return NewReader(b, limit)
 }
 
 func TestReaderMessages(t *testing.T) {
 	big := strings.Repeat("x", 5000) // larger than a pooled buffer
 	var in []byte
-	in = append(in, clientFrame(true, opText, []byte(`{"op":"ping"}`))...)
-	in = append(in, clientFrame(true, opPing, []byte("p1"))...)
-	in = append(in, clientFrame(false, opText, []byte("ab"))...)
-	in = append(in, clientFrame(true, opPong, nil)...) // control frames may interleave
-	in = append(in, clientFrame(false, opContinuation, []byte("cd"))...)
-	in = append(in, clientFrame(true, opContinuation, []byte("ef"))...)
-	in = append(in, clientFrame(true, opBinary, []byte{1, 2, 3})...)
-	in = append(in, clientFrame(true, opText, []byte(big))...)
-	in = append(in, clientFrame(true, opClose, []byte{0x03, 0xE8})...)
+	in = append(in, clientFrame(true, OpText, []byte(`{"op":"ping"}`))...)
+	in = append(in, clientFrame(true, OpPing, []byte("p1"))...)
+	in = append(in, clientFrame(false, OpText, []byte("ab"))...)
+	in = append(in, clientFrame(true, OpPong, nil)...) // control frames may interleave
+	in = append(in, clientFrame(false, OpContinuation, []byte("cd"))...)
+	in = append(in, clientFrame(true, OpContinuation, []byte("ef"))...)
+	in = append(in, clientFrame(true, OpBinary, []byte{1, 2, 3})...)
+	in = append(in, clientFrame(true, OpText, []byte(big))...)
+	in = append(in, clientFrame(true, OpClose, []byte{0x03, 0xE8})...)
 	want := []frameOut{
-		{opText, `{"op":"ping"}`}, {opPing, "p1"}, {opPong, ""}, {opText, "abcdef"},
-		{opBinary, "\x01\x02\x03"}, {opText, big}, {opClose, "\x03\xe8"},
+		{OpText, `{"op":"ping"}`}, {OpPing, "p1"}, {OpPong, ""}, {OpText, "abcdef"},
+		{OpBinary, "\x01\x02\x03"}, {OpText, big}, {OpClose, "\x03\xe8"},
 	}
 	for _, size := range []int{0, 1, 7, 1000} {
 		got, err := readAll(t, stream(t, in, size, 64<<10))
@@ -116,25 +116,25 @@ func TestReaderMessages(t *testing.T) {
 }
 
 func TestReaderRefuses(t *testing.T) {
-	unmasked := clientFrame(true, opText, []byte("hi"))
+	unmasked := clientFrame(true, OpText, []byte("hi"))
 	unmasked[1] &^= 0x80
-	rsv := clientFrame(true, opText, []byte("hi"))
+	rsv := clientFrame(true, OpText, []byte("hi"))
 	rsv[0] |= 0x40
 	for _, tc := range []struct {
 		name string
 		in   []byte
 		want error
 	}{
-		{"unmasked", unmasked, errProtocol},
-		{"extension bit", rsv, errProtocol},
-		{"unknown opcode", clientFrame(true, 0x3, nil), errProtocol},
-		{"long control frame", clientFrame(true, opPing, bytes.Repeat([]byte("p"), 126)), errProtocol},
-		{"fragmented control frame", clientFrame(false, opPing, nil), errProtocol},
-		{"continuation first", clientFrame(true, opContinuation, []byte("x")), errProtocol},
-		{"new message inside a fragmented one", append(clientFrame(false, opText, []byte("a")), clientFrame(true, opText, []byte("b"))...), errProtocol},
-		{"frame over the limit", clientFrame(true, opText, bytes.Repeat([]byte("x"), 17)), errTooLarge},
-		{"frame over the limit by its header alone", clientFrame(true, opText, bytes.Repeat([]byte("x"), 70000))[:20], errTooLarge},
-		{"fragments over the limit", append(clientFrame(false, opText, bytes.Repeat([]byte("x"), 10)), clientFrame(true, opContinuation, bytes.Repeat([]byte("x"), 10))...), errTooLarge},
+		{"unmasked", unmasked, ErrProtocol},
+		{"extension bit", rsv, ErrProtocol},
+		{"unknown opcode", clientFrame(true, 0x3, nil), ErrProtocol},
+		{"long control frame", clientFrame(true, OpPing, bytes.Repeat([]byte("p"), 126)), ErrProtocol},
+		{"fragmented control frame", clientFrame(false, OpPing, nil), ErrProtocol},
+		{"continuation first", clientFrame(true, OpContinuation, []byte("x")), ErrProtocol},
+		{"new message inside a fragmented one", append(clientFrame(false, OpText, []byte("a")), clientFrame(true, OpText, []byte("b"))...), ErrProtocol},
+		{"frame over the limit", clientFrame(true, OpText, bytes.Repeat([]byte("x"), 17)), ErrTooLarge},
+		{"frame over the limit by its header alone", clientFrame(true, OpText, bytes.Repeat([]byte("x"), 70000))[:20], ErrTooLarge},
+		{"fragments over the limit", append(clientFrame(false, OpText, bytes.Repeat([]byte("x"), 10)), clientFrame(true, OpContinuation, bytes.Repeat([]byte("x"), 10))...), ErrTooLarge},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := readAll(t, stream(t, tc.in, 3, 16))
@@ -163,16 +163,16 @@ func TestReaderTCPHoldsNoBufferWhileIdle(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer srv.Close()
-	r := newReader(srv, 64<<10)
+	r := NewReader(srv, 64<<10)
 	if r.wait == nil {
 		t.Skip("no readiness wait on this platform")
 	}
 	next := func() frameOut {
 		t.Helper()
 		for {
-			op, p, err := r.next()
-			if err == errWait {
-				if err := r.waitReadable(); err != nil {
+			op, p, err := r.Next()
+			if err == ErrWait {
+				if err := r.WaitReadable(); err != nil {
 					t.Fatal(err)
 				}
 				continue
@@ -184,7 +184,7 @@ func TestReaderTCPHoldsNoBufferWhileIdle(t *testing.T) {
 		}
 	}
 	big := strings.Repeat("y", 9000)
-	if _, err := peer.Write(append(clientFrame(true, opText, []byte("one")), clientFrame(true, opText, []byte("two"))...)); err != nil {
+	if _, err := peer.Write(append(clientFrame(true, OpText, []byte("one")), clientFrame(true, OpText, []byte("two"))...)); err != nil {
 		t.Fatal(err)
 	}
 	for _, w := range []string{"one", "two"} {
@@ -192,11 +192,11 @@ func TestReaderTCPHoldsNoBufferWhileIdle(t *testing.T) {
 			t.Fatalf("got %q, want %q", got.payload, w)
 		}
 	}
-	if _, _, err := r.next(); err != errWait || r.store != nil {
-		t.Fatalf("after draining: err %v, buffer held %v; want errWait and none", err, r.store != nil)
+	if _, _, err := r.Next(); err != ErrWait || r.store != nil {
+		t.Fatalf("after draining: err %v, buffer held %v; want ErrWait and none", err, r.store != nil)
 	}
 	// A frame larger than the pooled buffer, arriving in two parts.
-	f := clientFrame(true, opText, []byte(big))
+	f := clientFrame(true, OpText, []byte(big))
 	go func() {
 		_, _ = peer.Write(f[:3000])
 		time.Sleep(20 * time.Millisecond)
@@ -205,12 +205,12 @@ func TestReaderTCPHoldsNoBufferWhileIdle(t *testing.T) {
 	if got := next(); got.payload != big {
 		t.Fatalf("big frame: got %d bytes, want %d", len(got.payload), len(big))
 	}
-	if _, _, err := r.next(); err != errWait || r.store != nil {
+	if _, _, err := r.Next(); err != ErrWait || r.store != nil {
 		t.Fatalf("after the big frame: err %v, buffer held %v", err, r.store != nil)
 	}
 	// The read deadline ends the wait.
 	_ = srv.SetReadDeadline(time.Now().Add(30 * time.Millisecond))
-	if err := r.waitReadable(); !errors.Is(err, os.ErrDeadlineExceeded) {
+	if err := r.WaitReadable(); !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("wait past the deadline: %v", err)
 	}
 }

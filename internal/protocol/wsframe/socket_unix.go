@@ -1,6 +1,6 @@
 //go:build unix
 
-package native
+package wsframe
 
 import (
 	"errors"
@@ -8,11 +8,11 @@ import (
 	"syscall"
 )
 
-// directWriter returns a non-blocking write to a plain TCP socket for the
+// DirectWriter returns a non-blocking write to a plain TCP socket for the
 // hub's fast path, or nil (TLS, or anything that is not a TCP socket). The
 // write is one write(2) on the non-blocking descriptor: EAGAIN means "the
 // buffer is full, queue the rest", never a wait.
-func directWriter(nc net.Conn) func([]byte) (int, error) {
+func DirectWriter(nc net.Conn) func([]byte) (int, error) {
 	tcp, ok := nc.(*net.TCPConn)
 	if !ok {
 		return nil
