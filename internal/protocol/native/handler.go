@@ -240,7 +240,7 @@ func (h *Handler) read(nc net.Conn, c *hub.Client, p auth.Principal, done chan<-
 	defer c.Close(hub.GoingAway) // no-op when the hub closed it first
 	cr := &connReader{h: h, c: c, p: p, r: wsframe.NewReader(nc, h.cfg.ReadLimit), nc: nc}
 	cr.extend()
-	for cr.r.WaitReadable() == nil && cr.readAvailable() {
+	for cr.readAvailable() && cr.r.WaitReadable() == nil {
 	}
 }
 

@@ -211,6 +211,32 @@ func TestUpgradeFromPolling(t *testing.T) {
 	w.expect(enc(ev3))
 }
 
+// A client may send "5" and its next packets in one TCP segment: what the
+// upgrade handshake read past "5" must be handled, not left waiting for
+// more bytes.
+func TestUpgradeFinishedInOneSegmentWithMorePackets(t *testing.T) {
+	e := newEnv(t, nil)
+	c, _ := e.pollHandshake()
+	c.send(`40{"token":"admin"}`)
+	connectReply(t, c.poll()[0])
+	pending := make(chan []string, 1)
+	go func() { pending <- c.poll() }()
+	w := e.dial("EIO=4&transport=websocket&sid=" + c.sid)
+	w.send("2probe")
+	w.expect("3probe")
+	<-pending
+	var seg []byte
+	for _, pkt := range []string{"5", `4212["join-user",7]`} {
+		// Masked with a zero key: the payload goes as it is.
+		seg = append(seg, 0x81, 0x80|byte(len(pkt)), 0, 0, 0, 0)
+		seg = append(seg, pkt...)
+	}
+	if _, err := w.conn.NetConn().Write(seg); err != nil {
+		t.Fatal(err)
+	}
+	w.expect(`4312[{"ok":true,"room":"user-7"}]`)
+}
+
 func TestWebSocketDirectAndDisconnect(t *testing.T) {
 	e := newEnv(t, nil)
 	w := e.dial("EIO=4&transport=websocket")

@@ -2,12 +2,15 @@ package socketio
 
 import (
 	"context"
+	"errors"
+	"net"
 	"net/http"
 	"time"
 
 	"github.com/gorilla/websocket"
 
 	"github.com/posd/posd/internal/hub"
+	"github.com/posd/posd/internal/protocol/wsframe"
 )
 
 // serveWebSocket runs the WebSocket transport: a new session when sess is
@@ -28,7 +31,10 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, sess *se
 	if err != nil {
 		return // the upgrader has answered
 	}
-	conn.SetReadLimit(int64(s.cfg.MaxPayload))
+	// From here on the socket is framed by wsframe: gorilla's Conn and its
+	// buffers are garbage once this returns, and the reader parks shallow
+	// with no buffer while the client is quiet.
+	ws := &wsConn{nc: conn.NetConn(), r: wsframe.NewReader(conn.NetConn(), int64(s.cfg.MaxPayload))}
 	if sess == nil {
 		sess = newSession(s, r, transportWebSocket)
 		if !s.addSession(sess) {
@@ -38,51 +44,105 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, sess *se
 				reason = closeShutdown
 			}
 			s.mu.Unlock()
-			s.closeConn(conn, reason)
+			s.closeConn(ws, reason)
 			return
 		}
-		conn.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
-		if err := conn.WriteMessage(websocket.TextMessage, s.openPacket(sess.id)); err != nil {
+		if err := ws.write(s.cfg.WriteTimeout, [][]byte{s.openPacket(sess.id)}); err != nil {
 			sess.closeWith(closeTransport, nil, false)
-			conn.Close()
+			ws.nc.Close()
 			return
 		}
 		sess.startHeartbeat()
-		go sess.writeLoop(conn)
-		go sess.readLoop(conn)
+		go sess.writeLoop(ws)
+		go sess.readLoop(ws)
 		return
 	}
 	// The handler returns so that net/http releases the request and its
-	// connection buffers: an idle socket holds only gorilla's small ones.
+	// connection buffers.
 	go func() {
-		if s.probe(conn, sess) {
-			go sess.writeLoop(conn)
-			sess.readLoop(conn)
+		if s.probe(ws, sess) {
+			go sess.writeLoop(ws)
+			sess.readLoop(ws)
 		}
 	}()
 }
 
-// probe runs the client's upgrade handshake on conn: "2probe" → "3probe",
+// wsConn is a session's WebSocket after the upgrade.
+type wsConn struct {
+	nc   net.Conn
+	r    *wsframe.Reader
+	hdrs []byte      // writer-owned: frame headers of one batch
+	bufs net.Buffers // writer-owned
+}
+
+// write sends frames (Engine.IO packets) as text frames in one writev.
+func (ws *wsConn) write(timeout time.Duration, frames [][]byte) error {
+	ws.hdrs = ws.hdrs[:0]
+	for _, f := range frames {
+		ws.hdrs = wsframe.AppendTextHeader(ws.hdrs, len(f))
+	}
+	// Headers and payloads interleaved, the payloads not copied.
+	ws.bufs = ws.bufs[:0]
+	off := 0
+	for _, f := range frames {
+		n := wsframe.TextHeaderLen(len(f))
+		ws.bufs = append(ws.bufs, ws.hdrs[off:off+n], f)
+		off += n
+	}
+	_ = ws.nc.SetWriteDeadline(time.Now().Add(timeout))
+	bufs := ws.bufs
+	_, err := bufs.WriteTo(ws.nc)
+	clear(ws.bufs[:cap(ws.bufs)])
+	return err
+}
+
+// readText waits for the next text message (the upgrade probe), answering
+// pings on the way.
+func (ws *wsConn) readText() (string, error) {
+	for {
+		op, p, err := ws.r.Next()
+		switch {
+		case err == wsframe.ErrWait:
+			if err := ws.r.WaitReadable(); err != nil {
+				return "", err
+			}
+			continue
+		case err != nil:
+			return "", err
+		}
+		switch op {
+		case wsframe.OpText:
+			return string(p), nil
+		case wsframe.OpPing:
+			_, _ = ws.nc.Write(wsframe.AppendControl(nil, wsframe.OpPong, p))
+		case wsframe.OpPong:
+		default:
+			return "", errors.New("websocket: not a text message")
+		}
+	}
+}
+
+// probe runs the client's upgrade handshake on ws: "2probe" → "3probe",
 // then "5". Meanwhile the polling GET is released with a noop so that the
-// client can pause polling. It reports whether sess now runs on conn.
-func (s *Server) probe(conn *websocket.Conn, sess *session) bool {
+// client can pause polling. It reports whether sess now runs on ws.
+func (s *Server) probe(ws *wsConn, sess *session) bool {
 	deadline := time.Now().Add(s.cfg.PingTimeout)
-	conn.SetReadDeadline(deadline)
+	_ = ws.nc.SetReadDeadline(deadline)
 	fail := func() bool {
 		sess.mu.Lock()
 		sess.upgrading = false
 		sess.mu.Unlock()
-		conn.Close()
+		ws.nc.Close()
 		return false
 	}
-	mt, msg, err := conn.ReadMessage()
-	if err != nil || mt != websocket.TextMessage || string(msg) != "2probe" {
+	msg, err := ws.readText()
+	if err != nil || msg != "2probe" {
 		return fail()
 	}
 	sess.mu.Lock()
 	if sess.closed || sess.upgrading || sess.transport != transportPolling {
 		sess.mu.Unlock()
-		conn.Close()
+		ws.nc.Close()
 		return false
 	}
 	sess.upgrading = true
@@ -90,21 +150,20 @@ func (s *Server) probe(conn *websocket.Conn, sess *session) bool {
 		sess.getCancel()
 	}
 	sess.mu.Unlock()
-	conn.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
-	if err := conn.WriteMessage(websocket.TextMessage, []byte("3probe")); err != nil {
+	if err := ws.write(s.cfg.WriteTimeout, [][]byte{[]byte("3probe")}); err != nil {
 		return fail()
 	}
 	for {
-		mt, msg, err = conn.ReadMessage()
-		if err != nil || mt != websocket.TextMessage {
+		msg, err = ws.readText()
+		if err != nil {
 			return fail()
 		}
-		switch string(msg) {
+		switch msg {
 		case "5":
 			sess.mu.Lock()
 			if sess.closed {
 				sess.mu.Unlock()
-				conn.Close()
+				ws.nc.Close()
 				return false
 			}
 			sess.transport = transportWebSocket
@@ -113,7 +172,7 @@ func (s *Server) probe(conn *websocket.Conn, sess *session) bool {
 				sess.getCancel()
 			}
 			sess.mu.Unlock()
-			conn.SetReadDeadline(time.Time{})
+			_ = ws.nc.SetReadDeadline(time.Time{})
 			s.lg.Debug("upgraded to websocket", "sid", sess.id)
 			return true
 		case "6": // noop while the client pauses polling
@@ -123,38 +182,62 @@ func (s *Server) probe(conn *websocket.Conn, sess *session) bool {
 	}
 }
 
-// readLoop handles the client's packets until the connection fails.
-func (sess *session) readLoop(conn *websocket.Conn) {
+// readLoop handles the client's packets until the connection fails. It
+// parks in WaitReadable between messages (see wsframe.Reader).
+func (sess *session) readLoop(ws *wsConn) {
+	// What the probe's reads left buffered goes first.
+	for sess.readAvailable(ws) && ws.r.WaitReadable() == nil {
+	}
+	sess.closeWith(closeByClient, nil, true) // no-op when already closed
+}
+
+// readAvailable handles every complete message the socket has; false ends
+// the connection.
+func (sess *session) readAvailable(ws *wsConn) bool {
 	ctx := context.Background()
 	for {
-		mt, msg, err := conn.ReadMessage()
-		if err != nil {
-			if websocket.IsCloseError(err, websocket.CloseMessageTooBig) || err == websocket.ErrReadLimit {
-				sess.closeWith(closeTooLarge, nil, true)
-			} else {
-				sess.closeWith(closeByClient, nil, true)
-			}
-			return
+		op, msg, err := ws.r.Next()
+		switch {
+		case err == wsframe.ErrWait:
+			return true
+		case errors.Is(err, wsframe.ErrTooLarge):
+			sess.closeWith(closeTooLarge, nil, true)
+			return false
+		case errors.Is(err, wsframe.ErrProtocol):
+			sess.closeWith(closeParseError, nil, true)
+			return false
+		case err != nil:
+			return false
 		}
-		if mt == websocket.BinaryMessage {
+		switch op {
+		case wsframe.OpClose:
+			return false
+		case wsframe.OpPing:
+			// Whole small writes do not interleave with the writer's.
+			_, _ = ws.nc.Write(wsframe.AppendControl(nil, wsframe.OpPong, msg))
+			continue
+		case wsframe.OpPong:
+			continue
+		case wsframe.OpBinary:
 			sess.handlePacket(ctx, enginePacket{Type: eioMessage, Data: string(msg), Binary: true})
 			continue
 		}
 		p, err := decodeEnginePacket(string(msg))
 		if err != nil {
 			sess.closeWith(closeParseError, nil, true)
-			return
+			return false
 		}
 		sess.handlePacket(ctx, p)
 		if sess.isClosed() {
-			return
+			return false
 		}
 	}
 }
 
-// writeLoop is the connection's single writer: it drains the session and
-// closes the connection when the session ends.
-func (sess *session) writeLoop(conn *websocket.Conn) {
+// writeLoop is the connection's single writer: it drains the session,
+// writing what is waiting in one writev, and closes the connection when
+// the session ends.
+func (sess *session) writeLoop(ws *wsConn) {
 	sess.pullMu.Lock()
 	defer sess.pullMu.Unlock()
 	srv := sess.srv
@@ -162,11 +245,10 @@ func (sess *session) writeLoop(conn *websocket.Conn) {
 	for {
 		var err error
 		frames, err = sess.pull(context.Background(), frames[:0])
-		for _, f := range frames {
-			conn.SetWriteDeadline(time.Now().Add(srv.cfg.WriteTimeout))
-			if werr := conn.WriteMessage(websocket.TextMessage, f); werr != nil {
+		if len(frames) > 0 {
+			if werr := ws.write(srv.cfg.WriteTimeout, frames); werr != nil {
 				sess.closeWith(closeTransport, nil, true)
-				conn.Close()
+				ws.nc.Close()
 				return
 			}
 		}
@@ -175,7 +257,7 @@ func (sess *session) writeLoop(conn *websocket.Conn) {
 			sess.mu.Lock()
 			reason := sess.reason
 			sess.mu.Unlock()
-			srv.closeConn(conn, reason)
+			srv.closeConn(ws, reason)
 			return
 		}
 		if err != nil {
@@ -185,11 +267,12 @@ func (sess *session) writeLoop(conn *websocket.Conn) {
 	}
 }
 
-func (s *Server) closeConn(conn *websocket.Conn, reason hub.CloseReason) {
+func (s *Server) closeConn(ws *wsConn, reason hub.CloseReason) {
 	code, text := reason.Code, reason.Text
 	if code == websocket.CloseAbnormalClosure || code == 0 {
 		code = websocket.CloseInternalServerErr
 	}
-	_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, text), time.Now().Add(time.Second))
-	conn.Close()
+	_ = ws.nc.SetWriteDeadline(time.Now().Add(time.Second))
+	_, _ = ws.nc.Write(wsframe.Close(code, text))
+	ws.nc.Close()
 }

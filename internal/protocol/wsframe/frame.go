@@ -5,18 +5,34 @@ import "encoding/binary"
 // AppendText appends an unmasked, final text frame holding payload (a
 // server frame: servers do not mask).
 func AppendText(dst, payload []byte) []byte {
-	n := len(payload)
+	return append(AppendTextHeader(dst, len(payload)), payload...)
+}
+
+// AppendTextHeader appends the header of a text frame of n payload bytes
+// (TextHeaderLen(n) bytes), for writers that send the payload beside it.
+func AppendTextHeader(dst []byte, n int) []byte {
 	switch {
 	case n < 126:
-		dst = append(dst, 0x80|OpText, byte(n))
+		return append(dst, 0x80|OpText, byte(n))
 	case n <= 0xFFFF:
 		dst = append(dst, 0x80|OpText, 126)
-		dst = binary.BigEndian.AppendUint16(dst, uint16(n))
+		return binary.BigEndian.AppendUint16(dst, uint16(n))
 	default:
 		dst = append(dst, 0x80|OpText, 127)
-		dst = binary.BigEndian.AppendUint64(dst, uint64(n))
+		return binary.BigEndian.AppendUint64(dst, uint64(n))
 	}
-	return append(dst, payload...)
+}
+
+// TextHeaderLen is the size of a text frame's header for n payload bytes.
+func TextHeaderLen(n int) int {
+	switch {
+	case n < 126:
+		return 2
+	case n <= 0xFFFF:
+		return 4
+	default:
+		return 10
+	}
 }
 
 // AppendControl appends an unmasked control frame (close, ping, pong);
