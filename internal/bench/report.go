@@ -56,8 +56,8 @@ func WriteSummary(w io.Writer, r *Result) error {
 		p("               RSS %d KiB before, %d KiB connected, %d KiB at end: %.1f KiB per connection\n",
 			s.RSSBeforeKiB, s.RSSConnectedKiB, s.RSSEndKiB, s.RSSPerConnKiB)
 	}
-	p("  bench        %.2f s CPU, %.2f µs CPU per delivery, RSS %d KiB\n",
-		r.Bench.CPUSeconds, r.Bench.CPUUsPerDelivery, r.Bench.RSSKiB)
+	p("  bench        %.2f s CPU, %.2f µs CPU per delivery, RSS %d KiB; %s\n",
+		r.Bench.CPUSeconds, r.Bench.CPUUsPerDelivery, r.Bench.RSSKiB, readerText(r))
 	_, err := io.WriteString(w, b.String())
 	return err
 }
@@ -67,4 +67,16 @@ func WriteSummary(w io.Writer, r *Result) error {
 func (r *Result) Lossless() bool {
 	d := r.Deliveries
 	return d.Missing == 0 && d.Duplicated == 0 && d.Misrouted == 0 && r.Orders.Failed == 0 && r.Connect.Failed == 0
+}
+
+// readerText says how the bench read, which bears on the server's figures.
+func readerText(r *Result) string {
+	switch {
+	case r.Reader != ReaderEpoll:
+		return r.Reader + " reader, a goroutine per socket"
+	case r.PollIntervalUS > 0:
+		return fmt.Sprintf("epoll reader on a %d µs tick (receipts seen up to that late)", r.PollIntervalUS)
+	default:
+		return "epoll reader, woken by every frame"
+	}
 }

@@ -340,6 +340,15 @@ func testRunNative(t *testing.T, reader readerCase) {
 	if res.Process == nil || res.Process.Source != "metrics" || res.Process.RSSConnectedKiB <= 0 {
 		t.Errorf("server figures from /metrics: %+v", res.Process)
 	}
+	// How the bench read bears on the server's figures: the summary says.
+	var sum bytes.Buffer
+	if err := WriteSummary(&sum, res); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"epoll-woken": "woken by every frame", "epoll-tick": "500 µs tick", "gorilla": "gorilla reader"}[reader.name]
+	if !strings.Contains(sum.String(), want) {
+		t.Errorf("summary does not say %q:\n%s", want, sum.String())
+	}
 }
 
 func TestRunSocketIOFaults(t *testing.T) {
