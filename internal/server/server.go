@@ -185,6 +185,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	})
 	s.sio = socketio.NewServer(socketio.Config{
 		Hub: h, Proto: ProtoSocketIO, Auth: authn, Origins: origins,
+		WriteTimeout: cfg.WSWriteTimeout, SendBuffer: cfg.WSSendBuffer,
 		Logger: cfg.Logger, Now: cfg.Now,
 	})
 	mux := http.NewServeMux()

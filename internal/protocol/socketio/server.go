@@ -39,7 +39,11 @@ type Config struct {
 	MaxRecoverable int           // sessions kept for recovery at once; default 100,000
 	MaxSessions    int           // open Engine.IO sessions, connected or not; default 60,000
 	WriteTimeout   time.Duration // per WebSocket write; default 10s
-	AuthTimeout    time.Duration // per token check; default 10s
+	// SendBuffer caps each WebSocket's kernel send buffer (default 128 KiB;
+	// negative: the kernel's autotuning), so a client that stops reading
+	// fills its hub queue and is caught, as on /ws.
+	SendBuffer  int
+	AuthTimeout time.Duration // per token check; default 10s
 
 	Logger *slog.Logger
 	Now    func() time.Time
@@ -66,6 +70,9 @@ func (c *Config) defaults() {
 	}
 	if c.WriteTimeout <= 0 {
 		c.WriteTimeout = 10 * time.Second
+	}
+	if c.SendBuffer == 0 {
+		c.SendBuffer = 128 << 10
 	}
 	if c.AuthTimeout <= 0 {
 		c.AuthTimeout = 10 * time.Second

@@ -42,8 +42,8 @@ type session struct {
 	remote string
 	token  string // from the handshake's ?token= or Authorization header
 
-	pullMu sync.Mutex // held by whoever consumes pull: the polling GET or the WebSocket writer
-	notify chan struct{}
+	pullMu sync.Mutex    // held by whoever consumes the session: the polling GET or the WebSocket writer
+	notify chan struct{} // wakes a waiting polling GET
 
 	mu         sync.Mutex
 	transport  transportKind
@@ -59,6 +59,14 @@ type session struct {
 	postActive bool
 	pingTimer  *time.Timer
 	pongTimer  *time.Timer // armed while a ping awaits its pong
+
+	// The WebSocket, once it carries the session. Its writer runs only
+	// while there is something to write (writeWS); a live event that finds
+	// nothing queued is written by the hub's fan-out itself (direct).
+	ws         *wsConn
+	writing    bool   // writeWS or a direct write owns the socket
+	again      bool   // something arrived while writing: look again before stopping
+	rawPending []byte // the part of a direct write the socket did not take
 }
 
 func newSession(srv *Server, r *http.Request, t transportKind) *session {
@@ -72,11 +80,34 @@ func newSession(srv *Server, r *http.Request, t transportKind) *session {
 	}
 }
 
+// wake tells whoever writes the session that there is something to take:
+// it starts the WebSocket writer (or makes a running one look again), or
+// wakes a waiting polling GET. It is also the hub client's OnWake.
 func (s *session) wake() {
+	s.mu.Lock()
+	start := s.claimWriterLocked()
+	s.mu.Unlock()
+	if start {
+		go s.writeWS()
+	}
 	select {
 	case s.notify <- struct{}{}:
 	default:
 	}
+}
+
+// claimWriterLocked takes the WebSocket writer slot, or flags the holder to
+// look again; true means the caller starts writeWS.
+func (s *session) claimWriterLocked() bool {
+	if s.ws == nil {
+		return false
+	}
+	if s.writing {
+		s.again = true
+		return false
+	}
+	s.writing = true
+	return true
 }
 
 // send queues one encoded Engine.IO packet. Once a socket is attached the
@@ -101,6 +132,7 @@ func (s *session) send(pkt []byte) {
 // pull blocks until there are packets to write and appends them to dst:
 // first the session's own queue, then the hub client's frames. It returns
 // errSessionClosed once the session is closed and its last packets taken.
+// The polling GET uses it; the WebSocket has writeWS.
 func (s *session) pull(ctx context.Context, dst [][]byte) ([][]byte, error) {
 	for {
 		s.mu.Lock()
@@ -120,7 +152,7 @@ func (s *session) pull(ctx context.Context, dst [][]byte) ([][]byte, error) {
 		if sock != nil {
 			n := len(dst)
 			var err error
-			dst, err = sock.client.Next(ctx, dst)
+			dst, err = sock.client.Poll(ctx, dst)
 			if len(dst) > n {
 				return dst, nil
 			}
@@ -128,7 +160,13 @@ func (s *session) pull(ctx context.Context, dst [][]byte) ([][]byte, error) {
 				s.hubClosed(sock)
 				continue
 			}
-			return dst, err
+			if err != nil {
+				return dst, err
+			}
+			if !sock.client.Idle() {
+				continue // more arrived meanwhile
+			}
+			// Idle: the hub wakes us (OnWake) when the next frame comes.
 		}
 		select {
 		case <-s.notify:

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -34,7 +35,11 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, sess *se
 	// From here on the socket is framed by wsframe: gorilla's Conn and its
 	// buffers are garbage once this returns, and the reader parks shallow
 	// with no buffer while the client is quiet.
-	ws := &wsConn{nc: conn.NetConn(), r: wsframe.NewReader(conn.NetConn(), int64(s.cfg.MaxPayload))}
+	nc := conn.NetConn()
+	if tc, ok := nc.(*net.TCPConn); ok && s.cfg.SendBuffer > 0 {
+		_ = tc.SetWriteBuffer(s.cfg.SendBuffer)
+	}
+	ws := &wsConn{nc: nc, r: wsframe.NewReader(nc, int64(s.cfg.MaxPayload)), directWrite: wsframe.DirectWriter(nc)}
 	if sess == nil {
 		sess = newSession(s, r, transportWebSocket)
 		if !s.addSession(sess) {
@@ -52,8 +57,10 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, sess *se
 			ws.nc.Close()
 			return
 		}
+		sess.mu.Lock()
+		sess.ws = ws // after the open packet: nothing may precede it
+		sess.mu.Unlock()
 		sess.startHeartbeat()
-		go sess.writeLoop(ws)
 		go sess.readLoop(ws)
 		return
 	}
@@ -61,7 +68,7 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, sess *se
 	// connection buffers.
 	go func() {
 		if s.probe(ws, sess) {
-			go sess.writeLoop(ws)
+			sess.wake() // what queued during the switch goes out now
 			sess.readLoop(ws)
 		}
 	}()
@@ -69,10 +76,37 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, sess *se
 
 // wsConn is a session's WebSocket after the upgrade.
 type wsConn struct {
-	nc   net.Conn
-	r    *wsframe.Reader
-	hdrs []byte      // writer-owned: frame headers of one batch
-	bufs net.Buffers // writer-owned
+	nc          net.Conn
+	r           *wsframe.Reader
+	directWrite func([]byte) (int, error) // non-blocking; nil: no direct writes (TLS)
+	hdrs        []byte                    // writer-owned: frame headers of one batch
+	bufs        net.Buffers               // writer-owned
+}
+
+// framePool holds the buffers a direct write frames its packet in.
+var framePool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+// tryWrite frames pkt and writes it without blocking; rest is what the
+// socket did not take (to be written before anything else).
+func (ws *wsConn) tryWrite(pkt []byte) (rest []byte, err error) {
+	bp := framePool.Get().(*[]byte)
+	frame := wsframe.AppendText((*bp)[:0], pkt)
+	n, err := ws.directWrite(frame)
+	if err == nil && n < len(frame) {
+		rest = append([]byte(nil), frame[n:]...)
+	}
+	if cap(frame) <= 64<<10 {
+		*bp = frame[:0]
+		framePool.Put(bp)
+	}
+	return rest, err
+}
+
+// writeRaw writes bytes that are already framed.
+func (ws *wsConn) writeRaw(timeout time.Duration, b []byte) error {
+	_ = ws.nc.SetWriteDeadline(time.Now().Add(timeout))
+	_, err := ws.nc.Write(b)
+	return err
 }
 
 // write sends frames (Engine.IO packets) as text frames in one writev.
@@ -167,6 +201,7 @@ func (s *Server) probe(ws *wsConn, sess *session) bool {
 				return false
 			}
 			sess.transport = transportWebSocket
+			sess.ws = ws
 			sess.upgrading = false
 			if sess.getCancel != nil {
 				sess.getCancel()
@@ -234,37 +269,121 @@ func (sess *session) readAvailable(ws *wsConn) bool {
 	}
 }
 
-// writeLoop is the connection's single writer: it drains the session,
-// writing what is waiting in one writev, and closes the connection when
-// the session ends.
-func (sess *session) writeLoop(ws *wsConn) {
-	sess.pullMu.Lock()
-	defer sess.pullMu.Unlock()
-	srv := sess.srv
-	frames := make([][]byte, 0, 8)
+// writeWS writes what waits for the session's WebSocket: a direct write's
+// rest, the session's own packets, then the hub client's frames, batched
+// into one writev, until nothing is left; then it ends (wake starts it
+// again). When the session is over it closes the connection.
+func (s *session) writeWS() {
+	// A polling GET released for the upgrade finishes before this writes.
+	s.pullMu.Lock()
+	defer s.pullMu.Unlock()
+	srv := s.srv
+	var frames [][]byte
 	for {
+		s.mu.Lock()
+		s.again = false
+		ws, sock, closed := s.ws, s.sock, s.closed
+		raw := s.rawPending
+		s.rawPending = nil
+		frames = append(frames[:0], s.queue...)
+		clear(s.queue)
+		s.queue = s.queue[:0]
+		s.mu.Unlock()
+
 		var err error
-		frames, err = sess.pull(context.Background(), frames[:0])
-		if len(frames) > 0 {
-			if werr := ws.write(srv.cfg.WriteTimeout, frames); werr != nil {
-				sess.closeWith(closeTransport, nil, true)
-				ws.nc.Close()
+		if sock != nil {
+			frames, err = sock.client.Poll(context.Background(), frames)
+		}
+		if len(raw) > 0 {
+			if werr := ws.writeRaw(srv.cfg.WriteTimeout, raw); werr != nil {
+				s.writeFailed(ws, werr)
 				return
 			}
 		}
-		clear(frames)
-		if err == errSessionClosed {
-			sess.mu.Lock()
-			reason := sess.reason
-			sess.mu.Unlock()
-			srv.closeConn(ws, reason)
+		wrote := len(frames) > 0
+		if wrote {
+			if werr := ws.write(srv.cfg.WriteTimeout, frames); werr != nil {
+				s.writeFailed(ws, werr)
+				return
+			}
+			clear(frames)
+		}
+		switch {
+		case errors.Is(err, hub.ErrClosed):
+			s.hubClosed(sock)
+			continue
+		case err != nil:
+			srv.lg.Error("reading events for a websocket client", "sid", s.id, "err", err)
+			s.closeWith(closeTransport, nil, true)
+			continue
+		case wrote || len(raw) > 0:
+			continue
+		case closed:
+			s.mu.Lock()
+			reason := s.reason
+			s.mu.Unlock()
+			srv.closeConn(ws, reason) // the writer slot stays taken: nothing more goes out
 			return
 		}
-		if err != nil {
-			srv.lg.Error("reading events for a websocket client", "sid", sess.id, "err", err)
-			sess.closeWith(closeTransport, nil, true)
+		if sock != nil && !sock.client.Idle() {
+			continue
+		}
+		// Direct writes carry no deadline: leave none armed to fail them.
+		_ = ws.nc.SetWriteDeadline(time.Time{})
+		s.mu.Lock()
+		if s.again || len(s.queue) > 0 || len(s.rawPending) > 0 || s.closed {
+			s.mu.Unlock()
+			continue
+		}
+		s.writing = false
+		s.mu.Unlock()
+		return
+	}
+}
+
+// writeFailed ends the session after a failed write; a write that timed
+// out means a client that stopped reading.
+func (s *session) writeFailed(ws *wsConn, err error) {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		if sock := s.socket(); sock != nil {
+			sock.client.CloseSlow()
 		}
 	}
+	s.closeWith(closeTransport, nil, true)
+	ws.nc.Close()
+}
+
+// direct is the hub client's Direct: the fan-out writes a live event to the
+// socket itself when the session has nothing else waiting and no writer
+// runs, with one non-blocking write. Otherwise it takes nothing (0), and
+// the hub queues the event and wakes writeWS, which keeps the order.
+func (s *session) direct(pkt []byte) (int, error) {
+	s.mu.Lock()
+	ws := s.ws
+	if ws == nil || ws.directWrite == nil || s.writing || s.closed || s.sock == nil || len(s.queue) > 0 {
+		s.mu.Unlock()
+		return 0, nil
+	}
+	s.writing = true
+	s.mu.Unlock()
+	rest, err := ws.tryWrite(pkt)
+	s.mu.Lock()
+	s.rawPending = rest
+	start := err == nil && (s.again || len(s.queue) > 0 || len(rest) > 0 || s.closed)
+	if start {
+		s.again = false
+	} else {
+		s.writing = false
+	}
+	s.mu.Unlock()
+	if start {
+		go s.writeWS()
+	}
+	if err != nil {
+		return 0, err // the hub closes the client; its writer closes the session
+	}
+	return len(pkt), nil
 }
 
 func (s *Server) closeConn(ws *wsConn, reason hub.CloseReason) {
