@@ -13,12 +13,8 @@ import (
 // write is one write(2) on the non-blocking descriptor: EAGAIN means "the
 // buffer is full, queue the rest", never a wait.
 func DirectWriter(nc net.Conn) func([]byte) (int, error) {
-	tcp, ok := nc.(*net.TCPConn)
-	if !ok {
-		return nil
-	}
-	rc, err := tcp.SyscallConn()
-	if err != nil {
+	rc := tcpRawConn(nc)
+	if rc == nil {
 		return nil
 	}
 	return func(b []byte) (int, error) {
@@ -49,12 +45,8 @@ func DirectWriter(nc net.Conn) func([]byte) (int, error) {
 // for other connections. It peeks (MSG_PEEK) rather than reads so the
 // waiting goroutine needs no buffer and parks only a few frames deep.
 func readableWaiter(nc net.Conn) func() error {
-	tcp, ok := nc.(*net.TCPConn)
-	if !ok {
-		return nil
-	}
-	rc, err := tcp.SyscallConn()
-	if err != nil {
+	rc := tcpRawConn(nc)
+	if rc == nil {
 		return nil
 	}
 	var one [1]byte
@@ -68,4 +60,17 @@ func readableWaiter(nc net.Conn) func() error {
 		}
 	}
 	return func() error { return rc.Read(peek) }
+}
+
+// tcpRawConn is nc's descriptor access when nc is a plain TCP socket.
+func tcpRawConn(nc net.Conn) syscall.RawConn {
+	tcp, ok := nc.(*net.TCPConn)
+	if !ok {
+		return nil
+	}
+	rc, err := tcp.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	return rc
 }
