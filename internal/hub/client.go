@@ -74,6 +74,7 @@ type Client struct {
 	replaying bool
 	head      []byte // written before the replay's first event (a resume ack)
 	lagged    bool   // live events were dropped during replay: read them from the log
+	partial   []byte // the rest of a frame a direct write began: it goes out before anything
 	lastID    int64  // newest event id handed to the writer
 	epoch     uint64 // counts replays started: a page read for an older one is stale
 	closed    bool
@@ -166,6 +167,7 @@ func (c *Client) push(it item) pushResult {
 // the lock, then hands whatever is left to an OnWake writer.
 func (c *Client) writeDirect(it item) pushResult {
 	c.writing = true
+	prev := c.lastID
 	c.lastID = it.id
 	c.mu.Unlock()
 	n, err := c.Direct(it.data)
@@ -176,16 +178,30 @@ func (c *Client) writeDirect(it item) pushResult {
 		c.Close(GoingAway) // the peer is gone; the writer sends what close it can
 		return pushed
 	}
-	if n < len(it.data) {
-		// The socket is full: the rest goes first, then what queued meanwhile,
-		// and a writer (which blocks, with a deadline) takes over.
-		rest := item{data: it.data[n:]}
-		c.queue = append(c.queue, item{})
-		copy(c.queue[1:], c.queue)
-		c.queue[0] = rest
-		c.bytes += len(rest.data)
+	switch {
+	case n == 0:
+		// Nothing went out: the event is queued like any other, first (what
+		// queued meanwhile is newer), and keeps its id, so a resume that
+		// came meanwhile replays it instead of sending it twice.
+		if c.lastID == it.id {
+			c.lastID = prev
+		}
+		if !c.replaying {
+			c.queue = append(c.queue, item{})
+			copy(c.queue[1:], c.queue)
+			c.queue[0] = it
+			c.bytes += len(it.data)
+		}
 		c.mu.Unlock()
 		c.OnWake() // the slot is still ours: pass it on
+		return pushed
+	case n < len(it.data):
+		// The socket is full mid-frame: the rest goes out before anything
+		// else, even a resume's head, and a writer (which blocks, with a
+		// deadline) takes over.
+		c.partial = it.data[n:]
+		c.mu.Unlock()
+		c.OnWake()
 		return pushed
 	}
 	c.writing = false
@@ -226,7 +242,7 @@ func (c *Client) kick(start bool) {
 func (c *Client) Idle() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.closed || len(c.queue) > 0 || c.replaying || c.head != nil {
+	if c.closed || len(c.queue) > 0 || c.replaying || c.head != nil || c.partial != nil {
 		return false
 	}
 	c.writing = false
@@ -342,6 +358,13 @@ func (c *Client) Ready() <-chan struct{} { return c.notify }
 func (c *Client) Poll(ctx context.Context, dst [][]byte) ([][]byte, error) {
 	for {
 		c.mu.Lock()
+		if c.partial != nil {
+			// Finish the frame on the wire first, even before a close frame.
+			dst = append(dst, c.partial)
+			c.partial = nil
+			c.mu.Unlock()
+			return dst, nil
+		}
 		if c.closed {
 			c.mu.Unlock()
 			return dst, ErrClosed

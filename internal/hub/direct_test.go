@@ -20,6 +20,8 @@ type socket struct {
 	room   int // bytes Direct may still take; -1: unlimited
 	direct int // frames (or parts) written by Direct
 	woken  int
+	hold   chan struct{} // when set, a woken writer waits for it to close
+	ended  int           // writers that found nothing left and ended
 }
 
 func (s *socket) attach(c *hub.Client) {
@@ -42,6 +44,9 @@ func (s *socket) attach(c *hub.Client) {
 		s.woken++
 		s.mu.Unlock()
 		go func() {
+			if s.hold != nil {
+				<-s.hold
+			}
 			var frames [][]byte
 			for {
 				var err error
@@ -52,6 +57,9 @@ func (s *socket) attach(c *hub.Client) {
 				}
 				s.mu.Unlock()
 				if err != nil || (len(frames) == 0 && c.Idle()) {
+					s.mu.Lock()
+					s.ended++
+					s.mu.Unlock()
 					return
 				}
 			}
@@ -150,3 +158,72 @@ func (l *listLog) ReadEvents(_ context.Context, after int64, _ []string, limit i
 	return out, nil
 }
 func (l *listLog) Horizon(context.Context) (int64, error) { return 0, nil }
+
+// A resume that arrives while a partly written frame waits for its writer:
+// the frame is finished first, then the resume's head and its replay.
+func TestDirectPartialFrameFinishesBeforeAResume(t *testing.T) {
+	log := &listLog{events: []domain.Event{ev(1, "display"), ev(2, "display"), ev(10, "display")}}
+	h := hub.New(hub.Options{Encoders: []hub.Encoder{enc}}, log, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	go h.Run(ctx)
+	t.Cleanup(func() { cancel(); <-h.Done() })
+	s := &socket{room: 1, hold: make(chan struct{})} // one byte of "10;"
+	c := hub.NewClient(0)
+	s.attach(c)
+	if err := h.Register(c, []string{"display"}, -1); err != nil {
+		t.Fatal(err)
+	}
+	h.Publish([]domain.Event{ev(10, "display")})
+	waitText(t, s, "1")
+	c.ResumeWith(0, []byte("R;"))
+	close(s.hold)
+	// "10;" whole, then the head, then every event after 0 (10 again: it
+	// went out before the head, under the old cursor).
+	waitText(t, s, "10;R;1;2;10;")
+}
+
+// A direct write that took nothing leaves an ordinary queued event: a
+// resume's replay carries it once, and without a resume it goes out once.
+func TestDirectWriteOfNothingStaysAnEvent(t *testing.T) {
+	for _, resume := range []bool{false, true} {
+		log := &listLog{events: []domain.Event{ev(1, "display"), ev(2, "display"), ev(10, "display")}}
+		h := hub.New(hub.Options{Encoders: []hub.Encoder{enc}}, log, nil)
+		ctx, cancel := context.WithCancel(context.Background())
+		go h.Run(ctx)
+		s := &socket{room: 0, hold: make(chan struct{})}
+		c := hub.NewClient(0)
+		s.attach(c)
+		if err := h.Register(c, []string{"display"}, -1); err != nil {
+			t.Fatal(err)
+		}
+		h.Publish([]domain.Event{ev(10, "display")})
+		waitFor(t, func() bool { s.mu.Lock(); defer s.mu.Unlock(); return s.woken > 0 })
+		want := "10;"
+		if resume {
+			c.ResumeWith(0, []byte("R;"))
+			want = "R;1;2;10;"
+		}
+		s.mu.Lock()
+		s.room = -1
+		s.mu.Unlock()
+		close(s.hold)
+		// Once the writer has nothing left, the socket holds exactly want.
+		waitFor(t, func() bool { s.mu.Lock(); defer s.mu.Unlock(); return s.ended > 0 })
+		if got := s.text(); got != want {
+			t.Errorf("resume=%v: socket got %q, want %q", resume, got, want)
+		}
+		cancel()
+		<-h.Done()
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("timed out")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
