@@ -231,17 +231,16 @@ func (h *Handler) schedulePing(c *hub.Client) {
 	time.AfterFunc(h.cfg.PingInterval, ping)
 }
 
-// read is the connection's reader goroutine. Between messages it parks in
-// waitReadable, shallow and holding no buffer (see reader), so thousands of
-// idle connections cost little; the work happens in readAvailable.
+// read is the connection's reader goroutine. Between messages it parks,
+// shallow and holding no buffer (wsframe.Reader), so thousands of idle
+// connections cost little; the work happens in readAvailable.
 func (h *Handler) read(nc net.Conn, c *hub.Client, p auth.Principal, done chan<- struct{}) {
 	defer h.wg.Done()
 	defer close(done)
 	defer c.Close(hub.GoingAway) // no-op when the hub closed it first
 	cr := &connReader{h: h, c: c, p: p, r: wsframe.NewReader(nc, h.cfg.ReadLimit), nc: nc}
 	cr.extend()
-	for cr.readAvailable() && cr.r.WaitReadable() == nil {
-	}
+	cr.r.Serve(cr.readAvailable)
 }
 
 // connReader is one connection's read side.

@@ -220,9 +220,8 @@ func (s *Server) probe(ws *wsConn, sess *session) bool {
 // readLoop handles the client's packets until the connection fails. It
 // parks in WaitReadable between messages (see wsframe.Reader).
 func (sess *session) readLoop(ws *wsConn) {
-	// What the probe's reads left buffered goes first.
-	for sess.readAvailable(ws) && ws.r.WaitReadable() == nil {
-	}
+	// Serve handles what the probe's reads left buffered first.
+	ws.r.Serve(func() bool { return sess.readAvailable(ws) })
 	sess.closeWith(closeByClient, nil, true) // no-op when already closed
 }
 

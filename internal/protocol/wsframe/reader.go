@@ -67,6 +67,23 @@ func NewReader(nc net.Conn, limit int64) *Reader {
 	return &Reader{nc: nc, limit: limit, wait: readableWaiter(nc)}
 }
 
+// Serve calls handle, which takes what is buffered with Next until
+// ErrWait, then waits for the socket and calls it again, until handle
+// returns false or the wait fails (read deadline, closed socket). handle
+// runs on a short-lived goroutine of its own: the serving goroutine, which
+// lives as long as the connection, only ever parks a few frames deep, so
+// however deep a message's handling goes (a join reaches auth and the hub)
+// an idle connection keeps the runtime's minimum stack, not a grown one.
+func (r *Reader) Serve(handle func() bool) {
+	done := make(chan bool, 1)
+	for {
+		go func() { done <- handle() }()
+		if !<-done || r.WaitReadable() != nil {
+			return
+		}
+	}
+}
+
 // WaitReadable parks until the socket has bytes (or an error, or the read
 // deadline). Call it when Next reports ErrWait.
 func (r *Reader) WaitReadable() error {

@@ -214,3 +214,69 @@ func TestReaderTCPHoldsNoBufferWhileIdle(t *testing.T) {
 		t.Fatalf("wait past the deadline: %v", err)
 	}
 }
+
+// Serve handles what is buffered before it first waits, handles again each
+// time the socket is readable, and stops when the handler says so or the
+// wait fails.
+func TestServe(t *testing.T) {
+	a, b := net.Pipe()
+	defer a.Close()
+	r := NewReader(b, 1<<10)
+	var got []string
+	calls := 0
+	handle := func() bool {
+		calls++
+		for {
+			op, p, err := r.Next()
+			if err == ErrWait {
+				return true
+			}
+			if err != nil {
+				return false
+			}
+			if op == OpText && string(p) == "stop" {
+				return false
+			}
+			got = append(got, string(p))
+		}
+	}
+	go func() {
+		for _, m := range []string{"one", "two", "stop", "never"} {
+			if _, err := a.Write(clientFrame(true, OpText, []byte(m))); err != nil {
+				return
+			}
+		}
+	}()
+	r.Serve(handle)
+	if strings.Join(got, ",") != "one,two" {
+		t.Fatalf("handled %q, want one,two and a stop", got)
+	}
+	if calls < 2 {
+		t.Fatalf("handle called %d times; the first call comes before any wait", calls)
+	}
+
+	// A failed wait (here the read deadline on a real socket) ends Serve too.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	peer, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	srv, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	_ = srv.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+	done := make(chan struct{})
+	go func() { NewReader(srv, 1<<10).Serve(func() bool { return true }); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Serve did not end when its wait failed")
+	}
+}
