@@ -68,17 +68,26 @@ func NewReader(nc net.Conn, limit int64) *Reader {
 }
 
 // Serve calls handle, which takes what is buffered with Next until
-// ErrWait, then waits for the socket and calls it again, until handle
-// returns false or the wait fails (read deadline, closed socket). handle
+// ErrWait, each time the socket is readable (and first if bytes are
+// already buffered), until handle returns false or the wait fails (read
+// deadline, closed socket). handle
 // runs on a short-lived goroutine of its own: the serving goroutine, which
 // lives as long as the connection, only ever parks a few frames deep, so
 // however deep a message's handling goes (a join reaches auth and the hub)
 // an idle connection keeps the runtime's minimum stack, not a grown one.
 func (r *Reader) Serve(handle func() bool) {
-	done := make(chan bool, 1)
+	var done chan bool
+	buffered := r.off < r.end // what earlier reads (an upgrade probe) left
 	for {
+		if !buffered && r.WaitReadable() != nil {
+			return
+		}
+		buffered = false
+		if done == nil {
+			done = make(chan bool, 1) // not before the client first speaks
+		}
 		go func() { done <- handle() }()
-		if !<-done || r.WaitReadable() != nil {
+		if !<-done {
 			return
 		}
 	}
