@@ -148,21 +148,7 @@ func TestReaderRefuses(t *testing.T) {
 // Over a real socket the reader waits without a buffer: once it has handed
 // out what arrived, it holds nothing until the peer sends again.
 func TestReaderTCPHoldsNoBufferWhileIdle(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	peer, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer peer.Close()
-	srv, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	peer, srv := tcpPair(t)
 	r := NewReader(srv, 64<<10)
 	if r.wait == nil {
 		t.Skip("no readiness wait on this platform")
@@ -255,21 +241,7 @@ func TestServe(t *testing.T) {
 	}
 
 	// A failed wait (here the read deadline on a real socket) ends Serve too.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	peer, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer peer.Close()
-	srv, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	_, srv := tcpPair(t)
 	_ = srv.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
 	done := make(chan struct{})
 	go func() { NewReader(srv, 1<<10).Serve(func() bool { return true }); close(done) }()
@@ -278,4 +250,25 @@ func TestServe(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("Serve did not end when its wait failed")
 	}
+}
+
+// tcpPair is a connected loopback TCP pair, closed when the test ends.
+func tcpPair(t *testing.T) (peer, srv net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	peer, err = net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err = ln.Accept()
+	if err != nil {
+		peer.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { peer.Close(); srv.Close() })
+	return peer, srv
 }
