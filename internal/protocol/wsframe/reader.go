@@ -40,10 +40,9 @@ var readBufs = sync.Pool{New: func() any { b := make([]byte, readBufSize); retur
 // Reader reads a client's frames straight off the socket (gorilla's reader
 // is not used after the upgrade). It exists for memory: an idle connection
 // holds no read buffer (one is borrowed from a pool only while bytes are
-// waiting), and its goroutine parks in wait, a few frames deep, so the
-// runtime can shrink that goroutine's stack to the minimum. With thousands
-// of idle screens connected, the reader's stack and buffer were most of
-// what a connection cost.
+// waiting), and with Serve its goroutine parks a few frames deep and keeps
+// the minimum stack. With thousands of idle screens connected, the reader's
+// stack and buffer were most of what a connection cost.
 type Reader struct {
 	nc    net.Conn
 	limit int64
@@ -63,6 +62,8 @@ type Reader struct {
 	inMsg bool
 }
 
+// NewReader reads nc's client frames; a message larger than limit bytes is
+// refused with ErrTooLarge before any of it is buffered.
 func NewReader(nc net.Conn, limit int64) *Reader {
 	return &Reader{nc: nc, limit: limit, wait: readableWaiter(nc)}
 }
@@ -70,11 +71,11 @@ func NewReader(nc net.Conn, limit int64) *Reader {
 // Serve calls handle, which takes what is buffered with Next until
 // ErrWait, each time the socket is readable (and first if bytes are
 // already buffered), until handle returns false or the wait fails (read
-// deadline, closed socket). handle
-// runs on a short-lived goroutine of its own: the serving goroutine, which
-// lives as long as the connection, only ever parks a few frames deep, so
-// however deep a message's handling goes (a join reaches auth and the hub)
-// an idle connection keeps the runtime's minimum stack, not a grown one.
+// deadline, closed socket). handle runs on a short-lived goroutine of its
+// own: the serving goroutine, which lives as long as the connection, only
+// ever parks a few frames deep, so however deep a message's handling goes
+// (a join reaches auth and the hub) an idle connection keeps the runtime's
+// minimum stack, not a grown one.
 func (r *Reader) Serve(handle func() bool) {
 	var done chan bool
 	buffered := r.off < r.end // what earlier reads (an upgrade probe) left
