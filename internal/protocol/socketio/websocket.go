@@ -330,7 +330,7 @@ func (s *session) writeWS() {
 		// Direct writes carry no deadline: leave none armed to fail them.
 		_ = ws.nc.SetWriteDeadline(time.Time{})
 		s.mu.Lock()
-		if s.again || len(s.queue) > 0 || len(s.rawPending) > 0 || s.closed {
+		if s.pendingLocked() {
 			s.mu.Unlock()
 			continue
 		}
@@ -338,6 +338,12 @@ func (s *session) writeWS() {
 		s.mu.Unlock()
 		return
 	}
+}
+
+// pendingLocked reports whether the socket's writer has work: something
+// arrived while it (or a direct write) held the slot.
+func (s *session) pendingLocked() bool {
+	return s.again || len(s.queue) > 0 || len(s.rawPending) > 0 || s.closed
 }
 
 // writeFailed ends the session after a failed write; a write that timed
@@ -369,7 +375,7 @@ func (s *session) direct(pkt []byte) (int, error) {
 	rest, err := ws.tryWrite(pkt)
 	s.mu.Lock()
 	s.rawPending = rest
-	start := err == nil && (s.again || len(s.queue) > 0 || len(rest) > 0 || s.closed)
+	start := err == nil && s.pendingLocked()
 	if start {
 		s.again = false
 	} else {
