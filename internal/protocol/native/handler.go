@@ -116,6 +116,11 @@ func (h *Handler) Wait() { h.wg.Wait() }
 // ServeHTTP authenticates and checks everything it can before the upgrade,
 // so a refused client gets a plain HTTP status it can read.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// Counted from the start: once the upgrade hijacks the connection,
+	// http.Server.Shutdown stops waiting for this handler, and Wait must
+	// not begin at zero while it goes on to start the socket's goroutines.
+	h.wg.Add(1)
+	defer h.wg.Done()
 	if !h.cfg.Origins.AllowRequest(r) {
 		h.fail(w, r, domain.Errorf(domain.CodeForbidden, "origin %s is not allowed (see --cors-origin)", truncate(r.Header.Get("Origin"), 100)))
 		return
