@@ -173,6 +173,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			_ = tc.SetWriteBuffer(h.cfg.SendBuffer)
 		}
 	}
+	// Every close of nc from here on goes through direct (see Direct).
+	direct := wsframe.NewDirect(nc)
 	c := hub.NewClient(h.cfg.Proto)
 	c.Tag = p
 	// The writer runs only while there is something to write (see
@@ -180,11 +182,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	readerDone := make(chan struct{})
 	c.OnWake = func() {
 		h.wg.Add(1)
-		go h.flush(nc, c, readerDone)
+		go h.flush(nc, direct, c, readerDone)
 	}
 	// And most frames need no writer at all: the fan-out writes them
 	// straight to the socket when nothing is queued before them.
-	c.Direct = wsframe.DirectWriter(nc)
+	c.Direct = direct.Writer()
 	c.GapFrame = func(gap *hub.TooOldError) []byte { return errorFrame("gap", gap.Error(), gap.Oldest) }
 	// The greeting goes first, before any replayed or live event: the gap
 	// error when since is too old, then ready.
@@ -199,7 +201,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			reason = hub.PolicyViolation
 		}
 		_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(reason.Code, err.Error()), time.Now().Add(time.Second))
-		conn.Close()
+		direct.Close()
 		return
 	}
 	// From here on the socket is read and written without gorilla's Conn
@@ -372,7 +374,7 @@ var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
 // queued (coalesced into one writev) until the queue is empty, then ends;
 // the hub starts it again when more arrives. When the hub ends the client
 // it writes the close frame and closes the socket.
-func (h *Handler) flush(nc net.Conn, c *hub.Client, readerDone <-chan struct{}) {
+func (h *Handler) flush(nc net.Conn, direct *wsframe.Direct, c *hub.Client, readerDone <-chan struct{}) {
 	defer h.wg.Done()
 	sc := scratchPool.Get().(*scratch)
 	defer scratchPool.Put(sc)
@@ -408,7 +410,7 @@ func (h *Handler) flush(nc net.Conn, c *hub.Client, readerDone <-chan struct{}) 
 			case <-readerDone:
 			case <-time.After(time.Second):
 			}
-			nc.Close()
+			direct.Close()
 			return
 		}
 		if len(frames) == 0 {

@@ -39,7 +39,8 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, sess *se
 	if tc, ok := nc.(*net.TCPConn); ok && s.cfg.SendBuffer > 0 {
 		_ = tc.SetWriteBuffer(s.cfg.SendBuffer)
 	}
-	ws := &wsConn{nc: nc, r: wsframe.NewReader(nc, int64(s.cfg.MaxPayload)), directWrite: wsframe.DirectWriter(nc)}
+	direct := wsframe.NewDirect(nc)
+	ws := &wsConn{nc: nc, r: wsframe.NewReader(nc, int64(s.cfg.MaxPayload)), direct: direct, directWrite: direct.Writer()}
 	if sess == nil {
 		sess = newSession(s, r, transportWebSocket)
 		if !s.addSession(sess) {
@@ -54,7 +55,7 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, sess *se
 		}
 		if err := ws.write(s.cfg.WriteTimeout, [][]byte{s.openPacket(sess.id)}); err != nil {
 			sess.closeWith(closeTransport, nil, false)
-			ws.nc.Close()
+			ws.direct.Close()
 			return
 		}
 		sess.mu.Lock()
@@ -78,6 +79,7 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, sess *se
 type wsConn struct {
 	nc          net.Conn
 	r           *wsframe.Reader
+	direct      *wsframe.Direct           // every close of nc goes through it
 	directWrite func([]byte) (int, error) // non-blocking; nil: no direct writes (TLS)
 	hdrs        []byte                    // writer-owned: frame headers of one batch
 	bufs        net.Buffers               // writer-owned
@@ -166,7 +168,7 @@ func (s *Server) probe(ws *wsConn, sess *session) bool {
 		sess.mu.Lock()
 		sess.upgrading = false
 		sess.mu.Unlock()
-		ws.nc.Close()
+		ws.direct.Close()
 		return false
 	}
 	msg, err := ws.readText()
@@ -176,7 +178,7 @@ func (s *Server) probe(ws *wsConn, sess *session) bool {
 	sess.mu.Lock()
 	if sess.closed || sess.upgrading || sess.transport != transportPolling {
 		sess.mu.Unlock()
-		ws.nc.Close()
+		ws.direct.Close()
 		return false
 	}
 	sess.upgrading = true
@@ -197,7 +199,7 @@ func (s *Server) probe(ws *wsConn, sess *session) bool {
 			sess.mu.Lock()
 			if sess.closed {
 				sess.mu.Unlock()
-				ws.nc.Close()
+				ws.direct.Close()
 				return false
 			}
 			sess.transport = transportWebSocket
@@ -356,7 +358,7 @@ func (s *session) writeFailed(ws *wsConn, err error) {
 		}
 	}
 	s.closeWith(closeTransport, nil, true)
-	ws.nc.Close()
+	ws.direct.Close()
 }
 
 // direct is the hub client's Direct: the fan-out writes a live event to the
@@ -398,5 +400,5 @@ func (s *Server) closeConn(ws *wsConn, reason hub.CloseReason) {
 	}
 	_ = ws.nc.SetWriteDeadline(time.Now().Add(time.Second))
 	_, _ = ws.nc.Write(wsframe.Close(code, text))
-	ws.nc.Close()
+	ws.direct.Close()
 }

@@ -4,8 +4,10 @@ package wsframe
 
 import "net"
 
-// DirectWriter: no fast path here; every frame goes through the writer.
-func DirectWriter(net.Conn) func([]byte) (int, error) { return nil }
+// socketFD: no direct writes here; every frame goes through the writer.
+func socketFD(net.Conn) int { return -1 }
+
+func sendNow(int, []byte) (int, error) { return 0, net.ErrClosed }
 
 // readableWaiter: none here; Read parks instead.
 func readableWaiter(net.Conn) func() error { return nil }

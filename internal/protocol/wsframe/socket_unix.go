@@ -3,40 +3,46 @@
 package wsframe
 
 import (
-	"errors"
 	"net"
 	"syscall"
+	"unsafe"
 )
 
-// DirectWriter returns a non-blocking write to a plain TCP socket for the
-// hub's fast path, or nil (TLS, or anything that is not a TCP socket). The
-// write is one write(2) on the non-blocking descriptor: EAGAIN means "the
-// buffer is full, queue the rest", never a wait.
-func DirectWriter(nc net.Conn) func([]byte) (int, error) {
+// socketFD returns nc's descriptor for Direct, or -1 when nc is not a
+// plain TCP socket (TLS wraps one, and its bytes are not ours to write).
+func socketFD(nc net.Conn) int {
 	rc := tcpRawConn(nc)
 	if rc == nil {
-		return nil
+		return -1
 	}
-	return func(b []byte) (int, error) {
-		var n int
-		var werr error
-		if err := rc.Write(func(fd uintptr) bool {
-			for {
-				n, werr = syscall.Write(int(fd), b)
-				if !errors.Is(werr, syscall.EINTR) {
-					return true // done, or EAGAIN: never park here
-				}
-			}
-		}); err != nil {
-			return 0, err
+	fd := -1
+	if err := rc.Control(func(f uintptr) { fd = int(f) }); err != nil {
+		return -1
+	}
+	return fd
+}
+
+// sendNow is one non-blocking send(2). It is sendto rather than write:
+// the socket call skips the VFS layer's bookkeeping, and MSG_NOSIGNAL a
+// SIGPIPE when the peer is gone. EAGAIN (the buffer is full) is n < len(b)
+// with no error: the caller queues the rest.
+func sendNow(fd int, b []byte) (int, error) {
+	if len(b) == 0 {
+		return 0, nil
+	}
+	for {
+		n, _, errno := syscall.Syscall6(syscall.SYS_SENDTO, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)),
+			syscall.MSG_DONTWAIT|syscall.MSG_NOSIGNAL, 0, 0)
+		switch errno {
+		case 0:
+			return int(n), nil
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			return 0, nil
+		default:
+			return 0, errno
 		}
-		if n < 0 {
-			n = 0
-		}
-		if errors.Is(werr, syscall.EAGAIN) {
-			return n, nil
-		}
-		return n, werr
 	}
 }
 
