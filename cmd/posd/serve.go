@@ -11,7 +11,6 @@ import (
 
 	"github.com/posd/posd/internal/demo"
 	"github.com/posd/posd/internal/server"
-	"github.com/posd/posd/internal/timerslack"
 )
 
 func newServeCmd() *cobra.Command {
@@ -19,7 +18,6 @@ func newServeCmd() *cobra.Command {
 	var authMode, logLevel, cors string
 	var withDemo bool
 	var demoRate float64
-	var slack time.Duration
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the server: HTTP API, WebSocket hub and event log (SQLite)",
@@ -34,11 +32,6 @@ client subcommands run in the same directory use it automatically.`,
 			if err != nil {
 				return err
 			}
-			// First, before anything is opened: this may execute posd anew.
-			if err := timerslack.Ensure(slack); err != nil {
-				lg.Warn("running with the inherited timer slack", "err", err)
-			}
-			lg.Debug("timer slack", "slack", timerslack.Current())
 			switch authMode {
 			case "on":
 			case "off":
@@ -120,7 +113,6 @@ client subcommands run in the same directory use it automatically.`,
 	f.Int64Var(&cfg.WSReadLimit, "ws-read-limit", 64<<10, "largest frame a client may send")
 	f.DurationVar(&cfg.WSWriteTimeout, "ws-write-timeout", 10*time.Second, "a socket that takes nothing for this long is closed as a slow consumer (4008)")
 	f.IntVar(&cfg.WSSendBuffer, "ws-send-buffer", 128<<10, "kernel send buffer of each socket in bytes (-1: the kernel's autotuning, up to 4 MiB per socket on Linux)")
-	f.DurationVar(&slack, "timer-slack", time.Millisecond, "at least this timer slack (Linux): fewer wake-ups of the Go runtime's monitor thread; 0 keeps the inherited one (see BENCHMARKS.md)")
 	f.BoolVar(&cfg.Pprof, "pprof", false, "serve /debug/pprof (admin token required)")
 	f.BoolVar(&withDemo, "demo", false, "also run posd demo against this server: a food court with live traffic")
 	f.Float64Var(&demoRate, "demo-rate", demo.DefaultRate, "orders per minute for --demo")

@@ -13,9 +13,6 @@
 #        BENCH posd binary that runs the bench  (default $POSD)
 #        POSD_PORT, NODE_PORT                  (default 5070, 5055; each must be free)
 #        BENCH_FLAGS  extra posd bench flags, e.g. "--poll-interval 0"
-#        POSD_FLAGS   extra posd serve flags, e.g. "--timer-slack 0"
-#        SERVER_SLACK timer slack (ns) to start both servers with, the same
-#                     for Node and posd (default: inherited, 50000 on Linux)
 #
 # Each run writes $OUT/$TAG-$TARGET-$ROUND.json (posd bench --json) and .log
 # (progress); one summary line per run goes to stdout. Summarise with
@@ -69,24 +66,16 @@ free_port() {
 free_port "$POSD_PORT"
 free_port "$NODE_PORT"
 
-# slack sets the calling subshell's timer slack, which the server it execs
-# inherits (fork and exec keep it).
-slack() {
-  if [ -n "${SERVER_SLACK:-}" ]; then
-    echo "$SERVER_SLACK" >/proc/self/timerslack_ns
-  fi
-}
-
 start_node() {
   rm -f "$PEER"/bench.db*
-  (slack; cd "$PEER" && exec env PORT=$NODE_PORT DB_PATH="$PEER/bench.db" LOG_LEVEL=warn $NICE taskset -c 0 node server.js) >"$OUT/node.out" 2>&1 &
+  (cd "$PEER" && exec env PORT=$NODE_PORT DB_PATH="$PEER/bench.db" LOG_LEVEL=warn $NICE taskset -c 0 node server.js) >"$OUT/node.out" 2>&1 &
   srvpid=$!
   wait_up http://127.0.0.1:$NODE_PORT
 }
 
 start_posd() {
   rm -rf "$OUT/posd-db" && mkdir -p "$OUT/posd-db"
-  (slack; exec $NICE taskset -c 0 "$POSD" serve --addr 127.0.0.1:$POSD_PORT --db "$OUT/posd-db/posd.db" --auth=off --log-level warn ${POSD_FLAGS:-}) >"$OUT/posd.out" 2>&1 &
+  $NICE taskset -c 0 "$POSD" serve --addr 127.0.0.1:$POSD_PORT --db "$OUT/posd-db/posd.db" --auth=off --log-level warn >"$OUT/posd.out" 2>&1 &
   srvpid=$!
   wait_up http://127.0.0.1:$POSD_PORT
 }
