@@ -13,6 +13,7 @@
 #        BENCH posd binary that runs the bench  (default $POSD)
 #        POSD_PORT, NODE_PORT                  (default 5070, 5055; each must be free)
 #        BENCH_FLAGS  extra posd bench flags, e.g. "--poll-interval 0"
+#        POSD_FLAGS   extra posd serve flags, e.g. "--ws-send-buffer -1"
 #
 # Each run writes $OUT/$TAG-$TARGET-$ROUND.json (posd bench --json) and .log
 # (progress); one summary line per run goes to stdout. Summarise with
@@ -75,7 +76,7 @@ start_node() {
 
 start_posd() {
   rm -rf "$OUT/posd-db" && mkdir -p "$OUT/posd-db"
-  $NICE taskset -c 0 "$POSD" serve --addr 127.0.0.1:$POSD_PORT --db "$OUT/posd-db/posd.db" --auth=off --log-level warn >"$OUT/posd.out" 2>&1 &
+  $NICE taskset -c 0 "$POSD" serve --addr 127.0.0.1:$POSD_PORT --db "$OUT/posd-db/posd.db" --auth=off --log-level warn ${POSD_FLAGS:-} >"$OUT/posd.out" 2>&1 &
   srvpid=$!
   wait_up http://127.0.0.1:$POSD_PORT
 }
