@@ -67,6 +67,7 @@ type session struct {
 	writing    bool   // writeWS or a direct write owns the socket
 	again      bool   // something arrived while writing: look again before stopping
 	rawPending []byte // the part of a direct write the socket did not take
+	wsPong     []byte // the answer to the latest WebSocket ping, for the writer
 }
 
 func newSession(srv *Server, r *http.Request, t transportKind) *session {

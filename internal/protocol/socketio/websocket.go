@@ -249,8 +249,7 @@ func (sess *session) readAvailable(ws *wsConn) bool {
 		case wsframe.OpClose:
 			return false
 		case wsframe.OpPing:
-			// Whole small writes do not interleave with the writer's.
-			_, _ = ws.nc.Write(wsframe.AppendControl(nil, wsframe.OpPong, msg))
+			sess.queuePong(msg)
 			continue
 		case wsframe.OpPong:
 			continue
@@ -270,8 +269,28 @@ func (sess *session) readAvailable(ws *wsConn) bool {
 	}
 }
 
+// queuePong hands the answer to a ping to the writer. Only the holder of
+// the writer slot writes to the socket: a pong written by the reader could
+// land inside a frame the fan-out wrote only in part, or race a direct
+// write that does not wait for Go's descriptor lock. Only the latest ping
+// needs an answer (RFC 6455 §5.5.3), so a client that pings without
+// reading holds one pong here, not a growing pile.
+func (s *session) queuePong(payload []byte) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.wsPong = wsframe.AppendControl(nil, wsframe.OpPong, payload)
+	start := s.claimWriterLocked()
+	s.mu.Unlock()
+	if start {
+		go s.writeWS()
+	}
+}
+
 // writeWS writes what waits for the session's WebSocket: a direct write's
-// rest, the session's own packets, then the hub client's frames, batched
+// rest, a pong, the session's own packets, then the hub client's frames, batched
 // into one writev, until nothing is left; then it ends (wake starts it
 // again). When the session is over it closes the connection.
 func (s *session) writeWS() {
@@ -284,8 +303,8 @@ func (s *session) writeWS() {
 		s.mu.Lock()
 		s.again = false
 		ws, sock, closed := s.ws, s.sock, s.closed
-		raw := s.rawPending
-		s.rawPending = nil
+		raw, pong := s.rawPending, s.wsPong
+		s.rawPending, s.wsPong = nil, nil
 		frames = append(frames[:0], s.queue...)
 		clear(s.queue)
 		s.queue = s.queue[:0]
@@ -295,7 +314,9 @@ func (s *session) writeWS() {
 		if sock != nil {
 			frames, err = sock.client.Poll(context.Background(), frames)
 		}
-		if len(raw) > 0 {
+		// The rest of a partly written frame first: nothing may come
+		// between its bytes.
+		if raw = append(raw, pong...); len(raw) > 0 {
 			if werr := ws.writeRaw(srv.cfg.WriteTimeout, raw); werr != nil {
 				s.writeFailed(ws, werr)
 				return
@@ -345,7 +366,7 @@ func (s *session) writeWS() {
 // pendingLocked reports whether the socket's writer has work: something
 // arrived while it (or a direct write) held the slot.
 func (s *session) pendingLocked() bool {
-	return s.again || len(s.queue) > 0 || len(s.rawPending) > 0 || s.closed
+	return s.again || len(s.queue) > 0 || len(s.rawPending) > 0 || len(s.wsPong) > 0 || s.closed
 }
 
 // writeFailed ends the session after a failed write; a write that timed
@@ -368,7 +389,7 @@ func (s *session) writeFailed(ws *wsConn, err error) {
 func (s *session) direct(pkt []byte) (int, error) {
 	s.mu.Lock()
 	ws := s.ws
-	if ws == nil || ws.directWrite == nil || s.writing || s.closed || s.sock == nil || len(s.queue) > 0 {
+	if ws == nil || ws.directWrite == nil || s.writing || s.closed || s.sock == nil || len(s.queue) > 0 || len(s.wsPong) > 0 {
 		s.mu.Unlock()
 		return 0, nil
 	}

@@ -84,3 +84,79 @@ func TestWebSocketReaderGetsEverythingWhileANonReaderIsDropped(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// A WebSocket ping is answered by the writer, ahead of what it writes next.
+func TestWebSocketPingIsAnswered(t *testing.T) {
+	e := newEnv(t, nil)
+	c := e.dial("EIO=4&transport=websocket")
+	c.read() // open
+	pongs := make(chan string, 1)
+	c.conn.SetPongHandler(func(p string) error { pongs <- p; return nil })
+	if err := c.conn.WriteControl(websocket.PingMessage, []byte("still there?"), time.Now().Add(5*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	c.send(`40{"token":"admin"}`)
+	connectReply(t, c.next()) // the pong is handled on the way
+	select {
+	case p := <-pongs:
+		if p != "still there?" {
+			t.Fatalf("pong %q", p)
+		}
+	default:
+		t.Fatal("no pong before the CONNECT reply written after it")
+	}
+}
+
+// A client that pings while the server cannot write to it (its buffers are
+// full, a frame written only in part) gets its pong after the rest of that
+// frame: the stream stays whole, every event arrives once and in order, and
+// the latest ping is answered.
+func TestWebSocketPongWaitsBehindAPartlyWrittenFrame(t *testing.T) {
+	lg := &memLog{}
+	h := hub.New(hub.Options{Encoders: []hub.Encoder{Encode}, MaxQueueMessages: 1 << 16, MaxQueueBytes: 1 << 30}, lg, nil)
+	e := newEnvWithHub(t, lg, h, func(c *Config) { c.SendBuffer, c.WriteTimeout = 8<<10, 30*time.Second })
+	d := websocket.Dialer{NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		if err == nil {
+			_ = c.(*net.TCPConn).SetReadBuffer(4 << 10)
+		}
+		return c, err
+	}}
+	conn, _, err := d.Dial("ws"+strings.TrimPrefix(e.url("EIO=4&transport=websocket"), "http"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	c := &wsClient{t: t, conn: conn}
+	c.read()
+	c.send(`40{"token":"admin"}`)
+	connectReply(t, c.next())
+	c.send(`421["join-tenant",1]`)
+	c.expect(`431[{"ok":true,"room":"tenant-1"}]`)
+
+	// Far more than the socket buffers hold: the fan-out's writes go
+	// partial, then the rest queues behind a blocked writer.
+	const n = 600
+	for range n {
+		e.publish(domain.EventOrderCreated, "tenant-1")
+	}
+	var last string
+	conn.SetPongHandler(func(p string) error { last = p; return nil })
+	for i := range 5 {
+		if err := conn.WriteControl(websocket.PingMessage, []byte("ping-"+itoa(int64(i))), time.Now().Add(5*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := int64(1); i <= n; i++ {
+		msg := c.next()
+		if want := `{"order_id":` + itoa(i) + `}`; !strings.Contains(msg, want) {
+			t.Fatalf("event %d: %q", i, msg)
+		}
+	}
+	// The pong may trail the last event: one more round trip settles it.
+	c.send(`421["join-tenant",1]`)
+	c.expect(`431[{"ok":true,"room":"tenant-1"}]`)
+	if last != "ping-4" {
+		t.Fatalf("latest pong %q, want the answer to the latest ping (ping-4)", last)
+	}
+}
