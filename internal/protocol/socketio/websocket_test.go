@@ -29,24 +29,7 @@ func TestWebSocketReaderGetsEverythingWhileANonReaderIsDropped(t *testing.T) {
 	reader.expect(`431[{"ok":true,"room":"tenant-1"}]`)
 
 	// The non-reader: a small receive buffer, and it never reads after joining.
-	d := websocket.Dialer{NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
-		if err == nil {
-			_ = c.(*net.TCPConn).SetReadBuffer(4 << 10)
-		}
-		return c, err
-	}}
-	conn, _, err := d.Dial("ws"+strings.TrimPrefix(e.url("EIO=4&transport=websocket"), "http"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	stalled := &wsClient{t: t, conn: conn}
-	stalled.read()
-	stalled.send(`40{"token":"admin"}`)
-	connectReply(t, stalled.next())
-	stalled.send(`421["join-tenant",1]`)
-	stalled.expect(`431[{"ok":true,"room":"tenant-1"}]`)
+	smallBufferMember(t, e)
 
 	const n = 4000
 	var got atomic.Int64
@@ -115,24 +98,8 @@ func TestWebSocketPongWaitsBehindAPartlyWrittenFrame(t *testing.T) {
 	lg := &memLog{}
 	h := hub.New(hub.Options{Encoders: []hub.Encoder{Encode}, MaxQueueMessages: 1 << 16, MaxQueueBytes: 1 << 30}, lg, nil)
 	e := newEnvWithHub(t, lg, h, func(c *Config) { c.SendBuffer, c.WriteTimeout = 8<<10, 30*time.Second })
-	d := websocket.Dialer{NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
-		if err == nil {
-			_ = c.(*net.TCPConn).SetReadBuffer(4 << 10)
-		}
-		return c, err
-	}}
-	conn, _, err := d.Dial("ws"+strings.TrimPrefix(e.url("EIO=4&transport=websocket"), "http"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	c := &wsClient{t: t, conn: conn}
-	c.read()
-	c.send(`40{"token":"admin"}`)
-	connectReply(t, c.next())
-	c.send(`421["join-tenant",1]`)
-	c.expect(`431[{"ok":true,"room":"tenant-1"}]`)
+	c := smallBufferMember(t, e)
+	conn := c.conn
 
 	// Far more than the socket buffers hold: the fan-out's writes go
 	// partial, then the rest queues behind a blocked writer.
@@ -159,4 +126,30 @@ func TestWebSocketPongWaitsBehindAPartlyWrittenFrame(t *testing.T) {
 	if last != "ping-4" {
 		t.Fatalf("latest pong %q, want the answer to the latest ping (ping-4)", last)
 	}
+}
+
+// smallBufferMember is a WebSocket client with a 4 KiB receive buffer,
+// connected and in tenant-1: once it stops reading, the server's writes to
+// it soon go partial.
+func smallBufferMember(t *testing.T, e *env) *wsClient {
+	t.Helper()
+	d := websocket.Dialer{NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		if err == nil {
+			_ = c.(*net.TCPConn).SetReadBuffer(4 << 10)
+		}
+		return c, err
+	}}
+	conn, _, err := d.Dial("ws"+strings.TrimPrefix(e.url("EIO=4&transport=websocket"), "http"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	c := &wsClient{t: t, conn: conn}
+	c.read()
+	c.send(`40{"token":"admin"}`)
+	connectReply(t, c.next())
+	c.send(`421["join-tenant",1]`)
+	c.expect(`431[{"ok":true,"room":"tenant-1"}]`)
+	return c
 }
