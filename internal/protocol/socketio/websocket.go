@@ -40,7 +40,7 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, sess *se
 		_ = tc.SetWriteBuffer(s.cfg.SendBuffer)
 	}
 	direct := wsframe.NewDirect(nc)
-	ws := &wsConn{nc: nc, r: wsframe.NewReader(nc, int64(s.cfg.MaxPayload)), direct: direct, directWrite: direct.Writer()}
+	ws := &wsConn{nc: nc, r: wsframe.NewReader(nc, int64(s.cfg.MaxPayload)), direct: direct}
 	if sess == nil {
 		sess = newSession(s, r, transportWebSocket)
 		if !s.addSession(sess) {
@@ -77,12 +77,11 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, sess *se
 
 // wsConn is a session's WebSocket after the upgrade.
 type wsConn struct {
-	nc          net.Conn
-	r           *wsframe.Reader
-	direct      *wsframe.Direct           // every close of nc goes through it
-	directWrite func([]byte) (int, error) // non-blocking; nil: no direct writes (TLS)
-	hdrs        []byte                    // writer-owned: frame headers of one batch
-	bufs        net.Buffers               // writer-owned
+	nc     net.Conn
+	r      *wsframe.Reader
+	direct *wsframe.Direct // non-blocking writes (when Enabled); every close of nc goes through it
+	hdrs   []byte          // writer-owned: frame headers of one batch
+	bufs   net.Buffers     // writer-owned
 }
 
 // framePool holds the buffers a direct write frames its packet in.
@@ -93,7 +92,7 @@ var framePool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &
 func (ws *wsConn) tryWrite(pkt []byte) (rest []byte, err error) {
 	bp := framePool.Get().(*[]byte)
 	frame := wsframe.AppendText((*bp)[:0], pkt)
-	n, err := ws.directWrite(frame)
+	n, err := ws.direct.Write(frame)
 	if err == nil && n < len(frame) {
 		rest = append([]byte(nil), frame[n:]...)
 	}
@@ -389,7 +388,7 @@ func (s *session) writeFailed(ws *wsConn, err error) {
 func (s *session) direct(pkt []byte) (int, error) {
 	s.mu.Lock()
 	ws := s.ws
-	if ws == nil || ws.directWrite == nil || s.writing || s.closed || s.sock == nil || len(s.queue) > 0 || len(s.wsPong) > 0 {
+	if ws == nil || !ws.direct.Enabled() || s.writing || s.closed || s.sock == nil || len(s.queue) > 0 || len(s.wsPong) > 0 {
 		s.mu.Unlock()
 		return 0, nil
 	}

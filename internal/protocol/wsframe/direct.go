@@ -26,11 +26,13 @@ func NewDirect(nc net.Conn) *Direct {
 	return &Direct{nc: nc, fd: socketFD(nc)}
 }
 
-// Writer returns Write for the hub's Client.Direct, or nil when this
-// connection cannot be written directly (every frame then goes through the
-// connection's writer).
+// Enabled reports whether this connection can be written directly; when
+// not, every frame goes through the connection's writer.
+func (d *Direct) Enabled() bool { return d.fd >= 0 }
+
+// Writer returns Write for the hub's Client.Direct, or nil when not Enabled.
 func (d *Direct) Writer() func([]byte) (int, error) {
-	if d.fd < 0 {
+	if !d.Enabled() {
 		return nil
 	}
 	return d.Write
