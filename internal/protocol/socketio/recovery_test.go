@@ -1,6 +1,7 @@
 package socketio
 
 import (
+	"context"
 	"strings"
 	"testing"
 
@@ -169,5 +170,71 @@ func TestSlowConsumerIsClosedAndRecovers(t *testing.T) {
 	}
 	for _, ev := range evs {
 		w.expect(enc(ev))
+	}
+}
+
+// roomLog is a memLog that, like the store, keeps retention's horizon per
+// room (hub.RoomHorizonLog).
+type roomLog struct {
+	memLog
+	rooms map[string]int64
+}
+
+func (l *roomLog) HorizonFor(ctx context.Context, rooms []string) (int64, error) {
+	if rooms == nil {
+		return l.Horizon(ctx)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	h := l.rooms[domain.RoomAll]
+	for _, r := range rooms {
+		h = max(h, l.rooms[r])
+	}
+	return h, nil
+}
+
+// Recovery asks only whether the socket's own rooms lost events: a quiet
+// stall's display recovers though retention pruned past its offset
+// elsewhere, and is refused once its own room lost one.
+func TestRecoveryUsesTheRoomsHorizon(t *testing.T) {
+	for _, roomPruned := range []bool{false, true} {
+		rl := &roomLog{rooms: map[string]int64{}}
+		h := hub.New(hub.Options{Encoders: []hub.Encoder{Encode}}, rl, nil)
+		e := newEnvWithHub(t, &rl.memLog, h, nil)
+		w, reply := connectWS(t, e, `{"token":"tenant1"}`)
+		_, pid := connectReply(t, reply)
+		w.send(`421["join-tenant",1]`)
+		w.expect(`431[{"ok":true,"room":"tenant-1"}]`)
+		ev1 := e.publish(domain.EventOrderCreated, "tenant-1")
+		w.expect(enc(ev1))
+		w.conn.Close()
+		ev2 := e.publish(domain.EventOrderCreated, "tenant-1")
+		for range 3 {
+			e.publish(domain.EventOrderCreated, "tenant-2")
+		}
+		// Retention pruned the busy room past the client's offset; the
+		// quiet one (tenant-1) kept everything unless roomPruned.
+		rl.mu.Lock()
+		rl.horizon = ev2.ID + 2
+		rl.rooms["tenant-2"] = ev2.ID + 2
+		if roomPruned {
+			rl.rooms["tenant-1"] = ev2.ID
+		}
+		rl.mu.Unlock()
+
+		w2, reply := connectWS(t, e, `{"token":"tenant1","pid":"`+pid+`","offset":"`+itoa(ev1.ID)+`"}`)
+		_, p := connectReply(t, reply)
+		if roomPruned {
+			if p == pid {
+				t.Fatal("recovered although the socket's own room lost events past its offset")
+			}
+			continue
+		}
+		if p != pid {
+			t.Fatal("not recovered, though nothing in the socket's rooms was pruned")
+		}
+		w2.expect(enc(ev2))
+		ev := e.publish(domain.EventOrderCreated, "tenant-1")
+		w2.expect(enc(ev)) // the room came back with the session
 	}
 }

@@ -160,7 +160,15 @@ func (s *session) connect(ctx context.Context, p sioPacket) {
 			if off, err := strconv.ParseInt(a.Offset, 10, 64); err == nil && off > since {
 				since = off
 			}
-			if err := srv.cfg.Hub.CheckSince(actx, since); err != nil {
+			// Only what retention took from the socket's own rooms counts: a
+			// quiet stall keeps its last events however old (keep-per-room).
+			back := []string{}
+			for _, r := range saved.rooms {
+				if room, err := auth.CheckJoin(principal, r); err == nil {
+					back = append(back, room)
+				}
+			}
+			if err := srv.cfg.Hub.CheckSinceRooms(actx, since, back); err != nil {
 				var tooOld *hub.TooOldError
 				if !errors.As(err, &tooOld) {
 					srv.lg.Error("checking a recovery offset", "err", err)
@@ -168,10 +176,8 @@ func (s *session) connect(ctx context.Context, p sioPacket) {
 				since = -1
 			} else {
 				sock.id, sock.pid, sock.base = saved.id, saved.pid, since
-				for _, r := range saved.rooms {
-					if room, err := auth.CheckJoin(principal, r); err == nil {
-						sock.rooms[room] = struct{}{}
-					}
+				for _, room := range back {
+					sock.rooms[room] = struct{}{}
 				}
 			}
 		}
