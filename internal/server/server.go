@@ -188,6 +188,17 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		WriteTimeout: cfg.WSWriteTimeout, SendBuffer: cfg.WSSendBuffer,
 		Logger: cfg.Logger, Now: cfg.Now,
 	})
+	// Socket.IO sessions the last shutdown kept for recovery (see Run).
+	if saved, err := st.TakeRecovery(ctx, cfg.Now()); err != nil {
+		cfg.Logger.Warn("Socket.IO sessions of the last run cannot recover", "err", err)
+	} else if len(saved) > 0 {
+		back := make([]socketio.SavedSession, len(saved))
+		for i, r := range saved {
+			back[i] = socketio.SavedSession(r)
+		}
+		s.sio.Restore(back)
+		cfg.Logger.Info("Socket.IO sessions of the last run may recover", "sessions", len(back))
+	}
 	mux := http.NewServeMux()
 	mux.Handle("/socket.io/", s.sio) // Socket.IO v4 clients (DESIGN.md §6.2)
 	mux.Handle("/api/", a)
@@ -354,11 +365,22 @@ func (s *Server) Run(ctx context.Context) error {
 	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	_ = s.http.Shutdown(shutCtx) // in-flight requests finish; their events are published
+	s.sio.Close()                // again, and waited for: Shutdown runs its hooks in the background
 	stopHub()                    // every socket gets 1001 going away
 	<-s.Hub.Done()
 	waitOrTimeout(s.native.Wait, 3*time.Second)
 	stopBG()
 	<-bgDone
+	// Socket.IO clients that come back within the recovery window recover
+	// on the next start, with what they missed meanwhile.
+	saved := s.sio.Saved()
+	keep := make([]store.RecoverySession, len(saved))
+	for i, r := range saved {
+		keep[i] = store.RecoverySession(r)
+	}
+	if err := s.Store.SaveRecovery(shutCtx, keep); err != nil {
+		s.log.Error("keeping Socket.IO sessions for recovery", "err", err)
+	}
 	if err := s.Store.Close(); err != nil && serveErr == nil {
 		serveErr = fmt.Errorf("close database: %w", err)
 	}

@@ -2,7 +2,9 @@ package socketio
 
 import (
 	"context"
+	"fmt"
 	"strings"
+	"time"
 	"testing"
 
 	"github.com/posd/posd/internal/domain"
@@ -236,5 +238,53 @@ func TestRecoveryUsesTheRoomsHorizon(t *testing.T) {
 		w2.expect(enc(ev2))
 		ev := e.publish(domain.EventOrderCreated, "tenant-1")
 		w2.expect(enc(ev)) // the room came back with the session
+	}
+}
+
+// What a shutdown leaves in Saved, handed to the next server's Restore,
+// recovers there: the client keeps its pid and gets what it missed while
+// the server was away.
+func TestRecoveryAcrossARestart(t *testing.T) {
+	lg := &memLog{}
+	e := newEnvWithHub(t, lg, hub.New(hub.Options{Encoders: []hub.Encoder{Encode}}, lg, nil), nil)
+	w, reply := connectWS(t, e, `{"token":"tenant1"}`)
+	_, pid := connectReply(t, reply)
+	w.send(`421["join-tenant",1]`)
+	w.expect(`431[{"ok":true,"room":"tenant-1"}]`)
+	ev1 := e.publish(domain.EventOrderCreated, "tenant-1")
+	w.expect(enc(ev1))
+
+	e.srv.Close() // shutdown
+	saved := e.srv.Saved()
+	if len(saved) != 1 || saved[0].PID != pid || fmt.Sprint(saved[0].Rooms) != "[tenant-1]" {
+		t.Fatalf("saved at shutdown: %+v", saved)
+	}
+
+	for _, expired := range []bool{false, true} {
+		// The next process: a new hub and server on the same log.
+		e2 := newEnvWithHub(t, lg, hub.New(hub.Options{Encoders: []hub.Encoder{Encode}}, lg, nil), nil)
+		e2.nextID = e.nextID
+		back := append([]SavedSession(nil), saved...)
+		if expired {
+			back[0].Expires = time.Now().Add(-time.Second)
+		}
+		e2.srv.Restore(back)
+		ev2 := e2.publish(domain.EventOrderCreated, "tenant-1") // before the client is back
+		e.nextID = e2.nextID
+		w2, reply := connectWS(t, e2, `{"token":"tenant1","pid":"`+pid+`","offset":"`+itoa(ev1.ID)+`"}`)
+		_, p := connectReply(t, reply)
+		if expired {
+			if p == pid {
+				t.Fatal("recovered from an expired record")
+			}
+			continue
+		}
+		if p != pid {
+			t.Fatal("not recovered after the restart")
+		}
+		w2.expect(enc(ev2))
+		ev := e2.publish(domain.EventOrderCreated, "tenant-1")
+		w2.expect(enc(ev)) // back in its room
+		ev1 = ev
 	}
 }

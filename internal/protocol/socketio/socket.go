@@ -426,3 +426,46 @@ func truncate(s string, n int) string {
 	}
 	return s[:n] + "…"
 }
+
+// SavedSession is a socket's connection-state recovery record in a form
+// the server can keep across a restart (Saved, Restore).
+type SavedSession struct {
+	PID, ID string
+	TokenID int64
+	Rooms   []string
+	Base    int64
+	Expires time.Time
+}
+
+// Saved lists the sessions kept for recovery that have not expired. After
+// Close it includes every socket the shutdown closed, so writing it down
+// and handing it to the next process's Restore lets clients that come back
+// within the recovery window recover across the restart.
+func (s *Server) Saved() []SavedSession {
+	now := s.cfg.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]SavedSession, 0, len(s.saved))
+	for _, v := range s.saved {
+		if now.After(v.expires) {
+			continue
+		}
+		out = append(out, SavedSession{PID: v.pid, ID: v.id, TokenID: v.tokenID, Rooms: v.rooms, Base: v.base, Expires: v.expires})
+	}
+	return out
+}
+
+// Restore takes back sessions from Saved (of an earlier process): each
+// recovers once, by the same token, until it expires, as if its socket had
+// just dropped here.
+func (s *Server) Restore(sessions []SavedSession) {
+	now := s.cfg.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, v := range sessions {
+		if now.After(v.Expires) || len(s.saved) >= s.cfg.MaxRecoverable {
+			continue
+		}
+		s.saved[v.PID] = &savedSocket{id: v.ID, pid: v.PID, tokenID: v.TokenID, rooms: v.Rooms, base: v.Base, expires: v.Expires}
+	}
+}
