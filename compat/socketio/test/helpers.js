@@ -105,9 +105,14 @@ export async function startServer({ authOff = false, extraArgs = [] } = {}) {
       }
     },
     // restart stops the process and starts it again on the same port and
-    // database: the log survives, in-memory sessions do not.
-    async restart() {
+    // database. Gracefully (SIGTERM) posd keeps its recovery sessions for
+    // the next start; with crash (SIGKILL) only the log survives.
+    async restart({ crash = false } = {}) {
       const port = new URL(url).port;
+      if (crash) {
+        proc.kill('SIGKILL');
+        await exited;
+      }
       await halt();
       if (!(await launch(port))) throw new Error(`posd serve did not restart: ${stderr}`);
     },

@@ -117,28 +117,44 @@ describe('connection-state recovery', () => {
     }
   });
 
-  test('a session the server no longer knows (restart) comes back fresh: recovered === false', async () => {
-    const socket = open(['websocket']);
-    try {
-      await new Promise((resolve) => socket.once('connect', resolve));
-      const got = record(socket);
-      await join(socket, 'join-tenant', 1);
-      const o = await server.api('POST', '/api/orders', orderBody(1, 'Before Restart'));
-      await waitFor(() => got.some((e) => e.payload?.data?.order_id === o.id), 'order before restart');
-      const reconnected = new Promise((resolve) => {
-        const onConnect = () => { socket.off('connect', onConnect); resolve(); };
-        socket.on('connect', onConnect);
-      });
-      await server.restart();
-      await reconnected;
-      assert.equal(socket.recovered, false);
-      // A fresh session has no rooms: the client joins again, as the seed's
-      // components would on a remount.
-      await join(socket, 'join-tenant', 1);
-      const p = await server.api('POST', '/api/orders', orderBody(1, 'After Restart'));
-      await waitFor(() => got.some((e) => e.payload?.data?.order_id === p.id), 'order after restart');
-    } finally {
-      socket.close();
-    }
-  });
+  // A deploy: posd is stopped gracefully and started again on the same
+  // database. The client that comes back keeps its session and rooms and
+  // gets what happened in between; after a crash it starts afresh.
+  for (const crash of [false, true]) {
+    test(crash
+      ? 'after a crash (SIGKILL) the session comes back fresh: recovered === false'
+      : 'a graceful restart keeps the session: recovered === true, rooms and missed events back', async () => {
+      const socket = open(['websocket']);
+      try {
+        await new Promise((resolve) => socket.once('connect', resolve));
+        const got = record(socket);
+        await join(socket, 'join-tenant', 1);
+        const o = await server.api('POST', '/api/orders', orderBody(1, 'Before Restart'));
+        await waitFor(() => got.some((e) => e.payload?.data?.order_id === o.id), 'order before restart');
+        socket.io.reconnection(false);
+        const down = new Promise((resolve) => socket.once('disconnect', resolve));
+        await server.restart({ crash });
+        await down;
+        const missed = await server.api('POST', '/api/orders', orderBody(1, 'During Restart'));
+        const reconnected = new Promise((resolve) => socket.once('connect', resolve));
+        socket.io.reconnection(true);
+        socket.connect();
+        await reconnected;
+        assert.equal(socket.recovered, !crash);
+        if (crash) {
+          // A fresh session has no rooms: the client joins again, as the
+          // seed's components would on a remount.
+          await join(socket, 'join-tenant', 1);
+        } else {
+          await waitFor(() => got.some((e) => e.payload?.data?.order_id === missed.id), 'the order made while posd restarted');
+        }
+        const p = await server.api('POST', '/api/orders', orderBody(1, 'After Restart'));
+        await waitFor(() => got.some((e) => e.payload?.data?.order_id === p.id), 'order after restart');
+        const ids = got.filter((e) => e.name === 'order:created').map((e) => e.payload.data.order_id);
+        assert.equal(new Set(ids).size, ids.length, 'an order arrived twice');
+      } finally {
+        socket.close();
+      }
+    });
+  }
 });
