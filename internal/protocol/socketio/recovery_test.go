@@ -4,8 +4,8 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"time"
 	"testing"
+	"time"
 
 	"github.com/posd/posd/internal/domain"
 	"github.com/posd/posd/internal/hub"
@@ -203,12 +203,7 @@ func TestRecoveryUsesTheRoomsHorizon(t *testing.T) {
 		rl := &roomLog{rooms: map[string]int64{}}
 		h := hub.New(hub.Options{Encoders: []hub.Encoder{Encode}}, rl, nil)
 		e := newEnvWithHub(t, &rl.memLog, h, nil)
-		w, reply := connectWS(t, e, `{"token":"tenant1"}`)
-		_, pid := connectReply(t, reply)
-		w.send(`421["join-tenant",1]`)
-		w.expect(`431[{"ok":true,"room":"tenant-1"}]`)
-		ev1 := e.publish(domain.EventOrderCreated, "tenant-1")
-		w.expect(enc(ev1))
+		w, pid, ev1 := tenant1Member(t, e)
 		w.conn.Close()
 		ev2 := e.publish(domain.EventOrderCreated, "tenant-1")
 		for range 3 {
@@ -224,15 +219,14 @@ func TestRecoveryUsesTheRoomsHorizon(t *testing.T) {
 		}
 		rl.mu.Unlock()
 
-		w2, reply := connectWS(t, e, `{"token":"tenant1","pid":"`+pid+`","offset":"`+itoa(ev1.ID)+`"}`)
-		_, p := connectReply(t, reply)
+		w2, recovered := comeBack(t, e, pid, ev1.ID)
 		if roomPruned {
-			if p == pid {
+			if recovered {
 				t.Fatal("recovered although the socket's own room lost events past its offset")
 			}
 			continue
 		}
-		if p != pid {
+		if !recovered {
 			t.Fatal("not recovered, though nothing in the socket's rooms was pruned")
 		}
 		w2.expect(enc(ev2))
@@ -247,12 +241,7 @@ func TestRecoveryUsesTheRoomsHorizon(t *testing.T) {
 func TestRecoveryAcrossARestart(t *testing.T) {
 	lg := &memLog{}
 	e := newEnvWithHub(t, lg, hub.New(hub.Options{Encoders: []hub.Encoder{Encode}}, lg, nil), nil)
-	w, reply := connectWS(t, e, `{"token":"tenant1"}`)
-	_, pid := connectReply(t, reply)
-	w.send(`421["join-tenant",1]`)
-	w.expect(`431[{"ok":true,"room":"tenant-1"}]`)
-	ev1 := e.publish(domain.EventOrderCreated, "tenant-1")
-	w.expect(enc(ev1))
+	_, pid, ev1 := tenant1Member(t, e)
 
 	e.srv.Close() // shutdown
 	saved := e.srv.Saved()
@@ -271,15 +260,14 @@ func TestRecoveryAcrossARestart(t *testing.T) {
 		e2.srv.Restore(back)
 		ev2 := e2.publish(domain.EventOrderCreated, "tenant-1") // before the client is back
 		e.nextID = e2.nextID
-		w2, reply := connectWS(t, e2, `{"token":"tenant1","pid":"`+pid+`","offset":"`+itoa(ev1.ID)+`"}`)
-		_, p := connectReply(t, reply)
+		w2, recovered := comeBack(t, e2, pid, ev1.ID)
 		if expired {
-			if p == pid {
+			if recovered {
 				t.Fatal("recovered from an expired record")
 			}
 			continue
 		}
-		if p != pid {
+		if !recovered {
 			t.Fatal("not recovered after the restart")
 		}
 		w2.expect(enc(ev2))
@@ -287,4 +275,26 @@ func TestRecoveryAcrossARestart(t *testing.T) {
 		w2.expect(enc(ev)) // back in its room
 		ev1 = ev
 	}
+}
+
+// tenant1Member connects with the tenant1 token, joins tenant-1 and sees
+// one event there; it returns the client, its pid and that event.
+func tenant1Member(t *testing.T, e *env) (*wsClient, string, domain.Event) {
+	t.Helper()
+	w, reply := connectWS(t, e, `{"token":"tenant1"}`)
+	_, pid := connectReply(t, reply)
+	w.send(`421["join-tenant",1]`)
+	w.expect(`431[{"ok":true,"room":"tenant-1"}]`)
+	ev := e.publish(domain.EventOrderCreated, "tenant-1")
+	w.expect(enc(ev))
+	return w, pid, ev
+}
+
+// comeBack reconnects as tenant1 with pid and offset; recovered reports
+// whether the server gave the session back.
+func comeBack(t *testing.T, e *env, pid string, offset int64) (w *wsClient, recovered bool) {
+	t.Helper()
+	w, reply := connectWS(t, e, `{"token":"tenant1","pid":"`+pid+`","offset":"`+itoa(offset)+`"}`)
+	_, p := connectReply(t, reply)
+	return w, p == pid
 }
