@@ -378,9 +378,11 @@ func (s *Server) Run(ctx context.Context) error {
 	for i, r := range saved {
 		keep[i] = store.RecoverySession(r)
 	}
-	if err := s.Store.SaveRecovery(shutCtx, keep); err != nil {
+	saveCtx, cancelSave := context.WithTimeout(context.Background(), 5*time.Second) // shutCtx may be spent
+	if err := s.Store.SaveRecovery(saveCtx, keep); err != nil {
 		s.log.Error("keeping Socket.IO sessions for recovery", "err", err)
 	}
+	cancelSave()
 	if err := s.Store.Close(); err != nil && serveErr == nil {
 		serveErr = fmt.Errorf("close database: %w", err)
 	}
