@@ -23,8 +23,14 @@ type sioConn struct {
 
 func sioDial(t *testing.T, s *servertest.Server) *sioConn {
 	t.Helper()
+	return sioDialWith(t, s, websocket.DefaultDialer)
+}
+
+// sioDialWith is sioDial through d (a small receive buffer, say).
+func sioDialWith(t *testing.T, s *servertest.Server, d *websocket.Dialer) *sioConn {
+	t.Helper()
 	u, _ := url.Parse(s.URL)
-	conn, _, err := websocket.DefaultDialer.Dial("ws://"+u.Host+"/socket.io/?EIO=4&transport=websocket", nil)
+	conn, _, err := d.Dial("ws://"+u.Host+"/socket.io/?EIO=4&transport=websocket", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,6 +78,15 @@ func (c *sioConn) connect(data string) string {
 	return reply.PID
 }
 
+// joinTenant joins the tenant's room and checks the acknowledgement.
+func (c *sioConn) joinTenant(tenant int64) {
+	c.t.Helper()
+	c.send(`421["join-tenant",` + strconv.FormatInt(tenant, 10) + `]`)
+	if m := c.next(); !strings.HasPrefix(m, "431[") {
+		c.t.Fatalf("join ack %q", m)
+	}
+}
+
 var sioOffset = regexp.MustCompile(`^42\["order:created",.*,"(\d+)"\]$`)
 
 // orderCreated reads the next packet as an order:created event and returns
@@ -96,10 +111,7 @@ func TestSocketIORecoversAcrossAGracefulRestart(t *testing.T) {
 	tenants, _ := durSeed(t, s, 1, 0)
 	c := sioDial(t, s)
 	pid := c.connect("")
-	c.send(`421["join-tenant",` + strconv.FormatInt(tenants[0], 10) + `]`)
-	if m := c.next(); !strings.HasPrefix(m, "431[") {
-		t.Fatalf("join ack %q", m)
-	}
+	c.joinTenant(tenants[0])
 	createOrder(t, s, tenants[0])
 	offset := c.orderCreated()
 

@@ -1,9 +1,6 @@
 package server_test
 
 import (
-	"net/url"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -25,38 +22,10 @@ func TestSocketIOWebSocketHonoursWriteTimeout(t *testing.T) {
 		c.Hub.MaxQueueBytes = 1 << 30
 	})
 	tenants, _ := durSeed(t, s, 1, 0)
-	u, _ := url.Parse(s.URL)
-	d := websocket.Dialer{NetDialContext: durSmallBufferDialer().DialContext, HandshakeTimeout: 10 * time.Second}
-	conn, _, err := d.Dial("ws://"+u.Host+"/socket.io/?EIO=4&transport=websocket", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	read := func() string {
-		t.Helper()
-		_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second)) // a hang guard
-		_, m, err := conn.ReadMessage()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return string(m)
-	}
-	if m := read(); !strings.HasPrefix(m, "0{") {
-		t.Fatalf("open packet %q", m)
-	}
-	send := func(pkt string) {
-		if err := conn.WriteMessage(websocket.TextMessage, []byte(pkt)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	send(`40`)
-	if m := read(); !strings.HasPrefix(m, "40{") {
-		t.Fatalf("connect reply %q", m)
-	}
-	send(`421["join-tenant",` + strconv.FormatInt(tenants[0], 10) + `]`)
-	if m := read(); !strings.HasPrefix(m, "431[") {
-		t.Fatalf("join ack %q", m)
-	}
+	d := &websocket.Dialer{NetDialContext: durSmallBufferDialer().DialContext, HandshakeTimeout: 10 * time.Second}
+	c := sioDialWith(t, s, d)
+	c.connect("")
+	c.joinTenant(tenants[0])
 	room := domain.TenantRoom(tenants[0])
 	if n := s.Hub.RoomSize(room); n != 1 {
 		t.Fatalf("room size %d", n)
