@@ -284,9 +284,10 @@ func TestReplayOverflowSetsLaggedAndRereads(t *testing.T) {
 	if got := c.Reason(); got != SlowConsumer {
 		t.Fatalf("reason %v, want %v", got, SlowConsumer)
 	}
-	if h.Active() != 0 || h.RoomSize("tenant-1") != 0 {
-		t.Fatalf("slow consumer still registered: active %d, rooms %v", h.Active(), h.RoomSizes())
-	}
+	// Close signals Done before it unregisters the client: wait for that.
+	waitFor(t, "the slow consumer to be unregistered", func() bool {
+		return h.Active() == 0 && h.RoomSize("tenant-1") == 0
+	})
 }
 
 // Resume moves the cursor of a live connection, back or forth, and the head
