@@ -43,6 +43,12 @@ type Store struct {
 	wdb *sql.DB // one connection: SQLite has one writer; we queue in Go, not on SQLITE_BUSY
 	rdb *sql.DB // readers
 	wmu sync.Mutex
+	// wconn is the writer connection Write runs on, held for the store's
+	// life so its statements stay prepared on it; guarded by wmu. BEGIN,
+	// COMMIT and ROLLBACK are prepared too: a database/sql Tx would make the
+	// driver parse them again for every order.
+	wconn                   *sql.Conn
+	begin, commit, rollback *sql.Stmt
 	// stmts are the write path's prepared statements, by SQL text; guarded
 	// by wmu (every write holds it).
 	stmts map[string]*sql.Stmt
@@ -80,9 +86,8 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
-	// Writes are serialised by wmu, not by the pool: a second connection
-	// lets a statement be prepared while a transaction holds the first
-	// (database/sql then reuses it on whichever connection runs it).
+	// Writes are serialised by wmu, not by the pool: one connection is
+	// Write's own, the other serves migrations and the rarer writes.
 	wdb.SetMaxOpenConns(2)
 	wdb.SetMaxIdleConns(2)
 	wdb.SetConnMaxLifetime(0)
@@ -98,7 +103,25 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		s.Close()
 		return nil, err
 	}
+	if err := s.openWriter(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
 	return s, nil
+}
+
+func (s *Store) openWriter(ctx context.Context) error {
+	c, err := s.wdb.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("open writer: %w", err)
+	}
+	s.wconn = c
+	for q, st := range map[string]**sql.Stmt{"BEGIN IMMEDIATE": &s.begin, "COMMIT": &s.commit, "ROLLBACK": &s.rollback} {
+		if *st, err = c.PrepareContext(ctx, q); err != nil {
+			return fmt.Errorf("open writer: prepare %s: %w", q, err)
+		}
+	}
+	return nil
 }
 
 // Close closes the database; a final checkpoint folds the WAL into the file.
@@ -107,6 +130,14 @@ func (s *Store) Close() error {
 	defer s.wmu.Unlock()
 	for _, st := range s.stmts {
 		st.Close()
+	}
+	for _, st := range []*sql.Stmt{s.begin, s.commit, s.rollback} {
+		if st != nil {
+			st.Close()
+		}
+	}
+	if s.wconn != nil {
+		s.wconn.Close()
 	}
 	_, _ = s.wdb.Exec("PRAGMA wal_checkpoint(TRUNCATE)")
 	return errors.Join(s.rdb.Close(), s.wdb.Close())
@@ -175,7 +206,7 @@ func (s *Store) prepared(ctx context.Context, q string) (*sql.Stmt, error) {
 	if st, ok := s.stmts[q]; ok {
 		return st, nil
 	}
-	st, err := s.wdb.PrepareContext(ctx, q)
+	st, err := s.wconn.PrepareContext(ctx, q)
 	if err != nil {
 		return nil, fmt.Errorf("prepare: %w", err)
 	}
@@ -192,19 +223,33 @@ func (s *Store) prepared(ctx context.Context, q string) (*sql.Stmt, error) {
 func (s *Store) Write(ctx context.Context, fn func(*Tx) error) error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	sqlTx, err := s.wdb.BeginTx(ctx, nil)
-	if err != nil {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("begin: %w", err) // the asker left while it queued
+	}
+	// Once begun, a write runs to its end even if the request that asked
+	// for it goes away: the statements are short, and with a cancellable
+	// context the driver would start a watcher goroutine for every one.
+	ctx = context.WithoutCancel(ctx)
+	if _, err := s.begin.ExecContext(ctx); err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	tx := &Tx{s: s, tx: sqlTx, ctx: ctx, now: s.opts.Now()}
+	open := true
+	defer func() {
+		// Also on a panic in fn: the writer connection outlives this call,
+		// and a transaction left open on it would refuse every later BEGIN.
+		if open {
+			_, _ = s.rollback.ExecContext(ctx)
+		}
+	}()
+	tx := &Tx{s: s, ctx: ctx, now: s.opts.Now()}
 	if err := fn(tx); err != nil {
-		_ = sqlTx.Rollback()
 		return err
 	}
-	if err := sqlTx.Commit(); err != nil {
-		_ = sqlTx.Rollback()
+	if _, err := s.commit.ExecContext(ctx); err != nil {
+		// SQLite may have rolled back already; ROLLBACK then only errs.
 		return fmt.Errorf("commit: %w", err)
 	}
+	open = false
 	if len(tx.events) > 0 {
 		s.opts.Publish(tx.events)
 	}

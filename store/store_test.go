@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"sort"
 	"sync"
 	"testing"
@@ -170,6 +171,67 @@ func TestRollbackWritesNoEvent(t *testing.T) {
 	}
 	if head, _ := s.LastEventID(ctx); head != 0 {
 		t.Fatalf("log head %d after a failed write", head)
+	}
+}
+
+// The writer connection lives as long as the store, so a write that fails
+// half-way, or whose function panics, must leave it out of its transaction:
+// the next write begins, and nothing of the failed one is kept.
+func TestFailedWriteLeavesWriterUsable(t *testing.T) {
+	s := openStore(t, t.TempDir()+"/posd.db", nil)
+	ctx := context.Background()
+	svc := service.New(s, nil)
+	insertThen := func(code string, then func()) error {
+		return s.Write(ctx, func(tx *store.Tx) error {
+			if _, err := tx.InsertTenant("Warung "+code, code); err != nil {
+				return err
+			}
+			then()
+			return errors.New("changed my mind")
+		})
+	}
+	if err := insertThen("A", func() {}); err == nil {
+		t.Fatal("a write whose function failed reported success")
+	}
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Fatal("the panic did not reach the caller")
+			}
+		}()
+		_ = insertThen("B", func() { panic("bug") })
+	}()
+	if _, err := svc.CreateTenant(ctx, auth.Anonymous, "Warung C", "C"); err != nil {
+		t.Fatalf("write after a failed and a panicking write: %v", err)
+	}
+	ts, err := s.Tenants(ctx)
+	if err != nil || len(ts) != 1 || ts[0].Code != "C" {
+		t.Fatalf("tenants %+v, %v; want only C", ts, err)
+	}
+}
+
+// A request that is gone before its write begins changes nothing; once
+// begun, a write is not cut short by its request's context.
+func TestWriteContext(t *testing.T) {
+	s := openStore(t, t.TempDir()+"/posd.db", nil)
+	svc := service.New(s, nil)
+	gone, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := svc.CreateTenant(gone, auth.Anonymous, "Warung", "A"); !errors.Is(err, context.Canceled) {
+		t.Fatalf("write with a cancelled context: %v, want context.Canceled", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	err := s.Write(ctx, func(tx *store.Tx) error {
+		cancel()
+		_, err := tx.InsertTenant("Warung", "B")
+		return err
+	})
+	if err != nil {
+		t.Fatalf("write cancelled after it began: %v", err)
+	}
+	ts, err := s.Tenants(context.Background())
+	if err != nil || len(ts) != 1 || ts[0].Code != "B" {
+		t.Fatalf("tenants %+v, %v; want only B", ts, err)
 	}
 }
 

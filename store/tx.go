@@ -15,7 +15,6 @@ import (
 // service composes; all of them are plain SQL that PostgreSQL also speaks.
 type Tx struct {
 	s      *Store
-	tx     *sql.Tx
 	ctx    context.Context
 	now    time.Time
 	events []domain.Event
@@ -37,17 +36,13 @@ func (t *Tx) exec(q string, args ...any) (sql.Result, error) {
 func (t *Tx) row(q string, args ...any) *sql.Row {
 	st, err := t.stmt(q)
 	if err != nil {
-		return t.tx.QueryRowContext(t.ctx, q, args...) // carries err on Scan
+		return t.s.wconn.QueryRowContext(t.ctx, q, args...) // carries err on Scan
 	}
 	return st.QueryRowContext(t.ctx, args...)
 }
 
 func (t *Tx) stmt(q string) (*sql.Stmt, error) {
-	st, err := t.s.prepared(t.ctx, q)
-	if err != nil {
-		return nil, err
-	}
-	return t.tx.StmtContext(t.ctx, st), nil
+	return t.s.prepared(t.ctx, q)
 }
 
 // InsertTenant creates a tenant; a duplicate code is a conflict.
