@@ -75,15 +75,20 @@ func (t *Tx) CounterExists(id int64) (bool, error) {
 	return n > 0, err
 }
 
-// NextOrderNumber takes the tenant's next sequence number. The UPDATE takes
-// the write lock, so concurrent orders get distinct numbers.
+// NextOrderNumber takes the tenant's next sequence number. Reading it and
+// writing it back in two statements is safe because the transaction holds
+// SQLite's write lock from its BEGIN IMMEDIATE. (UPDATE … RETURNING would
+// be one statement, but SQLite builds a temporary table for every RETURNING.)
 func (t *Tx) NextOrderNumber(tenantID int64) (seq int64, number string, err error) {
 	var code string
-	err = t.row(`UPDATE tenants SET order_seq = order_seq + 1 WHERE id = ? RETURNING order_seq, code`, tenantID).Scan(&seq, &code)
+	err = t.row(`SELECT order_seq + 1, code FROM tenants WHERE id = ?`, tenantID).Scan(&seq, &code)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, "", notFound("tenant", tenantID)
 	}
 	if err != nil {
+		return 0, "", fmt.Errorf("next order number: %w", err)
+	}
+	if _, err := t.exec(`UPDATE tenants SET order_seq = ? WHERE id = ?`, seq, tenantID); err != nil {
 		return 0, "", fmt.Errorf("next order number: %w", err)
 	}
 	return seq, domain.OrderNumber(code, seq), nil
@@ -219,18 +224,41 @@ func (t *Tx) AppendEvent(ev domain.Event) (domain.Event, error) {
 	if ev.Data != nil {
 		data = string(ev.Data)
 	}
-	err := t.row(`INSERT INTO events (name, type, ts, data, severity, message, rooms, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-		ev.Name, ev.Type, ms(ev.Timestamp), data, ev.Severity, ev.Message, strings.Join(ev.Rooms, ","), ms(t.now)).Scan(&ev.ID)
+	res, err := t.exec(`INSERT INTO events (name, type, ts, data, severity, message, rooms, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		ev.Name, ev.Type, ms(ev.Timestamp), data, ev.Severity, ev.Message, strings.Join(ev.Rooms, ","), ms(t.now))
 	if err != nil {
 		return ev, fmt.Errorf("append event: %w", err)
 	}
-	for _, r := range ev.Rooms {
-		if _, err := t.exec(`INSERT INTO event_rooms (room, event_id) VALUES (?, ?)`, r, ev.ID); err != nil {
+	if ev.ID, err = res.LastInsertId(); err != nil {
+		return ev, fmt.Errorf("append event: %w", err)
+	}
+	if len(ev.Rooms) > 0 {
+		// One statement for all the event's rooms; there are one to three.
+		args := make([]any, 0, 2*len(ev.Rooms))
+		for _, r := range ev.Rooms {
+			args = append(args, r, ev.ID)
+		}
+		if _, err := t.exec(eventRoomsInsert(len(ev.Rooms)), args...); err != nil {
 			return ev, fmt.Errorf("append event room: %w", err)
 		}
 	}
 	t.events = append(t.events, ev)
 	return ev, nil
+}
+
+// eventRoomsInsert is the INSERT of n event_rooms rows. The texts for the
+// usual counts are built once: the statement cache is keyed by text.
+func eventRoomsInsert(n int) string {
+	if n < len(eventRoomsInserts) {
+		return eventRoomsInserts[n]
+	}
+	return eventRoomsSQL(n)
+}
+
+var eventRoomsInserts = [...]string{1: eventRoomsSQL(1), 2: eventRoomsSQL(2), 3: eventRoomsSQL(3), 4: eventRoomsSQL(4)}
+
+func eventRoomsSQL(n int) string {
+	return `INSERT INTO event_rooms (room, event_id) VALUES (?, ?)` + strings.Repeat(`, (?, ?)`, n-1)
 }
 
 // IdempotentResult is a stored response to a request with an Idempotency-Key.
