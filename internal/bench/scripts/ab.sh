@@ -6,7 +6,9 @@
 # (needs root; otherwise nice 0).
 #
 #   internal/bench/scripts/ab.sh ROUNDS CLIENTS RATE DURATION TAG TARGET...
-#     TARGET: node | posd-native | posd-socketio
+#     TARGET: node | posd-native | posd-socketio, the posd ones optionally
+#             as posd-native=BINARY to compare two builds (results are then
+#             tagged posd-native-BASENAME)
 #   env: POSD  posd binary                     (default /tmp/pb/posd)
 #        PEER  copy of the Node peer, npm ci'd (default /tmp/peer)
 #        OUT   directory for JSON results      (default /tmp/pb/runs)
@@ -76,17 +78,22 @@ start_node() {
 
 start_posd() {
   rm -rf "$OUT/posd-db" && mkdir -p "$OUT/posd-db"
-  $NICE taskset -c 0 "$POSD" serve --addr 127.0.0.1:$POSD_PORT --db "$OUT/posd-db/posd.db" --auth=off --log-level warn ${POSD_FLAGS:-} >"$OUT/posd.out" 2>&1 &
+  $NICE taskset -c 0 "${1:-$POSD}" serve --addr 127.0.0.1:$POSD_PORT --db "$OUT/posd-db/posd.db" --auth=off --log-level warn ${POSD_FLAGS:-} >"$OUT/posd.out" 2>&1 &
   srvpid=$!
   wait_up http://127.0.0.1:$POSD_PORT
 }
 
 for r in $(seq "$ROUNDS"); do
-  for t in "$@"; do
-    case $t in
+  for target in "$@"; do
+    t=${target%%=*} bin=""
+    if [ "$t" != "$target" ]; then
+      bin=${target#*=}
+      t=$t-$(basename "$bin")
+    fi
+    case ${target%%=*} in
       node) start_node || exit 1; srv=http://127.0.0.1:$NODE_PORT proto=socketio ;;
-      posd-native) start_posd || exit 1; srv=http://127.0.0.1:$POSD_PORT proto=native ;;
-      posd-socketio) start_posd || exit 1; srv=http://127.0.0.1:$POSD_PORT proto=socketio ;;
+      posd-native) start_posd "$bin" || exit 1; srv=http://127.0.0.1:$POSD_PORT proto=native ;;
+      posd-socketio) start_posd "$bin" || exit 1; srv=http://127.0.0.1:$POSD_PORT proto=socketio ;;
       *) echo "unknown target $t" >&2; exit 2 ;;
     esac
     sleep 1
