@@ -43,14 +43,25 @@ type item struct {
 // with OnWake, a goroutine started only while frames wait — and with
 // Direct, the fan-out itself writes a frame to an idle socket.
 type Client struct {
+	// The fields every delivery reads come first, so that a fan-out to
+	// thousands of clients, whose system calls evict them from the cache
+	// between two events, brings in one or two cache lines per client.
 	hub   *Hub
 	proto Protocol
-	// Tag is the transport's own data (e.g. the token id) for CloseWhere.
-	Tag any
-	// GapFrame renders the error a client gets when its replay finds the
-	// log pruned past its cursor; the client then continues live only. A
-	// transport that leaves it nil gets the connection closed with ReplayGap.
-	GapFrame func(*TooOldError) []byte
+	// Direct, when set (with OnWake), lets the fan-out write live events
+	// straight to the socket; see DirectWriter.
+	Direct    DirectWriter
+	mu        sync.Mutex
+	closed    bool
+	writing   bool // OnWake mode: a writer is running
+	replaying bool
+	lagged    bool  // live events were dropped during replay: read them from the log
+	lastID    int64 // newest event id handed to the writer
+	bytes     int
+	queue     []item
+	head      []byte // written before the replay's first event (a resume ack)
+	partial   []byte // the rest of a frame a direct write began: it goes out before anything
+
 	// OnWake, when set before Register, lets the transport run a writer
 	// only while there is something to write: it is called (outside the
 	// client's lock) when frames, a replay or a close arrive and no writer
@@ -58,31 +69,30 @@ type Client struct {
 	// An idle connection then holds no writer goroutine or stack. Without
 	// OnWake, a long-lived writer waits on Ready or Next.
 	OnWake func()
-	// Direct, when set (with OnWake), writes a live event straight to the
-	// socket from the fan-out when nothing else is waiting to be written:
-	// no queue, no goroutine wake-up, one system call. It must never block:
-	// it returns how much it wrote (possibly less than all, e.g. when the
-	// socket buffer is full) and the rest is queued for a writer.
-	Direct func(frame []byte) (int, error)
+	// Tag is the transport's own data (e.g. the token id) for CloseWhere.
+	Tag any
+	// GapFrame renders the error a client gets when its replay finds the
+	// log pruned past its cursor; the client then continues live only. A
+	// transport that leaves it nil gets the connection closed with ReplayGap.
+	GapFrame func(*TooOldError) []byte
 
 	rooms map[string]struct{} // owned by hub.mu
-	stamp int64               // last event id fanned out to c; owned by hub.run
 
-	mu        sync.Mutex
-	queue     []item
-	bytes     int
-	replaying bool
-	head      []byte // written before the replay's first event (a resume ack)
-	lagged    bool   // live events were dropped during replay: read them from the log
-	partial   []byte // the rest of a frame a direct write began: it goes out before anything
-	lastID    int64  // newest event id handed to the writer
 	epoch     uint64 // counts replays started: a page read for an older one is stale
-	closed    bool
 	reason    CloseReason
 	notify    chan struct{}
-	writing   bool // OnWake mode: a writer is running
 	closeOnce sync.Once
 	doneCh    chan struct{}
+}
+
+// DirectWriter writes a live event straight to the socket from the fan-out
+// when nothing else is waiting to be written: no queue, no goroutine
+// wake-up, one system call. TryWrite must never block: it returns how much it
+// wrote (possibly less than all, e.g. when the socket buffer is full) and the
+// rest is queued for a writer. (An interface rather than a func: a method
+// value would cost every delivery one more pointer to chase.)
+type DirectWriter interface {
+	TryWrite(frame []byte) (int, error)
 }
 
 // NewClient makes a client speaking proto; register it with Hub.Register.
@@ -170,7 +180,7 @@ func (c *Client) writeDirect(it item) pushResult {
 	prev := c.lastID
 	c.lastID = it.id
 	c.mu.Unlock()
-	n, err := c.Direct(it.data)
+	n, err := c.Direct.TryWrite(it.data)
 	c.mu.Lock()
 	if err != nil {
 		c.writing = false

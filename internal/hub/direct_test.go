@@ -24,8 +24,13 @@ type socket struct {
 	ended  int           // writers that found nothing left and ended
 }
 
+// directFunc adapts a function to hub.DirectWriter.
+type directFunc func([]byte) (int, error)
+
+func (f directFunc) TryWrite(b []byte) (int, error) { return f(b) }
+
 func (s *socket) attach(c *hub.Client) {
-	c.Direct = func(b []byte) (int, error) {
+	c.Direct = directFunc(func(b []byte) (int, error) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		n := len(b)
@@ -38,7 +43,7 @@ func (s *socket) attach(c *hub.Client) {
 		s.buf.Write(b[:n])
 		s.direct++
 		return n, nil
-	}
+	})
 	c.OnWake = func() {
 		s.mu.Lock()
 		s.woken++

@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -101,8 +102,9 @@ type Hub struct {
 	inbox   []domain.Event
 	wake    chan struct{}
 
-	published atomic.Int64 // id of the last event fanned out
-	targets   []*Client    // reused by fanout
+	published atomic.Int64           // id of the last event fanned out
+	targets   []*Client              // reused by fanout
+	seen      []map[*Client]struct{} // reused by fanout
 	done      chan struct{}
 }
 
@@ -178,22 +180,31 @@ func (h *Hub) fanout(ev *domain.Event) {
 	// on a socket while holding the rooms.
 	targets := h.targets[:0]
 	h.mu.RLock()
-	for _, room := range ev.Rooms {
-		if room == domain.RoomAll {
-			for c := range h.clients {
-				if c.stamp != ev.ID {
-					c.stamp = ev.ID
-					targets = append(targets, c)
-				}
-			}
-			break
+	if slices.Contains(ev.Rooms, domain.RoomAll) {
+		for c := range h.clients {
+			targets = append(targets, c)
 		}
-		for c := range h.rooms[room] {
-			if c.stamp != ev.ID { // in several target rooms: once
-				c.stamp = ev.ID
+	} else {
+		// A client in several of the event's rooms gets it once. The check
+		// looks in the earlier rooms' sets rather than at the client, whose
+		// memory the delivery below then touches for the first time: with
+		// thousands of clients, each touch is a cache miss.
+		seen := h.seen[:0]
+		for _, room := range ev.Rooms {
+			members := h.rooms[room]
+		member:
+			for c := range members {
+				for _, earlier := range seen {
+					if _, dup := earlier[c]; dup {
+						continue member
+					}
+				}
 				targets = append(targets, c)
 			}
+			seen = append(seen, members)
 		}
+		clear(seen)
+		h.seen = seen[:0]
 	}
 	h.mu.RUnlock()
 	delivered := 0

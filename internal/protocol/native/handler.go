@@ -186,7 +186,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	// And most frames need no writer at all: the fan-out writes them
 	// straight to the socket when nothing is queued before them.
-	c.Direct = direct.Writer()
+	if direct.Enabled() {
+		c.Direct = direct
+	}
 	c.GapFrame = func(gap *hub.TooOldError) []byte { return errorFrame("gap", gap.Error(), gap.Oldest) }
 	// The greeting goes first, before any replayed or live event: the gap
 	// error when since is too old, then ready.

@@ -193,7 +193,7 @@ func (s *session) connect(ctx context.Context, p sioPacket) {
 	c := hub.NewClient(srv.cfg.Proto)
 	c.Tag = principal
 	c.OnWake = s.wake
-	c.Direct = s.direct
+	c.Direct = s
 	if err := srv.cfg.Hub.Register(c, rooms, since); err != nil {
 		s.send(connectErrorPacket(mainNamespace, err.Error(), map[string]string{"code": string(domain.CodeUnavailable)}))
 		return

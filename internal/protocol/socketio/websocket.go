@@ -92,7 +92,7 @@ var framePool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &
 func (ws *wsConn) tryWrite(pkt []byte) (rest []byte, err error) {
 	bp := framePool.Get().(*[]byte)
 	frame := wsframe.AppendText((*bp)[:0], pkt)
-	n, err := ws.direct.Write(frame)
+	n, err := ws.direct.TryWrite(frame)
 	if err == nil && n < len(frame) {
 		rest = append([]byte(nil), frame[n:]...)
 	}
@@ -381,11 +381,11 @@ func (s *session) writeFailed(ws *wsConn, err error) {
 	ws.direct.Close()
 }
 
-// direct is the hub client's Direct: the fan-out writes a live event to the
+// TryWrite is the hub client's Direct: the fan-out writes a live event to the
 // socket itself when the session has nothing else waiting and no writer
 // runs, with one non-blocking write. Otherwise it takes nothing (0), and
 // the hub queues the event and wakes writeWS, which keeps the order.
-func (s *session) direct(pkt []byte) (int, error) {
+func (s *session) TryWrite(pkt []byte) (int, error) {
 	s.mu.Lock()
 	ws := s.ws
 	if ws == nil || !ws.direct.Enabled() || s.writing || s.closed || s.sock == nil || len(s.queue) > 0 || len(s.wsPong) > 0 {

@@ -30,18 +30,10 @@ func NewDirect(nc net.Conn) *Direct {
 // not, every frame goes through the connection's writer.
 func (d *Direct) Enabled() bool { return d.fd >= 0 }
 
-// Writer returns Write for the hub's Client.Direct, or nil when not Enabled.
-func (d *Direct) Writer() func([]byte) (int, error) {
-	if !d.Enabled() {
-		return nil
-	}
-	return d.Write
-}
-
-// Write writes as much of b as the socket's buffer takes now: n < len(b)
+// TryWrite writes as much of b as the socket's buffer takes now: n < len(b)
 // with a nil error means "full, queue the rest", never a wait. After Close
 // it fails with net.ErrClosed.
-func (d *Direct) Write(b []byte) (int, error) {
+func (d *Direct) TryWrite(b []byte) (int, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.closed || d.fd < 0 {

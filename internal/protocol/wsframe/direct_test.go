@@ -14,10 +14,10 @@ import (
 func TestDirectWritesThenRefusesAfterClose(t *testing.T) {
 	peer, srv := tcpPair(t)
 	d := NewDirect(srv)
-	write := d.Writer()
-	if write == nil {
-		t.Fatal("no direct writer on a plain TCP socket")
+	if !d.Enabled() {
+		t.Fatal("no direct writes on a plain TCP socket")
 	}
+	write := d.TryWrite
 	if n, err := write([]byte("hello")); n != 5 || err != nil {
 		t.Fatalf("write = %d, %v; want 5, nil", n, err)
 	}
@@ -42,7 +42,7 @@ func TestDirectWritesThenRefusesAfterClose(t *testing.T) {
 func TestDirectAfterCloseNeverReachesTheNextConnection(t *testing.T) {
 	_, srv := tcpPair(t)
 	d := NewDirect(srv)
-	write := d.Writer()
+	write := d.TryWrite
 	if err := d.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +72,7 @@ func TestDirectAfterCloseNeverReachesTheNextConnection(t *testing.T) {
 func TestDirectNeverWaitsOnAFullSocket(t *testing.T) {
 	_, srv := tcpPair(t)
 	_ = srv.(*net.TCPConn).SetWriteBuffer(4096)
-	write := NewDirect(srv).Writer()
+	write := NewDirect(srv).TryWrite
 	chunk := make([]byte, 64<<10)
 	done := make(chan struct{})
 	var short bool
@@ -106,7 +106,7 @@ func TestDirectCloseRacesWrites(t *testing.T) {
 	peer, srv := tcpPair(t)
 	go func() { _, _ = io.Copy(io.Discard, peer) }()
 	d := NewDirect(srv)
-	write := d.Writer()
+	write := d.TryWrite
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -129,8 +129,8 @@ func TestDirectOnlyOnPlainTCP(t *testing.T) {
 	a, b := net.Pipe()
 	defer b.Close()
 	d := NewDirect(a)
-	if d.Writer() != nil {
-		t.Fatal("a direct writer on a connection that is not a TCP socket")
+	if d.Enabled() {
+		t.Fatal("direct writes on a connection that is not a TCP socket")
 	}
 	if err := d.Close(); err != nil {
 		t.Fatal(err)
