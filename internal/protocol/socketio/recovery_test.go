@@ -298,3 +298,37 @@ func comeBack(t *testing.T, e *env, pid string, offset int64) (w *wsClient, reco
 	_, p := connectReply(t, reply)
 	return w, p == pid
 }
+
+// A client that reconnects while its old transport is still closing (its
+// reader saw the cut and marked the session closed, but has not saved the
+// socket for recovery yet) must still recover: reclaim waits for that close
+// to finish rather than find nothing saved and start the client afresh.
+func TestReclaimWaitsForAClosingTransport(t *testing.T) {
+	e := newEnv(t, nil)
+	_, reply := connectWS(t, e, `{"token":"tenant1"}`)
+	_, pid := connectReply(t, reply)
+	e.srv.mu.Lock()
+	sock := e.srv.live[pid]
+	e.srv.mu.Unlock()
+	if sock == nil {
+		t.Fatal("connected socket is not live")
+	}
+	defer sock.client.Close(hub.GoingAway)
+	// The old transport's close, frozen half-way: closed, not yet detached.
+	sock.sess.mu.Lock()
+	sock.sess.closed = true
+	sock.sess.sock = nil
+	sock.sess.mu.Unlock()
+
+	got := make(chan *savedSocket, 1)
+	go func() { got <- e.srv.reclaim(pid, sock.principal.TokenID) }()
+	select {
+	case s := <-got:
+		t.Fatalf("reclaim returned %+v before the closing transport saved the session", s)
+	case <-time.After(50 * time.Millisecond):
+	}
+	e.srv.detach(sock, true) // the old close finishes
+	if s := <-got; s == nil || s.pid != pid {
+		t.Fatalf("reclaim after the close finished: %+v, want the session %s", s, pid)
+	}
+}

@@ -24,6 +24,9 @@ type socket struct {
 	// one: every event this socket received has a greater id.
 	base  int64
 	rooms map[string]struct{} // guarded by sess.mu
+	// detached is closed once the socket has left the live set (and, when
+	// recoverable, been saved); guarded by Server.mu.
+	detached chan struct{}
 }
 
 // savedSocket is what recovery restores: who it was and what it followed.
@@ -152,7 +155,7 @@ func (s *session) connect(ctx context.Context, p sioPacket) {
 		return
 	}
 
-	sock := &socket{sess: s, principal: principal, rooms: make(map[string]struct{})}
+	sock := &socket{sess: s, principal: principal, rooms: make(map[string]struct{}), detached: make(chan struct{})}
 	since := int64(-1)
 	if a.PID != "" {
 		if saved := srv.reclaim(a.PID, principal.TokenID); saved != nil {
@@ -355,7 +358,11 @@ func (sock *socket) refuse(ackID int64, err error, event bool) {
 
 func (s *Server) attach(sock *socket) {
 	s.mu.Lock()
-	s.live[sock.pid] = sock
+	select {
+	case <-sock.detached: // its session closed before it got here
+	default:
+		s.live[sock.pid] = sock
+	}
 	s.mu.Unlock()
 }
 
@@ -373,6 +380,12 @@ func (s *Server) detach(sock *socket, recoverable bool) {
 	defer s.mu.Unlock()
 	if s.live[sock.pid] == sock {
 		delete(s.live, sock.pid)
+	}
+	select {
+	case <-sock.detached:
+		return // detached already
+	default:
+		close(sock.detached)
 	}
 	if !recoverable {
 		return
@@ -406,6 +419,14 @@ func (s *Server) reclaim(pid string, tokenID int64) *savedSocket {
 			return nil
 		}
 		live.sess.closeWith(closeReplaced, nil, true)
+		// If the old transport was already closing on its own (its reader
+		// saw the cut first), closeWith returned at once and that close may
+		// not have saved the session yet: wait for it, or this recovery
+		// would find nothing to recover.
+		select {
+		case <-live.detached:
+		case <-time.After(time.Second):
+		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
