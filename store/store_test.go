@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"os"
 	"sort"
 	"sync"
 	"testing"
@@ -273,5 +274,50 @@ func TestPruneKeepsNewestPerRoom(t *testing.T) {
 	left, _ := s.ReadEvents(ctx, 0, nil, 100)
 	if len(left) != 15 || left[0].ID != 21 {
 		t.Fatalf("left %d events starting at %d", len(left), left[0].ID)
+	}
+}
+
+// Commits do not checkpoint (that would fsync inside the writer lock); the
+// store's checkpointer does, shortly after. Once it has caught up, the next
+// commits write the WAL from its beginning again instead of growing it.
+func TestCheckpointerKeepsTheWALSmall(t *testing.T) {
+	path := t.TempDir() + "/posd.db"
+	s := openStore(t, path, nil)
+	ctx := context.Background()
+	svc := service.New(s, nil)
+	if _, err := svc.CreateTenant(ctx, auth.Anonymous, "Warung", "T1"); err != nil {
+		t.Fatal(err)
+	}
+	order := func() {
+		t.Helper()
+		if _, err := svc.CreateOrder(ctx, auth.Anonymous, service.NewOrder{TenantID: 1, CustomerName: "Budi", Items: []domain.Item{{Name: "Nasi", Quantity: 1, UnitPrice: 1000}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	walSize := func() int64 {
+		t.Helper()
+		fi, err := os.Stat(path + "-wal")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Size()
+	}
+	for range 100 {
+		order()
+	}
+	deadline := time.Now().Add(20 * store.CheckpointInterval)
+	steady := 0
+	for steady < 5 {
+		before := walSize()
+		time.Sleep(store.CheckpointInterval / 4)
+		order()
+		if walSize() == before {
+			steady++
+		} else {
+			steady = 0
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the WAL still grows with every commit (%d bytes): nothing checkpoints it", walSize())
+		}
 	}
 }
