@@ -67,8 +67,10 @@ type Store struct {
 
 // CheckpointInterval is how long the checkpointer lets commits gather
 // before it checkpoints: one pair of fsyncs per interval however many orders
-// came in, and a power cut loses at most the commits of about one interval
-// under synchronous=NORMAL.
+// came in. Under synchronous=NORMAL a power cut loses the commits since the
+// last checkpoint, so normally about one interval's worth. (Checkpointing
+// every 64 commits instead, SQLite's own rhythm, measured no cheaper at 100
+// orders/s and slower at 1,000: more fsyncs beside the writer.)
 const CheckpointInterval = 200 * time.Millisecond
 
 // Open opens (creating if needed) the database at path and applies migrations.
