@@ -214,6 +214,7 @@ func (s *Store) pruneBatch(ctx context.Context, cutoff time.Time, floor map[stri
 	if err := tx.Commit(); err != nil {
 		return 0, fmt.Errorf("prune: %w", err)
 	}
+	s.wakeCheckpointer()
 	return len(victims), nil
 }
 
@@ -225,5 +226,6 @@ func (s *Store) PruneIdempotency(ctx context.Context, cutoff time.Time) (int64, 
 	if err != nil {
 		return 0, fmt.Errorf("prune idempotency keys: %w", err)
 	}
+	s.wakeCheckpointer()
 	return res.RowsAffected()
 }

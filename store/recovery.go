@@ -43,6 +43,7 @@ func (s *Store) SaveRecovery(ctx context.Context, sessions []RecoverySession) er
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("save recovery: %w", err)
 	}
+	s.wakeCheckpointer()
 	return nil
 }
 
@@ -86,5 +87,6 @@ func (s *Store) TakeRecovery(ctx context.Context, now time.Time) ([]RecoverySess
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("take recovery: %w", err)
 	}
+	s.wakeCheckpointer()
 	return out, nil
 }

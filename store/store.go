@@ -40,7 +40,7 @@ type Options struct {
 
 // Store is the SQLite store. It is safe for concurrent use.
 type Store struct {
-	wdb *sql.DB // one connection: SQLite has one writer; we queue in Go, not on SQLITE_BUSY
+	wdb *sql.DB // writers: SQLite has one at a time; we queue them in Go (wmu), not on SQLITE_BUSY
 	rdb *sql.DB // readers
 	wmu sync.Mutex
 	// wconn is the writer connection Write runs on, held for the store's
@@ -150,6 +150,15 @@ func (s *Store) checkpointer() {
 		}
 		// A failed checkpoint leaves the WAL to the next one.
 		_, _ = s.wdb.Exec("PRAGMA wal_checkpoint(PASSIVE)")
+	}
+}
+
+// wakeCheckpointer tells the checkpointer a commit happened; every write
+// calls it after committing.
+func (s *Store) wakeCheckpointer() {
+	select {
+	case s.ckWake <- struct{}{}:
+	default: // a checkpoint is due already (or the store is still opening)
 	}
 }
 
@@ -297,10 +306,7 @@ func (s *Store) Write(ctx context.Context, fn func(*Tx) error) error {
 		return fmt.Errorf("commit: %w", err)
 	}
 	open = false
-	select {
-	case s.ckWake <- struct{}{}:
-	default: // a checkpoint is due already
-	}
+	s.wakeCheckpointer()
 	if len(tx.events) > 0 {
 		s.opts.Publish(tx.events)
 	}

@@ -63,6 +63,7 @@ func (s *Store) InsertToken(ctx context.Context, t *TokenRow) error {
 	if err != nil {
 		return fmt.Errorf("insert token: %w", err)
 	}
+	s.wakeCheckpointer()
 	t.ID, _ = res.LastInsertId()
 	return nil
 }
@@ -105,6 +106,7 @@ func (s *Store) RevokeToken(ctx context.Context, id int64, at time.Time) (bool, 
 	if err != nil {
 		return false, fmt.Errorf("revoke token: %w", err)
 	}
+	s.wakeCheckpointer()
 	n, _ := res.RowsAffected()
 	return n > 0, nil
 }
