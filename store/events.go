@@ -139,12 +139,14 @@ func (s *Store) Prune(ctx context.Context, cutoff time.Time, keepPerRoom int) (i
 		return 0, fmt.Errorf("prune: %w", err)
 	}
 	total := 0
+	var after int64
 	for {
-		n, err := s.pruneBatch(ctx, cutoff, floor, 500)
+		n, next, more, err := s.pruneBatch(ctx, cutoff, floor, after, pruneBatchSize)
 		total += n
-		if err != nil || n == 0 {
+		if err != nil || !more {
 			return total, err
 		}
+		after = next
 		select {
 		case <-ctx.Done():
 			return total, ctx.Err()
@@ -153,21 +155,32 @@ func (s *Store) Prune(ctx context.Context, cutoff time.Time, keepPerRoom int) (i
 	}
 }
 
-func (s *Store) pruneBatch(ctx context.Context, cutoff time.Time, floor map[string]int64, batch int) (int, error) {
-	rows, err := s.rdb.QueryContext(ctx, `SELECT id, rooms FROM events WHERE created_at < ? ORDER BY id LIMIT ?`, ms(cutoff), batch*4)
+// pruneBatchSize is how many events one prune transaction deletes at most.
+var pruneBatchSize = 500
+
+// pruneBatch deletes up to batch events older than cutoff with ids above
+// after, reading at most 4×batch candidates. It returns where the next batch
+// starts, and whether there may be more: old events that keep-per-room
+// keeps (a quiet room's, a user's notifications) are stepped over, however
+// many of them come first.
+func (s *Store) pruneBatch(ctx context.Context, cutoff time.Time, floor map[string]int64, after int64, batch int) (n int, next int64, more bool, err error) {
+	limit := batch * 4
+	rows, err := s.rdb.QueryContext(ctx, `SELECT id, rooms FROM events WHERE id > ? AND created_at < ? ORDER BY id LIMIT ?`, after, ms(cutoff), limit)
 	if err != nil {
-		return 0, fmt.Errorf("prune: %w", err)
+		return 0, after, false, fmt.Errorf("prune: %w", err)
 	}
 	var victims []any
 	var top int64
 	roomTop := map[string]int64{} // per room, the highest id deleted
-	for rows.Next() && len(victims) < batch {
+	next, scanned := after, 0
+	for len(victims) < batch && rows.Next() {
 		var id int64
 		var rooms string
 		if err := rows.Scan(&id, &rooms); err != nil {
 			rows.Close()
-			return 0, fmt.Errorf("prune: %w", err)
+			return 0, after, false, fmt.Errorf("prune: %w", err)
 		}
+		next, scanned = id, scanned+1
 		keep := false
 		names := strings.Split(rooms, ",")
 		for _, r := range names {
@@ -185,37 +198,41 @@ func (s *Store) pruneBatch(ctx context.Context, cutoff time.Time, floor map[stri
 		}
 	}
 	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, after, false, fmt.Errorf("prune: %w", err)
+	}
+	more = scanned == limit || len(victims) == batch
 	if len(victims) == 0 {
-		return 0, nil
+		return 0, next, more, nil
 	}
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	tx, err := s.wdb.BeginTx(ctx, nil)
 	if err != nil {
-		return 0, fmt.Errorf("prune: %w", err)
+		return 0, after, false, fmt.Errorf("prune: %w", err)
 	}
 	defer tx.Rollback()
 	in := placeholders(len(victims))
 	if _, err := tx.ExecContext(ctx, `DELETE FROM event_rooms WHERE event_id IN (`+in+`)`, victims...); err != nil {
-		return 0, fmt.Errorf("prune: %w", err)
+		return 0, after, false, fmt.Errorf("prune: %w", err)
 	}
 	if _, err := tx.ExecContext(ctx, `DELETE FROM events WHERE id IN (`+in+`)`, victims...); err != nil {
-		return 0, fmt.Errorf("prune: %w", err)
+		return 0, after, false, fmt.Errorf("prune: %w", err)
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE log_meta SET value = MAX(value, ?) WHERE key = 'pruned_through'`, top); err != nil {
-		return 0, fmt.Errorf("prune: %w", err)
+		return 0, after, false, fmt.Errorf("prune: %w", err)
 	}
 	for room, id := range roomTop {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO log_meta (key, value) VALUES (?, ?)
 			ON CONFLICT (key) DO UPDATE SET value = MAX(value, excluded.value)`, roomHorizonKey(room), id); err != nil {
-			return 0, fmt.Errorf("prune: %w", err)
+			return 0, after, false, fmt.Errorf("prune: %w", err)
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		return 0, fmt.Errorf("prune: %w", err)
+		return 0, after, false, fmt.Errorf("prune: %w", err)
 	}
 	s.wakeCheckpointer()
-	return len(victims), nil
+	return len(victims), next, more, nil
 }
 
 // PruneIdempotency forgets idempotency keys older than cutoff.

@@ -277,6 +277,44 @@ func TestPruneKeepsNewestPerRoom(t *testing.T) {
 	}
 }
 
+// Old events that keep-per-room keeps (here one notification for each of
+// many users, fewer than the limit each) can fill the first batches a prune
+// reads; it steps over them to the prunable events behind.
+func TestPruneStepsOverKeptEvents(t *testing.T) {
+	defer store.SetPruneBatchSize(5)() // reads 20 candidates a batch
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	clock := now.Add(-48 * time.Hour)
+	s, err := store.Open(context.Background(), t.TempDir()+"/posd.db", store.Options{Now: func() time.Time { return clock }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	svc := service.New(s, nil)
+	for user := range int64(30) {
+		if _, err := svc.Notify(ctx, auth.Anonymous, user+1, "t", nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 20 {
+		if _, err := svc.Alert(ctx, auth.Anonymous, "info", "old"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clock = now
+	n, err := s.Prune(ctx, now.Add(-24*time.Hour), 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 18 {
+		t.Fatalf("pruned %d, want the 18 alerts beyond the newest 2", n)
+	}
+	left, _ := s.ReadEvents(ctx, 0, nil, 100)
+	if len(left) != 32 || left[30].ID != 49 {
+		t.Fatalf("left %d events (want 30 notifications and alerts 49, 50)", len(left))
+	}
+}
+
 // Commits do not checkpoint (that would fsync inside the writer lock); the
 // store's checkpointer does, shortly after. Once it has caught up, the next
 // commits write the WAL from its beginning again instead of growing it.

@@ -1,0 +1,9 @@
+package store
+
+// SetPruneBatchSize sets how many events one prune transaction deletes,
+// until the returned func restores it.
+func SetPruneBatchSize(n int) (restore func()) {
+	old := pruneBatchSize
+	pruneBatchSize = n
+	return func() { pruneBatchSize = old }
+}
