@@ -236,27 +236,43 @@ func TestWriteContext(t *testing.T) {
 	}
 }
 
-func TestPruneKeepsNewestPerRoom(t *testing.T) {
-	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
-	clock := now
-	s, err := store.Open(context.Background(), t.TempDir()+"/posd.db", store.Options{Now: func() time.Time { return clock }})
+// clockedStore opens a store whose clock reads *clock, for tests that age
+// the log; alert and notify write one event each.
+func clockedStore(t *testing.T, clock *time.Time) (*store.Store, *service.Service) {
+	t.Helper()
+	s, err := store.Open(context.Background(), t.TempDir()+"/posd.db", store.Options{Now: func() time.Time { return *clock }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
+	t.Cleanup(func() { s.Close() })
+	return s, service.New(s, nil)
+}
+
+func alert(t *testing.T, svc *service.Service) {
+	t.Helper()
+	if _, err := svc.Alert(context.Background(), auth.Anonymous, "info", "old"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func notify(t *testing.T, svc *service.Service, user int64) {
+	t.Helper()
+	if _, err := svc.Notify(context.Background(), auth.Anonymous, user, "t", nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestPruneKeepsNewestPerRoom(t *testing.T) {
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	clock := now.Add(-48 * time.Hour)
+	s, svc := clockedStore(t, &clock)
 	ctx := context.Background()
-	svc := service.New(s, nil)
 	// 30 old alerts (room *), 5 old notifications for user 1: all 2 days old.
-	clock = now.Add(-48 * time.Hour)
 	for range 30 {
-		if _, err := svc.Alert(ctx, auth.Anonymous, "info", "old"); err != nil {
-			t.Fatal(err)
-		}
+		alert(t, svc)
 	}
 	for range 5 {
-		if _, err := svc.Notify(ctx, auth.Anonymous, 1, "t", nil); err != nil {
-			t.Fatal(err)
-		}
+		notify(t, svc, 1)
 	}
 	clock = now
 	n, err := s.Prune(ctx, now.Add(-24*time.Hour), 10)
@@ -284,22 +300,13 @@ func TestPruneStepsOverKeptEvents(t *testing.T) {
 	defer store.SetPruneBatchSize(5)() // reads 20 candidates a batch
 	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 	clock := now.Add(-48 * time.Hour)
-	s, err := store.Open(context.Background(), t.TempDir()+"/posd.db", store.Options{Now: func() time.Time { return clock }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s, svc := clockedStore(t, &clock)
 	ctx := context.Background()
-	svc := service.New(s, nil)
 	for user := range int64(30) {
-		if _, err := svc.Notify(ctx, auth.Anonymous, user+1, "t", nil); err != nil {
-			t.Fatal(err)
-		}
+		notify(t, svc, user+1)
 	}
 	for range 20 {
-		if _, err := svc.Alert(ctx, auth.Anonymous, "info", "old"); err != nil {
-			t.Fatal(err)
-		}
+		alert(t, svc)
 	}
 	clock = now
 	n, err := s.Prune(ctx, now.Add(-24*time.Hour), 2)
