@@ -16,6 +16,9 @@
 #        POSD_PORT, NODE_PORT                  (default 5070, 5055; each must be free)
 #        BENCH_FLAGS  extra posd bench flags, e.g. "--poll-interval 0"
 #        POSD_FLAGS   extra posd serve flags, e.g. "--ws-send-buffer -1"
+#        FLOOR=1      also measure the floor (BenchmarkLoopbackWriteCrossProcess,
+#                     three times) after the runs, into $OUT/$TAG-floor.txt, so
+#                     the set's ratios to the floor come from the same hour
 #
 # Each run writes $OUT/$TAG-$TARGET-$ROUND.json (posd bench --json) and .log
 # (progress); one summary line per run goes to stdout. Summarise with
@@ -111,3 +114,10 @@ for r in $(seq "$ROUNDS"); do
     fi
   done
 done
+
+if [ "${FLOOR:-0}" = 1 ]; then
+  repo=$(cd "$(dirname "$0")/../../.." && pwd)
+  (cd "$repo" && go test -c -o "$OUT/bench.test" ./internal/bench) || exit 1
+  $NICE "$OUT/bench.test" -test.run '^$' -test.bench CrossProcess -test.benchtime 100000x -test.count 3 >"$OUT/$TAG-floor.txt" 2>&1
+  echo "$TAG floor (cpu-ns/write):" $(awk '/CrossProcess/ {for (i = 1; i < NF; i++) if ($(i+1) == "cpu-ns/write") printf "%s=%s ", $1, $i}' "$OUT/$TAG-floor.txt" | sed 's/BenchmarkLoopbackWriteCrossProcess\/conns=//g; s/-[0-9]*=/=/g')
+fi
