@@ -53,14 +53,26 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, sess *se
 			s.closeConn(ws, reason)
 			return
 		}
+		// The open packet goes first: it is written holding the writer
+		// slot, so whatever comes meanwhile (a close at shutdown, say)
+		// waits for it and is then written, not lost for want of a writer.
+		sess.mu.Lock()
+		sess.ws = ws
+		sess.writing = true
+		sess.mu.Unlock()
 		if err := ws.write(s.cfg.WriteTimeout, [][]byte{s.openPacket(sess.id)}); err != nil {
 			sess.closeWith(closeTransport, nil, false)
 			ws.direct.Close()
 			return
 		}
 		sess.mu.Lock()
-		sess.ws = ws // after the open packet: nothing may precede it
+		more := sess.pendingLocked()
+		sess.again = false
+		sess.writing = more
 		sess.mu.Unlock()
+		if more {
+			go sess.writeWS()
+		}
 		sess.startHeartbeat()
 		go sess.readLoop(ws)
 		return
