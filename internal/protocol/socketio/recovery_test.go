@@ -161,6 +161,15 @@ func TestSlowConsumerIsClosedAndRecovers(t *testing.T) {
 	for range 5 {
 		evs = append(evs, e.publish(domain.EventOrderCreated, "tenant-1"))
 	}
+	// Publish hands the events to the hub's goroutine: poll only once it has
+	// fanned them all out, or the poll may take the first before the queue
+	// overflows.
+	for deadline := time.Now().Add(10 * time.Second); e.hub.LastPublished() < evs[4].ID; {
+		if time.Now().After(deadline) {
+			t.Fatal("the hub did not fan out the events")
+		}
+		time.Sleep(time.Millisecond)
+	}
 	c.expect(`42["error",{"code":"slow_consumer","message":"too far behind: reconnect to resume"}]`, "1")
 	if status, _ := e.get(c.url(), nil); status != 400 {
 		t.Fatalf("session still known after the slow-consumer close")
