@@ -109,15 +109,43 @@ func TestSlowConsumerIsClosedOthersContinue(t *testing.T) {
 		}
 	}
 	const n = 100
-	got := make(chan []string, 1)
-	go func() { got <- collect(t, fast, n) }()
+	// The fast client reads everything; the publisher waits for it to have
+	// each event before the next, so however the goroutines are scheduled,
+	// only the slow client (which never reads) can overflow.
+	var received atomic.Int64
+	var frames []string // the reader's until readErr delivers
+	readErr := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		var buf [][]byte
+		for received.Load() < n {
+			var err error
+			if buf, err = fast.Next(ctx, buf[:0]); err != nil {
+				readErr <- err
+				return
+			}
+			for _, f := range buf {
+				frames = append(frames, string(f))
+			}
+			received.Add(int64(len(buf)))
+		}
+		readErr <- nil
+	}()
+	deadline := time.Now().Add(20 * time.Second)
 	for i := int64(1); i <= n; i++ {
 		h.Publish([]domain.Event{ev(i, "display")})
-		if i%5 == 0 {
-			time.Sleep(time.Millisecond) // let the fast reader keep up; the slow one never reads
+		for received.Load() < i {
+			if time.Now().After(deadline) {
+				t.Fatalf("the fast client has %d of %d events", received.Load(), i)
+			}
+			time.Sleep(50 * time.Microsecond)
 		}
 	}
-	if frames := <-got; len(frames) != n || frames[n-1] != itoa(n) {
+	if err := <-readErr; err != nil {
+		t.Fatalf("fast client: %v after %d frames", err, len(frames))
+	}
+	if len(frames) != n || frames[n-1] != itoa(n) {
 		t.Fatalf("fast client got %d frames, last %v", len(frames), frames[len(frames)-1])
 	}
 	select {
