@@ -158,6 +158,11 @@ func (s *Store) Prune(ctx context.Context, cutoff time.Time, keepPerRoom int) (i
 // pruneBatchSize is how many events one prune transaction deletes at most.
 var pruneBatchSize = 500
 
+// pruneCandidates reads the log by id, from the prune's cursor on, and
+// tests each row's age: the one index it needs is the primary key, so the
+// events table carries no index on created_at (migration 0004).
+const pruneCandidates = `SELECT id, rooms FROM events WHERE id > ? AND created_at < ? ORDER BY id LIMIT ?`
+
 // pruneBatch deletes up to batch events older than cutoff with ids above
 // after, reading at most 4×batch candidates. It returns where the next batch
 // starts, and whether there may be more: old events that keep-per-room
@@ -165,7 +170,7 @@ var pruneBatchSize = 500
 // many of them come first.
 func (s *Store) pruneBatch(ctx context.Context, cutoff time.Time, floor map[string]int64, after int64, batch int) (n int, next int64, more bool, err error) {
 	limit := batch * 4
-	rows, err := s.rdb.QueryContext(ctx, `SELECT id, rooms FROM events WHERE id > ? AND created_at < ? ORDER BY id LIMIT ?`, after, ms(cutoff), limit)
+	rows, err := s.rdb.QueryContext(ctx, pruneCandidates, after, ms(cutoff), limit)
 	if err != nil {
 		return 0, after, false, fmt.Errorf("prune: %w", err)
 	}

@@ -7,3 +7,6 @@ func SetPruneBatchSize(n int) (restore func()) {
 	pruneBatchSize = n
 	return func() { pruneBatchSize = old }
 }
+
+// PruneCandidates is the query a prune batch reads its candidates with.
+const PruneCandidates = pruneCandidates

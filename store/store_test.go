@@ -33,8 +33,8 @@ func TestMigrateFreshAndReopen(t *testing.T) {
 	s := openStore(t, path, nil)
 	ctx := context.Background()
 	v, err := s.SchemaVersion(ctx)
-	if err != nil || v != 3 {
-		t.Fatalf("schema version %d, %v; want 3", v, err)
+	if err != nil || v != 4 {
+		t.Fatalf("schema version %d, %v; want 4", v, err)
 	}
 	svc := service.New(s, nil)
 	if _, err := svc.CreateTenant(ctx, auth.Anonymous, "Warung", "T1"); err != nil {
@@ -55,12 +55,47 @@ func TestMigrateFreshAndReopen(t *testing.T) {
 	}
 	defer db.Close()
 	var n int
-	if err := db.QueryRow(`SELECT COUNT(*) FROM schema_migrations`).Scan(&n); err != nil || n != 3 {
+	if err := db.QueryRow(`SELECT COUNT(*) FROM schema_migrations`).Scan(&n); err != nil || n != 4 {
 		t.Fatalf("schema_migrations rows %d, %v", n, err)
 	}
 	var mode string
 	if err := db.QueryRow(`PRAGMA journal_mode`).Scan(&mode); err != nil || mode != "wal" {
 		t.Fatalf("journal_mode %q, %v", mode, err)
+	}
+}
+
+// The prune reads the log through its primary key alone, so the events
+// table needs no index on created_at: every event would pay for one.
+func TestPruneNeedsNoTimeIndex(t *testing.T) {
+	path := t.TempDir() + "/posd.db"
+	openStore(t, path, nil)
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var plan string
+	rows, err := db.Query(`EXPLAIN QUERY PLAN `+store.PruneCandidates, 0, 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan += detail + "; "
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if plan != "SEARCH events USING INTEGER PRIMARY KEY (rowid>?); " {
+		t.Fatalf("prune plan: %s", plan)
+	}
+	var n int
+	if err := db.QueryRow(`SELECT COUNT(*) FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'events'`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("indexes on events: %d, %v", n, err)
 	}
 }
 
