@@ -116,7 +116,7 @@ func (s *Store) LastEventID(ctx context.Context) (int64, error) {
 func (s *Store) Prune(ctx context.Context, cutoff time.Time, keepPerRoom int) (int, error) {
 	// Per room, the id of its keepPerRoom-th newest event: nothing at or
 	// above it may go. Read outside the write lock.
-	rows, err := s.rdb.QueryContext(ctx, `SELECT room, (SELECT event_id FROM event_rooms r2 WHERE r2.room = r.room ORDER BY event_id DESC LIMIT 1 OFFSET ?) FROM (SELECT DISTINCT room FROM event_rooms) r`, keepPerRoom-1)
+	rows, err := s.rdb.QueryContext(ctx, pruneFloors, keepPerRoom-1)
 	if err != nil {
 		return 0, fmt.Errorf("prune: %w", err)
 	}
@@ -158,10 +158,28 @@ func (s *Store) Prune(ctx context.Context, cutoff time.Time, keepPerRoom int) (i
 // pruneBatchSize is how many events one prune transaction deletes at most.
 var pruneBatchSize = 500
 
-// pruneCandidates reads the log by id, from the prune's cursor on, and
-// tests each row's age: the one index it needs is the primary key, so the
-// events table carries no index on created_at (migration 0004).
-const pruneCandidates = `SELECT id, rooms FROM events WHERE id > ? AND created_at < ? ORDER BY id LIMIT ?`
+// pruneFloors lists every room with the id of its keepPerRoom-th newest
+// event (OFFSET ?). The rooms are found by seeking from one to the next
+// along event_rooms' primary key, not by DISTINCT, which reads every row:
+// a prune that runs each minute then costs a few seeks per room, however
+// long the log.
+const pruneFloors = `WITH RECURSIVE r(room) AS (
+		SELECT (SELECT MIN(room) FROM event_rooms)
+		UNION ALL
+		SELECT (SELECT MIN(room) FROM event_rooms WHERE room > r.room) FROM r WHERE r.room IS NOT NULL
+	)
+	SELECT room, (SELECT event_id FROM event_rooms r2 WHERE r2.room = r.room ORDER BY event_id DESC LIMIT 1 OFFSET ?)
+	FROM r WHERE room IS NOT NULL`
+
+// pruneCandidates reads the log by id from the prune's cursor on; the
+// prune stops at the first event young enough to keep. Events are appended
+// in time order (created_at is the writer's clock, under the writer lock),
+// so what follows it is younger still. Should the clock have stepped back,
+// an older event behind a younger one waits for a later prune: retention
+// keeps events at least as long as asked, never less. The one index this
+// needs is the primary key, so the events table has no index on created_at
+// (migration 0004).
+const pruneCandidates = `SELECT id, rooms, created_at FROM events WHERE id > ? ORDER BY id LIMIT ?`
 
 // pruneBatch deletes up to batch events older than cutoff with ids above
 // after, reading at most 4×batch candidates. It returns where the next batch
@@ -170,20 +188,24 @@ const pruneCandidates = `SELECT id, rooms FROM events WHERE id > ? AND created_a
 // many of them come first.
 func (s *Store) pruneBatch(ctx context.Context, cutoff time.Time, floor map[string]int64, after int64, batch int) (n int, next int64, more bool, err error) {
 	limit := batch * 4
-	rows, err := s.rdb.QueryContext(ctx, pruneCandidates, after, ms(cutoff), limit)
+	rows, err := s.rdb.QueryContext(ctx, pruneCandidates, after, limit)
 	if err != nil {
 		return 0, after, false, fmt.Errorf("prune: %w", err)
 	}
 	var victims []any
 	var top int64
 	roomTop := map[string]int64{} // per room, the highest id deleted
-	next, scanned := after, 0
+	next, scanned, young, old := after, 0, false, ms(cutoff)
 	for len(victims) < batch && rows.Next() {
-		var id int64
+		var id, created int64
 		var rooms string
-		if err := rows.Scan(&id, &rooms); err != nil {
+		if err := rows.Scan(&id, &rooms, &created); err != nil {
 			rows.Close()
 			return 0, after, false, fmt.Errorf("prune: %w", err)
+		}
+		if created >= old {
+			young = true
+			break
 		}
 		next, scanned = id, scanned+1
 		keep := false
@@ -206,7 +228,7 @@ func (s *Store) pruneBatch(ctx context.Context, cutoff time.Time, floor map[stri
 	if err := rows.Err(); err != nil {
 		return 0, after, false, fmt.Errorf("prune: %w", err)
 	}
-	more = scanned == limit || len(victims) == batch
+	more = !young && (scanned == limit || len(victims) == batch)
 	if len(victims) == 0 {
 		return 0, next, more, nil
 	}

@@ -10,3 +10,6 @@ func SetPruneBatchSize(n int) (restore func()) {
 
 // PruneCandidates is the query a prune batch reads its candidates with.
 const PruneCandidates = pruneCandidates
+
+// PruneFloors is the query a prune reads each room's keep-floor with.
+const PruneFloors = pruneFloors

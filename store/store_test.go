@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -64,9 +65,10 @@ func TestMigrateFreshAndReopen(t *testing.T) {
 	}
 }
 
-// The prune reads the log through its primary key alone, so the events
-// table needs no index on created_at: every event would pay for one.
-func TestPruneNeedsNoTimeIndex(t *testing.T) {
+// A prune, which runs every minute, seeks through the log rather than
+// reading all of it, and needs no index on created_at: every event would
+// pay for one.
+func TestPruneSeeksAndNeedsNoTimeIndex(t *testing.T) {
 	path := t.TempDir() + "/posd.db"
 	openStore(t, path, nil)
 	db, err := sql.Open("sqlite", path)
@@ -74,24 +76,34 @@ func TestPruneNeedsNoTimeIndex(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	var plan string
-	rows, err := db.Query(`EXPLAIN QUERY PLAN `+store.PruneCandidates, 0, 0, 10)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rows.Next() {
-		var id, parent, unused int
-		var detail string
-		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+	plan := func(q string, args ...any) string {
+		t.Helper()
+		rows, err := db.Query(`EXPLAIN QUERY PLAN `+q, args...)
+		if err != nil {
 			t.Fatal(err)
 		}
-		plan += detail + "; "
+		defer rows.Close()
+		var plan string
+		for rows.Next() {
+			var id, parent, unused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+				t.Fatal(err)
+			}
+			plan += detail + "; "
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		return plan
 	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
+	if p := plan(store.PruneCandidates, 0, 10); p != "SEARCH events USING INTEGER PRIMARY KEY (rowid>?); " {
+		t.Fatalf("candidates plan: %s", p)
 	}
-	if plan != "SEARCH events USING INTEGER PRIMARY KEY (rowid>?); " {
-		t.Fatalf("prune plan: %s", plan)
+	// Every step of the floors query is a SEARCH (a seek); a SCAN of
+	// event_rooms would read the whole table.
+	if p := plan(store.PruneFloors, 9); strings.Contains(p, "SCAN event_rooms") || !strings.Contains(p, "SEARCH event_rooms") {
+		t.Fatalf("floors plan: %s", p)
 	}
 	var n int
 	if err := db.QueryRow(`SELECT COUNT(*) FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'events'`).Scan(&n); err != nil || n != 0 {
@@ -294,6 +306,37 @@ func notify(t *testing.T, svc *service.Service, user int64) {
 	t.Helper()
 	if _, err := svc.Notify(context.Background(), auth.Anonymous, user, "t", nil); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A prune stops at the first event young enough to keep. Should the clock
+// have stepped back, an old event behind it stays until a later prune: an
+// event is kept at least as long as asked, never less.
+func TestPruneStopsAtTheFirstYoungEvent(t *testing.T) {
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	clock := now.Add(-48 * time.Hour)
+	s, svc := clockedStore(t, &clock)
+	ctx := context.Background()
+	alert(t, svc) // 1: old
+	alert(t, svc) // 2: old
+	clock = now.Add(-time.Hour)
+	alert(t, svc) // 3: young
+	clock = now.Add(-47 * time.Hour)
+	notify(t, svc, 1) // 4: old, written after the clock stepped back
+	clock = now
+	notify(t, svc, 1) // 5: young; with it, 4 is not its room's newest
+	n, err := s.Prune(ctx, now.Add(-24*time.Hour), 1)
+	if err != nil || n != 2 {
+		t.Fatalf("pruned %d, %v; want 2", n, err)
+	}
+	left, _ := s.ReadEvents(ctx, 0, nil, 100)
+	if len(left) != 3 || left[0].ID != 3 || left[1].ID != 4 {
+		t.Fatalf("left %+v; want events 3, 4 and 5", left)
+	}
+	// Once event 3 is old too, 4 goes; 3 and 5 are their rooms' newest.
+	n, err = s.Prune(ctx, now.Add(time.Hour), 1)
+	if err != nil || n != 1 {
+		t.Fatalf("second prune %d, %v; want 1", n, err)
 	}
 }
 
