@@ -232,44 +232,43 @@ func (s *Store) pruneBatch(ctx context.Context, cutoff time.Time, floor map[stri
 	if len(victims) == 0 {
 		return 0, next, more, nil
 	}
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
-	tx, err := s.wdb.BeginTx(ctx, nil)
+	err = s.writeTx(ctx, func(tx *sql.Tx) error {
+		in := placeholders(len(victims))
+		if _, err := tx.ExecContext(ctx, `DELETE FROM event_rooms WHERE event_id IN (`+in+`)`, victims...); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM events WHERE id IN (`+in+`)`, victims...); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE log_meta SET value = MAX(value, ?) WHERE key = 'pruned_through'`, top); err != nil {
+			return err
+		}
+		for room, id := range roomTop {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO log_meta (key, value) VALUES (?, ?)
+				ON CONFLICT (key) DO UPDATE SET value = MAX(value, excluded.value)`, roomHorizonKey(room), id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 	if err != nil {
 		return 0, after, false, fmt.Errorf("prune: %w", err)
 	}
-	defer tx.Rollback()
-	in := placeholders(len(victims))
-	if _, err := tx.ExecContext(ctx, `DELETE FROM event_rooms WHERE event_id IN (`+in+`)`, victims...); err != nil {
-		return 0, after, false, fmt.Errorf("prune: %w", err)
-	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM events WHERE id IN (`+in+`)`, victims...); err != nil {
-		return 0, after, false, fmt.Errorf("prune: %w", err)
-	}
-	if _, err := tx.ExecContext(ctx, `UPDATE log_meta SET value = MAX(value, ?) WHERE key = 'pruned_through'`, top); err != nil {
-		return 0, after, false, fmt.Errorf("prune: %w", err)
-	}
-	for room, id := range roomTop {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO log_meta (key, value) VALUES (?, ?)
-			ON CONFLICT (key) DO UPDATE SET value = MAX(value, excluded.value)`, roomHorizonKey(room), id); err != nil {
-			return 0, after, false, fmt.Errorf("prune: %w", err)
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		return 0, after, false, fmt.Errorf("prune: %w", err)
-	}
-	s.wakeCheckpointer()
 	return len(victims), next, more, nil
 }
 
 // PruneIdempotency forgets idempotency keys older than cutoff.
 func (s *Store) PruneIdempotency(ctx context.Context, cutoff time.Time) (int64, error) {
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
-	res, err := s.wdb.ExecContext(ctx, `DELETE FROM idempotency_keys WHERE created_at < ?`, ms(cutoff))
+	var n int64
+	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM idempotency_keys WHERE created_at < ?`, ms(cutoff))
+		if err == nil {
+			n, err = res.RowsAffected()
+		}
+		return err
+	})
 	if err != nil {
 		return 0, fmt.Errorf("prune idempotency keys: %w", err)
 	}
-	s.wakeCheckpointer()
-	return res.RowsAffected()
+	return n, nil
 }

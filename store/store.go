@@ -153,8 +153,31 @@ func (s *Store) checkpointer() {
 	}
 }
 
+// writeTx runs fn in a transaction of its own on the pool's writer
+// connections: the rare writes (prunes, tokens, recovery records) that
+// Write's prepared statements do not cover. Like Write it queues on wmu and
+// wakes the checkpointer after the commit, so no write can leave the WAL
+// unfolded.
+func (s *Store) writeTx(ctx context.Context, fn func(*sql.Tx) error) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	tx, err := s.wdb.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tx.Rollback() }()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	s.wakeCheckpointer()
+	return nil
+}
+
 // wakeCheckpointer tells the checkpointer a commit happened; every write
-// calls it after committing.
+// calls it after committing (Write and writeTx).
 func (s *Store) wakeCheckpointer() {
 	select {
 	case s.ckWake <- struct{}{}:

@@ -48,8 +48,6 @@ func scanToken(r scanner) (*TokenRow, error) {
 
 // InsertToken stores a token row and fills in its id.
 func (s *Store) InsertToken(ctx context.Context, t *TokenRow) error {
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
 	var exp any
 	if t.ExpiresAt != nil {
 		exp = ms(*t.ExpiresAt)
@@ -58,13 +56,17 @@ func (s *Store) InsertToken(ctx context.Context, t *TokenRow) error {
 	if t.Display {
 		display = 1
 	}
-	res, err := s.wdb.ExecContext(ctx, `INSERT INTO tokens (hash, role, tenant_id, counter_id, user_id, display, label, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		t.Hash, t.Role, t.TenantID, t.CounterID, t.UserID, display, t.Label, ms(t.CreatedAt), exp)
+	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `INSERT INTO tokens (hash, role, tenant_id, counter_id, user_id, display, label, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			t.Hash, t.Role, t.TenantID, t.CounterID, t.UserID, display, t.Label, ms(t.CreatedAt), exp)
+		if err == nil {
+			t.ID, err = res.LastInsertId()
+		}
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("insert token: %w", err)
 	}
-	s.wakeCheckpointer()
-	t.ID, _ = res.LastInsertId()
 	return nil
 }
 
@@ -100,14 +102,17 @@ func (s *Store) Tokens(ctx context.Context) ([]TokenRow, error) {
 
 // RevokeToken marks a token revoked; it reports false for an unknown id.
 func (s *Store) RevokeToken(ctx context.Context, id int64, at time.Time) (bool, error) {
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
-	res, err := s.wdb.ExecContext(ctx, `UPDATE tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?`, ms(at), id)
+	var n int64
+	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?`, ms(at), id)
+		if err == nil {
+			n, err = res.RowsAffected()
+		}
+		return err
+	})
 	if err != nil {
 		return false, fmt.Errorf("revoke token: %w", err)
 	}
-	s.wakeCheckpointer()
-	n, _ := res.RowsAffected()
 	return n > 0, nil
 }
 
