@@ -341,3 +341,39 @@ func TestReclaimWaitsForAClosingTransport(t *testing.T) {
 		t.Fatalf("reclaim after the close finished: %+v, want the session %s", s, pid)
 	}
 }
+
+// A shutdown keeps a session whose close another goroutine has begun: Close
+// waits for that close to save the socket, so Saved (which the server writes
+// down for the next process) has it. Without the wait, a graceful restart
+// under load lost the session's recovery.
+func TestCloseWaitsForAClosingSessionToBeSaved(t *testing.T) {
+	e := newEnv(t, nil)
+	_, reply := connectWS(t, e, `{"token":"tenant1"}`)
+	_, pid := connectReply(t, reply)
+	e.srv.mu.Lock()
+	sock := e.srv.live[pid]
+	e.srv.mu.Unlock()
+	if sock == nil {
+		t.Fatal("connected socket is not live")
+	}
+	defer sock.client.Close(hub.GoingAway)
+	// Another close, frozen half-way: closed, not yet detached.
+	sock.sess.mu.Lock()
+	sock.sess.closed = true
+	sock.sess.sock = nil
+	sock.sess.mu.Unlock()
+
+	done := make(chan struct{})
+	go func() { e.srv.Close(); close(done) }()
+	select {
+	case <-done:
+		t.Fatal("Close returned before the closing session was saved")
+	case <-time.After(50 * time.Millisecond):
+	}
+	e.srv.detach(sock, true) // the other close finishes
+	<-done
+	saved := e.srv.Saved()
+	if len(saved) != 1 || saved[0].PID != pid {
+		t.Fatalf("saved %+v, want the session %s", saved, pid)
+	}
+}

@@ -216,7 +216,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // Close ends every session (clients see a transport close and reconnect
-// later) and refuses new ones.
+// later) and refuses new ones. It returns once every socket that was live
+// has been detached, and so saved for recovery: a session another goroutine
+// is already closing (its transport, or a concurrent Close) returns from
+// closeWith at once, and Saved must not be read before that close is done.
 func (s *Server) Close() {
 	s.mu.Lock()
 	s.closed = true
@@ -224,9 +227,22 @@ func (s *Server) Close() {
 	for _, sess := range s.sessions {
 		all = append(all, sess)
 	}
+	live := make([]*socket, 0, len(s.live))
+	for _, sock := range s.live {
+		live = append(live, sock)
+	}
 	s.mu.Unlock()
 	for _, sess := range all {
 		sess.closeWith(closeShutdown, nil, true)
+	}
+	deadline := time.After(time.Second) // a close never stalls a shutdown for long
+	for _, sock := range live {
+		select {
+		case <-sock.detached:
+		case <-deadline:
+			s.lg.Warn("Socket.IO shutdown: a socket's close did not finish; it may not recover", "pid", sock.pid)
+			return
+		}
 	}
 }
 
