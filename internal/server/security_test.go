@@ -141,6 +141,15 @@ func TestExpiredTokens(t *testing.T) {
 	keep := s.Dial(t, long, "")
 	servertest.Read(t, c, wait)
 	servertest.Read(t, keep, wait)
+	// The handler rechecks a token once its socket is registered, after the
+	// ready frame went out; a pong means that recheck is behind us, so the
+	// clock below moves for the sweep alone.
+	for _, ws := range []*websocket.Conn{c, keep} {
+		_ = ws.WriteJSON(map[string]string{"op": "ping"})
+		if f := servertest.Read(t, ws, wait); f.Op != "pong" {
+			t.Fatalf("before expiry: %+v", f)
+		}
+	}
 	if n := s.CloseExpired(); n != 0 {
 		t.Fatalf("closed %d before expiry", n)
 	}
