@@ -20,8 +20,7 @@ type Direct struct {
 	closed bool
 }
 
-// NewDirect wraps nc; its Write is available (Writer non-nil) only on a
-// plain TCP socket.
+// NewDirect wraps nc; TryWrite works only on a plain TCP socket (Enabled).
 func NewDirect(nc net.Conn) *Direct {
 	return &Direct{nc: nc, fd: socketFD(nc)}
 }
