@@ -7,7 +7,6 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
-	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,6 +15,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/posd/posd/internal/domain"
+	"github.com/posd/posd/internal/edge"
 	"github.com/posd/posd/store"
 )
 
@@ -192,7 +192,7 @@ func (e *RateLimitError) RetryAfter() time.Duration { return e.Wait }
 
 // Authenticate resolves a token; see Authenticator.
 func (t *Tokens) Authenticate(ctx context.Context, token, remote string) (Principal, error) {
-	remote = limitKey(remote)
+	remote = edge.AddrKey(remote)
 	if wait := t.blocked(remote); wait > 0 {
 		return Principal{}, &RateLimitError{Wait: wait}
 	}
@@ -268,24 +268,6 @@ func (t *Tokens) lookup(ctx context.Context, token string) (*store.TokenRow, err
 		return nil, nil
 	}
 	return row, nil
-}
-
-// limitKey is the address failures are counted against: the host without
-// its port (every new connection has a new port, which must not buy a fresh
-// burst), and for IPv6 the /64 a single client usually holds.
-func limitKey(remote string) string {
-	host := remote
-	if h, _, err := net.SplitHostPort(remote); err == nil {
-		host = h
-	}
-	ip := net.ParseIP(host)
-	if ip == nil {
-		return host
-	}
-	if ip.To4() == nil {
-		return ip.Mask(net.CIDRMask(64, 128)).String() + "/64"
-	}
-	return ip.String()
 }
 
 // blocked reports how long remote must wait, or 0.

@@ -1,0 +1,251 @@
+package server_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// The attack tests drive the real posd binary from more than one loopback
+// address (127.0.0.2 attacks, 127.0.0.1 is the honest client), so they
+// show that what one address does cannot lock out another.
+
+var (
+	attackBinOnce sync.Once
+	attackBin     string
+	attackBinErr  error
+)
+
+// attackBinary builds cmd/posd once per test binary.
+func attackBinary(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds and attacks the binary")
+	}
+	attackBinOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "posd-attack-bin-")
+		if err != nil {
+			attackBinErr = err
+			return
+		}
+		attackBin = filepath.Join(dir, "posd")
+		if out, err := exec.Command("go", "build", "-o", attackBin, "github.com/posd/posd/cmd/posd").CombinedOutput(); err != nil {
+			attackBinErr = fmt.Errorf("build: %v\n%s", err, out)
+		}
+	})
+	if attackBinErr != nil {
+		t.Fatal(attackBinErr)
+	}
+	return attackBin
+}
+
+// attackProc is a running posd serve with auth on.
+type attackProc struct {
+	cmd    *exec.Cmd
+	Addr   string // host:port on 127.0.0.1
+	Base   string // http://Addr
+	Admin  string // the admin token
+	DB     string
+	stderr *lockedBuffer
+	exited chan struct{}
+	err    error
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// attackServe starts the binary on a free port of 0.0.0.0 (so that every
+// loopback address reaches it) with auth on and extra flags, and waits for
+// /healthz.
+func attackServe(t *testing.T, extra ...string) *attackProc {
+	t.Helper()
+	bin := attackBinary(t)
+	dir := t.TempDir()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	p := &attackProc{
+		Addr:   "127.0.0.1:" + strconv.Itoa(port),
+		DB:     filepath.Join(dir, "posd.db"),
+		stderr: &lockedBuffer{},
+		exited: make(chan struct{}),
+	}
+	p.Base = "http://" + p.Addr
+	args := append([]string{"serve", "--addr", "0.0.0.0:" + strconv.Itoa(port), "--db", p.DB, "--log-level", "info"}, extra...)
+	p.cmd = exec.Command(bin, args...)
+	p.cmd.Env = azEnvClean()
+	p.cmd.Dir = dir
+	p.cmd.Stderr = p.stderr
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.err = p.cmd.Wait(); close(p.exited) }()
+	t.Cleanup(func() {
+		_ = p.cmd.Process.Kill()
+		<-p.exited
+		if t.Failed() {
+			t.Logf("posd stderr:\n%s", tail(p.stderr.String(), 4000))
+		}
+	})
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		select {
+		case <-p.exited:
+			t.Fatalf("posd serve exited: %v\n%s", p.err, p.stderr)
+		default:
+		}
+		resp, err := http.Get(p.Base + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("posd serve did not answer /healthz\n%s", p.stderr)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	tok, err := os.ReadFile(p.DB + ".token")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Admin = strings.TrimSpace(string(tok))
+	return p
+}
+
+func tail(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return "…" + s[len(s)-n:]
+}
+
+// RSS is the server's resident memory in bytes, from /proc.
+func (p *attackProc) RSS(t *testing.T) int64 {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		if f := strings.Fields(sc.Text()); len(f) >= 2 && f[0] == "VmRSS:" {
+			kb, _ := strconv.ParseInt(f[1], 10, 64)
+			return kb << 10
+		}
+	}
+	t.Fatal("no VmRSS")
+	return 0
+}
+
+// FDs is how many file descriptors the server holds.
+func (p *attackProc) FDs(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", p.cmd.Process.Pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
+}
+
+// Stderr is what the server has logged so far.
+func (p *attackProc) Stderr() string { return p.stderr.String() }
+
+// Signal sends sig to the server.
+func (p *attackProc) Signal(sig syscall.Signal) { _ = p.cmd.Process.Signal(sig) }
+
+// attacker is an HTTP client, and a dialer, whose connections leave from
+// the loopback address src (127.0.0.2, …) to the server at p.Addr.
+type attacker struct {
+	Src    string
+	Dialer *net.Dialer
+	HTTP   *http.Client
+}
+
+func from(src string) *attacker {
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}, Timeout: 5 * time.Second}
+	tr := &http.Transport{
+		DialContext:         d.DialContext,
+		MaxIdleConnsPerHost: 64,
+		DisableCompression:  true,
+	}
+	return &attacker{Src: src, Dialer: d, HTTP: &http.Client{Transport: tr, Timeout: 10 * time.Second}}
+}
+
+// Dial opens a raw TCP connection to addr from f's address.
+func (f *attacker) Dial(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	c, err := f.Dialer.Dial("tcp", addr)
+	if err != nil {
+		t.Fatalf("dial from %s: %v", f.Src, err)
+	}
+	return c
+}
+
+// Do sends one API request with token and returns status and body.
+func (f *attacker) Do(ctx context.Context, method, url, token string, body any) (int, []byte, error) {
+	var rd io.Reader
+	if body != nil {
+		switch b := body.(type) {
+		case string:
+			rd = strings.NewReader(b)
+		default:
+			raw, _ := json.Marshal(b)
+			rd = bytes.NewReader(raw)
+		}
+	}
+	req, err := http.NewRequestWithContext(ctx, method, url, rd)
+	if err != nil {
+		return 0, nil, err
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := f.HTTP.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	return resp.StatusCode, raw, err
+}
+
+// Healthy reports whether /healthz answers 200 from f's address within 5 s.
+func (f *attacker) Healthy(base string) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	st, _, err := f.Do(ctx, "GET", base+"/healthz", "", nil)
+	return err == nil && st == http.StatusOK
+}
