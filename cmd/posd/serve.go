@@ -9,13 +9,16 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/posd/posd/internal/api"
 	"github.com/posd/posd/internal/demo"
+	"github.com/posd/posd/internal/edge"
+	"github.com/posd/posd/internal/hub"
 	"github.com/posd/posd/internal/server"
 )
 
 func newServeCmd() *cobra.Command {
 	var cfg server.Config
-	var authMode, logLevel, cors string
+	var authMode, logLevel, cors, proxies string
 	var withDemo bool
 	var demoRate float64
 	cmd := &cobra.Command{
@@ -54,6 +57,9 @@ client subcommands run in the same directory use it automatically.`,
 					}
 					cfg.CORSOrigins = append(cfg.CORSOrigins, strings.TrimRight(o, "/"))
 				}
+			}
+			if cfg.Edge.TrustedProxies, err = edge.ParsePrefixes(proxies); err != nil {
+				return fmt.Errorf("--trusted-proxy: %w", err)
 			}
 			cfg.Logger = lg
 			s, err := server.New(cmd.Context(), cfg)
@@ -103,11 +109,17 @@ client subcommands run in the same directory use it automatically.`,
 	f.StringVar(&cfg.Synchronous, "synchronous", "NORMAL", "SQLite synchronous: NORMAL survives a killed process; FULL also survives power loss")
 	f.DurationVar(&cfg.Retention, "retention", 24*time.Hour, "keep events this long (and always the last --keep-per-room of each room)")
 	f.IntVar(&cfg.KeepPerRoom, "keep-per-room", 1000, "events of each room always kept, however old")
-	f.Int64Var(&cfg.MaxBodyBytes, "max-body", 1<<20, "largest API request body in bytes")
+	f.Int64Var(&cfg.MaxBodyBytes, "max-body", api.DefaultMaxBodyBytes, "largest API request body in bytes")
+	f.IntVar(&cfg.MaxHeaderBytes, "max-header-bytes", edge.DefaultMaxHeaderBytes, "largest request header block in bytes")
+	f.StringVar(&proxies, "trusted-proxy", "", "comma-separated addresses or CIDR ranges of reverse proxies whose X-Forwarded-For names the client")
+	f.IntVar(&cfg.Edge.ConnsPerAddr, "max-conns-per-addr", edge.DefaultConnsPerAddr, "TCP connections one client address (an IPv6 /64) may hold")
+	f.Int64Var(&cfg.Edge.BodyBytesPerAddr, "body-bytes-per-addr", edge.DefaultBodyBytesPerAddr, "request body bytes one client address may have in flight")
+	f.Int64Var(&cfg.Edge.BodyBytes, "body-bytes", edge.DefaultBodyBytes, "request body bytes in flight in all")
+	f.DurationVar(&cfg.Edge.BodyTimeout, "body-timeout", edge.DefaultBodyTimeout, "a request body must arrive within this long of its headers")
 	f.IntVar(&cfg.Hub.MaxQueueMessages, "queue-messages", 4096, "frames queued for one connection before it is closed as a slow consumer")
 	f.IntVar(&cfg.Hub.MaxQueueBytes, "queue-bytes", 4<<20, "bytes queued for one connection before it is closed as a slow consumer")
 	f.IntVar(&cfg.Hub.MaxRoomsPerConn, "max-rooms", 64, "rooms one connection may join")
-	f.IntVar(&cfg.Hub.MaxConnections, "max-connections", 50000, "connections the server accepts")
+	f.IntVar(&cfg.Hub.MaxConnections, "max-connections", hub.DefaultMaxConnections, "sockets the server accepts (/ws and Socket.IO; lowered to fit the file descriptor limit)")
 	f.DurationVar(&cfg.PingInterval, "ping-interval", 25*time.Second, "how often sockets are pinged")
 	f.DurationVar(&cfg.PongTimeout, "pong-timeout", 20*time.Second, "how long a pinged socket has to answer")
 	f.Int64Var(&cfg.WSReadLimit, "ws-read-limit", 64<<10, "largest frame a client may send")

@@ -65,6 +65,9 @@ type Config struct {
 	Logger       *slog.Logger
 }
 
+// DefaultMaxBodyBytes is the largest request body when none is set.
+const DefaultMaxBodyBytes = 1 << 20
+
 // API serves /api/* and /healthz.
 type API struct {
 	cfg Config
@@ -75,7 +78,7 @@ type API struct {
 // New builds the API handler.
 func New(cfg Config) *API {
 	if cfg.MaxBodyBytes <= 0 {
-		cfg.MaxBodyBytes = 1 << 20
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)

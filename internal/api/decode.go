@@ -18,8 +18,8 @@ func readBody(r *http.Request) ([]byte, error) {
 	b, err := io.ReadAll(r.Body)
 	if err != nil {
 		var maxErr *http.MaxBytesError
-		if errors.As(err, &maxErr) {
-			return nil, err
+		if errors.As(err, &maxErr) || domain.ErrorCode(err) != domain.CodeInternal {
+			return nil, err // too large, or a body that did not arrive in time
 		}
 		return nil, domain.Errorf(domain.CodeInvalid, "reading request body: %v", err)
 	}

@@ -12,16 +12,17 @@ import (
 type Code string
 
 const (
-	CodeInvalid       Code = "invalid"       // malformed or out-of-range input
-	CodeUnauthorized  Code = "unauthorized"  // no or bad credentials
-	CodeForbidden     Code = "forbidden"     // valid credentials, outside their scope
-	CodeNotFound      Code = "not_found"     // no such thing (in the caller's scope)
-	CodeConflict      Code = "conflict"      // state forbids it: illegal transition, second payment
-	CodeUnprocessable Code = "unprocessable" // well-formed but refused by a rule: underpaid cash
-	CodeTooLarge      Code = "too_large"     // body over the limit
-	CodeRateLimited   Code = "rate_limited"  // too many failed attempts
-	CodeUnavailable   Code = "unavailable"   // shutting down, over capacity
-	CodeInternal      Code = "internal"      // our fault; details are logged, never sent
+	CodeInvalid       Code = "invalid"         // malformed or out-of-range input
+	CodeUnauthorized  Code = "unauthorized"    // no or bad credentials
+	CodeForbidden     Code = "forbidden"       // valid credentials, outside their scope
+	CodeNotFound      Code = "not_found"       // no such thing (in the caller's scope)
+	CodeConflict      Code = "conflict"        // state forbids it: illegal transition, second payment
+	CodeUnprocessable Code = "unprocessable"   // well-formed but refused by a rule: underpaid cash
+	CodeTooLarge      Code = "too_large"       // body over the limit
+	CodeRateLimited   Code = "rate_limited"    // too many failed attempts
+	CodeUnavailable   Code = "unavailable"     // shutting down, over capacity
+	CodeTimeout       Code = "request_timeout" // the request body did not arrive in time
+	CodeInternal      Code = "internal"        // our fault; details are logged, never sent
 	CodeIdemMismatch  Code = "idempotency_key_reused"
 )
 

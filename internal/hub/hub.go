@@ -33,6 +33,9 @@ type Log interface {
 	Horizon(ctx context.Context) (int64, error)
 }
 
+// DefaultMaxConnections is the socket cap when none is set.
+const DefaultMaxConnections = 50_000
+
 // Options bound what one connection and the whole hub may hold.
 type Options struct {
 	MaxQueueMessages int // per connection; over it the connection is a slow consumer
@@ -55,7 +58,7 @@ func (o *Options) defaults() {
 		o.MaxRoomsPerConn = 64
 	}
 	if o.MaxConnections <= 0 {
-		o.MaxConnections = 50_000
+		o.MaxConnections = DefaultMaxConnections
 	}
 	if o.ReplayPageSize <= 0 {
 		o.ReplayPageSize = 500

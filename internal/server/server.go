@@ -19,6 +19,7 @@ import (
 	"github.com/posd/posd/internal/auth"
 	"github.com/posd/posd/internal/board"
 	"github.com/posd/posd/internal/domain"
+	"github.com/posd/posd/internal/edge"
 	"github.com/posd/posd/internal/hub"
 	"github.com/posd/posd/internal/metrics"
 	"github.com/posd/posd/internal/protocol/native"
@@ -63,6 +64,13 @@ type Config struct {
 	// WSSendBuffer caps each socket's kernel send buffer (default 128 KiB).
 	WSSendBuffer int
 
+	// Edge caps what one client address may hold before it has logged in
+	// (connections, request bodies in flight) and names the proxies whose
+	// X-Forwarded-For is believed.
+	Edge edge.Config
+	// MaxHeaderBytes caps a request's header block (default 32 KiB).
+	MaxHeaderBytes int
+
 	Pprof  bool // serve /debug/pprof (admin token required)
 	Logger *slog.Logger
 	Now    func() time.Time
@@ -93,6 +101,12 @@ func (c *Config) defaults() {
 	if c.ExpiryCheckEvery <= 0 {
 		c.ExpiryCheckEvery = 10 * time.Second
 	}
+	if c.MaxBodyBytes <= 0 {
+		c.MaxBodyBytes = api.DefaultMaxBodyBytes
+	}
+	if c.MaxHeaderBytes <= 0 {
+		c.MaxHeaderBytes = edge.DefaultMaxHeaderBytes
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -100,6 +114,11 @@ func (c *Config) defaults() {
 		c.Now = time.Now
 	}
 }
+
+// APIReserve is how many connections the socket cap leaves below the
+// connection cap, so that the API, /healthz and the board still answer
+// when sockets are at their cap.
+const APIReserve = 512
 
 // Protocol indexes of the hub's encoders.
 const (
@@ -116,6 +135,7 @@ type Server struct {
 	Hub     *hub.Hub
 	Service *service.Service
 	Tokens  *auth.Tokens
+	edge    *edge.Edge
 	native  *native.Handler
 	sio     *socketio.Server
 	http    *http.Server
@@ -139,6 +159,24 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.Store = st
+	ecfg := cfg.Edge
+	ecfg.Logger = cfg.Logger.With("component", "edge")
+	ecfg.Now = cfg.Now
+	// A body of unknown length reserves the most any route takes: the
+	// API's limit or a Socket.IO POST's.
+	ecfg.MaxBodyBytes = max(cfg.MaxBodyBytes, socketio.DefaultMaxPayload)
+	s.edge = edge.New(ecfg)
+	// Every socket holds a descriptor: the socket cap stays below the
+	// connection cap by APIReserve, whatever --max-connections asks.
+	if cfg.Hub.MaxConnections <= 0 {
+		cfg.Hub.MaxConnections = hub.DefaultMaxConnections
+	}
+	if room := max(s.edge.Limits().MaxConns-APIReserve, 16); cfg.Hub.MaxConnections > room {
+		cfg.Logger.Warn("socket cap lowered to fit the file descriptor limit (ulimit -n), keeping room for the API",
+			"max_connections", cfg.Hub.MaxConnections, "now", room, "fd_limit", edge.FDLimit())
+		cfg.Hub.MaxConnections = room
+	}
+	s.cfg.Hub.MaxConnections = cfg.Hub.MaxConnections
 	m := metrics.New()
 	hopts := cfg.Hub
 	hopts.Metrics = m
@@ -212,7 +250,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		mux.Handle("/debug/pprof/profile", a.AdminOnly(http.HandlerFunc(pprof.Profile)))
 		mux.Handle("/debug/pprof/trace", a.AdminOnly(http.HandlerFunc(pprof.Trace)))
 	}
-	s.handler = mux
+	s.handler = s.edge.Handler(mux, a.WriteError)
 	return s, nil
 }
 
@@ -291,7 +329,7 @@ func (s *Server) Listen() error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", s.cfg.Addr, err)
 	}
-	s.ln = ln
+	s.ln = s.edge.Listener(ln, s.cfg.TLSCert == "")
 	return nil
 }
 
@@ -333,6 +371,7 @@ func (s *Server) Run(ctx context.Context) error {
 	s.http = &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: 10 * time.Second,
+		MaxHeaderBytes:    s.cfg.MaxHeaderBytes,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}

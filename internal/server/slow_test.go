@@ -57,6 +57,7 @@ func TestSlowConsumerIsolated(t *testing.T) {
 		// close frame through once the client reads again.
 		c.WSWriteTimeout = 2 * time.Minute
 		c.WSSendBuffer = 32 << 10
+		c.Edge.ConnsPerAddr = 2 * clients // every client dials from 127.0.0.1
 	})
 	tenants, _ := durSeed(t, s, 1, 0)
 	room := domain.TenantRoom(tenants[0])

@@ -81,7 +81,13 @@ start_node() {
 
 start_posd() {
   rm -rf "$OUT/posd-db" && mkdir -p "$OUT/posd-db"
-  $NICE taskset -c 0 "${1:-$POSD}" serve --addr 127.0.0.1:$POSD_PORT --db "$OUT/posd-db/posd.db" --auth=off --log-level warn ${POSD_FLAGS:-} >"$OUT/posd.out" 2>&1 &
+  # Every bench client dials from 127.0.0.1: lift the per-address cap
+  # (builds older than that cap do not know the flag).
+  local edge=""
+  if "${1:-$POSD}" serve --help 2>&1 | grep -q max-conns-per-addr; then
+    edge="--max-conns-per-addr $((CLIENTS + 1000))"
+  fi
+  $NICE taskset -c 0 "${1:-$POSD}" serve --addr 127.0.0.1:$POSD_PORT --db "$OUT/posd-db/posd.db" --auth=off --log-level warn $edge ${POSD_FLAGS:-} >"$OUT/posd.out" 2>&1 &
   srvpid=$!
   wait_up http://127.0.0.1:$POSD_PORT
 }

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/posd/posd/internal/edge"
+
 	"github.com/gorilla/websocket"
 
 	"github.com/posd/posd/internal/auth"
@@ -169,7 +171,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	nc := conn.NetConn()
 	if h.cfg.SendBuffer > 0 {
-		if tc, ok := nc.(*net.TCPConn); ok {
+		if tc := edge.TCP(nc); tc != nil {
 			_ = tc.SetWriteBuffer(h.cfg.SendBuffer)
 		}
 	}

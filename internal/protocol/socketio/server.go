@@ -25,6 +25,9 @@ import (
 	"github.com/posd/posd/internal/hub"
 )
 
+// DefaultMaxPayload is the largest message or POST body a client may send.
+const DefaultMaxPayload = 1_000_000
+
 // Config wires a Server to the hub and the token check.
 type Config struct {
 	Hub     *hub.Hub
@@ -57,7 +60,7 @@ func (c *Config) defaults() {
 		c.PingTimeout = 20 * time.Second
 	}
 	if c.MaxPayload <= 0 {
-		c.MaxPayload = 1_000_000
+		c.MaxPayload = DefaultMaxPayload
 	}
 	if c.RecoveryWindow <= 0 {
 		c.RecoveryWindow = 2 * time.Minute

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/posd/posd/internal/edge"
+
 	"github.com/gorilla/websocket"
 
 	"github.com/posd/posd/internal/hub"
@@ -36,7 +38,7 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, sess *se
 	// buffers are garbage once this returns, and the reader parks shallow
 	// with no buffer while the client is quiet.
 	nc := conn.NetConn()
-	if tc, ok := nc.(*net.TCPConn); ok && s.cfg.SendBuffer > 0 {
+	if tc := edge.TCP(nc); tc != nil && s.cfg.SendBuffer > 0 {
 		_ = tc.SetWriteBuffer(s.cfg.SendBuffer)
 	}
 	direct := wsframe.NewDirect(nc)

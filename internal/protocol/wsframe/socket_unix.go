@@ -6,6 +6,8 @@ import (
 	"net"
 	"syscall"
 	"unsafe"
+
+	"github.com/posd/posd/internal/edge"
 )
 
 // socketFD returns nc's descriptor for Direct, or -1 when nc is not a
@@ -70,8 +72,8 @@ func readableWaiter(nc net.Conn) func() error {
 
 // tcpRawConn is nc's descriptor access when nc is a plain TCP socket.
 func tcpRawConn(nc net.Conn) syscall.RawConn {
-	tcp, ok := nc.(*net.TCPConn)
-	if !ok {
+	tcp := edge.TCP(nc) // also inside the edge's counting Conn
+	if tcp == nil {
 		return nil
 	}
 	rc, err := tcp.SyscallConn()
