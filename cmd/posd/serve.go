@@ -41,7 +41,7 @@ client subcommands run in the same directory use it automatically.`,
 				return fmt.Errorf("--auth must be on or off, not %q", authMode)
 			}
 			if err := cfg.Limits.Validate(); err != nil {
-				return fmt.Errorf("--max-unit-price, --max-quantity, --max-order-total, --max-payment: %w", err)
+				return fmt.Errorf("limits (--max-*): %w", err)
 			}
 			if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
 				return fmt.Errorf("--tls-cert and --tls-key go together")

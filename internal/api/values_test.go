@@ -29,16 +29,16 @@ func TestBadValuesAreRefused(t *testing.T) {
 
 	// Each bad text, as it appears between the quotes of a JSON string.
 	badTexts := map[string]string{
-		"zero-width spaces only":         `\u200b\u200b`,
-		"zero-width joiners only":        `\u200d\u200c`,
-		"hangul fillers only":            `\u3164\u3164`,
-		"braille blank only":             `\u2800`,
-		"soft hyphen and word joiner":    `\u00ad\u2060`,
-		"line separator":                 `Siti\u2028Budi`,
-		"paragraph separator":            `Siti\u2029`,
-		"lone high surrogate":            `Siti\ud800`,
-		"lone low surrogate":             `\udc00Siti`,
-		"high surrogate then a letter":   `\ud83d\u0041`,
+		"zero-width spaces only":        `\u200b\u200b`,
+		"zero-width joiners only":       `\u200d\u200c`,
+		"hangul fillers only":           `\u3164\u3164`,
+		"braille blank only":            `\u2800`,
+		"soft hyphen and word joiner":   `\u00ad\u2060`,
+		"line separator":                `Siti\u2028Budi`,
+		"paragraph separator":           `Siti\u2029`,
+		"lone high surrogate":           `Siti\ud800`,
+		"lone low surrogate":            `\udc00Siti`,
+		"high surrogate then a letter":  `\ud83d\u0041`,
 		"replacement character as such": "Siti\uFFFD",
 	}
 	// Each text field of each route, with %s where the text goes.

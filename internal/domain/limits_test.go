@@ -115,8 +115,8 @@ func TestLimitsValidate(t *testing.T) {
 		t.Fatalf("defaults invalid: %v", err)
 	}
 	for name, l := range map[string]Limits{
-		"zero":                       {},
-		"negative quantity":          {MaxUnitPrice: 1, MaxQuantity: -1, MaxOrderTotal: 1, MaxPayment: 1},
+		"zero":                      {},
+		"negative quantity":         {MaxUnitPrice: 1, MaxQuantity: -1, MaxOrderTotal: 1, MaxPayment: 1},
 		"payment below order total": {MaxUnitPrice: 1, MaxQuantity: 1, MaxOrderTotal: 100, MaxPayment: 99},
 	} {
 		if err := l.Validate(); err == nil {
