@@ -11,6 +11,7 @@ import (
 
 	"github.com/posd/posd/internal/api"
 	"github.com/posd/posd/internal/demo"
+	"github.com/posd/posd/internal/domain"
 	"github.com/posd/posd/internal/edge"
 	"github.com/posd/posd/internal/hub"
 	"github.com/posd/posd/internal/server"
@@ -41,6 +42,9 @@ client subcommands run in the same directory use it automatically.`,
 				cfg.AuthOff = true
 			default:
 				return fmt.Errorf("--auth must be on or off, not %q", authMode)
+			}
+			if err := cfg.Limits.Validate(); err != nil {
+				return fmt.Errorf("limits (--max-*): %w", err)
 			}
 			if (cfg.TLSCert == "") != (cfg.TLSKey == "") {
 				return fmt.Errorf("--tls-cert and --tls-key go together")
@@ -125,6 +129,10 @@ client subcommands run in the same directory use it automatically.`,
 	f.Int64Var(&cfg.WSReadLimit, "ws-read-limit", 64<<10, "largest frame a client may send")
 	f.DurationVar(&cfg.WSWriteTimeout, "ws-write-timeout", 10*time.Second, "a socket that takes nothing for this long is closed as a slow consumer (4008)")
 	f.IntVar(&cfg.WSSendBuffer, "ws-send-buffer", 128<<10, "kernel send buffer of each socket in bytes (-1: the kernel's autotuning, up to 4 MiB per socket on Linux)")
+	f.Int64Var(&cfg.Limits.MaxUnitPrice, "max-unit-price", domain.DefaultMaxUnitPrice, "largest unit price of an order item, in Rupiah")
+	f.Int64Var(&cfg.Limits.MaxQuantity, "max-quantity", domain.DefaultMaxQuantity, "largest quantity on one line of an order")
+	f.Int64Var(&cfg.Limits.MaxOrderTotal, "max-order-total", domain.DefaultMaxOrderTotal, "largest order total, in Rupiah")
+	f.Int64Var(&cfg.Limits.MaxPayment, "max-payment", domain.DefaultMaxPayment, "largest amount tendered in one payment, in Rupiah (at least --max-order-total)")
 	f.BoolVar(&cfg.Pprof, "pprof", false, "serve /debug/pprof (admin token required)")
 	f.BoolVar(&withDemo, "demo", false, "also run posd demo against this server: a food court with live traffic")
 	f.Float64Var(&demoRate, "demo-rate", demo.DefaultRate, "orders per minute for --demo")

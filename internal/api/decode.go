@@ -36,6 +36,12 @@ func decodeJSON(body []byte, v any) error {
 	if !utf8.Valid(body) {
 		return domain.Errorf(domain.CodeInvalid, "request body is not valid UTF-8")
 	}
+	if off := loneSurrogate(body); off >= 0 {
+		// encoding/json would turn the escape into U+FFFD without a word,
+		// and json.RawMessage fields (notification data) would carry it on
+		// verbatim to every browser of the room.
+		return domain.Errorf(domain.CodeInvalid, "%s contains a lone surrogate escape (%s): not a Unicode character", fieldAt(body, off), body[off:off+6])
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
@@ -88,4 +94,133 @@ func queryInt(r *http.Request, name string) (int64, error) {
 		return 0, domain.Errorf(domain.CodeInvalid, "query parameter %s must be a non-negative integer, not %q", name, s)
 	}
 	return v, nil
+}
+
+// loneSurrogate returns the offset of the first \uD800–\uDFFF escape in body
+// that is not half of a high-low pair, or -1. A backslash only occurs inside
+// JSON strings, so the body needs no parsing; malformed JSON is refused by
+// the decoder anyway.
+func loneSurrogate(body []byte) int {
+	for i := 0; i < len(body); i++ {
+		if body[i] != '\\' || i+1 >= len(body) {
+			continue
+		}
+		if body[i+1] != 'u' {
+			i++ // \\, \" and the like: skip the escaped character
+			continue
+		}
+		r, ok := hex4(body, i+2)
+		if !ok {
+			continue
+		}
+		switch {
+		case r >= 0xD800 && r <= 0xDBFF:
+			if j := i + 6; j+1 < len(body) && body[j] == '\\' && body[j+1] == 'u' {
+				if lo, ok := hex4(body, j+2); ok && lo >= 0xDC00 && lo <= 0xDFFF {
+					i = j + 5 // a pair: one character outside the BMP
+					continue
+				}
+			}
+			return i
+		case r >= 0xDC00 && r <= 0xDFFF:
+			return i
+		}
+		i += 5
+	}
+	return -1
+}
+
+func hex4(b []byte, at int) (rune, bool) {
+	if at+4 > len(b) {
+		return 0, false
+	}
+	var r rune
+	for _, c := range b[at : at+4] {
+		switch {
+		case c >= '0' && c <= '9':
+			r = r<<4 | rune(c-'0')
+		case c >= 'a' && c <= 'f':
+			r = r<<4 | rune(c-'a'+10)
+		case c >= 'A' && c <= 'F':
+			r = r<<4 | rune(c-'A'+10)
+		default:
+			return 0, false
+		}
+	}
+	return r, true
+}
+
+// fieldAt names the JSON field whose key or value holds byte off of body,
+// as items[0].name, so that a refusal says where the bad text is.
+func fieldAt(body []byte, off int) string {
+	type frame struct {
+		array bool
+		index int
+		key   string
+		isKey bool // an object's next string is a key
+	}
+	var stack []frame
+	path := func() string {
+		var b []byte
+		for i, f := range stack {
+			switch {
+			case f.array:
+				b = strconv.AppendInt(append(b, '['), int64(f.index), 10)
+				b = append(b, ']')
+			case f.key != "":
+				if i > 0 {
+					b = append(b, '.')
+				}
+				b = append(b, f.key...)
+			}
+		}
+		if len(b) == 0 {
+			return "the request body"
+		}
+		return string(b)
+	}
+	// A value completes: the enclosing array moves on, the object awaits a key.
+	done := func() {
+		if n := len(stack); n > 0 {
+			if stack[n-1].array {
+				stack[n-1].index++
+			} else {
+				stack[n-1].isKey = true
+			}
+		}
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return "the request body"
+		}
+		end := int(dec.InputOffset())
+		switch t := tok.(type) {
+		case json.Delim:
+			switch t {
+			case '{':
+				stack = append(stack, frame{isKey: true})
+			case '[':
+				stack = append(stack, frame{array: true})
+			default:
+				stack = stack[:len(stack)-1]
+				done()
+			}
+		case string:
+			if n := len(stack); n > 0 && !stack[n-1].array && stack[n-1].isKey {
+				stack[n-1].key, stack[n-1].isKey = t, false
+				if end > off {
+					return path() + " (a key)"
+				}
+				continue
+			}
+			if end > off {
+				return path()
+			}
+			done()
+		default:
+			done()
+		}
+	}
 }

@@ -155,8 +155,27 @@ func (a *API) listOrders(w http.ResponseWriter, r *http.Request, p auth.Principa
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"orders": orders, "last_event_id": head})
+	writeJSON(w, http.StatusOK, map[string]any{"orders": ordersFor(p, orders), "last_event_id": head})
 	return nil
+}
+
+// orderFor is o as p may read it: whole, or the public view.
+func orderFor(p auth.Principal, o *domain.Order) any {
+	if p.SeesOrderSecrets() {
+		return o
+	}
+	return o.Public()
+}
+
+func ordersFor(p auth.Principal, orders []domain.Order) any {
+	if p.SeesOrderSecrets() {
+		return orders
+	}
+	out := make([]domain.PublicOrder, len(orders))
+	for i := range orders {
+		out[i] = orders[i].Public()
+	}
+	return out
 }
 
 func (a *API) getOrder(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
@@ -174,7 +193,7 @@ func (a *API) getOrder(w http.ResponseWriter, r *http.Request, p auth.Principal)
 	if !p.CanReadTenant(o.TenantID) { // same answer as a missing order: no probing
 		return domain.Errorf(domain.CodeNotFound, "order %d not found", id)
 	}
-	writeJSON(w, http.StatusOK, o)
+	writeJSON(w, http.StatusOK, orderFor(p, o))
 	return nil
 }
 

@@ -97,6 +97,13 @@ func (p Principal) CanReadAnyOrder() bool {
 	return false
 }
 
+// SeesOrderSecrets reports whether p reads orders whole: QR token, payment
+// records, refund reasons. Display and user tokens do not: their secrets sit
+// in a TV's URL or on a shared screen, so they get domain.PublicOrder.
+func (p Principal) SeesOrderSecrets() bool {
+	return p.Role == RoleAdmin || p.Role == RoleTenant || p.Role == RoleKasir
+}
+
 // CanWriteAnyOrder reports whether p may change at least some orders
 // (admin, tenant); display, kasir and user tokens get 403 without a lookup.
 func (p Principal) CanWriteAnyOrder() bool { return p.Role == RoleAdmin || p.Role == RoleTenant }

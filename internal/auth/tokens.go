@@ -124,7 +124,7 @@ func (s TokenSpec) check() error {
 	if err != nil {
 		return err
 	}
-	if err := domain.CheckText("label", s.Label, 200, false); err != nil {
+	if err := domain.CheckText("name", s.Label, 200, false); err != nil {
 		return err
 	}
 	bad := func(msg string) error { return domain.Errorf(domain.CodeInvalid, "role %s: %s", role, msg) }

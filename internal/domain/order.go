@@ -3,9 +3,7 @@ package domain
 import (
 	"fmt"
 	"math"
-	"strings"
 	"time"
-	"unicode/utf8"
 )
 
 // Status is an order's place in its life.
@@ -73,11 +71,13 @@ func Transition(from, to Status) string { return string(from) + " → " + string
 // the server do unbounded work and keep text printable on a kitchen ticket.
 const (
 	MaxItems       = 100
-	MaxQuantity    = 10_000
 	MaxNameLen     = 200
 	MaxNotesLen    = 500
 	MaxCustomerLen = 200
 	MaxReasonLen   = 500
+
+	MaxAlertLen            = 1000
+	MaxNotificationTypeLen = 64
 )
 
 // Item is one line of an order. Money is whole Rupiah.
@@ -111,36 +111,9 @@ type Order struct {
 // Paid reports whether a successful payment still stands (net of refunds).
 func (o *Order) Paid() bool { return o.PaidAmount > 0 && o.PaidAmount > o.Refunded }
 
-// CheckText validates a free-text field: valid UTF-8, no NUL, bounded length.
-// Text is stored and echoed verbatim; this only refuses what cannot be shown.
-func CheckText(field, s string, max int, required bool) error {
-	if required && strings.TrimSpace(s) == "" {
-		return Errorf(CodeInvalid, "%s is required", field)
-	}
-	if !utf8.ValidString(s) {
-		return Errorf(CodeInvalid, "%s is not valid UTF-8", field)
-	}
-	for _, r := range s {
-		if isControl(r) {
-			return Errorf(CodeInvalid, "%s contains a control or direction-override character (U+%04X)", field, r)
-		}
-	}
-	if n := utf8.RuneCountInString(s); n > max {
-		return Errorf(CodeInvalid, "%s is %d characters long (at most %d)", field, n, max)
-	}
-	return nil
-}
-
-// isControl reports characters that would let text act on a terminal or
-// reorder what a cashier reads: C0 and C1 controls, DEL, and the Unicode
-// bidirectional overrides and isolates. Text reaches kitchen consoles of
-// other stalls, so it must be inert.
-func isControl(r rune) bool {
-	return r < 0x20 || (r >= 0x7F && r <= 0x9F) || (r >= 0x202A && r <= 0x202E) || (r >= 0x2066 && r <= 0x2069)
-}
-
 // PriceItems validates the items of a new order, fills in each subtotal and
-// returns the total. Every product and sum is checked for int64 overflow.
+// returns the total. Every product and sum is checked for int64 overflow, so
+// it is safe whatever the limits; Limits.PriceItems adds the business caps.
 func PriceItems(items []Item) (int64, error) {
 	if len(items) == 0 {
 		return 0, Errorf(CodeInvalid, "an order needs at least one item")
@@ -158,8 +131,8 @@ func PriceItems(items []Item) (int64, error) {
 		if err := CheckText(field+".notes", it.Notes, MaxNotesLen, false); err != nil {
 			return 0, err
 		}
-		if it.Quantity < 1 || it.Quantity > MaxQuantity {
-			return 0, Errorf(CodeInvalid, "%s.quantity must be between 1 and %d", field, MaxQuantity)
+		if it.Quantity < 1 {
+			return 0, Errorf(CodeInvalid, "%s.quantity must be at least 1", field)
 		}
 		if it.UnitPrice < 0 {
 			return 0, Errorf(CodeInvalid, "%s.unit_price must not be negative", field)
@@ -188,4 +161,35 @@ func ItemsCount(items []Item) int64 {
 // OrderNumber renders a tenant's sequence number as `T1-001`.
 func OrderNumber(tenantCode string, seq int64) string {
 	return fmt.Sprintf("%s-%03d", tenantCode, seq)
+}
+
+// PublicOrder is what a public screen (a TV's pickup board, a kitchen
+// display: tokens whose secret sits in a URL or on a shared machine) may read
+// of an order. It is a list of what to show, not of what to hide, so a field
+// added to Order stays private until someone decides otherwise. Left out: the
+// QR code (its token collects the food), payment records (transaction
+// references, counters, amounts tendered) and refund reasons. The JSON
+// fields are Order's, so a client decodes either into an Order.
+type PublicOrder struct {
+	ID           int64     `json:"id"`
+	TenantID     int64     `json:"tenant_id"`
+	OrderNumber  string    `json:"order_number"`
+	CustomerName string    `json:"customer_name"`
+	Status       Status    `json:"status"`
+	TotalAmount  int64     `json:"total_amount"`
+	PaidAmount   int64     `json:"paid_amount"`
+	Refunded     int64     `json:"refunded_amount"`
+	CancelReason string    `json:"cancel_reason,omitempty"`
+	CreatedAt    time.Time `json:"created_at"`
+	UpdatedAt    time.Time `json:"updated_at"`
+	Items        []Item    `json:"items"`
+}
+
+// Public returns the public view of o.
+func (o *Order) Public() PublicOrder {
+	return PublicOrder{
+		ID: o.ID, TenantID: o.TenantID, OrderNumber: o.OrderNumber, CustomerName: o.CustomerName,
+		Status: o.Status, TotalAmount: o.TotalAmount, PaidAmount: o.PaidAmount, Refunded: o.Refunded,
+		CancelReason: o.CancelReason, CreatedAt: o.CreatedAt, UpdatedAt: o.UpdatedAt, Items: o.Items,
+	}
 }

@@ -36,3 +36,15 @@ func CheckScan(orderStatus Status) error {
 	}
 	return nil
 }
+
+// MaskQRToken keeps the last four characters of a QR token, enough for a
+// person to match a code on a screen with the one in a customer's hand and
+// nowhere near enough to present it (104 unknown bits remain). Events carry
+// this form: they reach the display room, which public screens follow.
+func MaskQRToken(token string) string {
+	const keep = 4
+	if len(token) <= keep {
+		return "…"
+	}
+	return "…" + token[len(token)-keep:]
+}

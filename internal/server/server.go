@@ -53,6 +53,9 @@ type Config struct {
 	PruneEvery     time.Duration // default 1m
 	IdempotencyTTL time.Duration // default 24h
 	MaxBodyBytes   int64         // default 1 MiB
+	// Limits caps prices, quantities, order totals and payments (zero
+	// fields: domain's defaults).
+	Limits domain.Limits
 
 	Hub          hub.Options
 	PingInterval time.Duration
@@ -186,7 +189,11 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	h = hub.New(hopts, st, cfg.Logger.With("component", "hub"))
 	s.Hub = h
 	m.SetLive(h)
-	s.Service = service.New(st, cfg.Logger.With("component", "service"))
+	s.Service, err = service.NewWithConfig(st, service.Config{Logger: cfg.Logger.With("component", "service"), Limits: cfg.Limits})
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
 
 	var authn auth.Authenticator = auth.Open{}
 	s.Tokens = auth.NewTokens(st, cfg.Now, func(id int64) {

@@ -23,16 +23,39 @@ type Writer interface {
 // Service runs posd's use cases. Every method takes the caller's principal
 // and refuses what it does not cover.
 type Service struct {
-	w   Writer
-	log *slog.Logger
+	w      Writer
+	log    *slog.Logger
+	limits domain.Limits
 }
 
-// New builds a Service.
-func New(w Writer, log *slog.Logger) *Service {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+// Config tunes a Service; the zero value is the defaults.
+type Config struct {
+	Logger *slog.Logger
+	// Limits caps prices, quantities, order totals and payments; zero
+	// fields take domain's defaults.
+	Limits domain.Limits
+}
+
+func (c *Config) defaults() {
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Service{w: w, log: log}
+	c.Limits = c.Limits.WithDefaults()
+}
+
+// New builds a Service with the default limits.
+func New(w Writer, log *slog.Logger) *Service {
+	s, _ := NewWithConfig(w, Config{Logger: log}) // the defaults are valid
+	return s
+}
+
+// NewWithConfig builds a Service; it refuses limits that make no sense.
+func NewWithConfig(w Writer, cfg Config) (*Service, error) {
+	cfg.defaults()
+	if err := cfg.Limits.Validate(); err != nil {
+		return nil, err
+	}
+	return &Service{w: w, log: cfg.Logger, limits: cfg.Limits}, nil
 }
 
 type idemKey struct{}
@@ -155,7 +178,7 @@ func (s *Service) CreateOrder(ctx context.Context, p auth.Principal, in NewOrder
 	for i := range items {
 		items[i].ID, items[i].Subtotal = 0, 0
 	}
-	total, err := domain.PriceItems(items)
+	total, err := s.limits.PriceItems(items)
 	if err != nil {
 		return nil, err
 	}
@@ -281,6 +304,9 @@ func (s *Service) Pay(ctx context.Context, p auth.Principal, in NewPayment) (*do
 	if !p.CanPay(in.CounterID) {
 		return nil, forbidden("this token may not take payments at counter %d", in.CounterID)
 	}
+	if err := s.limits.CheckPayment(in.AmountPaid); err != nil {
+		return nil, err
+	}
 	return write(ctx, s, func(tx *store.Tx) (*domain.Payment, error) {
 		o, err := orderInScope(tx, p, in.OrderID, func(auth.Principal, int64) bool { return true })
 		if err != nil {
@@ -402,8 +428,11 @@ func (s *Service) ScanQR(ctx context.Context, p auth.Principal, token string) (*
 		if err := tx.RecordScan(q); err != nil {
 			return nil, err
 		}
+		// The event goes to the display room, which public screens follow:
+		// it names the code by its last characters only, since a scan does
+		// not void it and whoever holds the whole token may present it again.
 		_, err = tx.AppendEvent(domain.NewEvent(domain.EventQRScanned, "qr_scanned", tx.Now(), domain.QRScannedData{
-			QRID: q.ID, OrderID: o.ID, OrderNumber: o.OrderNumber, Token: q.Token, Status: q.Status,
+			QRID: q.ID, OrderID: o.ID, OrderNumber: o.OrderNumber, Token: domain.MaskQRToken(q.Token), Status: q.Status,
 			ScannedCount: q.ScannedCount, CustomerName: o.CustomerName,
 		}, domain.OrderRooms(o.TenantID)...))
 		return q, err
@@ -418,7 +447,7 @@ func (s *Service) Alert(ctx context.Context, p auth.Principal, severity, message
 	if !validSeverity(severity) {
 		return domain.Event{}, domain.Errorf(domain.CodeInvalid, "severity must be error, warning or info, not %q", severity)
 	}
-	if err := domain.CheckText("message", message, 1000, true); err != nil {
+	if err := domain.CheckText("message", message, domain.MaxAlertLen, true); err != nil {
 		return domain.Event{}, err
 	}
 	return write(ctx, s, func(tx *store.Tx) (domain.Event, error) {
@@ -447,7 +476,7 @@ func (s *Service) Notify(ctx context.Context, p auth.Principal, userID int64, ty
 	if userID <= 0 || userID > domain.MaxRoomID {
 		return domain.Event{}, domain.Errorf(domain.CodeInvalid, "user_id must be a positive integer")
 	}
-	if err := domain.CheckText("type", typ, 64, true); err != nil {
+	if err := domain.CheckText("type", typ, domain.MaxNotificationTypeLen, true); err != nil {
 		return domain.Event{}, err
 	}
 	if len(data) == 0 || string(data) == "null" {

@@ -719,17 +719,20 @@ func (m *Model) Summary() Summary {
 		if p.CreatedAt.Before(m.cfg.ShiftStart) {
 			continue
 		}
+		// Saturating sums: payments taken before the server capped amounts
+		// (or under a higher cap) may add up past int64, and a wrapped sum
+		// would show the drawer a negative fortune.
 		switch p.Kind {
 		case domain.KindPayment:
 			s.Count[p.Method]++
-			s.Total[p.Method] += p.Amount
-			s.Net += p.Amount
+			s.Total[p.Method] = domain.AddAmount(s.Total[p.Method], p.Amount)
+			s.Net = domain.AddAmount(s.Net, p.Amount)
 		case domain.KindRefund:
 			s.Refunds++
-			s.Refunded[p.Method] += p.Amount
-			s.Net -= p.Amount
+			s.Refunded[p.Method] = domain.AddAmount(s.Refunded[p.Method], p.Amount)
+			s.Net = domain.AddAmount(s.Net, -p.Amount)
 		}
 	}
-	s.Drawer = m.cfg.Float + s.Total[domain.MethodCash] - s.Refunded[domain.MethodCash]
+	s.Drawer = domain.AddAmount(domain.AddAmount(m.cfg.Float, s.Total[domain.MethodCash]), -s.Refunded[domain.MethodCash])
 	return s
 }

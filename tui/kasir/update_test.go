@@ -1,6 +1,7 @@
 package kasir
 
 import (
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -343,5 +344,25 @@ func TestViewAtAnySize(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// Payments of Rp 9.2 quintillion each, taken before amounts were capped,
+// must not wrap the shift summary into a negative drawer.
+func TestSummaryDoesNotOverflow(t *testing.T) {
+	u := newUnit(t)
+	huge := int64(math.MaxInt64)
+	at := u.m.cfg.ShiftStart.Add(time.Minute)
+	u.m.setPayments([]domain.Payment{
+		{ID: 91, Kind: domain.KindPayment, Method: domain.MethodCash, Amount: huge, CreatedAt: at},
+		{ID: 92, Kind: domain.KindPayment, Method: domain.MethodCash, Amount: huge, CreatedAt: at},
+		{ID: 93, Kind: domain.KindPayment, Method: domain.MethodQRIS, Amount: huge, CreatedAt: at},
+	})
+	s := u.m.Summary()
+	if s.Total[domain.MethodCash] != huge || s.Net != huge || s.Drawer != huge {
+		t.Fatalf("summary wrapped: cash %d net %d drawer %d", s.Total[domain.MethodCash], s.Net, s.Drawer)
+	}
+	if v := u.m.View(); strings.Contains(v, "-Rp") {
+		t.Fatalf("the summary shows a negative amount:\n%s", v)
 	}
 }
