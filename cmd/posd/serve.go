@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/posd/posd/internal/demo"
+	"github.com/posd/posd/internal/protocol/socketio"
 	"github.com/posd/posd/internal/server"
 )
 
@@ -113,6 +114,8 @@ client subcommands run in the same directory use it automatically.`,
 	f.Int64Var(&cfg.WSReadLimit, "ws-read-limit", 64<<10, "largest frame a client may send")
 	f.DurationVar(&cfg.WSWriteTimeout, "ws-write-timeout", 10*time.Second, "a socket that takes nothing for this long is closed as a slow consumer (4008)")
 	f.IntVar(&cfg.WSSendBuffer, "ws-send-buffer", 128<<10, "kernel send buffer of each socket in bytes (-1: the kernel's autotuning, up to 4 MiB per socket on Linux)")
+	f.DurationVar(&cfg.SIOConnectTimeout, "connect-timeout", socketio.DefaultConnectTimeout, "a Socket.IO session that has not connected a socket by then is closed")
+	f.IntVar(&cfg.SIOMaxPreloginPerAddr, "max-prelogin-per-addr", socketio.DefaultMaxPreloginPerAddr, "Socket.IO sessions one address may hold before they connect; more are refused with 429")
 	f.BoolVar(&cfg.Pprof, "pprof", false, "serve /debug/pprof (admin token required)")
 	f.BoolVar(&withDemo, "demo", false, "also run posd demo against this server: a food court with live traffic")
 	f.Float64Var(&demoRate, "demo-rate", demo.DefaultRate, "orders per minute for --demo")
