@@ -168,6 +168,9 @@ func TestConnectErrors(t *testing.T) {
 	q.expect(`431[{"ok":true,"room":"tenant-1"}]`)
 
 	status, body = e.get(e.url("EIO=4&transport=polling"), http.Header{"Authorization": {"Bearer kasir3"}})
+	if status != 200 {
+		t.Fatal(status, body)
+	}
 	json.Unmarshal([]byte(body[1:]), &open)
 	h := &pollClient{e: e, sid: open.SID}
 	h.send("40")
