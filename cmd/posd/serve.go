@@ -14,6 +14,7 @@ import (
 	"github.com/posd/posd/internal/domain"
 	"github.com/posd/posd/internal/edge"
 	"github.com/posd/posd/internal/hub"
+	"github.com/posd/posd/internal/protocol/socketio"
 	"github.com/posd/posd/internal/server"
 )
 
@@ -133,6 +134,8 @@ client subcommands run in the same directory use it automatically.`,
 	f.Int64Var(&cfg.Limits.MaxQuantity, "max-quantity", domain.DefaultMaxQuantity, "largest quantity on one line of an order")
 	f.Int64Var(&cfg.Limits.MaxOrderTotal, "max-order-total", domain.DefaultMaxOrderTotal, "largest order total, in Rupiah")
 	f.Int64Var(&cfg.Limits.MaxPayment, "max-payment", domain.DefaultMaxPayment, "largest amount tendered in one payment, in Rupiah (at least --max-order-total)")
+	f.DurationVar(&cfg.SIOConnectTimeout, "connect-timeout", socketio.DefaultConnectTimeout, "a Socket.IO session that has not connected a socket by then is closed")
+	f.IntVar(&cfg.SIOMaxPreloginPerAddr, "max-prelogin-per-addr", socketio.DefaultMaxPreloginPerAddr, "Socket.IO sessions one address may hold before they connect; more are refused with 429")
 	f.BoolVar(&cfg.Pprof, "pprof", false, "serve /debug/pprof (admin token required)")
 	f.BoolVar(&withDemo, "demo", false, "also run posd demo against this server: a food court with live traffic")
 	f.Float64Var(&demoRate, "demo-rate", demo.DefaultRate, "orders per minute for --demo")

@@ -291,6 +291,12 @@ func (t *Tokens) blocked(remote string) time.Duration {
 	return d
 }
 
+// CountFailure counts a failed authentication from remote that
+// Authenticate did not count: a transport where an attempt without a token
+// costs the server as much as one with a wrong token (a Socket.IO CONNECT)
+// reports it here, so the same per-address limit applies.
+func (t *Tokens) CountFailure(remote string) { t.fail(edge.AddrKey(remote)) }
+
 func (t *Tokens) fail(remote string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()

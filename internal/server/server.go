@@ -66,6 +66,11 @@ type Config struct {
 	WSWriteTimeout time.Duration
 	// WSSendBuffer caps each socket's kernel send buffer (default 128 KiB).
 	WSSendBuffer int
+	// SIOConnectTimeout closes a Socket.IO session that has no connected
+	// socket for this long; SIOMaxPreloginPerAddr caps such sessions per
+	// address (socketio.Config's defaults when zero).
+	SIOConnectTimeout     time.Duration
+	SIOMaxPreloginPerAddr int
 
 	// Edge caps what one client address may hold before it has logged in
 	// (connections, request bodies in flight) and names the proxies whose
@@ -231,6 +236,10 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	s.sio = socketio.NewServer(socketio.Config{
 		Hub: h, Proto: ProtoSocketIO, Auth: authn, Origins: origins,
 		WriteTimeout: cfg.WSWriteTimeout, SendBuffer: cfg.WSSendBuffer,
+		// Every Engine.IO session holds a socket or a pending request,
+		// logged in or not: the same cap as the hub's connections.
+		MaxSessions:    cfg.Hub.MaxConnections,
+		ConnectTimeout: cfg.SIOConnectTimeout, MaxPreloginPerAddr: cfg.SIOMaxPreloginPerAddr,
 		Logger: cfg.Logger, Now: cfg.Now,
 	})
 	// Socket.IO sessions the last shutdown kept for recovery (see Run).

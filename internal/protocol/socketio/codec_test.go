@@ -313,3 +313,16 @@ func FuzzDecodeSocketIO(f *testing.F) {
 		_ = parseConnectAuth(p.Data)
 	})
 }
+
+// decodePayload collects what eachPacket decodes, for the codec tests.
+func decodePayload(body string) ([]enginePacket, error) {
+	var out []enginePacket
+	err := eachPacket(body, func(p enginePacket) bool {
+		out = append(out, p)
+		return true
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}

@@ -54,21 +54,25 @@ func decodeEnginePacket(s string) (enginePacket, error) {
 	return enginePacket{Type: s[0], Data: s[1:]}, nil
 }
 
-// decodePayload splits a polling request body into its packets.
-func decodePayload(body string) ([]enginePacket, error) {
+// eachPacket decodes a polling request body one packet at a time and hands
+// each to fn until fn returns false. A body of a million one-byte packets
+// costs no slice of a million decoded packets: the server only ever holds
+// the body and the packet in hand. Packets before a malformed one have been
+// handled when the error is returned, as the reference server does.
+func eachPacket(body string, fn func(enginePacket) bool) error {
 	if body == "" {
-		return nil, errEmptyPacket
+		return errEmptyPacket
 	}
-	n := strings.Count(body, string(recordSeparator)) + 1
-	out := make([]enginePacket, 0, n)
 	for part := range strings.SplitSeq(body, string(recordSeparator)) {
 		p, err := decodeEnginePacket(part)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		out = append(out, p)
+		if !fn(p) {
+			return nil
+		}
 	}
-	return out, nil
+	return nil
 }
 
 // appendEnginePacket appends the text form of p (binary as "b"+base64).

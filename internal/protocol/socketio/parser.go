@@ -41,7 +41,6 @@ var (
 	errSIOEmpty       = errors.New("empty socket.io packet")
 	errSIOType        = errors.New("unknown socket.io packet type")
 	errSIOAttachments = errors.New("illegal attachments")
-	errSIONamespace   = errors.New("unterminated namespace")
 	errSIOAckID       = errors.New("ack id too long")
 	errSIOPayload     = errors.New("invalid payload")
 )

@@ -22,11 +22,22 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/posd/posd/internal/auth"
+	"github.com/posd/posd/internal/edge"
 	"github.com/posd/posd/internal/hub"
 )
 
-// DefaultMaxPayload is the largest message or POST body a client may send.
-const DefaultMaxPayload = 1_000_000
+// Defaults of the limits posd serve has flags for.
+const (
+	// DefaultConnectTimeout is socket.io's own connectTimeout: a session
+	// that has not connected a socket by then is closed.
+	DefaultConnectTimeout = 45 * time.Second
+	// DefaultMaxPreloginPerAddr bounds the sessions one address may hold
+	// before they log in: far more than one browser opens (one per tab),
+	// far fewer than it takes to fill the server.
+	DefaultMaxPreloginPerAddr = 32
+	// DefaultMaxPayload is the largest message or POST body a client may send.
+	DefaultMaxPayload = 1_000_000
+)
 
 // Config wires a Server to the hub and the token check.
 type Config struct {
@@ -40,8 +51,24 @@ type Config struct {
 	MaxPayload     int           // bytes per received message or POST body; default 1e6
 	RecoveryWindow time.Duration // how long a lost socket's session is kept; default 2m
 	MaxRecoverable int           // sessions kept for recovery at once; default 100,000
-	MaxSessions    int           // open Engine.IO sessions, connected or not; default 60,000
-	WriteTimeout   time.Duration // per WebSocket write; default 10s
+	// MaxSessions caps open Engine.IO sessions, connected or not, polling
+	// or WebSocket; each holds a descriptor or a pending request, so posd
+	// serve passes its --max-connections. Default 50,000, the hub's.
+	MaxSessions int
+	// A session without a connected socket (before its CONNECT succeeds, or
+	// after its socket disconnected) is "pre-login": anyone can open one,
+	// so what it may hold is bounded. ConnectTimeout closes it (default
+	// DefaultConnectTimeout); MaxPreloginPerAddr caps them per address
+	// (edge.AddrKey; default DefaultMaxPreloginPerAddr); its own queue holds
+	// at most MaxPreloginQueue packets (default 16) and MaxPreloginBytes
+	// (default 64 KiB), and it may be refused a CONNECT MaxRefusedConnects
+	// times (default 5). Going over any of these closes the session.
+	ConnectTimeout     time.Duration
+	MaxPreloginPerAddr int
+	MaxPreloginQueue   int
+	MaxPreloginBytes   int
+	MaxRefusedConnects int
+	WriteTimeout       time.Duration // per WebSocket write; default 10s
 	// SendBuffer caps each WebSocket's kernel send buffer (default 128 KiB;
 	// negative: the kernel's autotuning), so a client that stops reading
 	// fills its hub queue and is caught, as on /ws.
@@ -69,7 +96,22 @@ func (c *Config) defaults() {
 		c.MaxRecoverable = 100_000
 	}
 	if c.MaxSessions <= 0 {
-		c.MaxSessions = 60_000
+		c.MaxSessions = 50_000
+	}
+	if c.ConnectTimeout <= 0 {
+		c.ConnectTimeout = DefaultConnectTimeout
+	}
+	if c.MaxPreloginPerAddr <= 0 {
+		c.MaxPreloginPerAddr = DefaultMaxPreloginPerAddr
+	}
+	if c.MaxPreloginQueue <= 0 {
+		c.MaxPreloginQueue = 16
+	}
+	if c.MaxPreloginBytes <= 0 {
+		c.MaxPreloginBytes = 64 << 10
+	}
+	if c.MaxRefusedConnects <= 0 {
+		c.MaxRefusedConnects = 5
 	}
 	if c.WriteTimeout <= 0 {
 		c.WriteTimeout = 10 * time.Second
@@ -99,12 +141,13 @@ type Server struct {
 	cfg      Config
 	lg       *slog.Logger
 	upgrader websocket.Upgrader
-	open     []byte // the handshake's JSON minus the sid, see openPacket
 
 	mu        sync.Mutex
 	closed    bool
 	sessions  map[string]*session // by Engine.IO sid
-	live      map[string]*socket  // by private id (pid) while connected
+	prelogin  map[string]int      // sessions without a connected socket, by edge.AddrKey
+	refusals  refusalLog
+	live      map[string]*socket // by private id (pid) while connected
 	saved     map[string]*savedSocket
 	lastSweep time.Time
 }
@@ -116,6 +159,7 @@ func NewServer(cfg Config) *Server {
 		cfg:      cfg,
 		lg:       cfg.Logger.With("component", "socketio"),
 		sessions: make(map[string]*session),
+		prelogin: make(map[string]int),
 		live:     make(map[string]*socket),
 		saved:    make(map[string]*savedSocket),
 	}
@@ -129,15 +173,22 @@ func NewServer(cfg Config) *Server {
 	return s
 }
 
-// openPacket renders the Engine.IO handshake for sid.
-func (s *Server) openPacket(sid string) []byte {
+// openPacket renders the Engine.IO handshake for sid. Only a polling
+// session may upgrade: a session that starts on a WebSocket advertises no
+// upgrades, or 4.7+ clients would probe for one on every connect (and a
+// browser would log the failed probe).
+func (s *Server) openPacket(sid string, t transportKind) []byte {
+	upgrades := []string{}
+	if t == transportPolling {
+		upgrades = append(upgrades, "websocket")
+	}
 	b, _ := json.Marshal(struct {
 		SID          string   `json:"sid"`
 		Upgrades     []string `json:"upgrades"`
 		PingInterval int64    `json:"pingInterval"`
 		PingTimeout  int64    `json:"pingTimeout"`
 		MaxPayload   int      `json:"maxPayload"`
-	}{sid, []string{"websocket"}, s.cfg.PingInterval.Milliseconds(), s.cfg.PingTimeout.Milliseconds(), s.cfg.MaxPayload})
+	}{sid, upgrades, s.cfg.PingInterval.Milliseconds(), s.cfg.PingTimeout.Milliseconds(), s.cfg.MaxPayload})
 	return append([]byte{eioOpen}, b...)
 }
 
@@ -262,15 +313,105 @@ func (s *Server) session(sid string) *session {
 	return s.sessions[sid]
 }
 
-// addSession registers sess; false once the server is closed or full.
-func (s *Server) addSession(sess *session) bool {
+// Why a handshake was refused.
+var (
+	errShuttingDown   = engineError{3, "Server is shutting down", http.StatusServiceUnavailable}
+	errServerFull     = engineError{3, "Server is full", http.StatusServiceUnavailable}
+	errTooManyPending = engineError{3, "Too many sessions from this address have not connected yet: connect them or retry later", http.StatusTooManyRequests}
+)
+
+// addSession registers sess, a new pre-login session, or says why not:
+// the server is closed, full (MaxSessions) or sess's address already holds
+// MaxPreloginPerAddr sessions that have not logged in.
+func (s *Server) addSession(sess *session) *engineError {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed || len(s.sessions) >= s.cfg.MaxSessions {
-		return false
+	switch {
+	case s.closed:
+		return &errShuttingDown
+	case len(s.sessions) >= s.cfg.MaxSessions:
+		return &errServerFull
+	case s.prelogin[sess.key] >= s.cfg.MaxPreloginPerAddr:
+		return &errTooManyPending
 	}
 	s.sessions[sess.id] = sess
+	s.prelogin[sess.key]++
+	sess.prelogin = true
+	return nil
+}
+
+// refuse answers a handshake addSession refused, and logs it at most once
+// a minute per address: the refusals of a flood must not flood the log.
+func (s *Server) refuse(w http.ResponseWriter, r *http.Request, e *engineError) {
+	if e != &errShuttingDown {
+		key := edge.AddrKey(r.RemoteAddr)
+		if n, ok := s.refusals.note(key, s.cfg.Now()); ok {
+			s.lg.Warn("Socket.IO handshake refused", "addr", key, "why", e.Message,
+				"refused_since_last_log", n, "max_sessions", s.cfg.MaxSessions, "max_prelogin_per_addr", s.cfg.MaxPreloginPerAddr)
+		}
+		// A slot frees when a session connects or closes; at the latest
+		// when the oldest pre-login one reaches its connect timeout.
+		w.Header().Set("Retry-After", strconv.Itoa(int((s.cfg.ConnectTimeout+time.Second-1)/time.Second)))
+	}
+	writeEngineError(w, *e)
+}
+
+// loggedIn takes sess out of its address's pre-login count once its socket
+// connected.
+func (s *Server) loggedIn(sess *session) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sess.prelogin {
+		sess.prelogin = false
+		s.dropPreloginLocked(sess.key)
+	}
+}
+
+// loggedOut counts sess as pre-login again after its socket disconnected
+// while the session stays open; false when its address has no room left
+// (the caller closes the session). A session already released is left alone.
+func (s *Server) loggedOut(sess *session) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sess.released || sess.prelogin {
+		return true
+	}
+	if s.prelogin[sess.key] >= s.cfg.MaxPreloginPerAddr {
+		return false
+	}
+	s.prelogin[sess.key]++
+	sess.prelogin = true
 	return true
+}
+
+// release takes a closing session out of the pre-login count for good.
+func (s *Server) release(sess *session) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sess.released = true
+	if sess.prelogin {
+		sess.prelogin = false
+		s.dropPreloginLocked(sess.key)
+	}
+}
+
+func (s *Server) dropPreloginLocked(key string) {
+	if n := s.prelogin[key] - 1; n > 0 {
+		s.prelogin[key] = n
+	} else {
+		delete(s.prelogin, key) // the map holds only addresses with sessions
+	}
+}
+
+// Prelogin is the number of sessions without a connected socket.
+func (s *Server) Prelogin() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, c := range s.prelogin {
+		n += c
+	}
+	return n
 }
 
 func (s *Server) forget(sess *session) {
@@ -283,12 +424,62 @@ func (s *Server) forget(sess *session) {
 
 func (s *Server) handshakePolling(w http.ResponseWriter, r *http.Request) {
 	sess := newSession(s, r, transportPolling)
-	if !s.addSession(sess) {
-		writeEngineError(w, engineError{3, "Server is shutting down or full", http.StatusServiceUnavailable})
+	if e := s.addSession(sess); e != nil {
+		s.refuse(w, r, e)
 		return
 	}
-	sess.startHeartbeat()
-	writeText(w, s.openPacket(sess.id))
+	sess.start()
+	writeText(w, s.openPacket(sess.id, transportPolling))
+}
+
+// refusalLog remembers when a refusal was last logged for each address.
+type refusalLog struct {
+	mu   sync.Mutex
+	seen map[string]*refusals
+}
+
+type refusals struct {
+	logged time.Time
+	quiet  int // refusals since then, not logged
+}
+
+// refusalLogEvery is how often one address's refusals are logged.
+const refusalLogEvery = time.Minute
+
+// maxRefusalAddrs bounds the addresses remembered: when every slot is taken
+// by an address logged within the minute, a new one is not logged.
+const maxRefusalAddrs = 4096
+
+// note counts a refusal for key and reports whether to log it now, with
+// how many went unlogged since the last line.
+func (l *refusalLog) note(key string, now time.Time) (int, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.seen == nil {
+		l.seen = make(map[string]*refusals)
+	}
+	r := l.seen[key]
+	if r == nil {
+		if len(l.seen) >= maxRefusalAddrs {
+			for k, v := range l.seen {
+				if now.Sub(v.logged) >= refusalLogEvery {
+					delete(l.seen, k)
+				}
+			}
+			if len(l.seen) >= maxRefusalAddrs {
+				return 0, false
+			}
+		}
+		l.seen[key] = &refusals{logged: now}
+		return 0, true
+	}
+	if now.Sub(r.logged) < refusalLogEvery {
+		r.quiet++
+		return 0, false
+	}
+	n := r.quiet
+	r.logged, r.quiet = now, 0
+	return n, true
 }
 
 func writeEngineError(w http.ResponseWriter, e engineError) {

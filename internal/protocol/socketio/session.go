@@ -11,6 +11,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/posd/posd/internal/auth"
+	"github.com/posd/posd/internal/edge"
 	"github.com/posd/posd/internal/hub"
 )
 
@@ -30,6 +31,11 @@ var (
 	closeTransport   = hub.CloseReason{Code: websocket.CloseAbnormalClosure, Text: "transport error"}
 	closeTooLarge    = hub.CloseReason{Code: websocket.CloseMessageTooBig, Text: "payload too large"}
 	closeReplaced    = hub.CloseReason{Code: websocket.CloseNormalClosure, Text: "replaced by a newer connection"}
+	// Pre-login limits (Config.ConnectTimeout and the MaxPrelogin* fields).
+	closeConnectTimeout = hub.CloseReason{Code: websocket.CloseNormalClosure, Text: "connect timeout"}
+	closeQueueFull      = hub.CloseReason{Code: websocket.ClosePolicyViolation, Text: "too much queued before connecting"}
+	closeRefused        = hub.CloseReason{Code: websocket.ClosePolicyViolation, Text: "too many refused connects"}
+	closePreloginFull   = hub.CloseReason{Code: websocket.ClosePolicyViolation, Text: "too many sessions from this address have not connected"}
 )
 
 var errSessionClosed = errors.New("engine.io session closed")
@@ -40,7 +46,12 @@ type session struct {
 	srv    *Server
 	id     string
 	remote string
+	key    string // edge.AddrKey(remote): what the per-address limits count
 	token  string // from the handshake's ?token= or Authorization header
+
+	// Guarded by Server.mu: counted in Server.prelogin; taken out of it for
+	// good as the session closes.
+	prelogin, released bool
 
 	pullMu sync.Mutex    // held by whoever consumes the session: the polling GET or the WebSocket writer
 	notify chan struct{} // wakes a waiting polling GET
@@ -49,6 +60,8 @@ type session struct {
 	transport  transportKind
 	upgrading  bool            // a WebSocket probe succeeded; polls get noop
 	queue      [][]byte        // packets not going through the hub client (before CONNECT; the CONNECT reply)
+	queueBytes int             // bytes in queue, bounded with it while no socket is connected
+	refused    int             // CONNECTs refused so far
 	sock       *socket         // nil until CONNECT succeeds
 	connecting bool            // a CONNECT is being authenticated
 	skipBinary int             // binary attachments still to swallow
@@ -58,6 +71,7 @@ type session struct {
 	getCancel  context.CancelFunc
 	postActive bool
 	pingTimer  *time.Timer
+	connTimer  *time.Timer // armed while no socket is connected
 	pongTimer  *time.Timer // armed while a ping awaits its pong
 
 	// The WebSocket, once it carries the session. Its writer runs only
@@ -75,6 +89,7 @@ func newSession(srv *Server, r *http.Request, t transportKind) *session {
 		srv:       srv,
 		id:        newID(),
 		remote:    r.RemoteAddr,
+		key:       edge.AddrKey(r.RemoteAddr),
 		token:     auth.SocketToken(r),
 		transport: t,
 		notify:    make(chan struct{}, 1),
@@ -113,7 +128,9 @@ func (s *session) claimWriterLocked() bool {
 
 // send queues one encoded Engine.IO packet. Once a socket is attached the
 // hub client's queue carries it, so it is ordered with events and bounded
-// by the same slow-consumer policy.
+// by the same slow-consumer policy. Before that the session's own queue
+// carries it, bounded too: anyone may open a session and make it answer
+// (refused CONNECTs) without ever reading, so an overflow closes it.
 func (s *session) send(pkt []byte) {
 	s.mu.Lock()
 	if s.closed {
@@ -125,9 +142,26 @@ func (s *session) send(pkt []byte) {
 		sock.client.Send(pkt)
 		return
 	}
+	cfg := &s.srv.cfg
+	if len(s.queue) >= cfg.MaxPreloginQueue || s.queueBytes+len(pkt) > cfg.MaxPreloginBytes {
+		s.mu.Unlock()
+		s.srv.lg.Debug("pre-login queue overflow", "sid", s.id)
+		s.closeWith(closeQueueFull, nil, true)
+		return
+	}
 	s.queue = append(s.queue, pkt)
+	s.queueBytes += len(pkt)
 	s.mu.Unlock()
 	s.wake()
+}
+
+// takeQueueLocked moves the session's own queue to dst.
+func (s *session) takeQueueLocked(dst [][]byte) [][]byte {
+	dst = append(dst, s.queue...)
+	clear(s.queue)
+	s.queue = s.queue[:0]
+	s.queueBytes = 0
+	return dst
 }
 
 // pull blocks until there are packets to write and appends them to dst:
@@ -138,9 +172,7 @@ func (s *session) pull(ctx context.Context, dst [][]byte) ([][]byte, error) {
 	for {
 		s.mu.Lock()
 		if len(s.queue) > 0 {
-			dst = append(dst, s.queue...)
-			clear(s.queue)
-			s.queue = s.queue[:0]
+			dst = s.takeQueueLocked(dst)
 			s.mu.Unlock()
 			return dst, nil
 		}
@@ -200,9 +232,16 @@ func (s *session) hubClosed(sock *socket) {
 	}
 }
 
-// closeWith ends the session: final packets are still delivered (followed by
-// an Engine.IO close packet on polling), the socket is detached and, when
-// recoverable, remembered for connection-state recovery.
+// closeWith ends the session: final packets are still delivered, the socket
+// is detached and, when recoverable, remembered for connection-state
+// recovery.
+//
+// On polling, what a GET gets follows the reference server: a GET waiting
+// at that moment gets the final packets and a close packet, or a noop when
+// the client itself sent the close; with no GET waiting, the session is
+// forgotten at once (later requests get 400 "Session ID unknown") unless
+// there are final packets to deliver or the server is shutting down, in
+// which case the next GET gets them with the close packet.
 func (s *session) closeWith(reason hub.CloseReason, final [][]byte, recoverable bool) {
 	s.mu.Lock()
 	if s.closed {
@@ -211,27 +250,37 @@ func (s *session) closeWith(reason hub.CloseReason, final [][]byte, recoverable 
 	}
 	s.closed = true
 	s.reason = reason
-	s.queue = append(s.queue, final...)
-	if s.transport == transportPolling {
+	polling := s.transport == transportPolling
+	keep := polling && (s.getActive || len(final) > 0 || reason == closeShutdown)
+	switch {
+	case polling && !keep:
+		clear(s.queue)
+		s.queue, s.queueBytes = nil, 0
+	case polling && s.getActive && reason == closeByClient:
+		s.queue = append(s.queue, final...)
+		s.queue = append(s.queue, []byte{eioNoop})
+	case polling:
+		s.queue = append(s.queue, final...)
 		s.queue = append(s.queue, []byte{eioClose})
+	default:
+		s.queue = append(s.queue, final...)
 	}
 	sock := s.sock
 	s.sock = nil
-	if s.pingTimer != nil {
-		s.pingTimer.Stop()
+	for _, t := range []*time.Timer{s.pingTimer, s.pongTimer, s.connTimer} {
+		if t != nil {
+			t.Stop()
+		}
 	}
-	if s.pongTimer != nil {
-		s.pongTimer.Stop()
-	}
-	polling := s.transport == transportPolling
 	s.mu.Unlock()
+	s.srv.release(s)
 	s.wake()
 	if sock != nil {
 		s.srv.detach(sock, recoverable)
 		sock.client.Close(hub.GoingAway)
 	}
-	if polling {
-		// The final packets wait for the next poll, which forgets the
+	if keep {
+		// The waiting or next GET takes the last packets and forgets the
 		// session; a client that never polls again is forgotten later.
 		time.AfterFunc(s.srv.cfg.PingTimeout, func() { s.srv.forget(s) })
 	} else {
@@ -249,13 +298,37 @@ func (s *session) isClosed() bool {
 // Heartbeat: the server pings every PingInterval and drops a client whose
 // pong does not come within PingTimeout.
 
-func (s *session) startHeartbeat() {
+// start arms a new session's heartbeat and connect timeout.
+func (s *session) start() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed || s.pingTimer != nil {
 		return
 	}
 	s.pingTimer = time.AfterFunc(s.srv.cfg.PingInterval, s.ping)
+	s.armConnectTimeoutLocked()
+}
+
+// armConnectTimeoutLocked closes the session if no socket connects within
+// ConnectTimeout, as socket.io's connectTimeout does: answering pings alone
+// must not keep a session, and its slot of the address's pre-login
+// allowance, forever.
+func (s *session) armConnectTimeoutLocked() {
+	if s.connTimer == nil {
+		s.connTimer = time.AfterFunc(s.srv.cfg.ConnectTimeout, s.connectTimedOut)
+	} else {
+		s.connTimer.Reset(s.srv.cfg.ConnectTimeout)
+	}
+}
+
+func (s *session) connectTimedOut() {
+	s.mu.Lock()
+	idle := !s.closed && s.sock == nil
+	s.mu.Unlock()
+	if idle {
+		s.srv.lg.Debug("connect timeout", "sid", s.id)
+		s.closeWith(closeConnectTimeout, nil, true)
+	}
 }
 
 func (s *session) ping() {
@@ -381,14 +454,14 @@ func (s *session) serveData(w http.ResponseWriter, r *http.Request) {
 		writeEngineError(w, errBadRequest)
 		return
 	}
-	packets, err := decodePayload(string(body))
+	err = eachPacket(string(body), func(p enginePacket) bool {
+		s.handlePacket(r.Context(), p)
+		return !s.isClosed() // what follows a close is not read
+	})
 	if err != nil {
 		writeEngineError(w, errBadRequest)
 		s.closeWith(closeParseError, nil, true)
 		return
-	}
-	for _, p := range packets {
-		s.handlePacket(r.Context(), p)
 	}
 	h := w.Header()
 	h.Set("Content-Type", "text/html")

@@ -71,7 +71,7 @@ func (s *session) handleMessage(ctx context.Context, text string) {
 	}
 	if p.Nsp != mainNamespace {
 		if p.Type == sioConnect {
-			s.send(connectErrorPacket(p.Nsp, "Invalid namespace", nil))
+			s.refuseConnect(connectErrorPacket(p.Nsp, "Invalid namespace", nil))
 		}
 		return
 	}
@@ -150,8 +150,15 @@ func (s *session) connect(ctx context.Context, p sioPacket) {
 	defer cancel()
 	principal, err := srv.cfg.Auth.Authenticate(actx, token, s.remote)
 	if err != nil {
+		// A missing token is a failed authentication too: an anonymous
+		// CONNECT costs a refusal like a wrong token does, so it meets the
+		// same per-address limit. (The API does not count a missing
+		// token: browsers send requests without one by themselves.)
+		if fc, ok := srv.cfg.Auth.(failureCounter); ok && token == "" && domain.ErrorCode(err) == domain.CodeUnauthorized {
+			fc.CountFailure(s.remote)
+		}
 		b := errBody(err)
-		s.send(connectErrorPacket(mainNamespace, b.Message, map[string]string{"code": b.Code}))
+		s.refuseConnect(connectErrorPacket(mainNamespace, b.Message, map[string]string{"code": b.Code}))
 		return
 	}
 
@@ -198,7 +205,19 @@ func (s *session) connect(ctx context.Context, p sioPacket) {
 	c.OnWake = s.wake
 	c.Direct = s
 	if err := srv.cfg.Hub.Register(c, rooms, since); err != nil {
-		s.send(connectErrorPacket(mainNamespace, err.Error(), map[string]string{"code": string(domain.CodeUnavailable)}))
+		s.refuseConnect(connectErrorPacket(mainNamespace, err.Error(), map[string]string{"code": string(domain.CodeUnavailable)}))
+		return
+	}
+	// A revocation between Authenticate and Register did not find this
+	// client in the hub: look again now that it is there (a revocation
+	// from here on closes it through the hub).
+	if err := auth.Recheck(actx, srv.cfg.Auth, principal); err != nil {
+		c.Close(hub.Revoked)
+		b := errBody(err)
+		if b.Code != string(domain.CodeUnauthorized) {
+			b = errorBody{Code: string(domain.CodeUnavailable), Message: "could not check the token; retry"} // fail closed
+		}
+		s.refuseConnect(connectErrorPacket(mainNamespace, b.Message, map[string]string{"code": b.Code}))
 		return
 	}
 	sock.client = c
@@ -216,23 +235,63 @@ func (s *session) connect(ctx context.Context, p sioPacket) {
 	// hub client's, so it precedes every event.
 	s.queue = append(s.queue, connectPacket(sock.id, sock.pid))
 	s.sock = sock
+	if s.connTimer != nil {
+		s.connTimer.Stop()
+	}
 	s.mu.Unlock()
 	srv.attach(sock)
+	srv.loggedIn(s)
 	s.wake()
 	srv.lg.Debug("socket connected", "sid", s.id, "recovered", since >= 0, "rooms", len(rooms))
 }
 
 // disconnectSocket handles the client's DISCONNECT: the socket ends for good
 // (not recoverable) while the Engine.IO session stays open.
+//
+// The session is then pre-login again, and limited as such: it counts
+// towards its address's cap (closed when that is full) and must connect a
+// socket again within the connect timeout.
 func (s *session) disconnectSocket() {
 	s.mu.Lock()
 	sock := s.sock
 	s.sock = nil
 	s.mu.Unlock()
-	if sock != nil {
-		s.srv.detach(sock, false)
-		sock.client.Close(hub.GoingAway)
-		s.wake()
+	if sock == nil {
+		return
+	}
+	s.srv.detach(sock, false)
+	sock.client.Close(hub.GoingAway)
+	if !s.srv.loggedOut(s) {
+		s.closeWith(closePreloginFull, nil, false)
+		return
+	}
+	s.mu.Lock()
+	if !s.closed {
+		s.armConnectTimeoutLocked()
+	}
+	s.mu.Unlock()
+	s.wake()
+}
+
+// failureCounter is an Authenticator that limits failed authentications
+// per address and can be told of one it did not see fail (auth.Tokens).
+type failureCounter interface {
+	CountFailure(remote string)
+}
+
+// refuseConnect answers a refused CONNECT. A session may be refused only
+// MaxRefusedConnects times: the reference server lets a client retry
+// forever on one session, each refusal a packet queued for a client that
+// need never read them.
+func (s *session) refuseConnect(pkt []byte) {
+	s.send(pkt)
+	s.mu.Lock()
+	s.refused++
+	over := s.refused > s.srv.cfg.MaxRefusedConnects
+	s.mu.Unlock()
+	if over {
+		s.srv.lg.Debug("too many refused connects", "sid", s.id)
+		s.closeWith(closeRefused, nil, false)
 	}
 }
 

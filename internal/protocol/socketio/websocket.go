@@ -21,7 +21,16 @@ import (
 // polling side is released with a noop). Each connection has one reader
 // and one writer goroutine.
 func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, sess *session) {
-	if sess != nil {
+	fresh := sess == nil
+	if fresh {
+		// The session takes its slot before the upgrade, so that a refusal
+		// costs an HTTP answer, not an upgraded connection.
+		sess = newSession(s, r, transportWebSocket)
+		if e := s.addSession(sess); e != nil {
+			s.refuse(w, r, e)
+			return
+		}
+	} else {
 		sess.mu.Lock()
 		ok := sess.transport == transportPolling && !sess.upgrading && !sess.closed
 		sess.mu.Unlock()
@@ -32,6 +41,9 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, sess *se
 	}
 	conn, err := s.upgrader.Upgrade(w, r, nil)
 	if err != nil {
+		if fresh {
+			sess.closeWith(closeTransport, nil, false)
+		}
 		return // the upgrader has answered
 	}
 	// From here on the socket is framed by wsframe: gorilla's Conn and its
@@ -43,18 +55,7 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, sess *se
 	}
 	direct := wsframe.NewDirect(nc)
 	ws := &wsConn{nc: nc, r: wsframe.NewReader(nc, int64(s.cfg.MaxPayload)), direct: direct}
-	if sess == nil {
-		sess = newSession(s, r, transportWebSocket)
-		if !s.addSession(sess) {
-			s.mu.Lock()
-			reason := hub.TryAgainLater
-			if s.closed {
-				reason = closeShutdown
-			}
-			s.mu.Unlock()
-			s.closeConn(ws, reason)
-			return
-		}
+	if fresh {
 		// The open packet goes first: it is written holding the writer
 		// slot, so whatever comes meanwhile (a close at shutdown, say)
 		// waits for it and is then written, not lost for want of a writer.
@@ -62,7 +63,7 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, sess *se
 		sess.ws = ws
 		sess.writing = true
 		sess.mu.Unlock()
-		if err := ws.write(s.cfg.WriteTimeout, [][]byte{s.openPacket(sess.id)}); err != nil {
+		if err := ws.write(s.cfg.WriteTimeout, [][]byte{s.openPacket(sess.id, transportWebSocket)}); err != nil {
 			sess.closeWith(closeTransport, nil, false)
 			ws.direct.Close()
 			return
@@ -75,7 +76,7 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, sess *se
 		if more {
 			go sess.writeWS()
 		}
-		sess.startHeartbeat()
+		sess.start()
 		go sess.readLoop(ws)
 		return
 	}
@@ -318,9 +319,7 @@ func (s *session) writeWS() {
 		ws, sock, closed := s.ws, s.sock, s.closed
 		raw, pong := s.rawPending, s.wsPong
 		s.rawPending, s.wsPong = nil, nil
-		frames = append(frames[:0], s.queue...)
-		clear(s.queue)
-		s.queue = s.queue[:0]
+		frames = s.takeQueueLocked(frames[:0])
 		s.mu.Unlock()
 
 		var err error
