@@ -30,11 +30,16 @@ var (
 	attackBinErr  error
 )
 
-// attackBinary builds cmd/posd once per test binary.
+// attackBinary builds cmd/posd once per test binary; POSD_ATTACK_BIN
+// names another build to attack instead (to see a test fail on the build
+// before a fix).
 func attackBinary(t *testing.T) string {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("builds and attacks the binary")
+	}
+	if bin := os.Getenv("POSD_ATTACK_BIN"); bin != "" {
+		return bin
 	}
 	attackBinOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "posd-attack-bin-")
@@ -155,18 +160,29 @@ func tail(s string, n int) string {
 // RSS is the server's resident memory in bytes, from /proc.
 func (p *attackProc) RSS(t *testing.T) int64 {
 	t.Helper()
+	return p.status(t, "VmRSS:")
+}
+
+// PeakRSS is the most resident memory the server has had, from /proc.
+func (p *attackProc) PeakRSS(t *testing.T) int64 {
+	t.Helper()
+	return p.status(t, "VmHWM:")
+}
+
+func (p *attackProc) status(t *testing.T, field string) int64 {
+	t.Helper()
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
 	if err != nil {
 		t.Fatal(err)
 	}
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	for sc.Scan() {
-		if f := strings.Fields(sc.Text()); len(f) >= 2 && f[0] == "VmRSS:" {
+		if f := strings.Fields(sc.Text()); len(f) >= 2 && f[0] == field {
 			kb, _ := strconv.ParseInt(f[1], 10, 64)
 			return kb << 10
 		}
 	}
-	t.Fatal("no VmRSS")
+	t.Fatalf("no %s in /proc status", field)
 	return 0
 }
 
