@@ -81,11 +81,14 @@ start_node() {
 
 start_posd() {
   rm -rf "$OUT/posd-db" && mkdir -p "$OUT/posd-db"
-  # Every bench client dials from 127.0.0.1: lift the per-address cap
-  # (builds older than that cap do not know the flag).
+  # Every bench client dials from 127.0.0.1: lift the per-address caps
+  # (builds older than those caps do not know the flags).
   local edge=""
   if "${1:-$POSD}" serve --help 2>&1 | grep -q max-conns-per-addr; then
     edge="--max-conns-per-addr $((CLIENTS + 1000))"
+  fi
+  if "${1:-$POSD}" serve --help 2>&1 | grep -q max-prelogin-per-addr; then
+    edge="$edge --max-prelogin-per-addr $((CLIENTS + 1000))"
   fi
   $NICE taskset -c 0 "${1:-$POSD}" serve --addr 127.0.0.1:$POSD_PORT --db "$OUT/posd-db/posd.db" --auth=off --log-level warn $edge ${POSD_FLAGS:-} >"$OUT/posd.out" 2>&1 &
   srvpid=$!
