@@ -378,7 +378,7 @@ func isUnavailable(err error) bool {
 	if errors.As(err, &pe) {
 		switch {
 		case strings.HasPrefix(pe.Code, "08"), // connection exception
-			strings.HasPrefix(pe.Code, "53"), // insufficient resources
+			strings.HasPrefix(pe.Code, "53"),  // insufficient resources
 			strings.HasPrefix(pe.Code, "57P"), // operator intervention: shutdown
 			strings.HasPrefix(pe.Code, "58"),  // system error (I/O)
 			pe.Code == "55P03",                // lock_not_available: lock_timeout
