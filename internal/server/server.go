@@ -191,6 +191,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	hopts.Encoders = make([]hub.Encoder, numProtocols)
 	hopts.Encoders[ProtoNative] = native.Encode
 	hopts.Encoders[ProtoSocketIO] = socketio.Encode
+	// The hub follows the committed log: this process's commits arrive
+	// through Publish, anything else is read from the log.
+	hopts.Follow = st
 	h = hub.New(hopts, st, cfg.Logger.With("component", "hub"))
 	s.Hub = h
 	m.SetLive(h)
