@@ -21,6 +21,7 @@ const (
 	CodeTooLarge      Code = "too_large"     // body over the limit
 	CodeRateLimited   Code = "rate_limited"  // too many failed attempts
 	CodeUnavailable   Code = "unavailable"   // shutting down, over capacity
+	CodeStorageFull   Code = "storage_full"  // the database's disk is full: nothing was written, retry later
 	CodeInternal      Code = "internal"      // our fault; details are logged, never sent
 	CodeIdemMismatch  Code = "idempotency_key_reused"
 )
