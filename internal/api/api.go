@@ -46,6 +46,11 @@ type Tokens interface {
 	Revoke(ctx context.Context, id int64) error
 }
 
+// Storage tells whether the database takes writes; nil is allowed (always).
+type Storage interface {
+	Full() (since time.Time, full bool)
+}
+
 // Observer records request metrics; nil is allowed.
 type Observer interface {
 	ObserveRequest(route string, status int, d time.Duration)
@@ -62,6 +67,7 @@ type Config struct {
 	AuthOff      bool
 	MaxBodyBytes int64
 	Observer     Observer
+	Storage      Storage
 	Logger       *slog.Logger
 }
 
@@ -257,13 +263,26 @@ type readCloser struct{ *bytes.Reader }
 
 func (readCloser) Close() error { return nil }
 
+// healthz answers 200 "ok", or 503 "degraded" with a reason while the
+// server cannot take writes (a full disk): a load balancer or monitor sees
+// it without having to try a write. Reads and sockets work meanwhile.
 func (a *API) healthz(w http.ResponseWriter, r *http.Request) {
 	body := map[string]any{"status": "ok", "auth": "on", "connections": a.cfg.Hub.Active()}
 	if a.cfg.AuthOff {
 		body["auth"] = "off"
 		body["warning"] = "authentication is OFF (--auth=off): anyone who can reach this server can do anything"
 	}
-	writeJSON(w, http.StatusOK, body)
+	code := http.StatusOK
+	if a.cfg.Storage != nil {
+		if since, full := a.cfg.Storage.Full(); full {
+			code = http.StatusServiceUnavailable
+			body["status"] = "degraded"
+			body["reason"] = string(domain.CodeStorageFull)
+			body["message"] = "the database's disk is full: writes are refused until space is freed; reads and sockets work"
+			body["since"] = since.Format(time.RFC3339)
+		}
+	}
+	writeJSON(w, code, body)
 }
 
 // WriteError answers with err in the API's error shape (used by the socket
