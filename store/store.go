@@ -51,8 +51,8 @@ type Options struct {
 
 // DefaultWALLimit bounds the WAL. Each order writes about 72 kB of WAL
 // (one 4 KiB page for each table and index it touches), so at 1,000
-// orders/s 64 MiB is a bit under a second of orders: the truncations stay
-// rare next to the passive checkpoints, and the disk holds a bounded file.
+// orders/s 64 MiB is a bit under a second of orders: the restarts, which
+// hold writers back, stay rare next to the passive checkpoints, which do not.
 const DefaultWALLimit = 64 << 20
 
 // Store is the SQLite store. It is safe for concurrent use.
@@ -228,8 +228,8 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 // started over and grows by every commit (490 MiB in 3 s of orders). So
 // when the WAL holds more than WALLimit the checkpointer escalates: it holds
 // the writers back (wmu) and runs a RESTART checkpoint, which copies the few
-// frames committed since the passive one, waits (restartBusyTimeout at
-// most, at first) for readers still on the WAL, and makes the next commit write from
+// frames committed since the passive one, waits for readers still on the
+// WAL (restartBusyTimeout at first), and makes the next commit write from
 // the file's beginning again. The file is reused, not cut: cutting a file
 // of tens of MiB took 40 ms more of the writers' time. An idle server cuts
 // it (TRUNCATE) once nothing has committed for idleTruncateAfter.
@@ -549,10 +549,11 @@ func (s *Store) Write(ctx context.Context, fn func(*Tx) error) error {
 }
 
 // committed records a commit: the checkpointer has work, and a full disk
-// has room again.
+// has room again. The caller holds wmu.
 func (s *Store) committed() {
 	s.wakeCheckpointer()
-	if s.full.Load() && s.full.CompareAndSwap(true, false) {
+	if s.full.Load() {
+		s.full.Store(false)
 		since := time.Unix(0, s.fullSince.Load())
 		s.log.Warn("storage: writes succeed again after the disk was full", "db", s.path, "full_for", time.Since(since).Round(time.Millisecond))
 	}
@@ -560,13 +561,17 @@ func (s *Store) committed() {
 
 // failed turns a write's error into what the caller sees: a full disk
 // becomes a storage_full error, logged once when it starts rather than for
-// every refused request. Anything else passes through.
+// every refused request. Anything else passes through. The caller holds
+// wmu.
 func (s *Store) failed(err error) error {
 	if !isFull(err) {
 		return err
 	}
-	if s.full.CompareAndSwap(false, true) {
+	// Writers hold wmu, so only Full reads these concurrently: it must see
+	// fullSince set whenever it sees full.
+	if !s.full.Load() {
 		s.fullSince.Store(time.Now().UnixNano())
+		s.full.Store(true)
 		s.log.Error("storage full: writes are refused (503 storage_full) until space is freed; reads and sockets go on", "db", s.path, "err", err)
 		s.wakeCheckpointer() // starts the probes; a truncation may also give space back
 	}
