@@ -302,10 +302,13 @@ func (s *Store) Payments(ctx context.Context, f PaymentFilter) ([]domain.Payment
 	return out, rows.Err()
 }
 
-// Idempotency returns the stored response for key, or nil.
-func (s *Store) Idempotency(ctx context.Context, key string) (*IdempotentResult, error) {
+// Idempotency returns the stored response for tokenID's key, or nil. A
+// key stored before keys were per token answers too (its request hash
+// names its token, so another token's request does not match it).
+func (s *Store) Idempotency(ctx context.Context, tokenID int64, key string) (*IdempotentResult, error) {
 	var r IdempotentResult
-	err := s.rdb.QueryRowContext(ctx, `SELECT request_hash, status, body FROM idempotency_keys WHERE key = ?`, key).Scan(&r.RequestHash, &r.Status, &r.Body)
+	err := s.rdb.QueryRowContext(ctx, `SELECT request_hash, status, body FROM idempotency_keys WHERE token_id IN (?, ?) AND key = ? ORDER BY token_id DESC LIMIT 1`,
+		tokenID, legacyKeyOwner, key).Scan(&r.RequestHash, &r.Status, &r.Body)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}

@@ -268,12 +268,17 @@ type IdempotentResult struct {
 	Body        []byte
 }
 
-// PutIdempotency stores the response of a keyed request in the transaction
-// that acted on it, so the record exists if and only if the change does.
-// A concurrent request with the same key makes this fail as a conflict.
-func (t *Tx) PutIdempotency(key string, r IdempotentResult) error {
-	_, err := t.exec(`INSERT INTO idempotency_keys (key, request_hash, status, body, created_at) VALUES (?, ?, ?, ?, ?)`,
-		key, r.RequestHash, r.Status, r.Body, ms(t.now))
+// legacyKeyOwner is the token_id of keys stored before keys were scoped
+// per token (migration 0005): every token's lookup also reads them.
+const legacyKeyOwner = -1
+
+// PutIdempotency stores the response of tokenID's keyed request in the
+// transaction that acted on it, so the record exists if and only if the
+// change does. A concurrent request with the same token and key makes this
+// fail as a conflict.
+func (t *Tx) PutIdempotency(tokenID int64, key string, r IdempotentResult) error {
+	_, err := t.exec(`INSERT INTO idempotency_keys (token_id, key, request_hash, status, body, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
+		tokenID, key, r.RequestHash, r.Status, r.Body, ms(t.now))
 	if isUnique(err) {
 		return ErrIdempotencyRace
 	}
@@ -283,12 +288,12 @@ func (t *Tx) PutIdempotency(key string, r IdempotentResult) error {
 	return nil
 }
 
-// IdempotencyUsed reports whether key is already stored. Checked inside the
-// write transaction (under the writer lock), it stops a twin request from
-// acting at all once the first one has committed.
-func (t *Tx) IdempotencyUsed(key string) (bool, error) {
+// IdempotencyUsed reports whether tokenID's key is already stored. Checked
+// inside the write transaction (under the writer lock), it stops a twin
+// request from acting at all once the first one has committed.
+func (t *Tx) IdempotencyUsed(tokenID int64, key string) (bool, error) {
 	var n int
-	if err := t.row(`SELECT COUNT(*) FROM idempotency_keys WHERE key = ?`, key).Scan(&n); err != nil {
+	if err := t.row(`SELECT COUNT(*) FROM idempotency_keys WHERE token_id IN (?, ?) AND key = ?`, tokenID, legacyKeyOwner, key).Scan(&n); err != nil {
 		return false, fmt.Errorf("read idempotency key: %w", err)
 	}
 	return n > 0, nil

@@ -100,6 +100,7 @@ Example (server on core 0, bench on core 1):
 	f.BoolVar(&cfg.NoMetrics, "no-server-metrics", false, "without --server-pid, do not read the server's CPU and RSS from its /metrics")
 	f.DurationVar(&cfg.Settle, "settle", time.Second, "pause after connecting before the first order (lets joins land)")
 	f.DurationVar(&cfg.Drain, "drain", 10*time.Second, "most to wait for outstanding deliveries after the last order")
+	f.StringVar(&cfg.WatchDB, "watch-db", "", "a server's SQLite file on this machine: sample its -wal and sizes every 100 ms during the run and report the WAL's largest size and the disk used (db + wal + shm)")
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the bench itself to this file")
 	f.BoolVar(&opts.json, "json", false, "print the result as JSON on stdout (progress stays on stderr)")
 	return cmd

@@ -28,7 +28,7 @@ type Reader interface {
 	Payments(ctx context.Context, f store.PaymentFilter) ([]domain.Payment, error)
 	ReadEvents(ctx context.Context, after int64, rooms []string, limit int) ([]domain.Event, error)
 	HorizonFor(ctx context.Context, rooms []string) (int64, error)
-	Idempotency(ctx context.Context, key string) (*store.IdempotentResult, error)
+	Idempotency(ctx context.Context, tokenID int64, key string) (*store.IdempotentResult, error)
 }
 
 // Hub is the live side the API reports on and manages.
@@ -44,6 +44,11 @@ type Tokens interface {
 	Create(ctx context.Context, spec auth.TokenSpec) (auth.IssuedToken, error)
 	List(ctx context.Context) ([]store.TokenRow, error)
 	Revoke(ctx context.Context, id int64) error
+}
+
+// Storage tells whether the database takes writes; nil is allowed (always).
+type Storage interface {
+	Full() (since time.Time, full bool)
 }
 
 // Observer records request metrics; nil is allowed.
@@ -62,6 +67,7 @@ type Config struct {
 	AuthOff      bool
 	MaxBodyBytes int64
 	Observer     Observer
+	Storage      Storage
 	Logger       *slog.Logger
 }
 
@@ -216,6 +222,9 @@ func (a *API) serve(w http.ResponseWriter, r *http.Request, h handlerFunc, okSta
 	if err != nil {
 		return err
 	}
+	// The token is in the hash as well as in the key's identity: keys
+	// stored before they were per token are read by every token, and must
+	// not match another token's request.
 	sum := sha256.New()
 	for _, part := range []string{r.Method, r.URL.Path, r.URL.RawQuery, strconv.FormatInt(p.TokenID, 10)} {
 		sum.Write([]byte(part))
@@ -223,24 +232,25 @@ func (a *API) serve(w http.ResponseWriter, r *http.Request, h handlerFunc, okSta
 	}
 	sum.Write(body)
 	hash := hex.EncodeToString(sum.Sum(nil))
-	if done, err := a.replay(w, r.Context(), key, hash); done || err != nil {
+	if done, err := a.replay(w, r.Context(), p.TokenID, key, hash); done || err != nil {
 		return err
 	}
 	r.Body = http.NoBody
-	r = r.WithContext(service.WithIdempotency(r.Context(), service.Idempotency{Key: key, RequestHash: hash, Status: okStatus}))
+	r = r.WithContext(service.WithIdempotency(r.Context(), service.Idempotency{TokenID: p.TokenID, Key: key, RequestHash: hash, Status: okStatus}))
 	r.Body = readCloser{bytes.NewReader(body)}
 	err = h(w, r, p)
 	if service.IsIdempotencyRace(err) { // a concurrent twin committed first: answer as it did
-		if done, rerr := a.replay(w, r.Context(), key, hash); done || rerr != nil {
+		if done, rerr := a.replay(w, r.Context(), p.TokenID, key, hash); done || rerr != nil {
 			return rerr
 		}
 	}
 	return err
 }
 
-// replay answers from a stored idempotent response, if there is one.
-func (a *API) replay(w http.ResponseWriter, ctx context.Context, key, hash string) (bool, error) {
-	prev, err := a.cfg.Reader.Idempotency(ctx, key)
+// replay answers from the token's stored response to key, if there is one.
+// Keys are per token: another token's key of the same name is not seen.
+func (a *API) replay(w http.ResponseWriter, ctx context.Context, tokenID int64, key, hash string) (bool, error) {
+	prev, err := a.cfg.Reader.Idempotency(ctx, tokenID, key)
 	if err != nil || prev == nil {
 		return false, err
 	}
@@ -256,13 +266,26 @@ type readCloser struct{ *bytes.Reader }
 
 func (readCloser) Close() error { return nil }
 
+// healthz answers 200 "ok", or 503 "degraded" with a reason while the
+// server cannot take writes (a full disk): a load balancer or monitor sees
+// it without having to try a write. Reads and sockets work meanwhile.
 func (a *API) healthz(w http.ResponseWriter, r *http.Request) {
 	body := map[string]any{"status": "ok", "auth": "on", "connections": a.cfg.Hub.Active()}
 	if a.cfg.AuthOff {
 		body["auth"] = "off"
 		body["warning"] = "authentication is OFF (--auth=off): anyone who can reach this server can do anything"
 	}
-	writeJSON(w, http.StatusOK, body)
+	code := http.StatusOK
+	if a.cfg.Storage != nil {
+		if since, full := a.cfg.Storage.Full(); full {
+			code = http.StatusServiceUnavailable
+			body["status"] = "degraded"
+			body["reason"] = string(domain.CodeStorageFull)
+			body["message"] = "the database's disk is full: writes are refused until space is freed; reads and sockets work"
+			body["since"] = since.Format(time.RFC3339)
+		}
+	}
+	writeJSON(w, code, body)
 }
 
 // WriteError answers with err in the API's error shape (used by the socket

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/posd/posd/internal/domain"
 )
@@ -30,7 +32,7 @@ func status(code domain.Code) int {
 		return http.StatusRequestEntityTooLarge
 	case domain.CodeRateLimited:
 		return http.StatusTooManyRequests
-	case domain.CodeUnavailable:
+	case domain.CodeUnavailable, domain.CodeStorageFull:
 		return http.StatusServiceUnavailable
 	case domain.CodeTimeout:
 		return http.StatusRequestTimeout
@@ -56,6 +58,11 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	}
 	if code == domain.CodeInternal {
 		log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	// A refusal that passes (rate limits, a full disk) says when to retry.
+	var ra interface{ RetryAfter() time.Duration }
+	if errors.As(err, &ra) {
+		w.Header().Set("Retry-After", strconv.Itoa(int(ra.RetryAfter().Seconds()+0.999)))
 	}
 	var body errorBody
 	body.Error.Code = code

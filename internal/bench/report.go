@@ -56,6 +56,11 @@ func WriteSummary(w io.Writer, r *Result) error {
 		p("               RSS %d KiB before, %d KiB connected, %d KiB at end: %.1f KiB per connection\n",
 			s.RSSBeforeKiB, s.RSSConnectedKiB, s.RSSEndKiB, s.RSSPerConnKiB)
 	}
+	if db := r.DB; db != nil {
+		mib := func(b int64) float64 { return float64(b) / (1 << 20) }
+		p("  database     %s: WAL at most %.1f MiB (%.1f MiB at the end); db %.1f MiB + WAL + shm %.1f MiB = %.1f MiB on disk at the end (at most %.1f MiB); %d samples every %d ms\n",
+			db.Path, mib(db.WALMaxBytes), mib(db.WALEndBytes), mib(db.DBEndBytes), mib(db.SHMEndBytes), mib(db.DiskEndBytes), mib(db.DiskMaxBytes), db.Samples, db.IntervalMS)
+	}
 	p("  bench        %.2f s CPU, %.2f µs CPU per delivery, RSS %d KiB; %s\n",
 		r.Bench.CPUSeconds, r.Bench.CPUUsPerDelivery, r.Bench.RSSKiB, readerText(r))
 	_, err := io.WriteString(w, b.String())

@@ -39,6 +39,7 @@ type Config struct {
 	NoMetrics          bool          // without ServerPID, do not read the server's /metrics either
 	Settle             time.Duration // after connecting, before the first order
 	Drain              time.Duration // most to wait for deliveries after the last response
+	WatchDB            string        // a SQLite file on this machine whose WAL and size to follow ("": none)
 
 	Progress io.Writer // one line a second; nil for none
 
@@ -118,6 +119,7 @@ type Result struct {
 	Deliveries DeliveryResult `json:"deliveries"`
 	LatencyMS  Percentiles    `json:"latency_ms"`
 	Process    *ServerResult  `json:"server_process,omitempty"`
+	DB         *DBResult      `json:"database,omitempty"`
 	Bench      BenchResult    `json:"bench_process"`
 }
 
@@ -394,6 +396,10 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	colDone := make(chan struct{})
 	stopCol := make(chan struct{})
 	runStart := now()
+	var dbw *dbWatch
+	if cfg.WatchDB != "" {
+		dbw = watchDB(cfg.WatchDB, DBWatchInterval)
+	}
 	go func() {
 		defer close(colDone)
 		col.loop(stopCol, cfg.Progress, drv, runStart, now)
@@ -424,6 +430,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		}
 	}
 	self2 := SelfSample()
+	if dbw != nil {
+		res.DB = dbw.stop()
+	}
 	close(stopCol)
 	<-colDone
 	closeAll()

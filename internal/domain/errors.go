@@ -22,6 +22,7 @@ const (
 	CodeRateLimited   Code = "rate_limited"    // too many failed attempts
 	CodeUnavailable   Code = "unavailable"     // shutting down, over capacity
 	CodeTimeout       Code = "request_timeout" // the request body did not arrive in time
+	CodeStorageFull   Code = "storage_full"    // the database's disk is full: nothing was written, retry later
 	CodeInternal      Code = "internal"        // our fault; details are logged, never sent
 	CodeIdemMismatch  Code = "idempotency_key_reused"
 )

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/posd/posd/internal/domain"
 )
@@ -45,6 +46,11 @@ type Options struct {
 	ReplayPageSize   int
 	Encoders         []Encoder // by Protocol
 	Metrics          Metrics
+	// Follow is the log to follow (nil: deliver only what Publish hands
+	// over); PollInterval is how often it is read even when nobody said it
+	// grew (default 1 s), so a lost wake-up costs latency, never an event.
+	Follow       CommittedLog
+	PollInterval time.Duration
 }
 
 func (o *Options) defaults() {
@@ -65,6 +71,9 @@ func (o *Options) defaults() {
 	}
 	if o.Metrics == nil {
 		o.Metrics = nopMetrics{}
+	}
+	if o.PollInterval <= 0 {
+		o.PollInterval = time.Second
 	}
 }
 
@@ -105,6 +114,8 @@ type Hub struct {
 	inbox   []domain.Event
 	wake    chan struct{}
 
+	remote    atomic.Bool            // the log may hold commits Publish did not hand over
+	follow    *follower              // owned by the run goroutine; nil without Options.Follow
 	published atomic.Int64           // id of the last event fanned out
 	targets   []*Client              // reused by fanout
 	seen      []map[*Client]struct{} // reused by fanout
@@ -117,7 +128,12 @@ func New(opts Options, log Log, lg *slog.Logger) *Hub {
 	if lg == nil {
 		lg = slog.New(slog.DiscardHandler)
 	}
+	var f *follower
+	if opts.Follow != nil {
+		f = &follower{log: opts.Follow}
+	}
 	return &Hub{
+		follow:  f,
 		opts:    opts,
 		log:     log,
 		lg:      lg,
@@ -144,10 +160,32 @@ func (h *Hub) Publish(events []domain.Event) {
 	}
 }
 
-// Run delivers published events until ctx ends, then closes every connection
-// with reason (typically GoingAway).
+// Run delivers events until ctx ends, then closes every connection with
+// GoingAway. It owns the delivery order: local commits from Publish and,
+// when following a log, other processes' commits read from it, each id
+// once and in id order.
 func (h *Hub) Run(ctx context.Context) {
 	defer close(h.done)
+	var poll <-chan time.Time
+	var retry *time.Timer
+	if f := h.follow; f != nil {
+		head, err := f.log.LastEventID(ctx)
+		if err != nil {
+			h.lg.Error("reading the event log's head; following from the start of what it holds", "err", err)
+		}
+		f.cursor = head
+		h.published.Store(head)
+		t := time.NewTicker(h.opts.PollInterval)
+		defer t.Stop()
+		poll = t.C
+		retry = time.NewTimer(time.Hour)
+		retry.Stop()
+		defer retry.Stop()
+	}
+	var retryC <-chan time.Time
+	if retry != nil {
+		retryC = retry.C
+	}
 	var batch []domain.Event
 	for {
 		select {
@@ -155,13 +193,21 @@ func (h *Hub) Run(ctx context.Context) {
 			h.CloseAll(GoingAway)
 			return
 		case <-h.wake:
+		case <-poll:
+			h.remote.Store(true)
+		case <-retryC:
+			h.remote.Store(true)
 		}
 		h.inboxMu.Lock()
 		batch, h.inbox = h.inbox, batch[:0]
 		h.inboxMu.Unlock()
-		for i := range batch {
-			h.fanout(&batch[i])
-			batch[i] = domain.Event{}
+		again := h.accept(ctx, batch)
+		clear(batch)
+		if h.follow != nil && h.remote.Swap(false) {
+			again = h.catchUp(ctx, 0) || again
+		}
+		if again {
+			retry.Reset(holeRetry)
 		}
 	}
 }

@@ -699,8 +699,10 @@ func TestIssuedSecretsNeverStored(t *testing.T) {
 	}
 }
 
-// TestIdempotencyKeyIsPerToken: another token reusing a key cannot read
-// the first token's stored answer.
+// TestIdempotencyKeyIsPerToken: keys belong to the token that sent them.
+// Another token reusing a key neither reads the first token's stored
+// answer nor is refused for it: its request is judged on its own, and
+// keeps its own key.
 func TestIdempotencyKeyIsPerToken(t *testing.T) {
 	e := newAZ(t, server.Config{})
 	body := map[string]any{"tenant_id": 1, "customer_name": "Ani", "items": []map[string]any{{"name": "Sate", "quantity": 1, "unit_price": 1000}}}
@@ -708,14 +710,19 @@ func TestIdempotencyKeyIsPerToken(t *testing.T) {
 	if first.Status != 201 {
 		t.Fatalf("first: %d %s", first.Status, first.Body)
 	}
-	for _, name := range []string{authtest.Admin, authtest.Kasir, authtest.User} {
+	for name, want := range map[string]int{authtest.Admin: 201, authtest.Kasir: 403, authtest.User: 403} {
 		r := e.s.Do(t, e.tokens[name], "POST", "/api/orders", body, "Idempotency-Key", "k1")
-		if r.Status == 201 || bytes.Equal(r.Body, first.Body) || r.Header.Get("Idempotent-Replayed") != "" {
-			t.Fatalf("%s reusing the key: %d %s", name, r.Status, r.Body)
+		if r.Status != want || bytes.Equal(r.Body, first.Body) || r.Header.Get("Idempotent-Replayed") != "" {
+			t.Fatalf("%s reusing the key: %d %s (want its own %d)", name, r.Status, r.Body, want)
 		}
 	}
 	if r := e.s.Do(t, e.tokens[authtest.Tenant], "POST", "/api/orders", body, "Idempotency-Key", "k1"); r.Status != 201 || !bytes.Equal(r.Body, first.Body) {
 		t.Fatalf("the same token's retry: %d %s", r.Status, r.Body)
+	}
+	var list struct{ Orders []json.RawMessage }
+	e.s.MustDo(t, 200, e.tokens[authtest.Admin], "GET", "/api/orders", nil, &list)
+	if len(list.Orders) != 2 {
+		t.Fatalf("%d orders, want 2 (the tenant's and the admin's)", len(list.Orders))
 	}
 }
 

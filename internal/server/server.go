@@ -38,6 +38,7 @@ type Config struct {
 	TLSCert     string
 	TLSKey      string
 	Synchronous string // SQLite synchronous pragma: NORMAL (default) or FULL
+	WALLimit    int64  // WAL bytes before the store restarts it; default store.DefaultWALLimit
 
 	// Failed authentications allowed per remote address: a burst of
 	// AuthFailBurst (default 10), then one per AuthFailEvery (default 6 s).
@@ -162,6 +163,8 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		Synchronous: cfg.Synchronous,
 		Now:         cfg.Now,
 		Publish:     func(evs []domain.Event) { h.Publish(evs) },
+		WALLimit:    cfg.WALLimit,
+		Logger:      cfg.Logger.With("component", "store"),
 	})
 	if err != nil {
 		return nil, err
@@ -191,6 +194,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	hopts.Encoders = make([]hub.Encoder, numProtocols)
 	hopts.Encoders[ProtoNative] = native.Encode
 	hopts.Encoders[ProtoSocketIO] = socketio.Encode
+	// The hub follows the committed log: this process's commits arrive
+	// through Publish, anything else is read from the log.
+	hopts.Follow = st
 	h = hub.New(hopts, st, cfg.Logger.With("component", "hub"))
 	s.Hub = h
 	m.SetLive(h)
@@ -226,7 +232,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	apiLog := cfg.Logger.With("component", "api")
 	a := api.New(api.Config{
 		Service: s.Service, Reader: st, Hub: h, Auth: authn, Tokens: s.Tokens, Origins: origins,
-		AuthOff: cfg.AuthOff, MaxBodyBytes: cfg.MaxBodyBytes, Logger: apiLog, Observer: m,
+		AuthOff: cfg.AuthOff, MaxBodyBytes: cfg.MaxBodyBytes, Logger: apiLog, Observer: m, Storage: st,
 	})
 	s.native = native.New(native.Config{
 		Hub: h, Proto: ProtoNative, Auth: authn, Origins: origins,

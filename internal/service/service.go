@@ -63,6 +63,7 @@ type idemKey struct{}
 // Idempotency asks the write that runs under ctx to store its response under
 // Key in the same transaction, so a retry can be answered without acting twice.
 type Idempotency struct {
+	TokenID     int64 // keys are per token: the same key from two tokens is two keys
 	Key         string
 	RequestHash string
 	Status      int // the HTTP status the response will carry
@@ -88,7 +89,7 @@ func write[T any](ctx context.Context, s *Service, fn func(tx *store.Tx) (T, err
 			// A twin request that passed the API's replay check before this
 			// one committed must not act (a second payment would be refused
 			// as a conflict instead of answered with the first response).
-			used, err := tx.IdempotencyUsed(idem.Key)
+			used, err := tx.IdempotencyUsed(idem.TokenID, idem.Key)
 			if err != nil {
 				return err
 			}
@@ -106,7 +107,7 @@ func write[T any](ctx context.Context, s *Service, fn func(tx *store.Tx) (T, err
 			if err != nil {
 				return err
 			}
-			return tx.PutIdempotency(idem.Key, store.IdempotentResult{RequestHash: idem.RequestHash, Status: idem.Status, Body: body})
+			return tx.PutIdempotency(idem.TokenID, idem.Key, store.IdempotentResult{RequestHash: idem.RequestHash, Status: idem.Status, Body: body})
 		}
 		return nil
 	})
