@@ -1,0 +1,393 @@
+package postgres_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/posd/posd/internal/domain"
+	"github.com/posd/posd/store/postgres"
+	"github.com/posd/posd/store/postgres/pgtest"
+)
+
+// open opens a store on dsn, closed when the test ends.
+func open(t testing.TB, dsn string, opts postgres.Options) *postgres.Store {
+	t.Helper()
+	s, err := postgres.Open(context.Background(), dsn, opts)
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// Three nodes starting at once on an empty database: the migrations run
+// once each, under the advisory lock, and every node is at the same
+// version.
+func TestMigrationsConcurrentStart(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	stores := make([]*postgres.Store, 3)
+	errs := make([]error, 3)
+	for i := range stores {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			stores[i], errs[i] = postgres.Open(ctx, dsn, postgres.Options{})
+		}()
+	}
+	wg.Wait()
+	for i, s := range stores {
+		if errs[i] != nil {
+			t.Fatalf("node %d: %v", i, errs[i])
+		}
+		defer s.Close()
+		if v, err := s.SchemaVersion(ctx); err != nil || v != 5 {
+			t.Fatalf("node %d at version %d, %v; want 5", i, v, err)
+		}
+	}
+	var n int
+	if err := stores[0].Pool().QueryRow(ctx, `SELECT COUNT(*) FROM schema_migrations`).Scan(&n); err != nil || n != 5 {
+		t.Fatalf("schema_migrations has %d rows, %v; want 5", n, err)
+	}
+}
+
+// Idempotency keys stored before keys were per token (schema 4) survive
+// migration 0005 and still answer a retry, whatever token asks.
+func TestIdempotencyKeysMigrateToPerToken(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)`); err != nil {
+		t.Fatal(err)
+	}
+	for v, name := range []string{"0001_init.sql", "0002_room_horizon.sql", "0003_socketio_recovery.sql", "0004_drop_events_created.sql"} {
+		body, err := postgres.Migrations.ReadFile("migrations/" + name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := conn.Exec(ctx, string(body)); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if _, err := conn.Exec(ctx, `INSERT INTO schema_migrations VALUES ($1, 0)`, v+1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := conn.Exec(ctx, `INSERT INTO idempotency_keys (key, request_hash, status, body, created_at) VALUES ('old', 'h-old', 201, '{"id":1}', 1)`); err != nil {
+		t.Fatal(err)
+	}
+	s := open(t, dsn, postgres.Options{})
+	for _, tok := range []int64{0, 7} {
+		r, err := s.Idempotency(ctx, tok, "old")
+		if err != nil || r == nil || r.RequestHash != "h-old" || r.Status != 201 || string(r.Body) != `{"id":1}` {
+			t.Fatalf("token %d, key stored before the migration: %+v, %v", tok, r, err)
+		}
+	}
+}
+
+// TestLogNeverSkipsAnEvent: writers on two nodes append events while
+// stalling at random inside their transactions (before and after taking
+// their ids, some rolling back), and a reader on a third tails the log by
+// id. It must see every committed id exactly once, contiguous and in
+// order: with ids from a sequence, an id taken early but committed late
+// is stepped over by a tail that already read a higher one.
+func TestLogNeverSkipsAnEvent(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	nodes := []*postgres.Store{open(t, dsn, postgres.Options{}), open(t, dsn, postgres.Options{})}
+	reader := open(t, dsn, postgres.Options{})
+	ctx := context.Background()
+	const writers, perWriter = 8, 40
+	var committed atomic.Int64
+	var cmu sync.Mutex
+	payloads := map[string]bool{} // what committed, by event data
+	var wg sync.WaitGroup
+	errc := make(chan error, writers)
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(w), 1))
+			for i := range perWriter {
+				abort := rng.IntN(8) == 0
+				var data []byte
+				err := nodes[w%2].Write(ctx, func(tx postgres.Tx) error {
+					time.Sleep(time.Duration(rng.IntN(3000)) * time.Microsecond)
+					ev, err := tx.AppendEvent(domain.NewEvent(domain.EventNotification, "x", tx.Now(),
+						map[string]int{"w": w, "i": i}, fmt.Sprintf("user:%d", w)))
+					if err != nil {
+						return err
+					}
+					data = ev.Data
+					// Stall holding the id, as a slow commit would.
+					time.Sleep(time.Duration(rng.IntN(500)) * time.Microsecond)
+					if abort {
+						return errAbort
+					}
+					return nil
+				})
+				if abort != errors.Is(err, errAbort) || (!abort && err != nil) {
+					errc <- fmt.Errorf("writer %d write %d: %v", w, i, err)
+					return
+				}
+				if !abort {
+					committed.Add(1)
+					cmu.Lock()
+					payloads[string(data)] = true
+					cmu.Unlock()
+				}
+			}
+		}()
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+
+	var last int64
+	var gaps []string
+	seen := map[string]bool{}
+	deadline := time.Now().Add(60 * time.Second)
+	for finished := false; ; {
+		select {
+		case <-done:
+			finished = true
+		default:
+		}
+		evs, err := reader.ReadLog(ctx, last, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ev := range evs {
+			if ev.ID != last+1 {
+				gaps = append(gaps, fmt.Sprintf("%d after %d", ev.ID, last))
+			}
+			if seen[string(ev.Data)] {
+				t.Fatalf("event %s read twice", ev.Data)
+			}
+			seen[string(ev.Data)] = true
+			last = ev.ID
+		}
+		if finished && len(evs) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("writers did not finish in time")
+		}
+	}
+	select {
+	case err := <-errc:
+		t.Fatal(err)
+	default:
+	}
+	missed := 0
+	for p := range payloads {
+		if !seen[p] {
+			missed++
+		}
+	}
+	if missed > 0 {
+		t.Errorf("the tail never read %d of the %d committed events", missed, len(payloads))
+	}
+	if len(gaps) > 0 {
+		t.Errorf("ids not contiguous: read %s", strings.Join(gaps[:min(len(gaps), 5)], ", "))
+	}
+	if int64(len(seen)) != committed.Load() || last != committed.Load() {
+		t.Fatalf("the tail read %d events up to id %d; %d were committed", len(seen), last, committed.Load())
+	}
+	t.Logf("%d events committed by %d writers on 2 nodes, all read in order", committed.Load(), writers)
+}
+
+var errAbort = errors.New("rolled back on purpose")
+
+// syncBuffer is a log sink safe for the listener's goroutine.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// A node hears the other's commits (NOTIFY), and a terminated LISTEN
+// connection is re-established, with one Changed call on reconnecting
+// and one WARN for the outage.
+func TestChangedFollowsOtherNodes(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	var changed atomic.Int64
+	var logs syncBuffer
+	a := open(t, dsn, postgres.Options{Changed: func() { changed.Add(1) }, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	b := open(t, dsn, postgres.Options{})
+	ctx := context.Background()
+	appendOne := func() {
+		t.Helper()
+		err := b.Write(ctx, func(tx postgres.Tx) error {
+			_, err := tx.AppendEvent(domain.NewEvent(domain.EventAlert, "alert", tx.Now(), nil, domain.RoomAll))
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "the first Changed (on connecting)", 5*time.Second, func() bool { return changed.Load() >= 1 })
+	before := changed.Load()
+	appendOne()
+	waitFor(t, "Changed after another node's commit", 5*time.Second, func() bool { return changed.Load() > before })
+
+	pid := a.ListenerPID()
+	if pid == 0 {
+		t.Fatal("no listener connection")
+	}
+	var ok bool
+	if err := b.Pool().QueryRow(ctx, `SELECT pg_terminate_backend($1)`, int32(pid)).Scan(&ok); err != nil || !ok {
+		t.Fatalf("terminate the listener: %v, %v", ok, err)
+	}
+	before = changed.Load()
+	waitFor(t, "the listener to reconnect", 5*time.Second, func() bool { p := a.ListenerPID(); return p != 0 && p != pid })
+	// One call for whatever was committed while disconnected.
+	waitFor(t, "Changed on reconnecting", 5*time.Second, func() bool { return changed.Load() > before })
+	before = changed.Load()
+	appendOne()
+	waitFor(t, "Changed after the reconnect", 5*time.Second, func() bool { return changed.Load() > before })
+	if n := strings.Count(logs.String(), "level=WARN"); n != 1 {
+		t.Fatalf("%d WARN lines for one outage, want 1:\n%s", n, logs.String())
+	}
+}
+
+// proxy forwards TCP connections to target until cut: a database that
+// goes away and comes back, on loopback.
+type proxy struct {
+	ln     net.Listener
+	target string
+	mu     sync.Mutex
+	conns  []net.Conn
+	up     bool
+}
+
+func newProxy(t *testing.T, target string) *proxy {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proxy{ln: ln, target: target, up: true}
+	t.Cleanup(func() { ln.Close(); p.cut() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			p.mu.Lock()
+			if !p.up {
+				p.mu.Unlock()
+				c.Close()
+				continue
+			}
+			d, err := net.Dial("tcp", target)
+			if err != nil {
+				p.mu.Unlock()
+				c.Close()
+				continue
+			}
+			p.conns = append(p.conns, c, d)
+			p.mu.Unlock()
+			go func() { _, _ = io.Copy(d, c); d.Close() }()
+			go func() { _, _ = io.Copy(c, d); c.Close() }()
+		}
+	}()
+	return p
+}
+
+// cut closes every forwarded connection and refuses new ones until restore.
+func (p *proxy) cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.up = false
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+}
+
+func (p *proxy) restore() {
+	p.mu.Lock()
+	p.up = true
+	p.mu.Unlock()
+}
+
+// A database that goes away makes writes and reads fail as unavailable
+// (503), with no driver text in the client's message, and the store
+// recovers by itself when it comes back: writes, and the listener.
+func TestDatabaseDownIsUnavailable(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	u := strings.SplitN(strings.SplitN(dsn, "@", 2)[1], "/", 2)[0] // host:port
+	p := newProxy(t, u)
+	pdsn := strings.Replace(dsn, "@"+u+"/", "@"+p.ln.Addr().String()+"/", 1)
+	var changed atomic.Int64
+	var logs syncBuffer
+	s := open(t, pdsn, postgres.Options{Changed: func() { changed.Add(1) }, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	ctx := context.Background()
+	write := func() error {
+		return s.Write(ctx, func(tx postgres.Tx) error {
+			_, err := tx.InsertCounter("Kasir")
+			return err
+		})
+	}
+	if err := write(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the listener", 5*time.Second, func() bool { return s.ListenerPID() != 0 })
+	p.cut()
+	err := write()
+	if domain.ErrorCode(err) != domain.CodeUnavailable {
+		t.Fatalf("write with the database gone: %v (code %s), want unavailable", err, domain.ErrorCode(err))
+	}
+	if msg := domain.ErrorMessage(err); !strings.HasPrefix(msg, "database unavailable") || strings.Contains(msg, "127.0.0.1") {
+		t.Fatalf("client message %q", msg)
+	}
+	if _, err := s.Counters(ctx); domain.ErrorCode(err) != domain.CodeUnavailable {
+		t.Fatalf("read with the database gone: %v, want unavailable", err)
+	}
+	time.Sleep(300 * time.Millisecond) // a few listener retries
+	before := changed.Load()
+	p.restore()
+	waitFor(t, "writes to succeed again", 10*time.Second, func() bool { return write() == nil })
+	waitFor(t, "the listener to reconnect", 10*time.Second, func() bool { return s.ListenerPID() != 0 && changed.Load() > before })
+	if n := strings.Count(logs.String(), "level=WARN"); n != 1 {
+		t.Fatalf("%d WARN lines for one outage, want 1:\n%s", n, logs.String())
+	}
+}
