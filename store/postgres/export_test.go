@@ -3,3 +3,11 @@ package postgres
 // Migrations are the embedded migration files, for tests that build an
 // older schema by hand.
 var Migrations = migrations
+
+// SetPruneBatchSize sets how many events one prune transaction deletes,
+// until the returned func restores it.
+func SetPruneBatchSize(n int) (restore func()) {
+	old := pruneBatchSize
+	pruneBatchSize = n
+	return func() { pruneBatchSize = old }
+}
