@@ -26,6 +26,7 @@ import (
 	"github.com/posd/posd/internal/protocol/socketio"
 	"github.com/posd/posd/internal/service"
 	"github.com/posd/posd/store"
+	"github.com/posd/posd/store/backend"
 )
 
 // Config is everything posd serve can be told.
@@ -38,7 +39,7 @@ type Config struct {
 	TLSCert     string
 	TLSKey      string
 	Synchronous string // SQLite synchronous pragma: NORMAL (default) or FULL
-	WALLimit    int64  // WAL bytes before the store restarts it; default store.DefaultWALLimit
+	WALLimit    int64  // WAL bytes before the store restarts it; default sqlite.DefaultWALLimit
 
 	// Failed authentications allowed per remote address: a burst of
 	// AuthFailBurst (default 10), then one per AuthFailEvery (default 6 s).
@@ -140,7 +141,7 @@ const (
 type Server struct {
 	cfg     Config
 	log     *slog.Logger
-	Store   *store.Store
+	Store   store.Store
 	Hub     *hub.Hub
 	Service *service.Service
 	Tokens  *auth.Tokens
@@ -159,10 +160,11 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	cfg.defaults()
 	s := &Server{cfg: cfg, log: cfg.Logger}
 	var h *hub.Hub
-	st, err := store.Open(ctx, cfg.DBPath, store.Options{
+	st, err := backend.Open(ctx, cfg.DBPath, store.Options{
 		Synchronous: cfg.Synchronous,
 		Now:         cfg.Now,
-		Publish:     func(evs []domain.Event) { h.Publish(evs) },
+		Committed:   func(evs []domain.Event) { h.Publish(evs) },
+		Changed:     func() { h.Changed() },
 		WALLimit:    cfg.WALLimit,
 		Logger:      cfg.Logger.With("component", "store"),
 	})
@@ -230,9 +232,14 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	origins := auth.NewOriginPolicy(cfg.CORSOrigins)
 	origins.GuardRebinding(cfg.AuthOff)
 	apiLog := cfg.Logger.With("component", "api")
+	// A store that can tell a full disk makes /healthz say so.
+	var storage api.Storage
+	if fs, ok := st.(api.Storage); ok {
+		storage = fs
+	}
 	a := api.New(api.Config{
 		Service: s.Service, Reader: st, Hub: h, Auth: authn, Tokens: s.Tokens, Origins: origins,
-		AuthOff: cfg.AuthOff, MaxBodyBytes: cfg.MaxBodyBytes, Logger: apiLog, Observer: m, Storage: st,
+		AuthOff: cfg.AuthOff, MaxBodyBytes: cfg.MaxBodyBytes, Logger: apiLog, Observer: m, Storage: storage,
 	})
 	s.native = native.New(native.Config{
 		Hub: h, Proto: ProtoNative, Auth: authn, Origins: origins,
@@ -338,6 +345,10 @@ func WriteTokenFile(path, token string) error {
 	}
 	return nil
 }
+
+// DBPath is the database the server opened (a SQLite file or a
+// PostgreSQL URL).
+func (s *Server) DBPath() string { return s.cfg.DBPath }
 
 // TokenFile is where the admin token is written.
 func (s *Server) TokenFile() string { return s.cfg.TokenFile }

@@ -1,0 +1,21 @@
+// Package backend opens the store a target names: a postgres:// or
+// postgresql:// URL opens PostgreSQL, anything else is a SQLite file.
+package backend
+
+import (
+	"context"
+	"strings"
+
+	"github.com/posd/posd/store"
+	"github.com/posd/posd/store/sqlite"
+)
+
+// IsPostgres reports whether target names a PostgreSQL database.
+func IsPostgres(target string) bool {
+	return strings.HasPrefix(target, "postgres://") || strings.HasPrefix(target, "postgresql://")
+}
+
+// Open opens the store target names.
+func Open(ctx context.Context, target string, opts store.Options) (store.Store, error) {
+	return sqlite.Open(ctx, target, opts)
+}
