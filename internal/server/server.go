@@ -32,8 +32,8 @@ import (
 // Config is everything posd serve can be told.
 type Config struct {
 	Addr        string // host:port; default 127.0.0.1:5000
-	DBPath      string // default ./posd.db
-	TokenFile   string // default DBPath + ".token"
+	DBPath      string // a SQLite file or a postgres:// URL; default ./posd.db
+	TokenFile   string // default DBPath + ".token"; for PostgreSQL ./posd.db.token
 	CORSOrigins []string
 	AuthOff     bool
 	TLSCert     string
@@ -95,6 +95,10 @@ func (c *Config) defaults() {
 	}
 	if c.TokenFile == "" {
 		c.TokenFile = c.DBPath + ".token"
+		if backend.IsPostgres(c.DBPath) {
+			// Where client commands run in this directory look for it.
+			c.TokenFile = "posd.db.token"
+		}
 	}
 	if c.Retention <= 0 {
 		c.Retention = 24 * time.Hour
@@ -292,7 +296,7 @@ func (s *Server) ensureAdminToken(ctx context.Context) error {
 	}
 	if n > 0 {
 		if _, err := os.Stat(s.cfg.TokenFile); err != nil {
-			s.log.Warn("admin token file is missing; issue a new admin token with: posd token create --role admin --db " + s.cfg.DBPath)
+			s.log.Warn("admin token file is missing; issue a new admin token with: posd token create --role admin --db " + backend.Redact(s.cfg.DBPath))
 		}
 		return nil
 	}
@@ -426,7 +430,7 @@ func (s *Server) Run(ctx context.Context) error {
 	if s.cfg.AuthOff {
 		s.log.Warn("AUTHENTICATION IS OFF (--auth=off): anyone who can reach " + s.URL() + " can read and change everything. Use only on a trusted LAN.")
 	}
-	s.log.Info("posd listening", "addr", s.Addr(), "url", s.URL(), "db", s.cfg.DBPath)
+	s.log.Info("posd listening", "addr", s.Addr(), "url", s.URL(), "db", backend.Redact(s.cfg.DBPath))
 
 	var serveErr error
 	select {

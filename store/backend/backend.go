@@ -4,6 +4,7 @@ package backend
 
 import (
 	"context"
+	"net/url"
 	"strings"
 
 	"github.com/posd/posd/store"
@@ -18,4 +19,16 @@ func IsPostgres(target string) bool {
 // Open opens the store target names.
 func Open(ctx context.Context, target string, opts store.Options) (store.Store, error) {
 	return sqlite.Open(ctx, target, opts)
+}
+
+// Redact is target fit for a log: a URL's password is replaced.
+func Redact(target string) string {
+	if !IsPostgres(target) {
+		return target
+	}
+	u, err := url.Parse(target)
+	if err != nil {
+		return "postgres://(unparsable URL)"
+	}
+	return u.Redacted()
 }
