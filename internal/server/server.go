@@ -206,6 +206,15 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	h = hub.New(hopts, st, cfg.Logger.With("component", "hub"))
 	s.Hub = h
 	m.SetLive(h)
+	m.SetLag(func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		head, delivered, err := s.LogPosition(ctx)
+		if err != nil {
+			return -1
+		}
+		return float64(max(head-delivered, 0))
+	})
 	s.Service, err = service.NewWithConfig(st, service.Config{Logger: cfg.Logger.With("component", "service"), Limits: cfg.Limits})
 	if err != nil {
 		st.Close()
@@ -243,7 +252,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	a := api.New(api.Config{
 		Service: s.Service, Reader: st, Hub: h, Auth: authn, Tokens: s.Tokens, Origins: origins,
-		AuthOff: cfg.AuthOff, MaxBodyBytes: cfg.MaxBodyBytes, Logger: apiLog, Observer: m, Storage: storage,
+		AuthOff: cfg.AuthOff, MaxBodyBytes: cfg.MaxBodyBytes, Logger: apiLog, Observer: m, Storage: storage, Lag: s,
 	})
 	s.native = native.New(native.Config{
 		Hub: h, Proto: ProtoNative, Auth: authn, Origins: origins,
@@ -348,6 +357,15 @@ func WriteTokenFile(path, token string) error {
 		return fmt.Errorf("write token file: %w", err)
 	}
 	return nil
+}
+
+// LogPosition is the log's head and the last id this node handed to its
+// connections: a node that silently stopped delivering shows a growing
+// difference in /healthz and /metrics.
+func (s *Server) LogPosition(ctx context.Context) (head, delivered int64, err error) {
+	delivered = s.Hub.LastPublished()
+	head, err = s.Store.LastEventID(ctx)
+	return head, delivered, err
 }
 
 // DBPath is the database the server opened (a SQLite file or a
