@@ -11,7 +11,7 @@ test:
 # through the store alone, both protocols' encode paths and the loopback
 # write() floor.
 bench:
-	go test -run XXX -bench . -benchtime 2s ./internal/hub ./internal/server ./internal/protocol/... ./internal/bench ./store
+	go test -run XXX -bench . -benchtime 2s ./internal/hub ./internal/server ./internal/protocol/... ./internal/bench ./store/...
 
 fuzz:
 	.ci/fuzz.sh

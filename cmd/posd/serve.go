@@ -16,7 +16,7 @@ import (
 	"github.com/posd/posd/internal/hub"
 	"github.com/posd/posd/internal/protocol/socketio"
 	"github.com/posd/posd/internal/server"
-	"github.com/posd/posd/store"
+	"github.com/posd/posd/store/sqlite"
 )
 
 func newServeCmd() *cobra.Command {
@@ -105,7 +105,7 @@ client subcommands run in the same directory use it automatically.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&cfg.Addr, "addr", "127.0.0.1:5000", "listen address (env PORT sets the port on 127.0.0.1)")
-	f.StringVar(&cfg.DBPath, "db", "posd.db", "SQLite database file")
+	f.StringVar(&cfg.DBPath, "db", envOr("POSD_DB", "posd.db"), "SQLite database file, or a postgres:// URL to share one database among several nodes (env POSD_DB)")
 	f.StringVar(&cfg.TokenFile, "token-file", "", "where to write the first admin token (default <db>.token)")
 	f.StringVar(&cors, "cors-origin", os.Getenv("CORS_ORIGIN"), "comma-separated browser origins allowed to use the API and sockets (env CORS_ORIGIN)")
 	f.StringVar(&authMode, "auth", "on", "on, or off for a trusted LAN only (everyone is admin)")
@@ -113,7 +113,7 @@ client subcommands run in the same directory use it automatically.`,
 	f.StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key for --tls-cert")
 	f.StringVar(&logLevel, "log-level", envOr("LOG_LEVEL", "info"), "debug, info, warn or error (env LOG_LEVEL)")
 	f.StringVar(&cfg.Synchronous, "synchronous", "NORMAL", "SQLite synchronous: NORMAL survives a killed process; FULL also survives power loss")
-	f.Int64Var(&cfg.WALLimit, "wal-limit", store.DefaultWALLimit, "WAL bytes before the store restarts it, holding writers back a few ms (the file may pass it by about one checkpoint round of commits)")
+	f.Int64Var(&cfg.WALLimit, "wal-limit", sqlite.DefaultWALLimit, "WAL bytes before the store restarts it, holding writers back a few ms (the file may pass it by about one checkpoint round of commits)")
 	f.DurationVar(&cfg.Retention, "retention", 24*time.Hour, "keep events this long (and always the last --keep-per-room of each room)")
 	f.IntVar(&cfg.KeepPerRoom, "keep-per-room", 1000, "events of each room always kept, however old")
 	f.Int64Var(&cfg.MaxBodyBytes, "max-body", api.DefaultMaxBodyBytes, "largest API request body in bytes")

@@ -14,6 +14,7 @@ import (
 	"github.com/posd/posd/internal/client"
 	"github.com/posd/posd/internal/domain"
 	"github.com/posd/posd/store"
+	"github.com/posd/posd/store/backend"
 )
 
 // Token commands talk to the API (a running server also closes a revoked
@@ -35,7 +36,7 @@ func (t *tokenTarget) tokens(ctx context.Context) (*auth.Tokens, func(), error) 
 	if fi, err := os.Stat(t.db); err != nil || !fi.Mode().IsRegular() {
 		return nil, nil, &exitError{code: 1, err: fmt.Errorf("no database at %s (start posd serve --db %s once, or fix the path)", t.db, t.db)}
 	}
-	st, err := store.Open(ctx, t.db, store.Options{})
+	st, err := backend.Open(ctx, t.db, store.Options{})
 	if err != nil {
 		return nil, nil, &exitError{code: 1, err: err}
 	}

@@ -46,6 +46,12 @@ type Tokens interface {
 	Revoke(ctx context.Context, id int64) error
 }
 
+// Lag tells how far this node's delivery is behind the log: the log's
+// head and the last id handed to this node's connections.
+type Lag interface {
+	LogPosition(ctx context.Context) (head, delivered int64, err error)
+}
+
 // Storage tells whether the database takes writes; nil is allowed (always).
 type Storage interface {
 	Full() (since time.Time, full bool)
@@ -68,6 +74,7 @@ type Config struct {
 	MaxBodyBytes int64
 	Observer     Observer
 	Storage      Storage
+	Lag          Lag // nil: /healthz says nothing of the log
 	Logger       *slog.Logger
 }
 
@@ -283,6 +290,17 @@ func (a *API) healthz(w http.ResponseWriter, r *http.Request) {
 			body["reason"] = string(domain.CodeStorageFull)
 			body["message"] = "the database's disk is full: writes are refused until space is freed; reads and sockets work"
 			body["since"] = since.Format(time.RFC3339)
+		}
+	}
+	if a.cfg.Lag != nil {
+		head, delivered, err := a.cfg.Lag.LogPosition(r.Context())
+		if err != nil {
+			code = http.StatusServiceUnavailable
+			body["status"] = "degraded"
+			body["reason"] = string(domain.CodeUnavailable)
+			body["message"] = "the database cannot be read"
+		} else {
+			body["log"] = map[string]int64{"head": head, "delivered": delivered, "lag": max(head-delivered, 0)}
 		}
 	}
 	writeJSON(w, code, body)

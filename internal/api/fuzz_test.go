@@ -39,7 +39,7 @@ func newFuzzAPI(f *testing.F) *fuzzAPI {
 		s.MustDo(f, http.StatusCreated, "", "POST", "/api/orders", `{"tenant_id":1,"customer_name":"Rina","items":[{"name":"Sate","quantity":2,"unit_price":20000}]}`, nil)
 	}
 	s.MustDo(f, http.StatusCreated, "", "POST", "/api/payments", `{"order_id":1,"amount_paid":50000,"payment_method":"cash","counter_id":1}`, nil)
-	db, err := sql.Open("sqlite", "file:"+s.Store.Path()+"?mode=ro&_pragma=busy_timeout(10000)")
+	db, err := sql.Open("sqlite", "file:"+s.DBPath()+"?mode=ro&_pragma=busy_timeout(10000)")
 	if err != nil {
 		f.Fatal(err)
 	}

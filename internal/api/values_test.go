@@ -20,7 +20,7 @@ func TestBadValuesAreRefused(t *testing.T) {
 	s.MustDo(t, http.StatusCreated, "", "POST", "/api/orders", `{"tenant_id":1,"customer_name":"Rina","items":[{"name":"Sate","quantity":2,"unit_price":20000}]}`, nil)
 	s.MustDo(t, http.StatusCreated, "", "POST", "/api/orders", `{"tenant_id":1,"customer_name":"Budi","items":[{"name":"Soto","quantity":1,"unit_price":15000}]}`, nil)
 	s.MustDo(t, http.StatusCreated, "", "POST", "/api/payments", `{"order_id":1,"amount_paid":40000,"payment_method":"cash","counter_id":1}`, nil)
-	db, err := sql.Open("sqlite", "file:"+s.Store.Path()+"?mode=ro&_pragma=busy_timeout(10000)")
+	db, err := sql.Open("sqlite", "file:"+s.DBPath()+"?mode=ro&_pragma=busy_timeout(10000)")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/posd/posd/internal/auth"
 	"github.com/posd/posd/internal/domain"
 	"github.com/posd/posd/store"
+	"github.com/posd/posd/store/sqlite"
 )
 
 // clock is a settable time source.
@@ -53,7 +54,7 @@ func newTokens(t *testing.T) *tokenEnv {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "posd.db")
 	c := &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
-	st, err := store.Open(context.Background(), path, store.Options{Now: c.Now})
+	st, err := sqlite.Open(context.Background(), path, store.Options{Now: c.Now})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -33,6 +33,7 @@ type Metrics struct {
 	delivered atomic.Int64
 	slow      atomic.Int64
 	joins     atomic.Int64
+	holes     atomic.Int64
 	events    sync.Map // name → *atomic.Int64
 
 	requests *prometheus.HistogramVec
@@ -56,6 +57,7 @@ func New() *Metrics {
 		counterFunc("posd_deliveries_total", "Events handed to connection queues (live and replayed).", &m.delivered),
 		counterFunc("posd_slow_consumer_closes_total", "Connections closed because their queue overflowed.", &m.slow),
 		counterFunc("posd_room_joins_total", "Rooms joined by connections (at connect and by join ops).", &m.joins),
+		counterFunc("posd_log_holes_total", "Times this node found an event id missing above its position in the log (it waits, never skips).", &m.holes),
 		&eventsCollector{m: m},
 	)
 	return m
@@ -78,6 +80,18 @@ func (m *Metrics) SetLive(l Live) {
 			func() float64 { _, mx := l.QueueDepth(); return float64(mx) }),
 	)
 }
+
+// SetLag registers the gauge of how far this node's delivery is behind
+// the log's head, read at scrape time.
+func (m *Metrics) SetLag(lag func() float64) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "posd_log_lag_events",
+		Help: "Events committed to the log that this node has not yet handed to its connections.",
+	}, lag))
+}
+
+// LogHole counts an id found missing above the follower's position.
+func (m *Metrics) LogHole() { m.holes.Add(1) }
 
 // Handler serves /metrics in the Prometheus text format.
 func (m *Metrics) Handler() http.Handler {

@@ -197,7 +197,7 @@ func durEventually(t testing.TB, what string, d time.Duration, cond func() bool)
 // durCount runs a COUNT(*) query on the server's database.
 func durCount(t testing.TB, s *servertest.Server, query string, args ...any) int {
 	t.Helper()
-	return durCountFile(t, s.Store.Path(), query, args...)
+	return durCountFile(t, s.DBPath(), query, args...)
 }
 
 // durCountFile runs a COUNT(*)-like query on the SQLite file at path with a

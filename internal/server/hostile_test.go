@@ -16,7 +16,7 @@ import (
 // durRows counts what a refused request must not have written.
 func durRows(t testing.TB, s *servertest.Server) string {
 	t.Helper()
-	db := durOpen(t, s.Store.Path())
+	db := durOpen(t, s.DBPath())
 	defer db.Close()
 	var parts []string
 	for _, table := range []string{"tenants", "counters", "orders", "order_items", "payments", "qr_codes", "events", "event_rooms", "idempotency_keys"} {

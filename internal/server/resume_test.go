@@ -447,7 +447,7 @@ func TestResumeUnderConcurrentWrites(t *testing.T) {
 	total := durCount(t, s, `SELECT COUNT(*) FROM events`)
 	want := make([][]int64, len(roomSets))
 	for i, rooms := range roomSets {
-		want[i] = durIDs(t, s.Store.Path(), rooms)
+		want[i] = durIDs(t, s.DBPath(), rooms)
 		if len(want[i]) == 0 {
 			t.Fatalf("no events for %v", rooms)
 		}

@@ -26,19 +26,20 @@ import (
 	"github.com/posd/posd/internal/protocol/socketio"
 	"github.com/posd/posd/internal/service"
 	"github.com/posd/posd/store"
+	"github.com/posd/posd/store/backend"
 )
 
 // Config is everything posd serve can be told.
 type Config struct {
 	Addr        string // host:port; default 127.0.0.1:5000
-	DBPath      string // default ./posd.db
-	TokenFile   string // default DBPath + ".token"
+	DBPath      string // a SQLite file or a postgres:// URL; default ./posd.db
+	TokenFile   string // default DBPath + ".token"; for PostgreSQL ./posd.db.token
 	CORSOrigins []string
 	AuthOff     bool
 	TLSCert     string
 	TLSKey      string
 	Synchronous string // SQLite synchronous pragma: NORMAL (default) or FULL
-	WALLimit    int64  // WAL bytes before the store restarts it; default store.DefaultWALLimit
+	WALLimit    int64  // WAL bytes before the store restarts it; default sqlite.DefaultWALLimit
 
 	// Failed authentications allowed per remote address: a burst of
 	// AuthFailBurst (default 10), then one per AuthFailEvery (default 6 s).
@@ -94,6 +95,10 @@ func (c *Config) defaults() {
 	}
 	if c.TokenFile == "" {
 		c.TokenFile = c.DBPath + ".token"
+		if backend.IsPostgres(c.DBPath) {
+			// Where client commands run in this directory look for it.
+			c.TokenFile = "posd.db.token"
+		}
 	}
 	if c.Retention <= 0 {
 		c.Retention = 24 * time.Hour
@@ -140,7 +145,7 @@ const (
 type Server struct {
 	cfg     Config
 	log     *slog.Logger
-	Store   *store.Store
+	Store   store.Store
 	Hub     *hub.Hub
 	Service *service.Service
 	Tokens  *auth.Tokens
@@ -159,10 +164,11 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	cfg.defaults()
 	s := &Server{cfg: cfg, log: cfg.Logger}
 	var h *hub.Hub
-	st, err := store.Open(ctx, cfg.DBPath, store.Options{
+	st, err := backend.Open(ctx, cfg.DBPath, store.Options{
 		Synchronous: cfg.Synchronous,
 		Now:         cfg.Now,
-		Publish:     func(evs []domain.Event) { h.Publish(evs) },
+		Committed:   func(evs []domain.Event) { h.Publish(evs) },
+		Changed:     func() { h.Changed() },
 		WALLimit:    cfg.WALLimit,
 		Logger:      cfg.Logger.With("component", "store"),
 	})
@@ -200,6 +206,15 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	h = hub.New(hopts, st, cfg.Logger.With("component", "hub"))
 	s.Hub = h
 	m.SetLive(h)
+	m.SetLag(func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		head, delivered, err := s.LogPosition(ctx)
+		if err != nil {
+			return -1
+		}
+		return float64(max(head-delivered, 0))
+	})
 	s.Service, err = service.NewWithConfig(st, service.Config{Logger: cfg.Logger.With("component", "service"), Limits: cfg.Limits})
 	if err != nil {
 		st.Close()
@@ -230,9 +245,14 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	origins := auth.NewOriginPolicy(cfg.CORSOrigins)
 	origins.GuardRebinding(cfg.AuthOff)
 	apiLog := cfg.Logger.With("component", "api")
+	// A store that can tell a full disk makes /healthz say so.
+	var storage api.Storage
+	if fs, ok := st.(api.Storage); ok {
+		storage = fs
+	}
 	a := api.New(api.Config{
 		Service: s.Service, Reader: st, Hub: h, Auth: authn, Tokens: s.Tokens, Origins: origins,
-		AuthOff: cfg.AuthOff, MaxBodyBytes: cfg.MaxBodyBytes, Logger: apiLog, Observer: m, Storage: st,
+		AuthOff: cfg.AuthOff, MaxBodyBytes: cfg.MaxBodyBytes, Logger: apiLog, Observer: m, Storage: storage, Lag: s,
 	})
 	s.native = native.New(native.Config{
 		Hub: h, Proto: ProtoNative, Auth: authn, Origins: origins,
@@ -285,7 +305,7 @@ func (s *Server) ensureAdminToken(ctx context.Context) error {
 	}
 	if n > 0 {
 		if _, err := os.Stat(s.cfg.TokenFile); err != nil {
-			s.log.Warn("admin token file is missing; issue a new admin token with: posd token create --role admin --db " + s.cfg.DBPath)
+			s.log.Warn("admin token file is missing; issue a new admin token with: posd token create --role admin --db " + backend.Redact(s.cfg.DBPath))
 		}
 		return nil
 	}
@@ -338,6 +358,19 @@ func WriteTokenFile(path, token string) error {
 	}
 	return nil
 }
+
+// LogPosition is the log's head and the last id this node handed to its
+// connections: a node that silently stopped delivering shows a growing
+// difference in /healthz and /metrics.
+func (s *Server) LogPosition(ctx context.Context) (head, delivered int64, err error) {
+	delivered = s.Hub.LastPublished()
+	head, err = s.Store.LastEventID(ctx)
+	return head, delivered, err
+}
+
+// DBPath is the database the server opened (a SQLite file or a
+// PostgreSQL URL).
+func (s *Server) DBPath() string { return s.cfg.DBPath }
 
 // TokenFile is where the admin token is written.
 func (s *Server) TokenFile() string { return s.cfg.TokenFile }
@@ -415,7 +448,7 @@ func (s *Server) Run(ctx context.Context) error {
 	if s.cfg.AuthOff {
 		s.log.Warn("AUTHENTICATION IS OFF (--auth=off): anyone who can reach " + s.URL() + " can read and change everything. Use only on a trusted LAN.")
 	}
-	s.log.Info("posd listening", "addr", s.Addr(), "url", s.URL(), "db", s.cfg.DBPath)
+	s.log.Info("posd listening", "addr", s.Addr(), "url", s.URL(), "db", backend.Redact(s.cfg.DBPath))
 
 	var serveErr error
 	select {

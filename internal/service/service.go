@@ -17,7 +17,7 @@ import (
 
 // Writer is the store's write path.
 type Writer interface {
-	Write(ctx context.Context, fn func(*store.Tx) error) error
+	Write(ctx context.Context, fn func(store.Tx) error) error
 }
 
 // Service runs posd's use cases. Every method takes the caller's principal
@@ -80,11 +80,11 @@ var ErrIdempotencyRace = store.ErrIdempotencyRace
 
 // write runs fn in a transaction and, when ctx carries an idempotency
 // request, stores the JSON of fn's result with it.
-func write[T any](ctx context.Context, s *Service, fn func(tx *store.Tx) (T, error)) (T, error) {
+func write[T any](ctx context.Context, s *Service, fn func(tx store.Tx) (T, error)) (T, error) {
 	var out T
 	idem, keyed := ctx.Value(idemKey{}).(Idempotency)
 	keyed = keyed && idem.Key != ""
-	err := s.w.Write(ctx, func(tx *store.Tx) error {
+	err := s.w.Write(ctx, func(tx store.Tx) error {
 		if keyed {
 			// A twin request that passed the API's replay check before this
 			// one committed must not act (a second payment would be refused
@@ -142,7 +142,7 @@ func (s *Service) CreateTenant(ctx context.Context, p auth.Principal, name, code
 	if err := domain.CheckTenantCode(code); err != nil {
 		return domain.Tenant{}, err
 	}
-	return write(ctx, s, func(tx *store.Tx) (domain.Tenant, error) { return tx.InsertTenant(name, code) })
+	return write(ctx, s, func(tx store.Tx) (domain.Tenant, error) { return tx.InsertTenant(name, code) })
 }
 
 // CreateCounter adds a kasir counter. Admin only.
@@ -153,7 +153,7 @@ func (s *Service) CreateCounter(ctx context.Context, p auth.Principal, name stri
 	if err := domain.CheckText("name", name, domain.MaxNameLen, true); err != nil {
 		return domain.Counter{}, err
 	}
-	return write(ctx, s, func(tx *store.Tx) (domain.Counter, error) { return tx.InsertCounter(name) })
+	return write(ctx, s, func(tx store.Tx) (domain.Counter, error) { return tx.InsertCounter(name) })
 }
 
 // NewOrder is the input of CreateOrder.
@@ -183,7 +183,7 @@ func (s *Service) CreateOrder(ctx context.Context, p auth.Principal, in NewOrder
 	if err != nil {
 		return nil, err
 	}
-	return write(ctx, s, func(tx *store.Tx) (*domain.Order, error) {
+	return write(ctx, s, func(tx store.Tx) (*domain.Order, error) {
 		seq, number, err := tx.NextOrderNumber(in.TenantID)
 		if err != nil {
 			return nil, err
@@ -207,7 +207,7 @@ func (s *Service) CreateOrder(ctx context.Context, p auth.Principal, in NewOrder
 
 // orderInScope reads an order for a write and hides orders outside p's
 // scope as not found, so a token cannot probe other stalls' order ids.
-func orderInScope(tx *store.Tx, p auth.Principal, id int64, allowed func(auth.Principal, int64) bool) (*domain.Order, error) {
+func orderInScope(tx store.Tx, p auth.Principal, id int64, allowed func(auth.Principal, int64) bool) (*domain.Order, error) {
 	o, err := tx.Order(id)
 	if err != nil {
 		return nil, err
@@ -223,7 +223,7 @@ func orderInScope(tx *store.Tx, p auth.Principal, id int64, allowed func(auth.Pr
 
 // SetStatus moves an order one step forward and logs order:status_changed.
 func (s *Service) SetStatus(ctx context.Context, p auth.Principal, id int64, to domain.Status) (*domain.Order, error) {
-	return write(ctx, s, func(tx *store.Tx) (*domain.Order, error) {
+	return write(ctx, s, func(tx store.Tx) (*domain.Order, error) {
 		o, err := orderInScope(tx, p, id, auth.Principal.CanWriteOrder)
 		if err != nil {
 			return nil, err
@@ -250,7 +250,7 @@ func (s *Service) Cancel(ctx context.Context, p auth.Principal, id int64, reason
 	if err := domain.CheckText("reason", reason, domain.MaxReasonLen, true); err != nil {
 		return nil, err
 	}
-	return write(ctx, s, func(tx *store.Tx) (*domain.Order, error) {
+	return write(ctx, s, func(tx store.Tx) (*domain.Order, error) {
 		o, err := orderInScope(tx, p, id, auth.Principal.CanWriteOrder)
 		if err != nil {
 			return nil, err
@@ -308,7 +308,7 @@ func (s *Service) Pay(ctx context.Context, p auth.Principal, in NewPayment) (*do
 	if err := s.limits.CheckPayment(in.AmountPaid); err != nil {
 		return nil, err
 	}
-	return write(ctx, s, func(tx *store.Tx) (*domain.Payment, error) {
+	return write(ctx, s, func(tx store.Tx) (*domain.Payment, error) {
 		o, err := orderInScope(tx, p, in.OrderID, func(auth.Principal, int64) bool { return true })
 		if err != nil {
 			return nil, err
@@ -360,7 +360,7 @@ func (s *Service) Refund(ctx context.Context, p auth.Principal, paymentID int64,
 	if err := domain.CheckText("reason", reason, domain.MaxReasonLen, true); err != nil {
 		return nil, err
 	}
-	return write(ctx, s, func(tx *store.Tx) (*domain.Payment, error) {
+	return write(ctx, s, func(tx store.Tx) (*domain.Payment, error) {
 		pay, err := tx.Payment(paymentID)
 		if err != nil {
 			return nil, err
@@ -378,7 +378,7 @@ func (s *Service) Refund(ctx context.Context, p auth.Principal, paymentID int64,
 }
 
 // refund writes a refund of amt from pay (already checked) and its event.
-func refund(tx *store.Tx, o *domain.Order, pay *domain.Payment, amt int64, reason string) (*domain.Payment, error) {
+func refund(tx store.Tx, o *domain.Order, pay *domain.Payment, amt int64, reason string) (*domain.Payment, error) {
 	now := tx.Now().UTC()
 	r := &domain.Payment{
 		Kind: domain.KindRefund, OrderID: o.ID, TenantID: o.TenantID, CounterID: 0, OrderNumber: o.OrderNumber,
@@ -411,7 +411,7 @@ func (s *Service) ScanQR(ctx context.Context, p auth.Principal, token string) (*
 	if token == "" || len(token) > 128 {
 		return nil, domain.Errorf(domain.CodeInvalid, "token is required (at most 128 characters)")
 	}
-	return write(ctx, s, func(tx *store.Tx) (*domain.QRCode, error) {
+	return write(ctx, s, func(tx store.Tx) (*domain.QRCode, error) {
 		q, err := tx.QRByToken(token)
 		if err != nil {
 			return nil, err
@@ -451,7 +451,7 @@ func (s *Service) Alert(ctx context.Context, p auth.Principal, severity, message
 	if err := domain.CheckText("message", message, domain.MaxAlertLen, true); err != nil {
 		return domain.Event{}, err
 	}
-	return write(ctx, s, func(tx *store.Tx) (domain.Event, error) {
+	return write(ctx, s, func(tx store.Tx) (domain.Event, error) {
 		return tx.AppendEvent(domain.Event{
 			Name: domain.EventAlert, Type: domain.TypeSystemAlert, Timestamp: tx.Now().UTC(),
 			Severity: severity, Message: message, Rooms: []string{domain.RoomAll},
@@ -489,7 +489,7 @@ func (s *Service) Notify(ctx context.Context, p auth.Principal, userID int64, ty
 	if len(data) > 64<<10 {
 		return domain.Event{}, domain.Errorf(domain.CodeInvalid, "data is larger than 64 KiB")
 	}
-	return write(ctx, s, func(tx *store.Tx) (domain.Event, error) {
+	return write(ctx, s, func(tx store.Tx) (domain.Event, error) {
 		return tx.AppendEvent(domain.Event{
 			Name: domain.EventNotification, Type: typ, Timestamp: tx.Now().UTC(), Data: data,
 			Rooms: []string{domain.UserRoom(userID)},

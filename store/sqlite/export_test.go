@@ -1,4 +1,4 @@
-package store
+package sqlite
 
 // SetPruneBatchSize sets how many events one prune transaction deletes,
 // until the returned func restores it.

@@ -1,9 +1,11 @@
-package store
+package sqlite
 
 import (
 	"context"
 	"database/sql"
 	"testing"
+
+	"github.com/posd/posd/store"
 )
 
 // Keys stored before keys were per token (schema 4) survive migration 0005
@@ -35,7 +37,7 @@ func TestIdempotencyKeysMigrateToPerToken(t *testing.T) {
 	}
 	db.Close()
 
-	s, err := Open(ctx, path, Options{})
+	s, err := Open(ctx, path, store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,11 +50,11 @@ func TestIdempotencyKeysMigrateToPerToken(t *testing.T) {
 	}
 	// New keys: the same name from two tokens is two keys.
 	for _, tok := range []int64{7, 8} {
-		err := s.Write(ctx, func(tx *Tx) error {
+		err := s.Write(ctx, func(tx store.Tx) error {
 			if used, err := tx.IdempotencyUsed(tok, "k"); err != nil || used {
 				t.Fatalf("token %d: key k used %v before it stored it, %v", tok, used, err)
 			}
-			return tx.PutIdempotency(tok, "k", IdempotentResult{RequestHash: "h" + string(rune('0'+tok)), Status: 201, Body: []byte("{}")})
+			return tx.PutIdempotency(tok, "k", store.IdempotentResult{RequestHash: "h" + string(rune('0'+tok)), Status: 201, Body: []byte("{}")})
 		})
 		if err != nil {
 			t.Fatalf("token %d: %v", tok, err)
@@ -71,10 +73,10 @@ func TestIdempotencyKeysMigrateToPerToken(t *testing.T) {
 		t.Fatalf("token 9 sees another token's key: %+v, %v", r, err)
 	}
 	// The same token twice is a race the database refuses.
-	err = s.Write(ctx, func(tx *Tx) error {
-		return tx.PutIdempotency(7, "k", IdempotentResult{RequestHash: "x", Status: 201, Body: []byte("{}")})
+	err = s.Write(ctx, func(tx store.Tx) error {
+		return tx.PutIdempotency(7, "k", store.IdempotentResult{RequestHash: "x", Status: 201, Body: []byte("{}")})
 	})
-	if err != ErrIdempotencyRace {
+	if err != store.ErrIdempotencyRace {
 		t.Fatalf("second put of token 7's key: %v", err)
 	}
 }

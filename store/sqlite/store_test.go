@@ -1,4 +1,4 @@
-package store_test
+package sqlite_test
 
 import (
 	"context"
@@ -17,11 +17,12 @@ import (
 	"github.com/posd/posd/internal/domain"
 	"github.com/posd/posd/internal/service"
 	"github.com/posd/posd/store"
+	"github.com/posd/posd/store/sqlite"
 )
 
-func openStore(tb testing.TB, path string, publish func([]domain.Event)) *store.Store {
+func openStore(tb testing.TB, path string, publish func([]domain.Event)) *sqlite.Store {
 	tb.Helper()
-	s, err := store.Open(context.Background(), path, store.Options{Publish: publish})
+	s, err := sqlite.Open(context.Background(), path, store.Options{Committed: publish})
 	if err != nil {
 		tb.Fatalf("open: %v", err)
 	}
@@ -97,12 +98,12 @@ func TestPruneSeeksAndNeedsNoTimeIndex(t *testing.T) {
 		}
 		return plan
 	}
-	if p := plan(store.PruneCandidates, 0, 10); p != "SEARCH events USING INTEGER PRIMARY KEY (rowid>?); " {
+	if p := plan(sqlite.PruneCandidates, 0, 10); p != "SEARCH events USING INTEGER PRIMARY KEY (rowid>?); " {
 		t.Fatalf("candidates plan: %s", p)
 	}
 	// Every step of the floors query is a SEARCH (a seek); a SCAN of
 	// event_rooms would read the whole table.
-	if p := plan(store.PruneFloors, 9); strings.Contains(p, "SCAN event_rooms") || !strings.Contains(p, "SEARCH event_rooms") {
+	if p := plan(sqlite.PruneFloors, 9); strings.Contains(p, "SCAN event_rooms") || !strings.Contains(p, "SEARCH event_rooms") {
 		t.Fatalf("floors plan: %s", p)
 	}
 	var n int
@@ -112,7 +113,7 @@ func TestPruneSeeksAndNeedsNoTimeIndex(t *testing.T) {
 }
 
 func TestRejectsBadSynchronous(t *testing.T) {
-	_, err := store.Open(context.Background(), t.TempDir()+"/x.db", store.Options{Synchronous: "OFF"})
+	_, err := sqlite.Open(context.Background(), t.TempDir()+"/x.db", store.Options{Synchronous: "OFF"})
 	if err == nil {
 		t.Fatal("synchronous=OFF accepted; it would lose acknowledged writes")
 	}
@@ -230,7 +231,7 @@ func TestFailedWriteLeavesWriterUsable(t *testing.T) {
 	ctx := context.Background()
 	svc := service.New(s, nil)
 	insertThen := func(code string, then func()) error {
-		return s.Write(ctx, func(tx *store.Tx) error {
+		return s.Write(ctx, func(tx store.Tx) error {
 			if _, err := tx.InsertTenant("Warung "+code, code); err != nil {
 				return err
 			}
@@ -269,7 +270,7 @@ func TestWriteContext(t *testing.T) {
 		t.Fatalf("write with a cancelled context: %v, want context.Canceled", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	err := s.Write(ctx, func(tx *store.Tx) error {
+	err := s.Write(ctx, func(tx store.Tx) error {
 		cancel()
 		_, err := tx.InsertTenant("Warung", "B")
 		return err
@@ -285,9 +286,9 @@ func TestWriteContext(t *testing.T) {
 
 // clockedStore opens a store whose clock reads *clock, for tests that age
 // the log; alert and notify write one event each.
-func clockedStore(t *testing.T, clock *time.Time) (*store.Store, *service.Service) {
+func clockedStore(t *testing.T, clock *time.Time) (*sqlite.Store, *service.Service) {
 	t.Helper()
-	s, err := store.Open(context.Background(), t.TempDir()+"/posd.db", store.Options{Now: func() time.Time { return *clock }})
+	s, err := sqlite.Open(context.Background(), t.TempDir()+"/posd.db", store.Options{Now: func() time.Time { return *clock }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -375,7 +376,7 @@ func TestPruneKeepsNewestPerRoom(t *testing.T) {
 // many users, fewer than the limit each) can fill the first batches a prune
 // reads; it steps over them to the prunable events behind.
 func TestPruneStepsOverKeptEvents(t *testing.T) {
-	defer store.SetPruneBatchSize(5)() // reads 20 candidates a batch
+	defer sqlite.SetPruneBatchSize(5)() // reads 20 candidates a batch
 	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 	clock := now.Add(-48 * time.Hour)
 	s, svc := clockedStore(t, &clock)
@@ -428,11 +429,11 @@ func TestCheckpointerKeepsTheWALSmall(t *testing.T) {
 	for range 100 {
 		order()
 	}
-	deadline := time.Now().Add(20 * store.CheckpointInterval)
+	deadline := time.Now().Add(20 * sqlite.CheckpointInterval)
 	steady := 0
 	for steady < 5 {
 		before := walSize()
-		time.Sleep(store.CheckpointInterval / 4)
+		time.Sleep(sqlite.CheckpointInterval / 4)
 		order()
 		if walSize() == before {
 			steady++

@@ -1,4 +1,4 @@
-package store_test
+package sqlite_test
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"github.com/posd/posd/internal/domain"
 	"github.com/posd/posd/internal/service"
 	"github.com/posd/posd/store"
+	"github.com/posd/posd/store/sqlite"
 )
 
 // TestWALStaysBoundedUnderSustainedWrites: orders as fast as two writers
@@ -23,7 +24,7 @@ import (
 func TestWALStaysBoundedUnderSustainedWrites(t *testing.T) {
 	const limit, run = 8 << 20, 4 * time.Second
 	path := t.TempDir() + "/posd.db"
-	s, err := store.Open(context.Background(), path, store.Options{WALLimit: limit})
+	s, err := sqlite.Open(context.Background(), path, store.Options{WALLimit: limit})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +83,7 @@ func TestWALStaysBoundedUnderSustainedWrites(t *testing.T) {
 	// restart off (under -race a read takes 40 ms and outlasts the first
 	// 50 ms wait). Without restarts the WAL passes this in under two of
 	// the four seconds.
-	round := 2 * store.CheckpointInterval.Seconds()
+	round := 2 * sqlite.CheckpointInterval.Seconds()
 	bound := int64(limit) + int64(4*round*rate*72e3)
 	if most > bound {
 		t.Fatalf("WAL reached %.1f MiB; the bound at %.0f orders/s is %.1f MiB", float64(most)/(1<<20), rate, float64(bound)/(1<<20))

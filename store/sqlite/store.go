@@ -1,6 +1,6 @@
-// Package store keeps posd's state and event log in SQLite: raw SQL, embedded
+// Package sqlite is the store on SQLite, posd's embedded default: raw SQL, embedded
 // numbered migrations, one writer at a time, readers in parallel (WAL).
-package store
+package sqlite
 
 import (
 	"context"
@@ -19,6 +19,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/posd/posd/store"
+
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
@@ -27,27 +29,6 @@ import (
 
 //go:embed migrations/*.sql
 var migrations embed.FS
-
-// Options tune the database.
-type Options struct {
-	// Synchronous is SQLite's synchronous pragma. NORMAL (the default) in WAL
-	// mode survives a killed process with nothing lost: a commit is in the
-	// WAL before the API answers. FULL also survives power loss, at the cost
-	// of an fsync per commit.
-	Synchronous string
-	// Publish receives the events of every committed transaction, in id
-	// order, while the writer lock is still held (so callers see commit order).
-	Publish func([]domain.Event)
-	Now     func() time.Time
-	// WALLimit is how much the WAL may hold before the checkpointer starts
-	// it over (a RESTART checkpoint, writers held back meanwhile); default
-	// DefaultWALLimit. The file holds at most this much plus what commits
-	// during one checkpoint round (CheckpointInterval and the checkpoint).
-	WALLimit int64
-	// Logger receives the store's own news: the disk filling up, and
-	// writes succeeding again. Nil discards it.
-	Logger *slog.Logger
-}
 
 // DefaultWALLimit bounds the WAL. Each order writes about 72 kB of WAL
 // (one 4 KiB page for each table and index it touches), so at 1,000
@@ -69,7 +50,7 @@ type Store struct {
 	// stmts are the write path's prepared statements, by SQL text; guarded
 	// by wmu (every write holds it).
 	stmts map[string]*sql.Stmt
-	opts  Options
+	opts  store.Options
 	path  string
 	log   *slog.Logger
 
@@ -143,7 +124,7 @@ const FullProbeInterval = time.Second
 const FullRetryAfter = 5 * time.Second
 
 // Open opens (creating if needed) the database at path and applies migrations.
-func Open(ctx context.Context, path string, opts Options) (*Store, error) {
+func Open(ctx context.Context, path string, opts store.Options) (*Store, error) {
 	if opts.Synchronous == "" {
 		opts.Synchronous = "NORMAL"
 	}
@@ -155,8 +136,8 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	if opts.Publish == nil {
-		opts.Publish = func([]domain.Event) {}
+	if opts.Committed == nil {
+		opts.Committed = func([]domain.Event) {}
 	}
 	if opts.WALLimit <= 0 {
 		opts.WALLimit = DefaultWALLimit
@@ -510,8 +491,8 @@ func (s *Store) prepared(ctx context.Context, q string) (*sql.Stmt, error) {
 
 // Write runs fn in one immediate transaction. Events appended with
 // Tx.AppendEvent are written with the change; after commit they are handed to
-// Options.Publish in id order before the next writer starts.
-func (s *Store) Write(ctx context.Context, fn func(*Tx) error) error {
+// store.Options.Committed in id order before the next writer starts.
+func (s *Store) Write(ctx context.Context, fn func(store.Tx) error) error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	if err := ctx.Err(); err != nil {
@@ -543,7 +524,7 @@ func (s *Store) Write(ctx context.Context, fn func(*Tx) error) error {
 	open = false
 	s.committed()
 	if len(tx.events) > 0 {
-		s.opts.Publish(tx.events)
+		s.opts.Committed(tx.events)
 	}
 	return nil
 }
@@ -625,3 +606,9 @@ func fromMS(v int64) time.Time { return time.UnixMilli(v).UTC() }
 func notFound(what string, id int64) error {
 	return domain.Errorf(domain.CodeNotFound, "%s %d not found", what, id)
 }
+
+// The contract, checked at compile time.
+var (
+	_ store.Store = (*Store)(nil)
+	_ store.Tx    = (*Tx)(nil)
+)

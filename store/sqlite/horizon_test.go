@@ -1,4 +1,4 @@
-package store_test
+package sqlite_test
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 
 	"github.com/posd/posd/internal/domain"
 	"github.com/posd/posd/store"
+	"github.com/posd/posd/store/sqlite"
 )
 
 // Retention records its horizon per room: events to everyone count for
@@ -14,14 +15,14 @@ import (
 func TestHorizonForRooms(t *testing.T) {
 	ctx := context.Background()
 	now := time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)
-	s, err := store.Open(ctx, t.TempDir()+"/posd.db", store.Options{Now: func() time.Time { return now }})
+	s, err := sqlite.Open(ctx, t.TempDir()+"/posd.db", store.Options{Now: func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
 	add := func(rooms ...string) {
 		t.Helper()
-		err := s.Write(ctx, func(tx *store.Tx) error {
+		err := s.Write(ctx, func(tx store.Tx) error {
 			_, err := tx.AppendEvent(domain.Event{Name: domain.EventNotification, Type: "x", Data: []byte(`{}`), Rooms: rooms})
 			return err
 		})
@@ -61,7 +62,7 @@ func TestHorizonForRooms(t *testing.T) {
 	}
 
 	// Without an alert among the pruned, rooms differ.
-	s2, err := store.Open(ctx, t.TempDir()+"/posd.db", store.Options{Now: func() time.Time { return now }})
+	s2, err := sqlite.Open(ctx, t.TempDir()+"/posd.db", store.Options{Now: func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package store
+package sqlite
 
 import (
 	"context"
@@ -6,7 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
+
+	"github.com/posd/posd/store"
 
 	"github.com/posd/posd/internal/domain"
 )
@@ -132,18 +133,10 @@ func (s *Store) Order(ctx context.Context, id int64) (*domain.Order, error) {
 	return &orders[0], nil
 }
 
-// OrderFilter selects orders for a list.
-type OrderFilter struct {
-	TenantID int64
-	Statuses []domain.Status // empty: any
-	Unpaid   bool            // only orders without a standing payment
-	Limit    int
-}
-
 // Orders lists orders oldest first, with items, payments and QR codes, and
 // the id of the newest event in the log as of the same snapshot: a client
 // that resumes its socket from that id misses nothing that happened after.
-func (s *Store) Orders(ctx context.Context, f OrderFilter) ([]domain.Order, int64, error) {
+func (s *Store) Orders(ctx context.Context, f store.OrderFilter) ([]domain.Order, int64, error) {
 	tx, err := s.rdb.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return nil, 0, fmt.Errorf("list orders: %w", err)
@@ -259,16 +252,8 @@ func fillOrders(ctx context.Context, tx *sql.Tx, orders []domain.Order) error {
 	return rows.Err()
 }
 
-// PaymentFilter selects payments.
-type PaymentFilter struct {
-	CounterID int64     // 0: all counters
-	SinceID   int64     // only rows with a greater id
-	SinceTime time.Time // only rows created at or after it
-	Limit     int
-}
-
 // Payments lists payments and refunds in id order.
-func (s *Store) Payments(ctx context.Context, f PaymentFilter) ([]domain.Payment, error) {
+func (s *Store) Payments(ctx context.Context, f store.PaymentFilter) ([]domain.Payment, error) {
 	q := `SELECT ` + paymentCols + ` FROM payments p JOIN orders o ON o.id = p.order_id WHERE p.id > ?`
 	args := []any{f.SinceID}
 	if !f.SinceTime.IsZero() {
@@ -305,8 +290,8 @@ func (s *Store) Payments(ctx context.Context, f PaymentFilter) ([]domain.Payment
 // Idempotency returns the stored response for tokenID's key, or nil. A
 // key stored before keys were per token answers too (its request hash
 // names its token, so another token's request does not match it).
-func (s *Store) Idempotency(ctx context.Context, tokenID int64, key string) (*IdempotentResult, error) {
-	var r IdempotentResult
+func (s *Store) Idempotency(ctx context.Context, tokenID int64, key string) (*store.IdempotentResult, error) {
+	var r store.IdempotentResult
 	err := s.rdb.QueryRowContext(ctx, `SELECT request_hash, status, body FROM idempotency_keys WHERE token_id IN (?, ?) AND key = ? ORDER BY token_id DESC LIMIT 1`,
 		tokenID, legacyKeyOwner, key).Scan(&r.RequestHash, &r.Status, &r.Body)
 	if errors.Is(err, sql.ErrNoRows) {

@@ -1,4 +1,4 @@
-package store
+package sqlite
 
 import (
 	"context"
@@ -6,21 +6,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
-)
 
-// RecoverySession is one Socket.IO socket's connection-state recovery
-// record: who it was (pid, socket id, token) and what it followed.
-type RecoverySession struct {
-	PID, ID string
-	TokenID int64
-	Rooms   []string
-	Base    int64
-	Expires time.Time
-}
+	"github.com/posd/posd/store"
+)
 
 // SaveRecovery replaces the kept recovery records with sessions (written
 // when the server stops).
-func (s *Store) SaveRecovery(ctx context.Context, sessions []RecoverySession) error {
+func (s *Store) SaveRecovery(ctx context.Context, sessions []store.RecoverySession) error {
 	err := s.writeTx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM socketio_recovery`); err != nil {
 			return err
@@ -45,8 +37,8 @@ func (s *Store) SaveRecovery(ctx context.Context, sessions []RecoverySession) er
 
 // TakeRecovery returns the kept recovery records that expire after now and
 // deletes them all: each is good for one start.
-func (s *Store) TakeRecovery(ctx context.Context, now time.Time) ([]RecoverySession, error) {
-	var out []RecoverySession
+func (s *Store) TakeRecovery(ctx context.Context, now time.Time) ([]store.RecoverySession, error) {
+	var out []store.RecoverySession
 	err := s.writeTx(ctx, func(tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx, `SELECT pid, id, token_id, rooms, base, expires_at FROM socketio_recovery WHERE expires_at > ?`, ms(now))
 		if err != nil {
@@ -54,7 +46,7 @@ func (s *Store) TakeRecovery(ctx context.Context, now time.Time) ([]RecoverySess
 		}
 		defer rows.Close()
 		for rows.Next() {
-			var r RecoverySession
+			var r store.RecoverySession
 			var rooms string
 			var exp int64
 			if err := rows.Scan(&r.PID, &r.ID, &r.TokenID, &rooms, &r.Base, &exp); err != nil {

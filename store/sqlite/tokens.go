@@ -1,4 +1,4 @@
-package store
+package sqlite
 
 import (
 	"context"
@@ -6,27 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"time"
-)
 
-// TokenRow is a stored token: only the hash of its secret is kept.
-type TokenRow struct {
-	ID        int64      `json:"id"`
-	Hash      string     `json:"-"`
-	Role      string     `json:"role"`
-	TenantID  int64      `json:"tenant_id,omitempty"`
-	CounterID int64      `json:"counter_id,omitempty"`
-	UserID    int64      `json:"user_id,omitempty"`
-	Display   bool       `json:"display,omitempty"`
-	Label     string     `json:"name,omitempty"`
-	CreatedAt time.Time  `json:"created_at"`
-	ExpiresAt *time.Time `json:"expires_at,omitempty"`
-	RevokedAt *time.Time `json:"revoked_at,omitempty"`
-}
+	"github.com/posd/posd/store"
+)
 
 const tokenCols = `id, hash, role, tenant_id, counter_id, user_id, display, label, created_at, expires_at, revoked_at`
 
-func scanToken(r scanner) (*TokenRow, error) {
-	var t TokenRow
+func scanToken(r scanner) (*store.TokenRow, error) {
+	var t store.TokenRow
 	var created int64
 	var display int
 	var exp, rev sql.NullInt64
@@ -47,7 +34,7 @@ func scanToken(r scanner) (*TokenRow, error) {
 }
 
 // InsertToken stores a token row and fills in its id.
-func (s *Store) InsertToken(ctx context.Context, t *TokenRow) error {
+func (s *Store) InsertToken(ctx context.Context, t *store.TokenRow) error {
 	var exp any
 	if t.ExpiresAt != nil {
 		exp = ms(*t.ExpiresAt)
@@ -71,7 +58,7 @@ func (s *Store) InsertToken(ctx context.Context, t *TokenRow) error {
 }
 
 // TokenByHash finds a token by the hash of its secret; nil when unknown.
-func (s *Store) TokenByHash(ctx context.Context, hash string) (*TokenRow, error) {
+func (s *Store) TokenByHash(ctx context.Context, hash string) (*store.TokenRow, error) {
 	t, err := scanToken(s.rdb.QueryRowContext(ctx, `SELECT `+tokenCols+` FROM tokens WHERE hash = ?`, hash))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
@@ -83,13 +70,13 @@ func (s *Store) TokenByHash(ctx context.Context, hash string) (*TokenRow, error)
 }
 
 // Tokens lists every token, newest last.
-func (s *Store) Tokens(ctx context.Context) ([]TokenRow, error) {
+func (s *Store) Tokens(ctx context.Context) ([]store.TokenRow, error) {
 	rows, err := s.rdb.QueryContext(ctx, `SELECT `+tokenCols+` FROM tokens ORDER BY id`)
 	if err != nil {
 		return nil, fmt.Errorf("list tokens: %w", err)
 	}
 	defer rows.Close()
-	out := []TokenRow{}
+	out := []store.TokenRow{}
 	for rows.Next() {
 		t, err := scanToken(rows)
 		if err != nil {
@@ -124,7 +111,7 @@ func (s *Store) CountTokens(ctx context.Context) (int, error) {
 }
 
 // TokenByID reads one token; nil when unknown.
-func (s *Store) TokenByID(ctx context.Context, id int64) (*TokenRow, error) {
+func (s *Store) TokenByID(ctx context.Context, id int64) (*store.TokenRow, error) {
 	t, err := scanToken(s.rdb.QueryRowContext(ctx, `SELECT `+tokenCols+` FROM tokens WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil

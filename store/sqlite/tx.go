@@ -1,4 +1,4 @@
-package store
+package sqlite
 
 import (
 	"context"
@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/posd/posd/store"
 
 	"github.com/posd/posd/internal/domain"
 )
@@ -261,13 +263,6 @@ func eventRoomsSQL(n int) string {
 	return `INSERT INTO event_rooms (room, event_id) VALUES (?, ?)` + strings.Repeat(`, (?, ?)`, n-1)
 }
 
-// IdempotentResult is a stored response to a request with an Idempotency-Key.
-type IdempotentResult struct {
-	RequestHash string
-	Status      int
-	Body        []byte
-}
-
 // legacyKeyOwner is the token_id of keys stored before keys were scoped
 // per token (migration 0005): every token's lookup also reads them.
 const legacyKeyOwner = -1
@@ -276,11 +271,11 @@ const legacyKeyOwner = -1
 // transaction that acted on it, so the record exists if and only if the
 // change does. A concurrent request with the same token and key makes this
 // fail as a conflict.
-func (t *Tx) PutIdempotency(tokenID int64, key string, r IdempotentResult) error {
+func (t *Tx) PutIdempotency(tokenID int64, key string, r store.IdempotentResult) error {
 	_, err := t.exec(`INSERT INTO idempotency_keys (token_id, key, request_hash, status, body, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
 		tokenID, key, r.RequestHash, r.Status, r.Body, ms(t.now))
 	if isUnique(err) {
-		return ErrIdempotencyRace
+		return store.ErrIdempotencyRace
 	}
 	if err != nil {
 		return fmt.Errorf("store idempotency key: %w", err)
@@ -298,6 +293,3 @@ func (t *Tx) IdempotencyUsed(tokenID int64, key string) (bool, error) {
 	}
 	return n > 0, nil
 }
-
-// ErrIdempotencyRace: another request with the same key committed first.
-var ErrIdempotencyRace = errors.New("idempotency key used concurrently")

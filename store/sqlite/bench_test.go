@@ -1,6 +1,6 @@
 //go:build unix
 
-package store_test
+package sqlite_test
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	"github.com/posd/posd/internal/domain"
 	"github.com/posd/posd/internal/service"
 	"github.com/posd/posd/store"
+	"github.com/posd/posd/store/sqlite"
 )
 
 // BenchmarkCreateOrder: one order through the service and the SQLite file,
@@ -70,7 +71,7 @@ func processCPU() time.Duration {
 // when it has nothing to do.
 func BenchmarkPruneNothingDue(b *testing.B) {
 	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
-	s, err := store.Open(context.Background(), b.TempDir()+"/posd.db", store.Options{Now: func() time.Time { return now }})
+	s, err := sqlite.Open(context.Background(), b.TempDir()+"/posd.db", store.Options{Now: func() time.Time { return now }})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -78,7 +79,7 @@ func BenchmarkPruneNothingDue(b *testing.B) {
 	ctx := context.Background()
 	const events = 100_000
 	for done := 0; done < events; done += 10_000 {
-		err := s.Write(ctx, func(tx *store.Tx) error {
+		err := s.Write(ctx, func(tx store.Tx) error {
 			for i := done; i < done+10_000; i++ {
 				rooms := []string{"tenant:" + strconv.Itoa(i%10+1), "kasir"}
 				if i%20 == 0 {

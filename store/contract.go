@@ -1,0 +1,165 @@
+// Package store is the storage contract: what posd keeps (tenants,
+// counters, orders, payments, QR codes, tokens, idempotency records,
+// Socket.IO recovery records) and its event log, written in the same
+// transaction as each change. One implementation per database:
+// store/sqlite (the embedded default, one node) and store/postgres
+// (several nodes on one database). The types every implementation and
+// every consumer share live here.
+package store
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/posd/posd/internal/domain"
+)
+
+// Store is one database. It is safe for concurrent use.
+type Store interface {
+	// Write runs fn in one transaction: the change, its events
+	// (Tx.AppendEvent) and its idempotency record commit together or not
+	// at all. After the commit the events go to Options.Committed.
+	Write(ctx context.Context, fn func(Tx) error) error
+
+	Tenants(ctx context.Context) ([]domain.Tenant, error)
+	Tenant(ctx context.Context, id int64) (*domain.Tenant, error)
+	Counters(ctx context.Context) ([]domain.Counter, error)
+	Order(ctx context.Context, id int64) (*domain.Order, error)
+	// Orders lists orders with the log's head as of the same snapshot.
+	Orders(ctx context.Context, f OrderFilter) ([]domain.Order, int64, error)
+	Payments(ctx context.Context, f PaymentFilter) ([]domain.Payment, error)
+	Idempotency(ctx context.Context, tokenID int64, key string) (*IdempotentResult, error)
+
+	// ReadEvents returns up to limit events after id `after` addressed to
+	// any of rooms or to every connection (rooms nil: every event), in id
+	// order.
+	ReadEvents(ctx context.Context, after int64, rooms []string, limit int) ([]domain.Event, error)
+	// ReadLog returns up to limit events after id `after`, every room, in
+	// id order, with their rooms: what the hub follows.
+	ReadLog(ctx context.Context, after int64, limit int) ([]domain.Event, error)
+	// Horizon is the highest event id retention has deleted.
+	Horizon(ctx context.Context) (int64, error)
+	// HorizonFor is Horizon among the events of rooms (and of every
+	// connection).
+	HorizonFor(ctx context.Context, rooms []string) (int64, error)
+	LastEventID(ctx context.Context) (int64, error)
+	Prune(ctx context.Context, cutoff time.Time, keepPerRoom int) (int, error)
+	PruneIdempotency(ctx context.Context, cutoff time.Time) (int64, error)
+
+	InsertToken(ctx context.Context, t *TokenRow) error
+	TokenByHash(ctx context.Context, hash string) (*TokenRow, error)
+	TokenByID(ctx context.Context, id int64) (*TokenRow, error)
+	Tokens(ctx context.Context) ([]TokenRow, error)
+	RevokeToken(ctx context.Context, id int64, at time.Time) (bool, error)
+	CountTokens(ctx context.Context) (int, error)
+
+	SaveRecovery(ctx context.Context, sessions []RecoverySession) error
+	TakeRecovery(ctx context.Context, now time.Time) ([]RecoverySession, error)
+
+	SchemaVersion(ctx context.Context) (int, error)
+	Close() error
+}
+
+// Tx is one write transaction. Reads through it that decide something
+// (an order's status, a payment's refundable rest) lock what they read
+// until the commit, so concurrent writers on any node see each other's
+// changes.
+type Tx interface {
+	Now() time.Time
+	InsertTenant(name, code string) (domain.Tenant, error)
+	InsertCounter(name string) (domain.Counter, error)
+	CounterExists(id int64) (bool, error)
+	// NextOrderNumber takes the tenant's next order number: unique and
+	// gap-free per tenant.
+	NextOrderNumber(tenantID int64) (seq int64, number string, err error)
+	InsertOrder(o *domain.Order, seq int64) error
+	Order(id int64) (*domain.Order, error)
+	UpdateOrder(o *domain.Order) error
+	SuccessfulPayment(orderID int64) (*domain.Payment, error)
+	Payment(id int64) (*domain.Payment, error)
+	InsertPayment(p *domain.Payment) error
+	AddRefunded(paymentID, amount int64) error
+	QRByToken(token string) (*domain.QRCode, error)
+	RecordScan(q *domain.QRCode) error
+	// AppendEvent adds ev to the log and returns it with its id. Ids are
+	// contiguous and become visible in id order.
+	AppendEvent(ev domain.Event) (domain.Event, error)
+	PutIdempotency(tokenID int64, key string, r IdempotentResult) error
+	IdempotencyUsed(tokenID int64, key string) (bool, error)
+}
+
+// Options tune a store. A nil func is ignored.
+type Options struct {
+	Now    func() time.Time
+	Logger *slog.Logger
+	// Committed receives the events of every transaction this process
+	// commits, in id order, before the next local commit's: the hub's
+	// fast path from a commit to the sockets.
+	Committed func([]domain.Event)
+	// Changed is called, from any goroutine, when the log may have grown
+	// by another process's commit (PostgreSQL's NOTIFY); it may be called
+	// spuriously.
+	Changed func()
+
+	// SQLite only. Synchronous is SQLite's synchronous pragma: NORMAL (the
+	// default) in WAL mode survives a killed process with nothing lost (a
+	// commit is in the WAL before the API answers); FULL also survives
+	// power loss, at the cost of an fsync per commit. WALLimit is how much
+	// the WAL may hold before the checkpointer starts it over.
+	Synchronous string
+	WALLimit    int64
+}
+
+// OrderFilter selects orders for a list.
+type OrderFilter struct {
+	TenantID int64
+	Statuses []domain.Status // empty: any
+	Unpaid   bool            // only orders without a standing payment
+	Limit    int
+}
+
+// PaymentFilter selects payments.
+type PaymentFilter struct {
+	CounterID int64     // 0: all counters
+	SinceID   int64     // only rows with a greater id
+	SinceTime time.Time // only rows created at or after it
+	Limit     int
+}
+
+// RecoverySession is one Socket.IO socket's connection-state recovery
+// record: who it was (pid, socket id, token) and what it followed.
+type RecoverySession struct {
+	PID, ID string
+	TokenID int64
+	Rooms   []string
+	Base    int64
+	Expires time.Time
+}
+
+// TokenRow is a stored token: only the hash of its secret is kept.
+type TokenRow struct {
+	ID        int64      `json:"id"`
+	Hash      string     `json:"-"`
+	Role      string     `json:"role"`
+	TenantID  int64      `json:"tenant_id,omitempty"`
+	CounterID int64      `json:"counter_id,omitempty"`
+	UserID    int64      `json:"user_id,omitempty"`
+	Display   bool       `json:"display,omitempty"`
+	Label     string     `json:"name,omitempty"`
+	CreatedAt time.Time  `json:"created_at"`
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+}
+
+// IdempotentResult is a stored response to a request with an Idempotency-Key.
+type IdempotentResult struct {
+	RequestHash string
+	Status      int
+	Body        []byte
+}
+
+// ErrIdempotencyRace: another request with the same token and key
+// committed first.
+var ErrIdempotencyRace = errors.New("idempotency key used concurrently")
