@@ -33,6 +33,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/posd/posd/internal/domain"
+	"github.com/posd/posd/store"
 )
 
 //go:embed migrations/*.sql
@@ -79,7 +80,7 @@ const (
 // Store is the PostgreSQL store. It is safe for concurrent use.
 type Store struct {
 	pool *pgxpool.Pool
-	opts Options
+	opts store.Options
 	log  *slog.Logger
 
 	// pub hands committed events to Options.Committed in id order.
@@ -95,7 +96,7 @@ type Store struct {
 // Open connects to the database named by dsn (a PostgreSQL URL or keyword
 // string; pool_max_conns and the like are honoured), applies the
 // migrations and starts following the log's notifications.
-func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
+func Open(ctx context.Context, dsn string, opts store.Options) (*Store, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
@@ -242,7 +243,7 @@ func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
 // appended with Tx.AppendEvent are handed to Options.Committed after the
 // commit, in id order, before this process's next commit of events is;
 // then the other nodes are notified.
-func (s *Store) Write(ctx context.Context, fn func(Tx) error) error {
+func (s *Store) Write(ctx context.Context, fn func(store.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("begin: %w", err) // the asker left while it queued
 	}
@@ -263,7 +264,7 @@ func (s *Store) Write(ctx context.Context, fn func(Tx) error) error {
 	}
 }
 
-func (s *Store) writeOnce(ctx context.Context, fn func(Tx) error) (err error) {
+func (s *Store) writeOnce(ctx context.Context, fn func(store.Tx) error) (err error) {
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
@@ -409,3 +410,6 @@ func isUnique(err error) bool {
 func ms(t time.Time) int64 { return t.UnixMilli() }
 
 func fromMS(v int64) time.Time { return time.UnixMilli(v).UTC() }
+
+// Store implements the store contract.
+var _ store.Store = (*Store)(nil)

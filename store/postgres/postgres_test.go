@@ -18,12 +18,13 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/posd/posd/internal/domain"
+	"github.com/posd/posd/store"
 	"github.com/posd/posd/store/postgres"
 	"github.com/posd/posd/store/postgres/pgtest"
 )
 
 // open opens a store on dsn, closed when the test ends.
-func open(t testing.TB, dsn string, opts postgres.Options) *postgres.Store {
+func open(t testing.TB, dsn string, opts store.Options) *postgres.Store {
 	t.Helper()
 	s, err := postgres.Open(context.Background(), dsn, opts)
 	if err != nil {
@@ -46,7 +47,7 @@ func TestMigrationsConcurrentStart(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			stores[i], errs[i] = postgres.Open(ctx, dsn, postgres.Options{})
+			stores[i], errs[i] = postgres.Open(ctx, dsn, store.Options{})
 		}()
 	}
 	wg.Wait()
@@ -93,7 +94,7 @@ func TestIdempotencyKeysMigrateToPerToken(t *testing.T) {
 	if _, err := conn.Exec(ctx, `INSERT INTO idempotency_keys (key, request_hash, status, body, created_at) VALUES ('old', 'h-old', 201, '{"id":1}', 1)`); err != nil {
 		t.Fatal(err)
 	}
-	s := open(t, dsn, postgres.Options{})
+	s := open(t, dsn, store.Options{})
 	for _, tok := range []int64{0, 7} {
 		r, err := s.Idempotency(ctx, tok, "old")
 		if err != nil || r == nil || r.RequestHash != "h-old" || r.Status != 201 || string(r.Body) != `{"id":1}` {
@@ -110,8 +111,8 @@ func TestIdempotencyKeysMigrateToPerToken(t *testing.T) {
 // is stepped over by a tail that already read a higher one.
 func TestLogNeverSkipsAnEvent(t *testing.T) {
 	dsn := pgtest.DSN(t)
-	nodes := []*postgres.Store{open(t, dsn, postgres.Options{}), open(t, dsn, postgres.Options{})}
-	reader := open(t, dsn, postgres.Options{})
+	nodes := []*postgres.Store{open(t, dsn, store.Options{}), open(t, dsn, store.Options{})}
+	reader := open(t, dsn, store.Options{})
 	ctx := context.Background()
 	const writers, perWriter = 8, 40
 	var committed atomic.Int64
@@ -127,7 +128,7 @@ func TestLogNeverSkipsAnEvent(t *testing.T) {
 			for i := range perWriter {
 				abort := rng.IntN(8) == 0
 				var data []byte
-				err := nodes[w%2].Write(ctx, func(tx postgres.Tx) error {
+				err := nodes[w%2].Write(ctx, func(tx store.Tx) error {
 					time.Sleep(time.Duration(rng.IntN(3000)) * time.Microsecond)
 					ev, err := tx.AppendEvent(domain.NewEvent(domain.EventNotification, "x", tx.Now(),
 						map[string]int{"w": w, "i": i}, fmt.Sprintf("user:%d", w)))
@@ -250,12 +251,12 @@ func TestChangedFollowsOtherNodes(t *testing.T) {
 	dsn := pgtest.DSN(t)
 	var changed atomic.Int64
 	var logs syncBuffer
-	a := open(t, dsn, postgres.Options{Changed: func() { changed.Add(1) }, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
-	b := open(t, dsn, postgres.Options{})
+	a := open(t, dsn, store.Options{Changed: func() { changed.Add(1) }, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	b := open(t, dsn, store.Options{})
 	ctx := context.Background()
 	appendOne := func() {
 		t.Helper()
-		err := b.Write(ctx, func(tx postgres.Tx) error {
+		err := b.Write(ctx, func(tx store.Tx) error {
 			_, err := tx.AppendEvent(domain.NewEvent(domain.EventAlert, "alert", tx.Now(), nil, domain.RoomAll))
 			return err
 		})
@@ -359,10 +360,10 @@ func TestDatabaseDownIsUnavailable(t *testing.T) {
 	pdsn := strings.Replace(dsn, "@"+u+"/", "@"+p.ln.Addr().String()+"/", 1)
 	var changed atomic.Int64
 	var logs syncBuffer
-	s := open(t, pdsn, postgres.Options{Changed: func() { changed.Add(1) }, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	s := open(t, pdsn, store.Options{Changed: func() { changed.Add(1) }, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	ctx := context.Background()
 	write := func() error {
-		return s.Write(ctx, func(tx postgres.Tx) error {
+		return s.Write(ctx, func(tx store.Tx) error {
 			_, err := tx.InsertCounter("Kasir")
 			return err
 		})

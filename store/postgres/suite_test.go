@@ -1,5 +1,3 @@
-//go:build storecontract
-
 package postgres_test
 
 import (

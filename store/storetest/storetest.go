@@ -1,5 +1,3 @@
-//go:build storecontract
-
 // Package storetest is the behaviour every store backend owes the
 // service: one suite, run against SQLite and PostgreSQL alike. Tests of a
 // backend's own machinery (SQLite's WAL and query plans, PostgreSQL's
