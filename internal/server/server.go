@@ -13,6 +13,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/posd/posd/internal/api"
@@ -163,14 +164,24 @@ type Server struct {
 func New(ctx context.Context, cfg Config) (*Server, error) {
 	cfg.defaults()
 	s := &Server{cfg: cfg, log: cfg.Logger}
-	var h *hub.Hub
+	// The store exists before the hub it feeds, and PostgreSQL's listener
+	// may report a change at once: the hub is published to it atomically.
+	var hubp atomic.Pointer[hub.Hub]
 	st, err := backend.Open(ctx, cfg.DBPath, store.Options{
 		Synchronous: cfg.Synchronous,
 		Now:         cfg.Now,
-		Committed:   func(evs []domain.Event) { h.Publish(evs) },
-		Changed:     func() { h.Changed() },
-		WALLimit:    cfg.WALLimit,
-		Logger:      cfg.Logger.With("component", "store"),
+		Committed: func(evs []domain.Event) {
+			if h := hubp.Load(); h != nil {
+				h.Publish(evs)
+			}
+		},
+		Changed: func() {
+			if h := hubp.Load(); h != nil {
+				h.Changed()
+			}
+		},
+		WALLimit: cfg.WALLimit,
+		Logger:   cfg.Logger.With("component", "store"),
 	})
 	if err != nil {
 		return nil, err
@@ -203,7 +214,8 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	// The hub follows the committed log: this process's commits arrive
 	// through Publish, anything else is read from the log.
 	hopts.Follow = st
-	h = hub.New(hopts, st, cfg.Logger.With("component", "hub"))
+	h := hub.New(hopts, st, cfg.Logger.With("component", "hub"))
+	hubp.Store(h)
 	s.Hub = h
 	m.SetLive(h)
 	m.SetLag(func() float64 {

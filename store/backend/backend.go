@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/posd/posd/store"
+	"github.com/posd/posd/store/postgres"
 	"github.com/posd/posd/store/sqlite"
 )
 
@@ -18,6 +19,9 @@ func IsPostgres(target string) bool {
 
 // Open opens the store target names.
 func Open(ctx context.Context, target string, opts store.Options) (store.Store, error) {
+	if IsPostgres(target) {
+		return postgres.Open(ctx, target, opts)
+	}
 	return sqlite.Open(ctx, target, opts)
 }
 

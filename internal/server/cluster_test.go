@@ -1,0 +1,378 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os/exec"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/posd/posd/internal/client"
+	"github.com/posd/posd/store/postgres/pgtest"
+)
+
+// clusterNode is one posd serve process of a cluster.
+type clusterNode struct {
+	t    *testing.T
+	port int
+	dsn  string
+	dir  string
+	proc *attackProc
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// start runs the node (again) on its port and waits for /healthz.
+func (n *clusterNode) start() {
+	t := n.t
+	t.Helper()
+	p := &attackProc{
+		Addr:   "127.0.0.1:" + strconv.Itoa(n.port),
+		stderr: &lockedBuffer{},
+		exited: make(chan struct{}),
+	}
+	p.Base = "http://" + p.Addr
+	p.cmd = exec.Command(attackBinary(t), "serve", "--addr", p.Addr, "--db", n.dsn, "--auth=off", "--log-level", "warn",
+		"--max-conns-per-addr", "5000", "--max-prelogin-per-addr", "5000")
+	p.cmd.Env = azEnvClean()
+	p.cmd.Dir = n.dir
+	p.cmd.Stderr = p.stderr
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.err = p.cmd.Wait(); close(p.exited) }()
+	n.proc = p
+	t.Cleanup(func() {
+		_ = p.cmd.Process.Kill()
+		<-p.exited
+		if t.Failed() {
+			t.Logf("node %d stderr:\n%s", n.port, tail(p.stderr.String(), 3000))
+		}
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		select {
+		case <-p.exited:
+			t.Fatalf("node %d exited: %v\n%s", n.port, p.err, p.stderr)
+		default:
+		}
+		if resp, err := http.Get(p.Base + "/healthz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("node %d did not answer /healthz\n%s", n.port, p.stderr)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (n *clusterNode) kill() {
+	_ = n.proc.cmd.Process.Kill()
+	<-n.proc.exited
+}
+
+// roundRobin is a load balancer with no stickiness: each request, and
+// each WebSocket upgrade, goes to the next node; a node that refuses the
+// connection is skipped, as a load balancer's health check would.
+func roundRobin(t *testing.T, nodes []*clusterNode) *httptest.Server {
+	var next atomic.Int64
+	proxies := make([]*httputil.ReverseProxy, len(nodes))
+	for i, n := range nodes {
+		u, _ := url.Parse("http://127.0.0.1:" + strconv.Itoa(n.port))
+		rp := httputil.NewSingleHostReverseProxy(u)
+		rp.ErrorHandler = func(w http.ResponseWriter, _ *http.Request, err error) {
+			w.Header().Set("X-Proxy-Error", "1")
+			w.WriteHeader(http.StatusBadGateway)
+		}
+		proxies[i] = rp
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for range len(nodes) {
+			i := int(next.Add(1)) % len(nodes)
+			c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(nodes[i].port), time.Second)
+			if err != nil {
+				continue
+			}
+			c.Close()
+			proxies[i].ServeHTTP(w, r)
+			return
+		}
+		w.WriteHeader(http.StatusBadGateway)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// Three nodes share one PostgreSQL database behind a round-robin proxy.
+// Native clients, each reconnecting through the proxy with its last id,
+// follow their rooms while orders go in through whichever node the proxy
+// picks; one node is killed with SIGKILL mid-run and started again. Every
+// client gets every event of its rooms exactly once, in id order, and
+// every acknowledged write is in the log.
+func TestClusterThreeNodesOneStream(t *testing.T) {
+	dsn := pgtest.DSN(t)
+	dir := t.TempDir()
+	var nodes []*clusterNode
+	for range 3 {
+		n := &clusterNode{t: t, port: freePort(t), dsn: dsn, dir: dir}
+		nodes = append(nodes, n)
+	}
+	// Three nodes starting at once: migrations run under a lock.
+	var wg sync.WaitGroup
+	for _, n := range nodes {
+		wg.Add(1)
+		go func() { defer wg.Done(); n.start() }()
+	}
+	wg.Wait()
+	lb := roundRobin(t, nodes)
+	api, err := client.New(client.Config{Server: lb.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	const tenants = 3
+	for i := 1; i <= tenants; i++ {
+		if err := postJSON(ctx, lb.URL+"/api/tenants", map[string]any{"name": fmt.Sprintf("Stall %d", i), "code": fmt.Sprintf("T%d", i)}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// Followers: one per tenant room and one on the display room.
+	type follower struct {
+		rooms []string
+		mu    sync.Mutex
+		ids   []int64
+		bad   string
+	}
+	var followers []*follower
+	for i := 1; i <= tenants; i++ {
+		followers = append(followers, &follower{rooms: []string{"tenant-" + strconv.Itoa(i)}})
+	}
+	followers = append(followers, &follower{rooms: []string{"display"}}, &follower{rooms: []string{"display"}})
+	for _, f := range followers {
+		s := api.Subscribe(ctx, client.StreamOptions{Rooms: f.rooms, MinBackoff: 50 * time.Millisecond, MaxBackoff: 500 * time.Millisecond})
+		t.Cleanup(s.Close)
+		go func() {
+			for u := range s.Updates() {
+				if u.Event == nil {
+					continue
+				}
+				f.mu.Lock()
+				id := u.Event.ID()
+				if n := len(f.ids); n > 0 && id <= f.ids[n-1] {
+					f.bad = fmt.Sprintf("id %d after %d", id, f.ids[n-1])
+				}
+				f.ids = append(f.ids, id)
+				f.mu.Unlock()
+			}
+		}()
+	}
+	time.Sleep(300 * time.Millisecond) // the followers are connected
+
+	// Writers: orders at about 30/s in all, each retried with its
+	// Idempotency-Key until a node answers.
+	var acked sync.Map // order id -> true
+	var writes atomic.Int64
+	stop := make(chan struct{})
+	var writers sync.WaitGroup
+	for w := range 3 {
+		writers.Add(1)
+		go func() {
+			defer writers.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				case <-time.After(100 * time.Millisecond):
+				}
+				key := fmt.Sprintf("w%d-%d", w, i)
+				body := map[string]any{"tenant_id": 1 + (w+i)%tenants, "customer_name": "Budi",
+					"items": []map[string]any{{"name": "Soto", "quantity": 1, "unit_price": 20000}}}
+				var out struct{ ID int64 }
+				for attempt := 0; attempt < 50; attempt++ {
+					err := postJSONKey(ctx, lb.URL+"/api/orders", key, body, &out)
+					if err == nil {
+						acked.Store(out.ID, true)
+						writes.Add(1)
+						break
+					}
+					time.Sleep(100 * time.Millisecond)
+				}
+			}
+		}()
+	}
+	time.Sleep(4 * time.Second)
+	nodes[1].kill() // SIGKILL: its clients reconnect through the proxy
+	time.Sleep(3 * time.Second)
+	nodes[1].start()
+	time.Sleep(4 * time.Second)
+	close(stop)
+	writers.Wait()
+	if writes.Load() < 50 {
+		t.Fatalf("only %d orders were acknowledged", writes.Load())
+	}
+
+	// What the log says each room received, read through the proxy.
+	want := func(room string) []int64 {
+		var ids []int64
+		since := int64(0)
+		for {
+			var page struct {
+				Events []struct {
+					Payload struct {
+						ID int64 `json:"id"`
+					} `json:"payload"`
+				} `json:"events"`
+				NextSince int64 `json:"next_since"`
+			}
+			if err := getJSON(ctx, fmt.Sprintf("%s/api/events?room=%s&since=%d&limit=1000", lb.URL, room, since), &page); err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range page.Events {
+				ids = append(ids, e.Payload.ID)
+			}
+			if len(page.Events) == 0 {
+				return ids
+			}
+			since = page.NextSince
+		}
+	}
+	for _, f := range followers {
+		expect := want(f.rooms[0])
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			f.mu.Lock()
+			got := slices.Clone(f.ids)
+			bad := f.bad
+			f.mu.Unlock()
+			if bad != "" {
+				t.Fatalf("%v: out of order or repeated: %s", f.rooms, bad)
+			}
+			if slices.Equal(got, expect) {
+				break
+			}
+			if time.Now().After(deadline) {
+				i := firstDifference(got, expect)
+				t.Fatalf("%v: got %d events, the log has %d for it; first difference at %d: got %v, log %v", f.rooms, len(got), len(expect), i, got[i:min(i+5, len(got))], expect[i:min(i+5, len(expect))])
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	// Every acknowledged order has its order:created event.
+	created := map[int64]bool{}
+	since := int64(0)
+	for {
+		var page struct {
+			Events []struct {
+				Payload struct {
+					Type string          `json:"type"`
+					Data json.RawMessage `json:"data"`
+				} `json:"payload"`
+			} `json:"events"`
+			NextSince int64 `json:"next_since"`
+		}
+		if err := getJSON(ctx, fmt.Sprintf("%s/api/events?since=%d&limit=1000", lb.URL, since), &page); err != nil {
+			t.Fatal(err)
+		}
+		if len(page.Events) == 0 {
+			break
+		}
+		for _, e := range page.Events {
+			if e.Payload.Type == "order_created" {
+				var d struct {
+					OrderID int64 `json:"order_id"`
+				}
+				_ = json.Unmarshal(e.Payload.Data, &d)
+				created[d.OrderID] = true
+			}
+		}
+		since = page.NextSince
+	}
+	missing := 0
+	acked.Range(func(k, _ any) bool {
+		if !created[k.(int64)] {
+			missing++
+		}
+		return true
+	})
+	if missing > 0 {
+		t.Fatalf("%d acknowledged orders have no order:created event", missing)
+	}
+	t.Logf("%d orders through 3 nodes, one killed and restarted; %d followers each got their rooms' events once, in order", writes.Load(), len(followers))
+}
+
+func firstDifference(a, b []int64) int {
+	for i := range min(len(a), len(b)) {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return min(len(a), len(b))
+}
+
+func postJSON(ctx context.Context, url string, body, out any) error {
+	return postJSONKey(ctx, url, "", body, out)
+}
+
+func postJSONKey(ctx context.Context, url, key string, body, out any) error {
+	raw, _ := json.Marshal(body)
+	req, err := http.NewRequestWithContext(ctx, "POST", url, bytes.NewReader(raw))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if key != "" {
+		req.Header.Set("Idempotency-Key", key)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("POST %s: %s", url, resp.Status)
+	}
+	if out != nil {
+		return json.NewDecoder(resp.Body).Decode(out)
+	}
+	return nil
+}
+
+func getJSON(ctx context.Context, url string, out any) error {
+	req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return json.NewDecoder(resp.Body).Decode(out)
+}
