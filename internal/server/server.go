@@ -4,7 +4,9 @@ package server
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
+	"encoding/base32"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,6 +15,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -32,8 +35,13 @@ import (
 
 // Config is everything posd serve can be told.
 type Config struct {
-	Addr        string // host:port; default 127.0.0.1:5000
-	DBPath      string // a SQLite file or a postgres:// URL; default ./posd.db
+	Addr   string // host:port; default 127.0.0.1:5000
+	DBPath string // a SQLite file or a postgres:// URL; default ./posd.db
+	// NodeID names this process among the nodes sharing a database
+	// (default: random, new at every start); Advertise is the address the
+	// other nodes reach it at (default: the listen address).
+	NodeID      string
+	Advertise   string
 	TokenFile   string // default DBPath + ".token"; for PostgreSQL ./posd.db.token
 	CORSOrigins []string
 	AuthOff     bool
@@ -116,6 +124,9 @@ func (c *Config) defaults() {
 	if c.ExpiryCheckEvery <= 0 {
 		c.ExpiryCheckEvery = 10 * time.Second
 	}
+	if c.NodeID == "" {
+		c.NodeID = newNodeID()
+	}
 	if c.MaxBodyBytes <= 0 {
 		c.MaxBodyBytes = api.DefaultMaxBodyBytes
 	}
@@ -128,6 +139,34 @@ func (c *Config) defaults() {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+}
+
+// newNodeID is 8 random characters of lower-case base32: short enough to
+// prefix every Engine.IO session id with, so any node can tell whose a
+// session is.
+func newNodeID() string {
+	var b [5]byte
+	_, _ = rand.Read(b[:])
+	return strings.ToLower(base32.StdEncoding.EncodeToString(b[:]))
+}
+
+// NodeID names this node.
+func (s *Server) NodeID() string { return s.cfg.NodeID }
+
+// AdvertiseAddr is the host:port other nodes reach this one at: --advertise,
+// else the bound address (with 127.0.0.1 for an unspecified host).
+func (s *Server) AdvertiseAddr() string {
+	if s.cfg.Advertise != "" {
+		return s.cfg.Advertise
+	}
+	host, port, err := net.SplitHostPort(s.Addr())
+	if err != nil {
+		return s.Addr()
+	}
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port)
 }
 
 // APIReserve is how many connections the socket cap leaves below the
