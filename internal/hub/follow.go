@@ -56,6 +56,8 @@ type follower struct {
 	cursor   int64
 	holeAt   int64 // the id last reported missing, so a lasting hole is logged once a second
 	holeLogT time.Time
+	// readErrLogT is when a failed read was last logged.
+	readErrLogT time.Time
 }
 
 // accept fans out the locally committed batch, reading the log first
@@ -93,8 +95,12 @@ func (h *Hub) catchUp(ctx context.Context, upTo int64) (retry bool) {
 	for upTo == 0 || f.cursor < upTo {
 		evs, err := f.log.ReadLog(ctx, f.cursor, followPage)
 		if err != nil {
-			if ctx.Err() == nil {
-				h.lg.Error("reading the event log", "after", f.cursor, "err", err)
+			// The database is away (a restart, a failover): sockets stay
+			// open and the follower reads on where it stopped once it is
+			// back. Said once a minute, not once per poll.
+			if ctx.Err() == nil && time.Since(f.readErrLogT) >= time.Minute {
+				f.readErrLogT = time.Now()
+				h.lg.Error("reading the event log; delivery resumes from here when it can be read", "after", f.cursor, "err", err)
 			}
 			return true
 		}
