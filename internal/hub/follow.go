@@ -56,8 +56,10 @@ type follower struct {
 	cursor   int64
 	holeAt   int64 // the id last reported missing, so a lasting hole is logged once a second
 	holeLogT time.Time
-	// readErrLogT is when a failed read was last logged.
+	// readErrLogT is when a failed read was last logged; readFailed makes
+	// the next try wait a poll interval rather than a hole's retry.
 	readErrLogT time.Time
+	readFailed  bool
 }
 
 // accept fans out the locally committed batch, reading the log first
@@ -102,6 +104,7 @@ func (h *Hub) catchUp(ctx context.Context, upTo int64) (retry bool) {
 				f.readErrLogT = time.Now()
 				h.lg.Error("reading the event log; delivery resumes from here when it can be read", "after", f.cursor, "err", err)
 			}
+			f.readFailed = true
 			return true
 		}
 		if len(evs) == 0 {

@@ -207,7 +207,11 @@ func (h *Hub) Run(ctx context.Context) {
 			again = h.catchUp(ctx, 0) || again
 		}
 		if again {
-			retry.Reset(holeRetry)
+			d := holeRetry
+			if h.follow.readFailed {
+				d, h.follow.readFailed = h.opts.PollInterval, false
+			}
+			retry.Reset(d)
 		}
 	}
 }
