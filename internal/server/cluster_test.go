@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/posd/posd/internal/client"
 	"github.com/posd/posd/store/postgres/pgtest"
 )
@@ -136,7 +137,11 @@ func TestClusterThreeNodesOneStream(t *testing.T) {
 	dir := t.TempDir()
 	var nodes []*clusterNode
 	for range 3 {
-		n := &clusterNode{t: t, port: freePort(t), dsn: dsn, dir: dir}
+		port := freePort(t)
+		// Each node's connections carry its name, so the test can cut
+		// one node's LISTEN connection and no other test's.
+		app := fmt.Sprintf("posd-cluster-%d", port)
+		n := &clusterNode{t: t, port: port, dsn: pgtest.WithParam(t, dsn, "application_name", app), dir: dir}
 		nodes = append(nodes, n)
 	}
 	// Three nodes starting at once: migrations run under a lock.
@@ -224,7 +229,11 @@ func TestClusterThreeNodesOneStream(t *testing.T) {
 			}
 		}()
 	}
-	time.Sleep(4 * time.Second)
+	time.Sleep(2 * time.Second)
+	// Node 0 loses its LISTEN connection: it reconnects, and meanwhile
+	// its poll of the log loses nothing.
+	terminateListen(t, ctx, fmt.Sprintf("posd-cluster-%d", nodes[0].port))
+	time.Sleep(2 * time.Second)
 	nodes[1].kill() // SIGKILL: its clients reconnect through the proxy
 	time.Sleep(3 * time.Second)
 	nodes[1].start()
@@ -321,7 +330,46 @@ func TestClusterThreeNodesOneStream(t *testing.T) {
 	if missing > 0 {
 		t.Fatalf("%d acknowledged orders have no order:created event", missing)
 	}
+	// Every node has delivered the whole log: /healthz shows no lag.
+	for _, n := range nodes {
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			var h struct {
+				Log struct{ Head, Delivered, Lag int64 }
+			}
+			if err := getJSON(ctx, n.proc.Base+"/healthz", &h); err != nil {
+				t.Fatal(err)
+			}
+			if h.Log.Head > 0 && h.Log.Lag == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("node %d: /healthz log %+v, want lag 0", n.port, h.Log)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
 	t.Logf("%d orders through 3 nodes, one killed and restarted; %d followers each got their rooms' events once, in order", writes.Load(), len(followers))
+}
+
+// terminateListen ends the LISTEN connection of the node whose
+// connections are named app (pg_terminate_backend).
+func terminateListen(t *testing.T, ctx context.Context, app string) {
+	t.Helper()
+	conn, err := pgx.Connect(ctx, pgtest.URL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var n int
+	err = conn.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+		WHERE application_name = $1 AND query ILIKE 'LISTEN%'`, app).Scan(&n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 {
+		t.Fatalf("terminated %d LISTEN connections of %s, want 1", n, app)
+	}
 }
 
 func firstDifference(a, b []int64) int {
