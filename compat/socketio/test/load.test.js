@@ -13,8 +13,10 @@ describe(`${CLIENTS} concurrent clients`, () => {
   before(async () => {
     // All 200 connect at once from one address: a load test, not a
     // browser. posd caps the sessions one address holds before they
-    // connect (--max-prelogin-per-addr, 32 by default).
-    server = await startServer({ extraArgs: ['--max-prelogin-per-addr', String(CLIENTS)] });
+    // connect (--max-prelogin-per-addr, 32 by default) and the TCP
+    // connections it holds (--max-conns-per-addr, 256; a polling client
+    // holds two or three).
+    server = await startServer({ extraArgs: ['--max-prelogin-per-addr', String(CLIENTS), '--max-conns-per-addr', String(4 * CLIENTS)] });
     for (let t = 1; t <= TENANTS; t++) {
       await server.api('POST', '/api/tenants', { name: `Stall ${t}`, code: `T${t}` });
     }
