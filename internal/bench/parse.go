@@ -168,7 +168,6 @@ func parseSIO(b []byte) (sioPacket, bool) {
 	if len(rest) > 0 && rest[0] == '/' {
 		j := bytes.IndexByte(rest, ',')
 		if j < 0 { // "40/admin" with nothing after
-			j = len(rest)
 			nsOther = string(rest) != "/"
 			rest = nil
 		} else {

@@ -175,9 +175,9 @@ func launchBrowser(bin string) (*browser, error) {
 			Type                 string `json:"type"`
 			WebSocketDebuggerURL string `json:"webSocketDebuggerUrl"`
 		}
-		resp, err := http.Get("http://" + host + "/json/list")
-		if err == nil {
-			err = json.NewDecoder(resp.Body).Decode(&targets)
+		// A failed look waits for the next: the browser may still be starting.
+		if resp, err := http.Get("http://" + host + "/json/list"); err == nil {
+			_ = json.NewDecoder(resp.Body).Decode(&targets)
 			resp.Body.Close()
 		}
 		for _, tg := range targets {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -111,7 +112,7 @@ func (a *durAcked) add(order int64, name string) {
 var durNextStatus = map[string]string{"pending": "preparing", "preparing": "ready", "ready": "completed"}
 
 // step makes one write; it returns an error only for answers that are not
-// legal outcomes (lost connections are reported as durErrLost).
+// legal outcomes (lost connections are reported as errDurLost).
 func (w *durWriter) step() error {
 	w.n++
 	key := []string{}
@@ -198,8 +199,8 @@ func (w *durWriter) step() error {
 	return nil
 }
 
-// durErrLost: the server went away before answering (the crash test's kills).
-var durErrLost = fmt.Errorf("lost answer")
+// errDurLost: the server went away before answering (the crash test's kills).
+var errDurLost = errors.New("lost answer")
 
 func (w *durWriter) do(method, path string, body any, want int, out any, headers []string) error {
 	for attempt := 0; ; attempt++ {
@@ -210,7 +211,7 @@ func (w *durWriter) do(method, path string, body any, want int, out any, headers
 			}
 			// The same key again, until the server answers: it acts once.
 			if attempt > 600 {
-				return fmt.Errorf("%s %s: %w (%v)", method, path, durErrLost, err)
+				return fmt.Errorf("%s %s: %w (%v)", method, path, errDurLost, err)
 			}
 			time.Sleep(50 * time.Millisecond)
 			continue

@@ -145,7 +145,6 @@ type fakeStream struct {
 	resets []int64
 	since  int64
 	rooms  []string
-	once   sync.Once
 }
 
 func newFakeStream() *fakeStream { return &fakeStream{ch: make(chan client.Update, 64)} }

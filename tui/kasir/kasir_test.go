@@ -50,7 +50,6 @@ type fakeAPI struct {
 	head     int64
 	pays     []client.PayRequest
 	refunds  []string
-	keys     []string
 }
 
 func newFakeAPI() *fakeAPI {
