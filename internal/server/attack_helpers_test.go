@@ -88,12 +88,18 @@ func (l *lockedBuffer) String() string {
 }
 
 // attackServe starts the binary on a free port of 0.0.0.0 (so that every
-// loopback address reaches it) with auth on and extra flags, and waits for
-// /healthz.
+// loopback address reaches it) with auth on, a database in a fresh
+// directory and extra flags, and waits for /healthz.
 func attackServe(t *testing.T, extra ...string) *attackProc {
 	t.Helper()
+	return serveOn(t, filepath.Join(t.TempDir(), "posd.db"), extra...)
+}
+
+// serveOn is attackServe on the database file db (in a directory the test
+// prepared, such as a tiny tmpfs, or to start again on the same file).
+func serveOn(t *testing.T, db string, extra ...string) *attackProc {
+	t.Helper()
 	bin := attackBinary(t)
-	dir := t.TempDir()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -102,15 +108,15 @@ func attackServe(t *testing.T, extra ...string) *attackProc {
 	l.Close()
 	p := &attackProc{
 		Addr:   "127.0.0.1:" + strconv.Itoa(port),
-		DB:     filepath.Join(dir, "posd.db"),
+		DB:     db,
 		stderr: &lockedBuffer{},
 		exited: make(chan struct{}),
 	}
 	p.Base = "http://" + p.Addr
-	args := append([]string{"serve", "--addr", "0.0.0.0:" + strconv.Itoa(port), "--db", p.DB, "--log-level", "info"}, extra...)
+	args := append([]string{"serve", "--addr", "0.0.0.0:" + strconv.Itoa(port), "--db", db, "--log-level", "info"}, extra...)
 	p.cmd = exec.Command(bin, args...)
 	p.cmd.Env = azEnvClean()
-	p.cmd.Dir = dir
+	p.cmd.Dir = filepath.Dir(db)
 	p.cmd.Stderr = p.stderr
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -142,7 +148,7 @@ func attackServe(t *testing.T, extra ...string) *attackProc {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	tok, err := os.ReadFile(p.DB + ".token")
+	tok, err := os.ReadFile(db + ".token")
 	if err != nil {
 		t.Fatal(err)
 	}

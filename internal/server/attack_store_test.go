@@ -6,10 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -20,56 +18,6 @@ import (
 
 	"github.com/gorilla/websocket"
 )
-
-// storeServe starts the binary like attackServe, but on the database file
-// db (a directory the test prepared, such as a tiny tmpfs), so that it can
-// also be started again on the same file.
-func storeServe(t *testing.T, db string, extra ...string) *attackProc {
-	t.Helper()
-	bin := attackBinary(t)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	p := &attackProc{Addr: "127.0.0.1:" + strconv.Itoa(port), DB: db, stderr: &lockedBuffer{}, exited: make(chan struct{})}
-	p.Base = "http://" + p.Addr
-	args := append([]string{"serve", "--addr", "0.0.0.0:" + strconv.Itoa(port), "--db", db, "--log-level", "info"}, extra...)
-	p.cmd = exec.Command(bin, args...)
-	p.cmd.Env = azEnvClean()
-	p.cmd.Dir = filepath.Dir(db)
-	p.cmd.Stderr = p.stderr
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { p.err = p.cmd.Wait(); close(p.exited) }()
-	t.Cleanup(func() {
-		_ = p.cmd.Process.Kill()
-		<-p.exited
-		if t.Failed() {
-			t.Logf("posd stderr:\n%s", tail(p.stderr.String(), 4000))
-		}
-	})
-	deadline := time.Now().Add(60 * time.Second)
-	for !from("127.0.0.1").Healthy(p.Base) {
-		select {
-		case <-p.exited:
-			t.Fatalf("posd serve exited: %v\n%s", p.err, p.stderr)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("posd serve did not answer /healthz\n%s", p.stderr)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	tok, err := os.ReadFile(db + ".token")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.Admin = strings.TrimSpace(string(tok))
-	return p
-}
 
 // kill stops the server as a crash would (SIGKILL) and waits for it.
 func (p *attackProc) kill() {
@@ -167,7 +115,7 @@ func TestAttackDiskFull(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = syscall.Unmount(dir, syscall.MNT_DETACH) })
 	db := filepath.Join(dir, "posd.db")
-	p := storeServe(t, db)
+	p := serveOn(t, db)
 	toks := storeSeed(t, p, 2)
 	honest, evil := from("127.0.0.1"), from("127.0.0.2")
 	ctx := context.Background()
@@ -308,7 +256,7 @@ func TestAttackDiskFull(t *testing.T) {
 
 	// Nothing acknowledged was lost, even through a crash.
 	p.kill()
-	p2 := storeServe(t, db)
+	p2 := serveOn(t, db)
 	for _, tn := range []int{1, 2} {
 		st, b, err := honest.Do(ctx, "GET", p2.Base+"/api/orders?tenant_id="+strconv.Itoa(tn)+"&limit=1000", p2.Admin, nil)
 		var list struct{ Orders []struct{ ID int64 } }
