@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"runtime/pprof"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -16,6 +17,7 @@ func newBenchCmd() *cobra.Command {
 	cfg := bench.Config{}
 	var opts clientOptions
 	var cpuProfile string
+	var servers serverList
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "Load-test a server: many socket clients, orders at a fixed rate, delivery latency and cost",
@@ -25,6 +27,11 @@ then creates orders through POST /api/orders at --rate for --duration on an
 open-loop schedule. Every order:created delivery is matched to its order:
 latency runs from the order's scheduled request start to the receipt, and
 missing, duplicated and misrouted deliveries are counted.
+
+--server may name several nodes sharing one database (comma-separated or
+repeated): clients are spread round-robin over them, and so are the orders;
+with one --server-pid per node the CPU per delivery is reported per node (its
+CPU over the deliveries to its own clients) and in all.
 
 With --server-pid (a server on this machine), the server's CPU time and RSS are
 read from /proc before and after: CPU per delivery and RSS per connection.
@@ -45,7 +52,20 @@ Example (server on core 0, bench on core 1):
 			if opts.ca != "" {
 				return errors.New("bench: --ca is not supported: bench a server over plain http on this machine")
 			}
-			cfg.Server, cfg.Token = opts.server, opts.resolveToken()
+			if len(servers.urls) == 0 {
+				return errors.New("bench: --server names no server")
+			}
+			cfg.Servers = servers.urls
+			// The implicit admin token file goes only to servers on this
+			// machine: resolve it against a remote one if any is named.
+			opts.server = servers.urls[0]
+			for _, u := range servers.urls {
+				if !localServer(u) {
+					opts.server = u
+					break
+				}
+			}
+			cfg.Token = opts.resolveToken()
 			asJSON := opts.json
 			cfg.Progress = cmd.ErrOrStderr()
 			if cpuProfile != "" {
@@ -83,6 +103,12 @@ Example (server on core 0, bench on core 1):
 	}
 	opts.register(cmd, false)
 	f := cmd.Flags()
+	// --server takes several nodes of one cluster here: comma-separated or
+	// repeated.
+	servers.urls = []string{opts.server}
+	sf := f.Lookup("server")
+	sf.Value = &servers
+	sf.Usage = "posd server URL, or several nodes sharing one database (comma-separated or repeated: clients and orders go round-robin over them) (env POSD_SERVER)"
 	_ = f.MarkHidden("ca") // the bench speaks plain http only
 	f.StringVar(&cfg.Proto, "proto", bench.ProtoNative, "socket protocol: native or socketio")
 	f.IntVar(&cfg.Clients, "clients", 1000, "WebSocket clients to open")
@@ -96,7 +122,7 @@ Example (server on core 0, bench on core 1):
 	f.IntVar(&cfg.ConnectConcurrency, "connect-concurrency", 64, "connections opened in parallel")
 	f.StringVar(&cfg.Reader, "reader", bench.ReaderEpoll, "how the bench reads its sockets: epoll (its own client, one reader for all, least CPU) or gorilla (gorilla/websocket, a goroutine per connection)")
 	f.DurationVar(&cfg.PollInterval, "poll-interval", 500*time.Microsecond, "epoll reader: read ready sockets on this tick instead of being woken by every frame (so on loopback the server's writes pay no wake-up of the bench; receipts are seen up to this late); 0 to be woken")
-	f.IntVar(&cfg.ServerPID, "server-pid", 0, "pid of the server process on this machine, for its CPU and RSS (default: the server's /metrics, when it has process_* series)")
+	f.IntSliceVar(&cfg.ServerPIDs, "server-pid", nil, "pid of the server process on this machine, for its CPU and RSS; with several --server, one pid per server in the same order, comma-separated (default: the servers' /metrics, when they have process_* series)")
 	f.BoolVar(&cfg.NoMetrics, "no-server-metrics", false, "without --server-pid, do not read the server's CPU and RSS from its /metrics")
 	f.DurationVar(&cfg.Settle, "settle", time.Second, "pause after connecting before the first order (lets joins land)")
 	f.DurationVar(&cfg.Drain, "drain", 10*time.Second, "most to wait for outstanding deliveries after the last order")
@@ -105,3 +131,25 @@ Example (server on core 0, bench on core 1):
 	f.BoolVar(&opts.json, "json", false, "print the result as JSON on stdout (progress stays on stderr)")
 	return cmd
 }
+
+// serverList is --server for the bench: one URL or several, comma-separated
+// or repeated. The first one given replaces the default.
+type serverList struct {
+	urls []string
+	set  bool
+}
+
+func (s *serverList) Set(v string) error {
+	if !s.set {
+		s.urls, s.set = nil, true
+	}
+	for _, u := range strings.Split(v, ",") {
+		if u = strings.TrimSpace(u); u != "" {
+			s.urls = append(s.urls, u)
+		}
+	}
+	return nil
+}
+
+func (s *serverList) String() string { return strings.Join(s.urls, ",") }
+func (s *serverList) Type() string   { return "urls" }

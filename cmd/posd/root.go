@@ -31,6 +31,7 @@ func newRootCmd() *cobra.Command {
 		newDemoCmd(),
 		newDisplayCmd(),
 		newKasirCmd(),
+		newDBCmd(),
 	)
 	return root
 }

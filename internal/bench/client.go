@@ -36,6 +36,7 @@ var writePool = &sync.Pool{}
 // client is one bench connection and its reader.
 type client struct {
 	idx    int32
+	node   int             // index of the server it is connected to, in Config.Servers
 	conn   *websocket.Conn // --reader gorilla
 	ws     *wsConn         // --reader epoll
 	sink   sink[delivery]
@@ -227,7 +228,7 @@ func (c *client) readLoop(proto string, now func() int64) error {
 }
 
 // connect opens the client's connection and joins its rooms.
-func (c *client) connect(ctx context.Context, cfg *Config, d *websocket.Dialer, tenantID int64, display bool, now func() int64) error {
+func (c *client) connect(ctx context.Context, cfg *Config, server string, d *websocket.Dialer, tenantID int64, display bool, now func() int64) error {
 	path, q := "/socket.io/", sioQuery
 	if cfg.Proto == ProtoNative {
 		rooms := []string{"tenant-" + strconv.FormatInt(tenantID, 10)}
@@ -238,13 +239,13 @@ func (c *client) connect(ctx context.Context, cfg *Config, d *websocket.Dialer, 
 	}
 	var mc msgConn
 	if cfg.Reader == ReaderGorilla {
-		conn, err := dialGorilla(ctx, d, cfg.Server, path, q)
+		conn, err := dialGorilla(ctx, d, server, path, q)
 		if err != nil {
 			return err
 		}
 		c.conn, mc = conn, gorillaConn{conn}
 	} else {
-		ws, err := dialWS(ctx, cfg.Server, path, q)
+		ws, err := dialWS(ctx, server, path, q)
 		if err != nil {
 			return err
 		}

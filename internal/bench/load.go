@@ -151,7 +151,7 @@ type driveStats struct {
 // workers sends them, and latency is measured from the due time, so a server
 // that stalls is charged for the queueing it causes (no coordinated omission).
 type driver struct {
-	api       *api
+	apis      []*api // order i goes to apis[spread(i, …)]
 	tenantIDs []int64
 	rate      float64
 	duration  time.Duration
@@ -182,7 +182,7 @@ func (d *driver) run(ctx context.Context) driveStats {
 				t := s.seq % len(d.tenantIDs)
 				body = orderBody(body, d.tenantIDs[t], s.seq)
 				lag := time.Duration(d.now() - s.due)
-				b, err := d.api.post(ctx, "/api/orders", body)
+				b, err := d.apis[spread(s.seq, len(d.tenantIDs), len(d.apis))].post(ctx, "/api/orders", body)
 				var id int64
 				if err == nil {
 					id, err = idOf(b)

@@ -46,7 +46,18 @@ func WriteSummary(w io.Writer, r *Result) error {
 	l := r.LatencyMS
 	p("  latency      p50 %.2f  p90 %.2f  p99 %.2f  p99.9 %.2f  max %.2f ms  (request start → receipt, %d samples)\n",
 		l.P50, l.P90, l.P99, l.P999, l.Max, l.Count)
-	if s := r.Process; s != nil {
+	if s := r.Process; s != nil && len(r.Nodes) > 0 {
+		p("  servers      %d nodes (%s): %.2f s CPU in all (%.0f%% of a core), %.2f µs CPU per delivery in all\n",
+			len(r.Nodes), s.Source, s.CPUSeconds, s.CPUPercent, s.CPUUsPerDelivery)
+		for _, n := range r.Nodes {
+			who := n.Node
+			if n.PID > 0 {
+				who += fmt.Sprintf(" (pid %d)", n.PID)
+			}
+			p("               %s: %.2f s CPU (%.0f%%), %d deliveries to its clients, %.2f µs CPU per delivery; RSS %d KiB connected, %.1f KiB per connection\n",
+				who, n.CPUSeconds, n.CPUPercent, n.Deliveries, n.CPUUsPerDelivery, n.RSSConnectedKiB, n.RSSPerConnKiB)
+		}
+	} else if s != nil {
 		who := fmt.Sprintf("pid %d", s.PID)
 		if s.Source == "metrics" {
 			who = "from its /metrics"

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,7 +21,10 @@ import (
 
 // Config is one bench run.
 type Config struct {
-	Server       string // http://host:port
+	Server string // http://host:port; with Servers, the first of them
+	// Servers are several nodes of one cluster (sharing one database):
+	// clients and order writes go round-robin over them. Empty: Server.
+	Servers      []string
 	Token        string
 	Proto        string // ProtoNative or ProtoSocketIO
 	Clients      int
@@ -36,6 +40,7 @@ type Config struct {
 	Reader             string        // ReaderEpoll (default) or ReaderGorilla
 	PollInterval       time.Duration // ReaderEpoll: read on this tick (0: be woken by every frame)
 	ServerPID          int           // the server's pid for /proc accounting; 0: use its /metrics if it has them
+	ServerPIDs         []int         // with several Servers: each one's pid, in the same order (ServerPID is then ignored)
 	NoMetrics          bool          // without ServerPID, do not read the server's /metrics either
 	Settle             time.Duration // after connecting, before the first order
 	Drain              time.Duration // most to wait for deliveries after the last response
@@ -49,6 +54,15 @@ type Config struct {
 }
 
 func (c *Config) defaults() {
+	if len(c.Servers) == 0 && c.Server != "" {
+		c.Servers = []string{c.Server}
+	}
+	if len(c.Servers) > 0 {
+		c.Server = c.Servers[0]
+	}
+	if len(c.ServerPIDs) == 0 && c.ServerPID > 0 {
+		c.ServerPIDs = []int{c.ServerPID}
+	}
 	if c.Proto == "" {
 		c.Proto = ProtoNative
 	}
@@ -71,6 +85,10 @@ func (c *Config) defaults() {
 
 func (c *Config) validate() error {
 	switch {
+	case len(c.Servers) == 0:
+		return errors.New("no server to bench")
+	case len(c.ServerPIDs) > 0 && len(c.ServerPIDs) != len(c.Servers):
+		return fmt.Errorf("%d server pids for %d servers: give one pid per server, in the same order", len(c.ServerPIDs), len(c.Servers))
 	case c.Proto != ProtoNative && c.Proto != ProtoSocketIO:
 		return fmt.Errorf("proto %q: want native or socketio", c.Proto)
 	case c.Reader != ReaderEpoll && c.Reader != ReaderGorilla:
@@ -118,7 +136,8 @@ type Result struct {
 	Orders     OrdersResult   `json:"orders"`
 	Deliveries DeliveryResult `json:"deliveries"`
 	LatencyMS  Percentiles    `json:"latency_ms"`
-	Process    *ServerResult  `json:"server_process,omitempty"`
+	Process    *ServerResult  `json:"server_process,omitempty"` // with several servers: the nodes summed
+	Nodes      []ServerResult `json:"server_nodes,omitempty"`   // with several servers: each node
 	DB         *DBResult      `json:"database,omitempty"`
 	Bench      BenchResult    `json:"bench_process"`
 }
@@ -189,6 +208,8 @@ func percentiles(h *hdrhistogram.Histogram) Percentiles {
 // ServerResult is the server process's cost, from /proc.
 type ServerResult struct {
 	Source           string  `json:"source"` // "proc" (--server-pid) or "metrics" (the server's /metrics)
+	Node             string  `json:"node,omitempty"`
+	Deliveries       int64   `json:"deliveries,omitempty"` // received by this node's clients (per node) or by all
 	PID              int     `json:"pid,omitempty"`
 	CPUSeconds       float64 `json:"cpu_seconds"`
 	CPUUsPerDelivery float64 `json:"cpu_us_per_delivery"`
@@ -217,7 +238,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	now := func() int64 { return int64(time.Since(epoch)) }
 	res := &Result{
 		StartedAt: epoch.UTC().Format(time.RFC3339), LoadAvg: loadAvg(),
-		Proto: cfg.Proto, Reader: cfg.Reader, PollIntervalUS: cfg.PollInterval.Microseconds(), Server: cfg.Server, Clients: cfg.Clients, Tenants: cfg.Tenants,
+		Proto: cfg.Proto, Reader: cfg.Reader, PollIntervalUS: cfg.PollInterval.Microseconds(), Server: strings.Join(cfg.Servers, ","), Clients: cfg.Clients, Tenants: cfg.Tenants,
 		Rate: cfg.Rate, DurationS: cfg.Duration.Seconds(),
 	}
 	limit, err := RaiseFileLimit(uint64(cfg.Clients + cfg.Workers + 256))
@@ -229,8 +250,14 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, fmt.Errorf("file descriptor limit %d is too low for %d clients", limit, cfg.Clients)
 	}
 
-	api := newAPI(cfg.Server, cfg.Token, cfg.Workers)
-	defer api.close()
+	// One HTTP client per node, each with the full worker count of
+	// connections: the driver picks the node per order, not per worker.
+	apis := make([]*api, len(cfg.Servers))
+	for i, s := range cfg.Servers {
+		apis[i] = newAPI(s, cfg.Token, cfg.Workers)
+		defer apis[i].close()
+	}
+	api := apis[0]
 	tenantIDs := cfg.TenantIDs
 	if cfg.Setup {
 		if tenantIDs, err = api.createTenants(ctx, cfg.Tenants, time.Now()); err != nil {
@@ -245,22 +272,43 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	layout := NewLayout(cfg.Clients, cfg.Tenants, cfg.DisplayShare)
 	res.DisplayClients = layout.DisplayClients()
 
-	// The server's CPU and RSS: from /proc with --server-pid, else from its
-	// own /metrics when it exports the standard process_* series (posd does;
-	// the Node reference does not, and then there are no server figures).
-	var sample func() (ProcSample, error)
+	// The servers' CPU and RSS: from /proc with --server-pid, else from
+	// their own /metrics when they export the standard process_* series
+	// (posd does; the Node reference does not, and then there are no server
+	// figures). One sampler per node.
+	var samplers []func() (ProcSample, error)
 	source := ""
 	switch {
-	case cfg.ServerPID > 0:
-		sample, source = func() (ProcSample, error) { return SampleProc(cfg.ServerPID) }, "proc"
+	case len(cfg.ServerPIDs) > 0:
+		source = "proc"
+		for _, pid := range cfg.ServerPIDs {
+			samplers = append(samplers, func() (ProcSample, error) { return SampleProc(pid) })
+		}
 	case !cfg.NoMetrics:
-		if _, err := api.metricsSample(ctx); err == nil {
-			sample, source = func() (ProcSample, error) { return api.metricsSample(ctx) }, "metrics"
+		for _, a := range apis {
+			if _, err := a.metricsSample(ctx); err != nil {
+				samplers = nil
+				break
+			}
+			samplers = append(samplers, func() (ProcSample, error) { return a.metricsSample(ctx) })
+		}
+		if samplers != nil {
+			source = "metrics"
 		}
 	}
-	var srv0, srv1, srv2 ProcSample
-	if sample != nil {
-		if srv0, err = sample(); err != nil {
+	sampleAll := func() ([]ProcSample, error) {
+		out := make([]ProcSample, len(samplers))
+		for i, f := range samplers {
+			var err error
+			if out[i], err = f(); err != nil {
+				return nil, err
+			}
+		}
+		return out, nil
+	}
+	var srv0, srv1, srv2 []ProcSample
+	if samplers != nil {
+		if srv0, err = sampleAll(); err != nil {
 			return nil, err
 		}
 	}
@@ -307,9 +355,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 					return
 				}
 				start := time.Now()
-				c := &client{idx: int32(i)}
+				c := &client{idx: int32(i), node: spread(i, cfg.Tenants, len(cfg.Servers))}
 				dctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-				err := c.connect(dctx, &cfg, dialer, tenantIDs[layout.Tenant(i)], layout.InDisplay(i), now)
+				err := c.connect(dctx, &cfg, cfg.Servers[c.node], dialer, tenantIDs[layout.Tenant(i)], layout.InDisplay(i), now)
 				cancel()
 				if err == nil && pl != nil {
 					if err = pl.add(c); err != nil {
@@ -381,8 +429,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	res.FanoutPerOrder = perOrder / float64(cfg.Tenants)
 
-	if sample != nil {
-		if srv1, err = sample(); err != nil {
+	if samplers != nil {
+		if srv1, err = sampleAll(); err != nil {
 			closeAll()
 			return nil, err
 		}
@@ -391,8 +439,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 
 	// Collect: one goroutine owns the ledger.
 	orders := &sink[placed]{}
-	col := &collector{ledger: ledger, clients: clients, orders: orders}
-	drv := &driver{api: api, tenantIDs: tenantIDs, rate: cfg.Rate, duration: cfg.Duration, workers: cfg.Workers, now: now, out: orders}
+	col := &collector{ledger: ledger, clients: clients, orders: orders, perNode: make([]int64, len(cfg.Servers))}
+	drv := &driver{apis: apis, tenantIDs: tenantIDs, rate: cfg.Rate, duration: cfg.Duration, workers: cfg.Workers, now: now, out: orders}
 	colDone := make(chan struct{})
 	stopCol := make(chan struct{})
 	runStart := now()
@@ -423,8 +471,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		time.Sleep(20 * time.Millisecond)
 	}
 
-	if sample != nil {
-		srv2, err = sample()
+	if samplers != nil {
+		srv2, err = sampleAll()
 		if err != nil {
 			srv2 = srv1
 		}
@@ -475,24 +523,68 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if d.Received > 0 {
 		res.Bench.CPUUsPerDelivery = float64(self2.CPU-self1.CPU) / 1e3 / float64(d.Received)
 	}
-	if sample != nil {
-		sr := &ServerResult{
-			Source: source, PID: cfg.ServerPID, CPUSeconds: (srv2.CPU - srv1.CPU).Seconds(),
-			RSSBeforeKiB: srv0.RSSKiB, RSSConnectedKiB: srv1.RSSKiB, RSSEndKiB: srv2.RSSKiB,
+	if samplers != nil {
+		span := float64(now()-runStart) / 1e9
+		if len(samplers) == 1 {
+			res.Process = serverResult(source, srv0[0], srv1[0], srv2[0], d.Received, int64(res.Connect.Connected), span)
+			res.Process.Deliveries = 0 // the run's own count; kept out so one server's report reads as it always has
+			if len(cfg.ServerPIDs) == 1 {
+				res.Process.PID = cfg.ServerPIDs[0]
+			}
+		} else {
+			var sum [3]ProcSample
+			perConn := make([]int64, len(cfg.Servers))
+			for i, c := range clients {
+				if c != nil && live[i] {
+					perConn[c.node]++
+				}
+			}
+			for i := range samplers {
+				nr := serverResult(source, srv0[i], srv1[i], srv2[i], col.perNode[i], perConn[i], span)
+				nr.Node = cfg.Servers[i]
+				if len(cfg.ServerPIDs) > 0 {
+					nr.PID = cfg.ServerPIDs[i]
+				}
+				res.Nodes = append(res.Nodes, *nr)
+				for k, s := range [3]ProcSample{srv0[i], srv1[i], srv2[i]} {
+					sum[k].CPU += s.CPU
+					sum[k].RSSKiB += s.RSSKiB
+				}
+			}
+			res.Process = serverResult(source, sum[0], sum[1], sum[2], d.Received, int64(res.Connect.Connected), span)
 		}
-		if d.Received > 0 {
-			sr.CPUUsPerDelivery = float64(srv2.CPU-srv1.CPU) / 1e3 / float64(d.Received)
-		}
-		if span := float64(now()-runStart) / 1e9; span > 0 {
-			sr.CPUPercent = 100 * sr.CPUSeconds / span
-		}
-		if res.Connect.Connected > 0 {
-			sr.RSSPerConnKiB = float64(srv1.RSSKiB-srv0.RSSKiB) / float64(res.Connect.Connected)
-		}
-		res.Process = sr
 	}
 	return res, ctx.Err()
 }
+
+// serverResult is one process's (or the nodes' summed) cost between the
+// samples taken before connecting (s0), before the first order (s1) and
+// after the drain (s2), for deliveries received and conns connected.
+func serverResult(source string, s0, s1, s2 ProcSample, deliveries, conns int64, span float64) *ServerResult {
+	sr := &ServerResult{
+		Source: source, CPUSeconds: (s2.CPU - s1.CPU).Seconds(),
+		RSSBeforeKiB: s0.RSSKiB, RSSConnectedKiB: s1.RSSKiB, RSSEndKiB: s2.RSSKiB,
+	}
+	if deliveries > 0 {
+		sr.CPUUsPerDelivery = float64(s2.CPU-s1.CPU) / 1e3 / float64(deliveries)
+	}
+	if span > 0 {
+		sr.CPUPercent = 100 * sr.CPUSeconds / span
+	}
+	if conns > 0 {
+		sr.RSSPerConnKiB = float64(s1.RSSKiB-s0.RSSKiB) / float64(conns)
+	}
+	sr.Deliveries = deliveries
+	return sr
+}
+
+// spread is the server (of n) that client i, or order i, goes to. Client
+// and order i belong to tenant i mod tenants; the k-th of a tenant goes to
+// node (k + tenant) mod n, so each tenant's clients and orders go round
+// robin over every node (a plain i mod n would pin tenants to nodes when
+// tenants and n share a factor) and the nodes' shares differ by at most
+// one per tenant.
+func spread(i, tenants, n int) int { return (i/tenants + i%tenants) % n }
 
 func sleepCtx(ctx context.Context, d time.Duration) {
 	if d <= 0 {
@@ -512,7 +604,8 @@ type collector struct {
 	ledger  *Ledger
 	clients []*client
 	orders  *sink[placed]
-	lastAt  int64 // latest receipt seen (collector-owned until loop returns)
+	perNode []int64 // deliveries received by the clients of each server
+	lastAt  int64   // latest receipt seen (collector-owned until loop returns)
 
 	mu   sync.Mutex
 	snap colSnap
@@ -544,6 +637,7 @@ func (c *collector) collect() {
 			continue
 		}
 		ds := cl.sink.swap(c.spareD)
+		c.perNode[cl.node] += int64(len(ds))
 		for _, d := range ds {
 			if d.at > c.lastAt {
 				c.lastAt = d.at
