@@ -276,7 +276,7 @@ func (s *session) closeWith(reason hub.CloseReason, final [][]byte, recoverable 
 	s.srv.release(s)
 	s.wake()
 	if sock != nil {
-		s.srv.detach(sock, recoverable)
+		s.srv.detach(sock, recoverable, false)
 		sock.client.Close(hub.GoingAway)
 	}
 	if keep {
