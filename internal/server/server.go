@@ -40,8 +40,11 @@ type Config struct {
 	// NodeID names this process among the nodes sharing a database
 	// (default: random, new at every start); Advertise is the address the
 	// other nodes reach it at (default: the listen address).
-	NodeID      string
-	Advertise   string
+	NodeID    string
+	Advertise string
+	// Peers names other nodes' addresses (node id -> host:port) when the
+	// store keeps no node registry: a static one.
+	Peers       map[string]string
 	TokenFile   string // default DBPath + ".token"; for PostgreSQL ./posd.db.token
 	CORSOrigins []string
 	AuthOff     bool
@@ -310,6 +313,19 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		ReadLimit: cfg.WSReadLimit, PingInterval: cfg.PingInterval, PongTimeout: cfg.PongTimeout, WriteTimeout: cfg.WSWriteTimeout, SendBuffer: cfg.WSSendBuffer,
 		OnError: a.WriteError, Logger: cfg.Logger.With("component", "ws"),
 	})
+	// A request for a Socket.IO session another node holds is forwarded
+	// there, signed with the database's cluster secret.
+	secret, err := st.ClusterSecret(ctx)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	var peers socketio.Peers
+	if reg, ok := st.(socketio.Peers); ok {
+		peers = reg
+	} else if len(cfg.Peers) > 0 {
+		peers = staticPeers(cfg.Peers)
+	}
 	s.sio = socketio.NewServer(socketio.Config{
 		Hub: h, Proto: ProtoSocketIO, Auth: authn, Origins: origins,
 		WriteTimeout: cfg.WSWriteTimeout, SendBuffer: cfg.WSSendBuffer,
@@ -319,7 +335,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		ConnectTimeout: cfg.SIOConnectTimeout, MaxPreloginPerAddr: cfg.SIOMaxPreloginPerAddr,
 		// Recovery records live in the database: a client recovers on any
 		// node, after any node's death or restart.
-		Records: recoveryRecords{st}, NodeID: cfg.NodeID,
+		Records: recoveryRecords{st}, NodeID: cfg.NodeID, Peers: peers, ForwardSecret: secret,
 		Logger: cfg.Logger, Now: cfg.Now,
 	})
 	mux := http.NewServeMux()
@@ -634,4 +650,12 @@ func (r recoveryRecords) ClaimRecovery(ctx context.Context, pid string, tokenID 
 
 func (r recoveryRecords) TouchRecovery(ctx context.Context, owner string, pids []string, expires time.Time) error {
 	return r.st.TouchRecovery(ctx, owner, pids, expires)
+}
+
+// staticPeers is a node registry given on the command line.
+type staticPeers map[string]string
+
+func (p staticPeers) NodeAddr(_ context.Context, id string) (string, bool, error) {
+	a, ok := p[id]
+	return a, ok, nil
 }

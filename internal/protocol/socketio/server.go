@@ -58,8 +58,14 @@ type Config struct {
 	// (the database); nil keeps them in this process.
 	Records Records
 	// NodeID names this node among those sharing Records: it owns the
-	// records of its live sockets.
+	// records of its live sockets, and starts the Engine.IO sid of each
+	// session it holds.
 	NodeID string
+	// Peers finds the node a sid names, so that a request for a session
+	// held elsewhere is forwarded there; ForwardSecret (shared by every
+	// node) signs what is forwarded. nil or "": a single node.
+	Peers         Peers
+	ForwardSecret string
 	// MaxSessions caps open Engine.IO sessions, connected or not, polling
 	// or WebSocket; each holds a descriptor or a pending request, so posd
 	// serve passes its --max-connections. Default 50,000, the hub's.
@@ -163,6 +169,8 @@ type Server struct {
 	saved     map[string]time.Time // expiry of the records this node let go of
 	lastSweep time.Time
 
+	peerTransport http.RoundTripper
+
 	writes    sync.WaitGroup // background record writes (detach)
 	stop      chan struct{}  // ends refreshLoop
 	closeOnce sync.Once
@@ -189,6 +197,10 @@ func NewServer(cfg Config) *Server {
 		// Origins are checked before the upgrade, with Engine.IO's error body.
 		CheckOrigin: func(*http.Request) bool { return true },
 	}
+	pt := http.DefaultTransport.(*http.Transport).Clone()
+	pt.Proxy = nil // nodes talk to each other directly
+	pt.MaxIdleConnsPerHost = 64
+	s.peerTransport = pt
 	go s.refreshLoop()
 	return s
 }
@@ -215,6 +227,13 @@ func (s *Server) openPacket(sid string, t transportKind) []byte {
 // ServeHTTP handles every Engine.IO request: handshakes, polls, posts and
 // WebSocket upgrades.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if sid := r.URL.Query().Get("sid"); sid != "" && r.Method != http.MethodOptions {
+		// Another node's session is its business, CORS and all: no
+		// sticky sessions needed in front of the nodes.
+		if !s.acceptForwarded(r, sid) && s.session(sid) == nil && s.forward(w, r, sid) {
+			return
+		}
+	}
 	origin := r.Header.Get("Origin")
 	if s.cfg.Origins.Listed(origin) {
 		h := w.Header()

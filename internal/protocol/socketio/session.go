@@ -87,7 +87,7 @@ type session struct {
 func newSession(srv *Server, r *http.Request, t transportKind) *session {
 	return &session{
 		srv:       srv,
-		id:        newID(),
+		id:        srv.newSID(),
 		remote:    r.RemoteAddr,
 		key:       edge.AddrKey(r.RemoteAddr),
 		token:     auth.SocketToken(r),
