@@ -28,7 +28,6 @@ type eioPoller struct {
 	sid, pid  string
 	offsets   []int64 // order:created offsets, as received
 	recovered []bool  // per CONNECT after the first: was the socket recovered
-	err       string
 }
 
 func (c *eioPoller) url() string {
