@@ -55,8 +55,33 @@ type Store interface {
 	RevokeToken(ctx context.Context, id int64, at time.Time) (bool, error)
 	CountTokens(ctx context.Context) (int, error)
 
-	SaveRecovery(ctx context.Context, sessions []RecoverySession) error
-	TakeRecovery(ctx context.Context, now time.Time) ([]RecoverySession, error)
+	// Socket.IO connection-state recovery records are written through as
+	// sockets connect, join, leave and drop, so that any node can recover
+	// a socket whatever became of the node that held it. Each write names
+	// the record's generation: a claim starts a new one, and a write of an
+	// older generation (a late disconnect on the old node) changes nothing.
+	//
+	// PutRecovery writes r as generation r.Gen: it replaces a record of the
+	// same pid only if that one's generation is lower.
+	PutRecovery(ctx context.Context, r RecoverySession) error
+	// UpdateRecovery sets the rooms and expiry of pid's record if it is
+	// still at generation gen; it never creates one.
+	UpdateRecovery(ctx context.Context, pid string, gen int64, rooms []string, expires time.Time) error
+	// DeleteRecovery deletes pid's record if it is still at generation gen.
+	DeleteRecovery(ctx context.Context, pid string, gen int64) error
+	// ClaimRecovery takes pid's record if it belongs to tokenID and has not
+	// expired at now, deleting it in the same statement: of any number of
+	// claims, on any nodes, one gets it. nil when there is none to take.
+	ClaimRecovery(ctx context.Context, pid string, tokenID int64, now time.Time) (*RecoverySession, error)
+	// TouchRecovery sets the expiry of owner's records among pids, in one
+	// statement: a node keeps its live sockets' records claimable.
+	TouchRecovery(ctx context.Context, owner string, pids []string, expires time.Time) error
+	// PruneRecovery deletes the records expired at now.
+	PruneRecovery(ctx context.Context, now time.Time) (int64, error)
+	// ClusterSecret is a random secret every node sharing the database
+	// reads alike (made once, by a migration): nodes sign what they
+	// forward to each other with it.
+	ClusterSecret(ctx context.Context) (string, error)
 
 	SchemaVersion(ctx context.Context) (int, error)
 	Close() error
@@ -129,13 +154,16 @@ type PaymentFilter struct {
 }
 
 // RecoverySession is one Socket.IO socket's connection-state recovery
-// record: who it was (pid, socket id, token) and what it followed.
+// record: who it was (pid, socket id, token), what it followed, the node
+// that holds (or last held) it and its generation.
 type RecoverySession struct {
 	PID, ID string
 	TokenID int64
 	Rooms   []string
 	Base    int64
 	Expires time.Time
+	Owner   string
+	Gen     int64
 }
 
 // TokenRow is a stored token: only the hash of its secret is kept.

@@ -29,6 +29,7 @@ type clusterNode struct {
 	port int
 	dsn  string
 	dir  string
+	args []string // more flags for posd serve
 	proc *attackProc
 }
 
@@ -54,6 +55,7 @@ func (n *clusterNode) start() {
 	p.Base = "http://" + p.Addr
 	p.cmd = exec.Command(attackBinary(t), "serve", "--addr", p.Addr, "--db", n.dsn, "--auth=off", "--log-level", "warn",
 		"--max-conns-per-addr", "5000", "--max-prelogin-per-addr", "5000")
+	p.cmd.Args = append(p.cmd.Args, n.args...)
 	p.cmd.Env = azEnvClean()
 	p.cmd.Dir = n.dir
 	p.cmd.Stderr = p.stderr

@@ -40,8 +40,11 @@ type Config struct {
 	// NodeID names this process among the nodes sharing a database
 	// (default: random, new at every start); Advertise is the address the
 	// other nodes reach it at (default: the listen address).
-	NodeID      string
-	Advertise   string
+	NodeID    string
+	Advertise string
+	// Peers names other nodes' addresses (node id -> host:port) when the
+	// store keeps no node registry: a static one.
+	Peers       map[string]string
 	TokenFile   string // default DBPath + ".token"; for PostgreSQL ./posd.db.token
 	CORSOrigins []string
 	AuthOff     bool
@@ -310,6 +313,19 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		ReadLimit: cfg.WSReadLimit, PingInterval: cfg.PingInterval, PongTimeout: cfg.PongTimeout, WriteTimeout: cfg.WSWriteTimeout, SendBuffer: cfg.WSSendBuffer,
 		OnError: a.WriteError, Logger: cfg.Logger.With("component", "ws"),
 	})
+	// A request for a Socket.IO session another node holds is forwarded
+	// there, signed with the database's cluster secret.
+	secret, err := st.ClusterSecret(ctx)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	var peers socketio.Peers
+	if reg, ok := st.(socketio.Peers); ok {
+		peers = reg
+	} else if len(cfg.Peers) > 0 {
+		peers = staticPeers(cfg.Peers)
+	}
 	s.sio = socketio.NewServer(socketio.Config{
 		Hub: h, Proto: ProtoSocketIO, Auth: authn, Origins: origins,
 		WriteTimeout: cfg.WSWriteTimeout, SendBuffer: cfg.WSSendBuffer,
@@ -317,19 +333,11 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		// logged in or not: the same cap as the hub's connections.
 		MaxSessions:    cfg.Hub.MaxConnections,
 		ConnectTimeout: cfg.SIOConnectTimeout, MaxPreloginPerAddr: cfg.SIOMaxPreloginPerAddr,
+		// Recovery records live in the database: a client recovers on any
+		// node, after any node's death or restart.
+		Records: recoveryRecords{st}, NodeID: cfg.NodeID, Peers: peers, ForwardSecret: secret,
 		Logger: cfg.Logger, Now: cfg.Now,
 	})
-	// Socket.IO sessions the last shutdown kept for recovery (see Run).
-	if saved, err := st.TakeRecovery(ctx, cfg.Now()); err != nil {
-		cfg.Logger.Warn("Socket.IO sessions of the last run cannot recover", "err", err)
-	} else if len(saved) > 0 {
-		back := make([]socketio.SavedSession, len(saved))
-		for i, r := range saved {
-			back[i] = socketio.SavedSession(r)
-		}
-		s.sio.Restore(back)
-		cfg.Logger.Info("Socket.IO sessions of the last run may recover", "sessions", len(back))
-	}
 	mux := http.NewServeMux()
 	mux.Handle("/socket.io/", s.sio) // Socket.IO v4 clients (DESIGN.md §6.2)
 	mux.Handle("/api/", a)
@@ -510,24 +518,12 @@ func (s *Server) Run(ctx context.Context) error {
 	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	_ = s.http.Shutdown(shutCtx) // in-flight requests finish; their events are published
-	s.sio.Close()                // again, and waited for: Shutdown runs its hooks in the background
+	s.sio.Close()                // again, and waited for (it writes the recovery records): Shutdown runs its hooks in the background
 	stopHub()                    // every socket gets 1001 going away
 	<-s.Hub.Done()
 	waitOrTimeout(s.native.Wait, 3*time.Second)
 	stopBG()
 	<-bgDone
-	// Socket.IO clients that come back within the recovery window recover
-	// on the next start, with what they missed meanwhile.
-	saved := s.sio.Saved()
-	keep := make([]store.RecoverySession, len(saved))
-	for i, r := range saved {
-		keep[i] = store.RecoverySession(r)
-	}
-	saveCtx, cancelSave := context.WithTimeout(context.Background(), 5*time.Second) // shutCtx may be spent
-	if err := s.Store.SaveRecovery(saveCtx, keep); err != nil {
-		s.log.Error("keeping Socket.IO sessions for recovery", "err", err)
-	}
-	cancelSave()
 	if err := s.Store.Close(); err != nil && serveErr == nil {
 		serveErr = fmt.Errorf("close database: %w", err)
 	}
@@ -623,4 +619,43 @@ func (s *Server) Prune(ctx context.Context) {
 	if _, err := s.Store.PruneIdempotency(ctx, now.Add(-s.cfg.IdempotencyTTL)); err != nil && ctx.Err() == nil {
 		s.log.Error("prune idempotency keys", "err", err)
 	}
+	if _, err := s.Store.PruneRecovery(ctx, now); err != nil && ctx.Err() == nil {
+		s.log.Error("prune Socket.IO recovery records", "err", err)
+	}
+}
+
+// recoveryRecords keeps socketio's recovery records in the store.
+type recoveryRecords struct{ st store.Store }
+
+func (r recoveryRecords) PutRecovery(ctx context.Context, rec socketio.Record) error {
+	return r.st.PutRecovery(ctx, store.RecoverySession(rec))
+}
+
+func (r recoveryRecords) UpdateRecovery(ctx context.Context, pid string, gen int64, rooms []string, expires time.Time) error {
+	return r.st.UpdateRecovery(ctx, pid, gen, rooms, expires)
+}
+
+func (r recoveryRecords) DeleteRecovery(ctx context.Context, pid string, gen int64) error {
+	return r.st.DeleteRecovery(ctx, pid, gen)
+}
+
+func (r recoveryRecords) ClaimRecovery(ctx context.Context, pid string, tokenID int64, now time.Time) (*socketio.Record, error) {
+	rec, err := r.st.ClaimRecovery(ctx, pid, tokenID, now)
+	if rec == nil || err != nil {
+		return nil, err
+	}
+	out := socketio.Record(*rec)
+	return &out, nil
+}
+
+func (r recoveryRecords) TouchRecovery(ctx context.Context, owner string, pids []string, expires time.Time) error {
+	return r.st.TouchRecovery(ctx, owner, pids, expires)
+}
+
+// staticPeers is a node registry given on the command line.
+type staticPeers map[string]string
+
+func (p staticPeers) NodeAddr(_ context.Context, id string) (string, bool, error) {
+	a, ok := p[id]
+	return a, ok, nil
 }

@@ -29,7 +29,13 @@ func sioDial(t *testing.T, s *servertest.Server) *sioConn {
 // sioDialWith is sioDial through d (a small receive buffer, say).
 func sioDialWith(t *testing.T, s *servertest.Server, d *websocket.Dialer) *sioConn {
 	t.Helper()
-	u, _ := url.Parse(s.URL)
+	return sioDialURL(t, s.URL, d)
+}
+
+// sioDialURL opens a Socket.IO WebSocket session on the server at base.
+func sioDialURL(t *testing.T, base string, d *websocket.Dialer) *sioConn {
+	t.Helper()
+	u, _ := url.Parse(base)
 	conn, _, err := d.Dial("ws://"+u.Host+"/socket.io/?EIO=4&transport=websocket", nil)
 	if err != nil {
 		t.Fatal(err)

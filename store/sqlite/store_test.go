@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -32,8 +33,8 @@ func TestMigrateFreshAndReopen(t *testing.T) {
 	s := openStore(t, path, nil)
 	ctx := context.Background()
 	v, err := s.SchemaVersion(ctx)
-	if err != nil || v != 5 {
-		t.Fatalf("schema version %d, %v; want 5", v, err)
+	if err != nil || v != 7 {
+		t.Fatalf("schema version %d, %v; want 7", v, err)
 	}
 	svc := service.New(s, nil)
 	if _, err := svc.CreateTenant(ctx, auth.Anonymous, "Warung", "T1"); err != nil {
@@ -54,8 +55,9 @@ func TestMigrateFreshAndReopen(t *testing.T) {
 	}
 	defer db.Close()
 	var n int
-	if err := db.QueryRow(`SELECT COUNT(*) FROM schema_migrations`).Scan(&n); err != nil || n != 5 {
-		t.Fatalf("schema_migrations rows %d, %v", n, err)
+	files, _ := filepath.Glob("migrations/*.sql")
+	if err := db.QueryRow(`SELECT COUNT(*) FROM schema_migrations`).Scan(&n); err != nil || n != len(files) {
+		t.Fatalf("schema_migrations rows %d, %v; want %d", n, err, len(files))
 	}
 	var mode string
 	if err := db.QueryRow(`PRAGMA journal_mode`).Scan(&mode); err != nil || mode != "wal" {

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -61,6 +62,10 @@ func Run(t *testing.T, b Backend) {
 		{"PruneIdempotency", testPruneIdempotency},
 		{"HorizonForRooms", testHorizonForRooms},
 		{"RecoveryRecordsAcrossARestart", testRecoveryRecordsAcrossARestart},
+		{"RecoveryGenerations", testRecoveryGenerations},
+		{"RecoveryClaimedOnce", testRecoveryClaimedOnce},
+		{"RecoveryTouchAndPrune", testRecoveryTouchAndPrune},
+		{"ClusterSecret", testClusterSecret},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, b) })
 	}
@@ -989,21 +994,19 @@ func testHorizonForRooms(t *testing.T, b Backend) {
 	}
 }
 
-// Recovery records survive closing and reopening the store, come back once,
-// and only while they have not expired.
+// Recovery records survive closing and reopening the store and are
+// claimed once, by their token, while they have not expired.
 func testRecoveryRecordsAcrossARestart(t *testing.T, b Backend) {
 	ctx := context.Background()
 	f := NewFixture(t, b, store.Options{})
 	s := f.Store
 	now := time.UnixMilli(1_800_000_000_000).UTC()
-	keep := store.RecoverySession{PID: "p1", ID: "s1", TokenID: 7, Rooms: []string{"tenant-1", "display"}, Base: 41, Expires: now.Add(time.Minute)}
-	gone := store.RecoverySession{PID: "p2", ID: "s2", TokenID: 7, Rooms: []string{}, Base: 3, Expires: now.Add(-time.Second)}
-	// An earlier save is replaced, not added to.
-	if err := s.SaveRecovery(ctx, []store.RecoverySession{{PID: "old", ID: "x", Rooms: []string{}, Expires: now.Add(time.Hour)}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.SaveRecovery(ctx, []store.RecoverySession{keep, gone}); err != nil {
-		t.Fatal(err)
+	keep := store.RecoverySession{PID: "p1", ID: "s1", TokenID: 7, Rooms: []string{"tenant-1", "display"}, Base: 41, Expires: now.Add(time.Minute), Owner: "nodea", Gen: 1}
+	gone := store.RecoverySession{PID: "p2", ID: "s2", TokenID: 7, Rooms: []string{}, Base: 3, Expires: now.Add(-time.Second), Owner: "nodea", Gen: 1}
+	for _, r := range []store.RecoverySession{keep, gone} {
+		if err := s.PutRecovery(ctx, r); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
@@ -1011,15 +1014,157 @@ func testRecoveryRecordsAcrossARestart(t *testing.T, b Backend) {
 
 	s = f.Open(t, store.Options{})
 	defer s.Close()
-	got, err := s.TakeRecovery(ctx, now)
+	if got, err := s.ClaimRecovery(ctx, "p1", 8, now); err != nil || got != nil {
+		t.Fatalf("claim by another token: %+v, %v; want nothing", got, err)
+	}
+	got, err := s.ClaimRecovery(ctx, "p1", 7, now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fmt.Sprint(got) != fmt.Sprint([]store.RecoverySession{keep}) {
-		t.Fatalf("took %+v, want only the unexpired %+v", got, keep)
+	if got == nil || fmt.Sprint(*got) != fmt.Sprint(keep) {
+		t.Fatalf("claimed %+v, want %+v", got, keep)
 	}
-	again, err := s.TakeRecovery(ctx, now)
-	if err != nil || len(again) != 0 {
-		t.Fatalf("second take: %+v, %v; want nothing (each record is good for one start)", again, err)
+	if again, err := s.ClaimRecovery(ctx, "p1", 7, now); err != nil || again != nil {
+		t.Fatalf("second claim: %+v, %v; want nothing (a record recovers once)", again, err)
+	}
+	if exp, err := s.ClaimRecovery(ctx, "p2", 7, now); err != nil || exp != nil {
+		t.Fatalf("expired record claimed: %+v, %v", exp, err)
+	}
+}
+
+// A claim starts a new generation: the old holder's late writes (its
+// disconnect, a leave, a stale put) change nothing.
+func testRecoveryGenerations(t *testing.T, b Backend) {
+	ctx := context.Background()
+	s := NewFixture(t, b, store.Options{}).Store
+	now := time.UnixMilli(1_800_000_000_000).UTC()
+	old := store.RecoverySession{PID: "p", ID: "s", TokenID: 1, Rooms: []string{"tenant-1"}, Base: 5, Expires: now.Add(time.Minute), Owner: "a", Gen: 1}
+	if err := s.PutRecovery(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	c, err := s.ClaimRecovery(ctx, "p", 1, now)
+	if err != nil || c == nil || c.Gen != 1 {
+		t.Fatalf("claim: %+v, %v", c, err)
+	}
+	next := *c
+	next.Owner, next.Gen, next.Expires = "b", c.Gen+1, now.Add(time.Minute)
+	if err := s.PutRecovery(ctx, next); err != nil {
+		t.Fatal(err)
+	}
+	// Node a, late: its disconnect, its leave, a put of its generation.
+	if err := s.UpdateRecovery(ctx, "p", 1, []string{}, now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteRecovery(ctx, "p", 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutRecovery(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	// Node b's own writes take.
+	if err := s.UpdateRecovery(ctx, "p", 2, []string{"tenant-1", "display"}, now.Add(2*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.ClaimRecovery(ctx, "p", 1, now)
+	if err != nil || got == nil {
+		t.Fatalf("claim of generation 2: %+v, %v", got, err)
+	}
+	if got.Gen != 2 || got.Owner != "b" || fmt.Sprint(got.Rooms) != "[tenant-1 display]" || !got.Expires.Equal(now.Add(2*time.Minute)) {
+		t.Fatalf("claimed %+v: want generation 2 of node b with its rooms and expiry", got)
+	}
+	if err := s.PutRecovery(ctx, next); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteRecovery(ctx, "p", 2); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.ClaimRecovery(ctx, "p", 1, now); err != nil || got != nil {
+		t.Fatalf("claimed a deleted record: %+v, %v", got, err)
+	}
+}
+
+// Of many claims at once, from two connections to the database (two
+// nodes), exactly one gets the record.
+func testRecoveryClaimedOnce(t *testing.T, b Backend) {
+	ctx := context.Background()
+	f := NewFixture(t, b, store.Options{})
+	other := f.Open(t, store.Options{})
+	defer other.Close()
+	now := time.UnixMilli(1_800_000_000_000).UTC()
+	for round := range 20 {
+		pid := fmt.Sprintf("p%d", round)
+		if err := f.Store.PutRecovery(ctx, store.RecoverySession{PID: pid, ID: "s", TokenID: 1, Rooms: []string{}, Expires: now.Add(time.Minute), Gen: 1}); err != nil {
+			t.Fatal(err)
+		}
+		var wins atomic.Int64
+		var wg sync.WaitGroup
+		for i := range 8 {
+			st := f.Store
+			if i%2 == 1 {
+				st = other
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r, err := st.ClaimRecovery(ctx, pid, 1, now)
+				if err != nil {
+					t.Error(err)
+				}
+				if r != nil {
+					wins.Add(1)
+				}
+			}()
+		}
+		wg.Wait()
+		if n := wins.Load(); n != 1 {
+			t.Fatalf("round %d: %d claims got the record, want 1", round, n)
+		}
+	}
+}
+
+// A node refreshes its own records in one statement; expired ones are
+// pruned.
+func testRecoveryTouchAndPrune(t *testing.T, b Backend) {
+	ctx := context.Background()
+	s := NewFixture(t, b, store.Options{})
+	st := s.Store
+	now := time.UnixMilli(1_800_000_000_000).UTC()
+	for _, r := range []struct{ pid, owner string }{{"p1", "a"}, {"p2", "a"}, {"p3", "b"}} {
+		if err := st.PutRecovery(ctx, store.RecoverySession{PID: r.pid, ID: "s", TokenID: 1, Rooms: []string{}, Expires: now.Add(time.Minute), Owner: r.owner, Gen: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.TouchRecovery(ctx, "a", []string{"p1", "p3"}, now.Add(10*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	later := now.Add(5 * time.Minute)
+	n, err := st.PruneRecovery(ctx, later)
+	if err != nil || n != 2 {
+		t.Fatalf("pruned %d, %v; want 2 (p2 not touched, p3 not a's)", n, err)
+	}
+	if r, err := st.ClaimRecovery(ctx, "p1", 1, later); err != nil || r == nil {
+		t.Fatalf("touched record: %+v, %v", r, err)
+	}
+}
+
+// Every store on one database reads the same random cluster secret.
+func testClusterSecret(t *testing.T, b Backend) {
+	ctx := context.Background()
+	f := NewFixture(t, b, store.Options{})
+	a, err := f.Store.ClusterSecret(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(a) < 32 {
+		t.Fatalf("secret %q: want at least 32 random hex characters", a)
+	}
+	other := f.Open(t, store.Options{})
+	defer other.Close()
+	if got, err := other.ClusterSecret(ctx); err != nil || got != a {
+		t.Fatalf("second store reads %q, %v; want %q", got, err, a)
+	}
+	g := NewFixture(t, b, store.Options{})
+	if c, err := g.Store.ClusterSecret(ctx); err != nil || c == a {
+		t.Fatalf("another database's secret %q, %v: want a different one", c, err)
 	}
 }

@@ -244,29 +244,37 @@ func TestRecoveryUsesTheRoomsHorizon(t *testing.T) {
 	}
 }
 
-// What a shutdown leaves in Saved, handed to the next server's Restore,
-// recovers there: the client keeps its pid and gets what it missed while
-// the server was away.
+// Records outlive the server that wrote them: a shutdown refreshes its
+// live sockets' records, and the next server on the same Records recovers
+// them; the client keeps its pid and gets what it missed meanwhile. An
+// expired record does not recover.
 func TestRecoveryAcrossARestart(t *testing.T) {
 	lg := &memLog{}
-	e := newEnvWithHub(t, lg, hub.New(hub.Options{Encoders: []hub.Encoder{Encode}}, lg, nil), nil)
+	recs := newMemRecords(time.Now)
+	shared := func(c *Config) { c.Records = recs }
+	e := newEnvWithHub(t, lg, hub.New(hub.Options{Encoders: []hub.Encoder{Encode}}, lg, nil), shared)
 	_, pid, ev1 := tenant1Member(t, e)
 
+	before := time.Now()
 	e.srv.Close() // shutdown
-	saved := e.srv.Saved()
-	if len(saved) != 1 || saved[0].PID != pid || fmt.Sprint(saved[0].Rooms) != "[tenant-1]" {
-		t.Fatalf("saved at shutdown: %+v", saved)
+	recs.mu.Lock()
+	r, ok := recs.m[pid]
+	recs.mu.Unlock()
+	if !ok || fmt.Sprint(r.Rooms) != "[tenant-1]" || r.Expires.Before(before.Add(2*time.Minute)) {
+		t.Fatalf("record after shutdown: %+v, %v; want tenant-1, refreshed for the recovery window", r, ok)
 	}
 
 	for _, expired := range []bool{false, true} {
-		// The next process: a new hub and server on the same log.
-		e2 := newEnvWithHub(t, lg, hub.New(hub.Options{Encoders: []hub.Encoder{Encode}}, lg, nil), nil)
+		// The next process: a new hub and server on the same log and records.
+		e2 := newEnvWithHub(t, lg, hub.New(hub.Options{Encoders: []hub.Encoder{Encode}}, lg, nil), shared)
 		e2.nextID = e.nextID
-		back := append([]SavedSession(nil), saved...)
 		if expired {
-			back[0].Expires = time.Now().Add(-time.Second)
+			recs.mu.Lock()
+			r := recs.m[pid]
+			r.Expires = time.Now().Add(-time.Second)
+			recs.m[pid] = r
+			recs.mu.Unlock()
 		}
-		e2.srv.Restore(back)
 		ev2 := e2.publish(domain.EventOrderCreated, "tenant-1") // before the client is back
 		e.nextID = e2.nextID
 		w2, recovered := comeBack(t, e2, pid, ev1.ID)
@@ -283,6 +291,7 @@ func TestRecoveryAcrossARestart(t *testing.T) {
 		ev := e2.publish(domain.EventOrderCreated, "tenant-1")
 		w2.expect(enc(ev)) // back in its room
 		ev1 = ev
+		e2.srv.Close()
 	}
 }
 
@@ -309,10 +318,11 @@ func comeBack(t *testing.T, e *env, pid string, offset int64) (w *wsClient, reco
 }
 
 // A client that reconnects while its old transport is still closing (its
-// reader saw the cut and marked the session closed, but has not saved the
-// socket for recovery yet) must still recover: reclaim waits for that close
-// to finish rather than find nothing saved and start the client afresh.
-func TestReclaimWaitsForAClosingTransport(t *testing.T) {
+// reader saw the cut and marked the session closed, but has not detached
+// the socket yet) recovers at once: the record was written when it
+// connected. The old close, finishing late, cannot bring the claimed
+// record back: its write is of the older generation.
+func TestReclaimDoesNotWaitForAClosingTransport(t *testing.T) {
 	e := newEnv(t, nil)
 	_, reply := connectWS(t, e, `{"token":"tenant1"}`)
 	_, pid := connectReply(t, reply)
@@ -329,25 +339,22 @@ func TestReclaimWaitsForAClosingTransport(t *testing.T) {
 	sock.sess.sock = nil
 	sock.sess.mu.Unlock()
 
-	got := make(chan *savedSocket, 1)
-	go func() { got <- e.srv.reclaim(pid, sock.principal.TokenID) }()
-	select {
-	case s := <-got:
-		t.Fatalf("reclaim returned %+v before the closing transport saved the session", s)
-	case <-time.After(50 * time.Millisecond):
+	r := e.srv.reclaim(context.Background(), pid, sock.principal.TokenID)
+	if r == nil || r.PID != pid {
+		t.Fatalf("reclaim during the old close: %+v, want the record of %s", r, pid)
 	}
-	e.srv.detach(sock, true) // the old close finishes
-	if s := <-got; s == nil || s.pid != pid {
-		t.Fatalf("reclaim after the close finished: %+v, want the session %s", s, pid)
+	e.srv.detach(sock, true, true) // the old close finishes, late
+	if again := e.srv.reclaim(context.Background(), pid, sock.principal.TokenID); again != nil {
+		t.Fatalf("the late close brought the claimed record back: %+v", again)
 	}
 }
 
-// A shutdown keeps a session whose close another goroutine has begun: Close
-// waits for that close to save the socket, so Saved (which the server writes
-// down for the next process) has it. Without the wait, a graceful restart
-// under load lost the session's recovery.
-func TestCloseWaitsForAClosingSessionToBeSaved(t *testing.T) {
-	e := newEnv(t, nil)
+// A shutdown waits for a session whose close another goroutine has begun,
+// then refreshes the records of every socket that was live: a graceful
+// restart under load keeps them all recoverable.
+func TestCloseWaitsForAClosingSession(t *testing.T) {
+	recs := newMemRecords(time.Now)
+	e := newEnv(t, func(c *Config) { c.Records = recs; c.RecoveryWindow = time.Hour })
 	_, reply := connectWS(t, e, `{"token":"tenant1"}`)
 	_, pid := connectReply(t, reply)
 	e.srv.mu.Lock()
@@ -362,18 +369,26 @@ func TestCloseWaitsForAClosingSessionToBeSaved(t *testing.T) {
 	sock.sess.closed = true
 	sock.sess.sock = nil
 	sock.sess.mu.Unlock()
+	// Its record is older than the shutdown.
+	recs.mu.Lock()
+	r := recs.m[pid]
+	r.Expires = time.Now().Add(time.Second)
+	recs.m[pid] = r
+	recs.mu.Unlock()
 
 	done := make(chan struct{})
 	go func() { e.srv.Close(); close(done) }()
 	select {
 	case <-done:
-		t.Fatal("Close returned before the closing session was saved")
+		t.Fatal("Close returned before the closing session was detached")
 	case <-time.After(50 * time.Millisecond):
 	}
-	e.srv.detach(sock, true) // the other close finishes
+	e.srv.detach(sock, true, false) // the other close finishes
 	<-done
-	saved := e.srv.Saved()
-	if len(saved) != 1 || saved[0].PID != pid {
-		t.Fatalf("saved %+v, want the session %s", saved, pid)
+	recs.mu.Lock()
+	r = recs.m[pid]
+	recs.mu.Unlock()
+	if r.Expires.Before(time.Now().Add(50 * time.Minute)) {
+		t.Fatalf("record after shutdown expires at %v: want a full recovery window from the shutdown", r.Expires)
 	}
 }

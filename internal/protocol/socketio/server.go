@@ -50,7 +50,22 @@ type Config struct {
 	PingTimeout    time.Duration // default 20s
 	MaxPayload     int           // bytes per received message or POST body; default 1e6
 	RecoveryWindow time.Duration // how long a lost socket's session is kept; default 2m
-	MaxRecoverable int           // sessions kept for recovery at once; default 100,000
+	// MaxRecoverable bounds the records of closed sockets this node keeps
+	// claimable at once (default 100,000); its live sockets' records are
+	// bounded by MaxSessions.
+	MaxRecoverable int
+	// Records keeps the recovery records where every node can claim them
+	// (the database); nil keeps them in this process.
+	Records Records
+	// NodeID names this node among those sharing Records: it owns the
+	// records of its live sockets, and starts the Engine.IO sid of each
+	// session it holds.
+	NodeID string
+	// Peers finds the node a sid names, so that a request for a session
+	// held elsewhere is forwarded there; ForwardSecret (shared by every
+	// node) signs what is forwarded. nil or "": a single node.
+	Peers         Peers
+	ForwardSecret string
 	// MaxSessions caps open Engine.IO sessions, connected or not, polling
 	// or WebSocket; each holds a descriptor or a pending request, so posd
 	// serve passes its --max-connections. Default 50,000, the hub's.
@@ -134,6 +149,9 @@ func (c *Config) defaults() {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	if c.Records == nil {
+		c.Records = newMemRecords(c.Now)
+	}
 }
 
 // Server is the /socket.io/ endpoint. It is safe for concurrent use.
@@ -147,21 +165,30 @@ type Server struct {
 	sessions  map[string]*session // by Engine.IO sid
 	prelogin  map[string]int      // sessions without a connected socket, by edge.AddrKey
 	refusals  refusalLog
-	live      map[string]*socket // by private id (pid) while connected
-	saved     map[string]*savedSocket
+	live      map[string]*socket   // by private id (pid) while connected
+	saved     map[string]time.Time // expiry of the records this node let go of
 	lastSweep time.Time
+
+	peerTransport http.RoundTripper
+
+	writes    sync.WaitGroup // background record writes (detach)
+	stop      chan struct{}  // ends refreshLoop
+	closeOnce sync.Once
+	closeDone chan struct{}
 }
 
 // NewServer builds the endpoint; mount ServeHTTP at /socket.io/.
 func NewServer(cfg Config) *Server {
 	cfg.defaults()
 	s := &Server{
-		cfg:      cfg,
-		lg:       cfg.Logger.With("component", "socketio"),
-		sessions: make(map[string]*session),
-		prelogin: make(map[string]int),
-		live:     make(map[string]*socket),
-		saved:    make(map[string]*savedSocket),
+		cfg:       cfg,
+		lg:        cfg.Logger.With("component", "socketio"),
+		sessions:  make(map[string]*session),
+		prelogin:  make(map[string]int),
+		live:      make(map[string]*socket),
+		saved:     make(map[string]time.Time),
+		stop:      make(chan struct{}),
+		closeDone: make(chan struct{}),
 	}
 	s.upgrader = websocket.Upgrader{
 		ReadBufferSize:  512, // client packets are small: joins, acks, pongs
@@ -170,6 +197,11 @@ func NewServer(cfg Config) *Server {
 		// Origins are checked before the upgrade, with Engine.IO's error body.
 		CheckOrigin: func(*http.Request) bool { return true },
 	}
+	pt := http.DefaultTransport.(*http.Transport).Clone()
+	pt.Proxy = nil // nodes talk to each other directly
+	pt.MaxIdleConnsPerHost = 64
+	s.peerTransport = pt
+	go s.refreshLoop()
 	return s
 }
 
@@ -195,6 +227,13 @@ func (s *Server) openPacket(sid string, t transportKind) []byte {
 // ServeHTTP handles every Engine.IO request: handshakes, polls, posts and
 // WebSocket upgrades.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if sid := r.URL.Query().Get("sid"); sid != "" && r.Method != http.MethodOptions {
+		// Another node's session is its business, CORS and all: no
+		// sticky sessions needed in front of the nodes.
+		if !s.acceptForwarded(r, sid) && s.session(sid) == nil && s.forward(w, r, sid) {
+			return
+		}
+	}
 	origin := r.Header.Get("Origin")
 	if s.cfg.Origins.Listed(origin) {
 		h := w.Header()
@@ -271,10 +310,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // Close ends every session (clients see a transport close and reconnect
 // later) and refuses new ones. It returns once every socket that was live
-// has been detached, and so saved for recovery: a session another goroutine
-// is already closing (its transport, or a concurrent Close) returns from
-// closeWith at once, and Saved must not be read before that close is done.
+// has been detached and its record refreshed for RecoveryWindow (one
+// write for them all), so that the clients recover on whichever node they
+// reach next, this one restarted included. Concurrent and later calls
+// wait for the first.
 func (s *Server) Close() {
+	s.closeOnce.Do(s.close)
+	<-s.closeDone
+}
+
+func (s *Server) close() {
+	defer close(s.closeDone)
+	close(s.stop)
 	s.mu.Lock()
 	s.closed = true
 	all := make([]*session, 0, len(s.sessions))
@@ -282,21 +329,35 @@ func (s *Server) Close() {
 		all = append(all, sess)
 	}
 	live := make([]*socket, 0, len(s.live))
-	for _, sock := range s.live {
+	pids := make([]string, 0, len(s.live))
+	for pid, sock := range s.live {
 		live = append(live, sock)
+		pids = append(pids, pid)
 	}
 	s.mu.Unlock()
 	for _, sess := range all {
 		sess.closeWith(closeShutdown, nil, true)
 	}
 	deadline := time.After(time.Second) // a close never stalls a shutdown for long
+wait:
 	for _, sock := range live {
 		select {
 		case <-sock.detached:
 		case <-deadline:
-			s.lg.Warn("Socket.IO shutdown: a socket's close did not finish; it may not recover", "pid", sock.pid)
-			return
+			s.lg.Warn("Socket.IO shutdown: a socket's close did not finish", "pid", sock.pid)
+			break wait
 		}
+	}
+	waitOrTimeout(s.writes.Wait, recordTimeout)
+	s.refresh(pids)
+}
+
+func waitOrTimeout(wait func(), d time.Duration) {
+	done := make(chan struct{})
+	go func() { wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(d):
 	}
 }
 

@@ -87,7 +87,7 @@ type session struct {
 func newSession(srv *Server, r *http.Request, t transportKind) *session {
 	return &session{
 		srv:       srv,
-		id:        newID(),
+		id:        srv.newSID(),
 		remote:    r.RemoteAddr,
 		key:       edge.AddrKey(r.RemoteAddr),
 		token:     auth.SocketToken(r),
@@ -276,7 +276,7 @@ func (s *session) closeWith(reason hub.CloseReason, final [][]byte, recoverable 
 	s.srv.release(s)
 	s.wake()
 	if sock != nil {
-		s.srv.detach(sock, recoverable)
+		s.srv.detach(sock, recoverable, false)
 		sock.client.Close(hub.GoingAway)
 	}
 	if keep {

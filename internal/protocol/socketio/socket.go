@@ -23,19 +23,11 @@ type socket struct {
 	// base is the offset to replay from when the client comes back without
 	// one: every event this socket received has a greater id.
 	base  int64
+	gen   int64               // the generation of its recovery record
 	rooms map[string]struct{} // guarded by sess.mu
 	// detached is closed once the socket has left the live set (and, when
 	// recoverable, been saved); guarded by Server.mu.
 	detached chan struct{}
-}
-
-// savedSocket is what recovery restores: who it was and what it followed.
-type savedSocket struct {
-	id, pid string
-	tokenID int64
-	rooms   []string
-	base    int64
-	expires time.Time
 }
 
 type errorBody struct {
@@ -165,15 +157,15 @@ func (s *session) connect(ctx context.Context, p sioPacket) {
 	sock := &socket{sess: s, principal: principal, rooms: make(map[string]struct{}), detached: make(chan struct{})}
 	since := int64(-1)
 	if a.PID != "" {
-		if saved := srv.reclaim(a.PID, principal.TokenID); saved != nil {
-			since = saved.base
+		if saved := srv.reclaim(actx, a.PID, principal.TokenID); saved != nil {
+			since = saved.Base
 			if off, err := strconv.ParseInt(a.Offset, 10, 64); err == nil && off > since {
 				since = off
 			}
 			// Only what retention took from the socket's own rooms counts: a
 			// quiet stall keeps its last events however old (keep-per-room).
 			back := []string{}
-			for _, r := range saved.rooms {
+			for _, r := range saved.Rooms {
 				if room, err := auth.CheckJoin(principal, r); err == nil {
 					back = append(back, room)
 				}
@@ -185,7 +177,7 @@ func (s *session) connect(ctx context.Context, p sioPacket) {
 				}
 				since = -1
 			} else {
-				sock.id, sock.pid, sock.base = saved.id, saved.pid, since
+				sock.id, sock.pid, sock.base, sock.gen = saved.ID, saved.PID, since, saved.Gen+1
 				for _, room := range back {
 					sock.rooms[room] = struct{}{}
 				}
@@ -193,7 +185,7 @@ func (s *session) connect(ctx context.Context, p sioPacket) {
 		}
 	}
 	if sock.pid == "" {
-		sock.id, sock.pid = newID(), newID()
+		sock.id, sock.pid, sock.gen = newID(), newID(), 1
 		sock.base = srv.cfg.Hub.LastPublished() // before Register: nothing newer is missed
 	}
 	rooms := make([]string, 0, len(sock.rooms))
@@ -221,14 +213,15 @@ func (s *session) connect(ctx context.Context, p sioPacket) {
 		return
 	}
 	sock.client = c
+	// Written before the client hears of the socket: from then on it may
+	// drop, and any node must find the record.
+	srv.putRecord(actx, sock, rooms)
 
 	s.mu.Lock()
 	if s.closed || s.sock != nil {
 		s.mu.Unlock()
 		c.Close(hub.GoingAway)
-		if since >= 0 {
-			srv.detach(sock, true) // keep it recoverable for the next try
-		}
+		srv.detach(sock, since >= 0, false) // a recovered one stays recoverable for the next try
 		return
 	}
 	// The reply goes through the session queue, which is drained before the
@@ -259,7 +252,9 @@ func (s *session) disconnectSocket() {
 	if sock == nil {
 		return
 	}
-	s.srv.detach(sock, false)
+	// Deleted before the next packet is read: a recovery the client asks
+	// for after its DISCONNECT must not find it.
+	s.srv.detach(sock, false, true)
 	sock.client.Close(hub.GoingAway)
 	if !s.srv.loggedOut(s) {
 		s.closeWith(closePreloginFull, nil, false)
@@ -379,6 +374,7 @@ func (sock *socket) join(ackID int64, name string) {
 	sock.sess.mu.Lock()
 	sock.rooms[room] = struct{}{}
 	sock.sess.mu.Unlock()
+	sock.sess.srv.writeRooms(sock)
 	if ackID != noAck {
 		sock.sess.send(ackPacket(ackID, ackOK{OK: true, Room: room}))
 	}
@@ -395,6 +391,7 @@ func (sock *socket) leave(ackID int64, name string) {
 	sock.sess.mu.Lock()
 	delete(sock.rooms, room)
 	sock.sess.mu.Unlock()
+	sock.sess.srv.writeRooms(sock)
 	if ackID != noAck {
 		sock.sess.send(ackPacket(ackID, ackOK{OK: true, Room: room}))
 	}
@@ -413,7 +410,11 @@ func (sock *socket) refuse(ackID int64, err error, event bool) {
 	}
 }
 
-// Recovery bookkeeping.
+// Recovery bookkeeping. A socket's record is written when it connects
+// (synchronously, before the client hears of it), joins or leaves a room,
+// and when it ends; its node keeps the records of its live sockets from
+// expiring (refreshLoop). Nothing is written per delivered event: the
+// client presents the offset it reached when it recovers.
 
 func (s *Server) attach(sock *socket) {
 	s.mu.Lock()
@@ -425,51 +426,121 @@ func (s *Server) attach(sock *socket) {
 	s.mu.Unlock()
 }
 
-// detach forgets a live socket and, when recoverable, keeps what recovery
-// needs for RecoveryWindow.
-func (s *Server) detach(sock *socket, recoverable bool) {
+func (sock *socket) roomList() []string {
 	sock.sess.mu.Lock()
+	defer sock.sess.mu.Unlock()
 	rooms := make([]string, 0, len(sock.rooms))
 	for r := range sock.rooms {
 		rooms = append(rooms, r)
 	}
-	sock.sess.mu.Unlock()
+	return rooms
+}
+
+func (s *Server) record(sock *socket, rooms []string, expires time.Time) Record {
+	return Record{
+		PID: sock.pid, ID: sock.id, TokenID: sock.principal.TokenID, Rooms: rooms,
+		Base: sock.base, Expires: expires, Owner: s.cfg.NodeID, Gen: sock.gen,
+	}
+}
+
+// recordTimeout bounds one record write: a database that does not answer
+// costs that socket its recovery elsewhere, never the socket.
+const recordTimeout = 5 * time.Second
+
+func (s *Server) putRecord(ctx context.Context, sock *socket, rooms []string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+	defer cancel()
+	if err := s.cfg.Records.PutRecovery(ctx, s.record(sock, rooms, s.cfg.Now().Add(s.cfg.RecoveryWindow))); err != nil {
+		s.lg.Warn("writing a Socket.IO recovery record; this socket may not recover on another node", "err", err)
+	}
+}
+
+// writeRooms writes sock's rooms after a join or leave, before the ack.
+func (s *Server) writeRooms(sock *socket) {
+	ctx, cancel := context.WithTimeout(context.Background(), recordTimeout)
+	defer cancel()
+	if err := s.cfg.Records.UpdateRecovery(ctx, sock.pid, sock.gen, sock.roomList(), s.cfg.Now().Add(s.cfg.RecoveryWindow)); err != nil {
+		s.lg.Warn("writing a Socket.IO recovery record's rooms", "err", err)
+	}
+}
+
+// detach forgets a live socket and writes its record's end: kept for
+// RecoveryWindow when recoverable, else deleted. The write runs in the
+// background (a close may come from the hub's fan-out) unless sync; a
+// late one cannot undo a claim made meanwhile, which starts a new
+// generation. During Close, recoverable sockets are left to Close's one
+// refresh of them all.
+func (s *Server) detach(sock *socket, recoverable, sync bool) {
+	rooms := sock.roomList()
 	now := s.cfg.Now()
+	expires := now.Add(s.cfg.RecoveryWindow)
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.live[sock.pid] == sock {
 		delete(s.live, sock.pid)
 	}
 	select {
 	case <-sock.detached:
+		s.mu.Unlock()
 		return // detached already
 	default:
 		close(sock.detached)
 	}
-	if !recoverable {
-		return
-	}
-	if now.Sub(s.lastSweep) > s.cfg.RecoveryWindow/4 {
-		for pid, saved := range s.saved {
-			if now.After(saved.expires) {
-				delete(s.saved, pid)
-			}
+	if recoverable {
+		if s.closed {
+			s.mu.Unlock()
+			return
 		}
-		s.lastSweep = now
+		if now.Sub(s.lastSweep) > s.cfg.RecoveryWindow/4 {
+			for pid, exp := range s.saved {
+				if now.After(exp) {
+					delete(s.saved, pid)
+				}
+			}
+			s.lastSweep = now
+		}
+		// Records this node let go of are bounded, as its live ones are.
+		if len(s.saved) < s.cfg.MaxRecoverable {
+			s.saved[sock.pid] = expires
+		} else {
+			recoverable = false
+		}
 	}
-	if len(s.saved) >= s.cfg.MaxRecoverable {
+	if s.closed {
+		sync = true // Close waits for background writes; none may start now
+	}
+	if !sync {
+		s.writes.Add(1)
+	}
+	s.mu.Unlock()
+	write := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), recordTimeout)
+		defer cancel()
+		var err error
+		if recoverable {
+			err = s.cfg.Records.UpdateRecovery(ctx, sock.pid, sock.gen, rooms, expires)
+		} else {
+			err = s.cfg.Records.DeleteRecovery(ctx, sock.pid, sock.gen)
+		}
+		if err != nil {
+			s.lg.Warn("writing a closed Socket.IO socket's recovery record", "err", err)
+		}
+	}
+	if sync {
+		write()
 		return
 	}
-	s.saved[sock.pid] = &savedSocket{
-		id: sock.id, pid: sock.pid, tokenID: sock.principal.TokenID,
-		rooms: rooms, base: sock.base, expires: now.Add(s.cfg.RecoveryWindow),
-	}
+	go func() {
+		defer s.writes.Done()
+		write()
+	}()
 }
 
-// reclaim hands over the saved session pid once, if it is still within the
-// recovery window and belongs to the same token. A socket still live under
-// that pid (its old transport not yet known dead) is closed and taken over.
-func (s *Server) reclaim(pid string, tokenID int64) *savedSocket {
+// reclaim claims the record of pid for a recovery by tokenID: at most one
+// recovery gets it, on whichever node. A socket still live here under
+// that pid (its old transport not yet known dead) is closed and taken
+// over; one live on another node is left to its heartbeat, and its late
+// writes are of an older generation.
+func (s *Server) reclaim(ctx context.Context, pid string, tokenID int64) *Record {
 	s.mu.Lock()
 	live := s.live[pid]
 	s.mu.Unlock()
@@ -478,26 +549,55 @@ func (s *Server) reclaim(pid string, tokenID int64) *savedSocket {
 			return nil
 		}
 		live.sess.closeWith(closeReplaced, nil, true)
-		// If the old transport was already closing on its own (its reader
-		// saw the cut first), closeWith returned at once and that close may
-		// not have saved the session yet: wait for it, or this recovery
-		// would find nothing to recover.
+	}
+	r, err := s.cfg.Records.ClaimRecovery(ctx, pid, tokenID, s.cfg.Now())
+	if err != nil {
+		s.lg.Warn("claiming a Socket.IO recovery record", "err", err)
+		return nil
+	}
+	if r != nil {
+		s.mu.Lock()
+		delete(s.saved, pid)
+		s.mu.Unlock()
+	}
+	return r
+}
+
+// refreshLoop keeps the records of this node's live sockets claimable: a
+// node that dies stops refreshing them, and they stay claimable for up to
+// RecoveryWindow after its last refresh.
+func (s *Server) refreshLoop() {
+	t := time.NewTicker(s.cfg.RecoveryWindow / 4)
+	defer t.Stop()
+	for {
 		select {
-		case <-live.detached:
-		case <-time.After(time.Second):
+		case <-s.stop:
+			return
+		case <-t.C:
+			s.refresh(s.livePIDs())
 		}
 	}
+}
+
+func (s *Server) livePIDs() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	saved := s.saved[pid]
-	if saved == nil {
-		return nil
+	pids := make([]string, 0, len(s.live))
+	for pid := range s.live {
+		pids = append(pids, pid)
 	}
-	delete(s.saved, pid)
-	if s.cfg.Now().After(saved.expires) || saved.tokenID != tokenID {
-		return nil
+	return pids
+}
+
+func (s *Server) refresh(pids []string) {
+	if len(pids) == 0 {
+		return
 	}
-	return saved
+	ctx, cancel := context.WithTimeout(context.Background(), recordTimeout)
+	defer cancel()
+	if err := s.cfg.Records.TouchRecovery(ctx, s.cfg.NodeID, pids, s.cfg.Now().Add(s.cfg.RecoveryWindow)); err != nil {
+		s.lg.Warn("refreshing Socket.IO recovery records", "sockets", len(pids), "err", err)
+	}
 }
 
 func truncate(s string, n int) string {
@@ -505,47 +605,4 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n] + "…"
-}
-
-// SavedSession is a socket's connection-state recovery record in a form
-// the server can keep across a restart (Saved, Restore).
-type SavedSession struct {
-	PID, ID string
-	TokenID int64
-	Rooms   []string
-	Base    int64
-	Expires time.Time
-}
-
-// Saved lists the sessions kept for recovery that have not expired. After
-// Close it includes every socket the shutdown closed, so writing it down
-// and handing it to the next process's Restore lets clients that come back
-// within the recovery window recover across the restart.
-func (s *Server) Saved() []SavedSession {
-	now := s.cfg.Now()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make([]SavedSession, 0, len(s.saved))
-	for _, v := range s.saved {
-		if now.After(v.expires) {
-			continue
-		}
-		out = append(out, SavedSession{PID: v.pid, ID: v.id, TokenID: v.tokenID, Rooms: v.rooms, Base: v.base, Expires: v.expires})
-	}
-	return out
-}
-
-// Restore takes back sessions from Saved (of an earlier process): each
-// recovers once, by the same token, until it expires, as if its socket had
-// just dropped here.
-func (s *Server) Restore(sessions []SavedSession) {
-	now := s.cfg.Now()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, v := range sessions {
-		if now.After(v.Expires) || len(s.saved) >= s.cfg.MaxRecoverable {
-			continue
-		}
-		s.saved[v.PID] = &savedSocket{id: v.ID, pid: v.PID, tokenID: v.TokenID, rooms: v.Rooms, base: v.Base, expires: v.Expires}
-	}
 }
