@@ -197,15 +197,24 @@ type Server struct {
 	handler http.Handler
 	// AdminToken is set when this start created the first admin token.
 	AdminToken string
+	// clustered: the database may be shared with other nodes (PostgreSQL),
+	// so this node heartbeats and counts the others.
+	clustered bool
+	startedAt time.Time
 }
+
+// HeartbeatEvery is how often a node on a shared database records its
+// figures in the node registry; store.NodeLiveFor is several of these.
+const HeartbeatEvery = 2 * time.Second
 
 // New opens the database and builds every part; Listen and Run start it.
 func New(ctx context.Context, cfg Config) (*Server, error) {
 	cfg.defaults()
-	s := &Server{cfg: cfg, log: cfg.Logger}
+	s := &Server{cfg: cfg, log: cfg.Logger, clustered: backend.IsPostgres(cfg.DBPath), startedAt: cfg.Now()}
 	// The store exists before the hub it feeds, and PostgreSQL's listener
 	// may report a change at once: the hub is published to it atomically.
 	var hubp atomic.Pointer[hub.Hub]
+	var ready atomic.Bool
 	st, err := backend.Open(ctx, cfg.DBPath, store.Options{
 		Synchronous: cfg.Synchronous,
 		Now:         cfg.Now,
@@ -217,6 +226,11 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		Changed: func() {
 			if h := hubp.Load(); h != nil {
 				h.Changed()
+			}
+		},
+		Command: func(cmd store.Command) {
+			if ready.Load() {
+				s.command(cmd)
 			}
 		},
 		WALLimit: cfg.WALLimit,
@@ -279,6 +293,12 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 			return ok && p.TokenID == id
 		}, hub.Revoked)
 		cfg.Logger.Info("token revoked", "token_id", id, "connections_closed", n)
+		// The other nodes close theirs now, not at their next sweep.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := st.Broadcast(ctx, store.Command{Kind: store.CmdCloseToken, From: cfg.NodeID, TokenID: id}); err != nil {
+			cfg.Logger.Warn("token revocation not sent to the other nodes; their sweep closes its connections", "token_id", id, "err", err)
+		}
 	})
 	if cfg.AuthFailBurst > 0 {
 		s.Tokens.FailBurst = cfg.AuthFailBurst
@@ -303,7 +323,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	a := api.New(api.Config{
 		Service: s.Service, Reader: st, Hub: h, Auth: authn, Tokens: s.Tokens, Origins: origins,
-		AuthOff: cfg.AuthOff, MaxBodyBytes: cfg.MaxBodyBytes, Logger: apiLog, Observer: m, Storage: storage, Lag: s,
+		AuthOff: cfg.AuthOff, MaxBodyBytes: cfg.MaxBodyBytes, Logger: apiLog, Observer: m, Storage: storage, Lag: s, Cluster: s,
 	})
 	s.native = native.New(native.Config{
 		Hub: h, Proto: ProtoNative, Auth: authn, Origins: origins,
@@ -344,6 +364,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		mux.Handle("/debug/pprof/trace", a.AdminOnly(http.HandlerFunc(pprof.Trace)))
 	}
 	s.handler = s.edge.Handler(mux, a.WriteError)
+	ready.Store(true)
 	return s, nil
 }
 
@@ -467,6 +488,8 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	hubCtx, stopHub := context.WithCancel(context.Background())
 	go s.Hub.Run(hubCtx)
+	// Registered before it serves, so that the others count it at once.
+	s.heartbeat(ctx)
 	bgCtx, stopBG := context.WithCancel(context.Background())
 	bgDone := make(chan struct{})
 	go func() {
@@ -516,6 +539,13 @@ func (s *Server) Run(ctx context.Context) error {
 	waitOrTimeout(s.native.Wait, 3*time.Second)
 	stopBG()
 	<-bgDone
+	if s.clustered {
+		rmCtx, cancelRm := context.WithTimeout(context.Background(), 2*time.Second)
+		if err := s.Store.RemoveNode(rmCtx, s.cfg.NodeID); err != nil {
+			s.log.Warn("leaving the node registry; the others stop counting this node within "+store.NodeLiveFor.String(), "err", err)
+		}
+		cancelRm()
+	}
 	// Socket.IO clients that come back within the recovery window recover
 	// on the next start, with what they missed meanwhile.
 	saved := s.sio.Saved()
@@ -545,16 +575,20 @@ func waitOrTimeout(wait func(), d time.Duration) {
 }
 
 // maintain prunes the event log and old idempotency keys in the
-// background, and closes connections whose token has expired.
+// background, closes connections whose token has expired, and heartbeats.
 func (s *Server) maintain(ctx context.Context) {
 	t := time.NewTicker(s.cfg.PruneEvery)
 	defer t.Stop()
 	exp := time.NewTicker(s.cfg.ExpiryCheckEvery)
 	defer exp.Stop()
+	beat := time.NewTicker(HeartbeatEvery)
+	defer beat.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-beat.C:
+			s.heartbeat(ctx)
 		case <-t.C:
 			s.Prune(ctx)
 		case <-exp.C:
@@ -622,5 +656,74 @@ func (s *Server) Prune(ctx context.Context) {
 	}
 	if _, err := s.Store.PruneIdempotency(ctx, now.Add(-s.cfg.IdempotencyTTL)); err != nil && ctx.Err() == nil {
 		s.log.Error("prune idempotency keys", "err", err)
+	}
+}
+
+// self is this node's figures now.
+func (s *Server) self() store.NodeInfo {
+	return store.NodeInfo{
+		ID: s.cfg.NodeID, Addr: s.AdvertiseAddr(), StartedAt: s.startedAt, HeartbeatAt: s.cfg.Now(),
+		Connections: s.Hub.Active(), Rooms: s.Hub.RoomSizes(), Delivered: s.Hub.LastPublished(),
+	}
+}
+
+// heartbeat records this node's figures in the node registry, on a shared
+// database only: alone on a SQLite file there is no one to tell.
+func (s *Server) heartbeat(ctx context.Context) {
+	if !s.clustered {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, HeartbeatEvery)
+	defer cancel()
+	if err := s.Store.Heartbeat(ctx, s.self()); err != nil && ctx.Err() == nil {
+		s.log.Warn("heartbeat not recorded; the other nodes stop counting this one after "+store.NodeLiveFor.String(), "err", err)
+	}
+}
+
+// Nodes lists the nodes sharing the database, this one with its live
+// figures (whatever its last heartbeat said); alone on SQLite, this one.
+func (s *Server) Nodes(ctx context.Context) ([]api.NodeView, error) {
+	me := api.NodeView{NodeInfo: s.self(), Live: true, Self: true}
+	if !s.clustered {
+		return []api.NodeView{me}, nil
+	}
+	rows, err := s.Store.Nodes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	now := s.cfg.Now()
+	out := []api.NodeView{me}
+	for _, n := range rows {
+		if n.ID != me.ID {
+			out = append(out, api.NodeView{NodeInfo: n, Live: n.Live(now)})
+		}
+	}
+	return out, nil
+}
+
+// Broadcast tells the other nodes to carry out cmd on their connections.
+func (s *Server) Broadcast(ctx context.Context, cmd store.Command) error {
+	return s.Store.Broadcast(ctx, cmd)
+}
+
+// command carries out another node's command on this node's connections.
+// It is called on the store's listener goroutine, which must keep
+// reading: closing sockets only queues their close frames.
+func (s *Server) command(cmd store.Command) {
+	if cmd.From == s.cfg.NodeID {
+		return // carried out when it was sent
+	}
+	switch cmd.Kind {
+	case store.CmdCloseRoom:
+		n := s.Hub.DisconnectRoom(cmd.Room)
+		s.log.Info("room disconnected by another node", "room", cmd.Room, "from", cmd.From, "connections", n)
+	case store.CmdCloseToken:
+		n := s.Hub.CloseWhere(func(c *hub.Client) bool {
+			p, ok := c.Tag.(auth.Principal)
+			return ok && p.TokenID == cmd.TokenID
+		}, hub.Revoked)
+		s.log.Info("token revoked by another node", "token_id", cmd.TokenID, "from", cmd.From, "connections_closed", n)
+	default:
+		s.log.Warn("unknown command from another node ignored", "kind", cmd.Kind, "from", cmd.From)
 	}
 }
