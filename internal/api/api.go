@@ -96,7 +96,7 @@ type Config struct {
 	Lag          Lag // nil: /healthz says nothing of the log
 	// Cluster nil: counts are this node's, and commands stay on it.
 	Cluster Cluster
-	Logger       *slog.Logger
+	Logger  *slog.Logger
 }
 
 // DefaultMaxBodyBytes is the largest request body when none is set.

@@ -56,13 +56,13 @@ func TestMigrationsConcurrentStart(t *testing.T) {
 			t.Fatalf("node %d: %v", i, errs[i])
 		}
 		defer s.Close()
-		if v, err := s.SchemaVersion(ctx); err != nil || v != 5 {
-			t.Fatalf("node %d at version %d, %v; want 5", i, v, err)
+		if v, err := s.SchemaVersion(ctx); err != nil || v != 6 {
+			t.Fatalf("node %d at version %d, %v; want 6", i, v, err)
 		}
 	}
 	var n int
-	if err := stores[0].Pool().QueryRow(ctx, `SELECT COUNT(*) FROM schema_migrations`).Scan(&n); err != nil || n != 5 {
-		t.Fatalf("schema_migrations has %d rows, %v; want 5", n, err)
+	if err := stores[0].Pool().QueryRow(ctx, `SELECT COUNT(*) FROM schema_migrations`).Scan(&n); err != nil || n != 6 {
+		t.Fatalf("schema_migrations has %d rows, %v; want 6", n, err)
 	}
 }
 

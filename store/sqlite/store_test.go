@@ -32,8 +32,8 @@ func TestMigrateFreshAndReopen(t *testing.T) {
 	s := openStore(t, path, nil)
 	ctx := context.Background()
 	v, err := s.SchemaVersion(ctx)
-	if err != nil || v != 5 {
-		t.Fatalf("schema version %d, %v; want 5", v, err)
+	if err != nil || v != 6 {
+		t.Fatalf("schema version %d, %v; want 6", v, err)
 	}
 	svc := service.New(s, nil)
 	if _, err := svc.CreateTenant(ctx, auth.Anonymous, "Warung", "T1"); err != nil {
@@ -54,7 +54,7 @@ func TestMigrateFreshAndReopen(t *testing.T) {
 	}
 	defer db.Close()
 	var n int
-	if err := db.QueryRow(`SELECT COUNT(*) FROM schema_migrations`).Scan(&n); err != nil || n != 5 {
+	if err := db.QueryRow(`SELECT COUNT(*) FROM schema_migrations`).Scan(&n); err != nil || n != 6 {
 		t.Fatalf("schema_migrations rows %d, %v", n, err)
 	}
 	var mode string
