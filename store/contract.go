@@ -83,8 +83,67 @@ type Store interface {
 	// forward to each other with it.
 	ClusterSecret(ctx context.Context) (string, error)
 
+	// Heartbeat records what a node holds now (upsert by NodeInfo.ID,
+	// HeartbeatAt set to the store's clock), and forgets nodes silent for
+	// NodeForgetAfter: a killed node leaves its row behind.
+	Heartbeat(ctx context.Context, n NodeInfo) error
+	// Nodes lists every node that has heartbeated and not been removed or
+	// forgotten, live or not, by id.
+	Nodes(ctx context.Context) ([]NodeInfo, error)
+	// RemoveNode forgets a node at once (its clean shutdown).
+	RemoveNode(ctx context.Context, id string) error
+	// NodeAddr is a node's advertised address, and whether its last
+	// heartbeat is younger than NodeLiveFor; "" and false for an unknown
+	// node.
+	NodeAddr(ctx context.Context, id string) (addr string, live bool, err error)
+	// Broadcast hands cmd to Options.Command on every node sharing the
+	// database, this one included, within moments and at most once; a
+	// node that is not listening then misses it. A single-node backend
+	// does nothing.
+	Broadcast(ctx context.Context, cmd Command) error
+
 	SchemaVersion(ctx context.Context) (int, error)
 	Close() error
+}
+
+// A node heartbeats every few seconds; one silent for NodeLiveFor is not
+// counted (it died, or cannot reach the database), and one silent for
+// NodeForgetAfter is forgotten.
+const (
+	NodeLiveFor     = 10 * time.Second
+	NodeForgetAfter = time.Hour
+)
+
+// NodeInfo is one node's last heartbeat.
+type NodeInfo struct {
+	ID          string         `json:"id"`
+	Addr        string         `json:"addr"`
+	StartedAt   time.Time      `json:"started_at"`
+	HeartbeatAt time.Time      `json:"heartbeat_at"`
+	Connections int            `json:"connections"`
+	Rooms       map[string]int `json:"rooms"`
+	// Delivered is the last log id the node handed to its connections.
+	Delivered int64 `json:"delivered"`
+}
+
+// Live reports whether the node heartbeated within NodeLiveFor of now.
+func (n NodeInfo) Live(now time.Time) bool {
+	return now.Sub(n.HeartbeatAt) < NodeLiveFor
+}
+
+// Command kinds: what every node is told to do to its own connections.
+const (
+	CmdCloseRoom  = "close_room"  // close Room's connections (4002)
+	CmdCloseToken = "close_token" // close TokenID's connections (4001)
+)
+
+// Command is an order to every node. From names the node that sent it,
+// which has already carried it out on its own connections.
+type Command struct {
+	Kind    string `json:"kind"`
+	From    string `json:"from"`
+	Room    string `json:"room,omitempty"`
+	TokenID int64  `json:"token_id,omitempty"`
 }
 
 // Tx is one write transaction. Reads through it that decide something
@@ -127,6 +186,9 @@ type Options struct {
 	// by another process's commit (PostgreSQL's NOTIFY); it may be called
 	// spuriously.
 	Changed func()
+	// Command receives what any node Broadcast, this one's included, from
+	// the listener's goroutine: it must not block.
+	Command func(Command)
 
 	// SQLite only. Synchronous is SQLite's synchronous pragma: NORMAL (the
 	// default) in WAL mode survives a killed process with nothing lost (a

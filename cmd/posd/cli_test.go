@@ -91,6 +91,14 @@ func TestCLIHappyPath(t *testing.T) {
 	if len(pays.Payments) != 1 {
 		t.Fatalf("%d payments after a retried pay, want 1", len(pays.Payments))
 	}
+	out, stderr, code = run(t, "nodes", "--server", s.URL)
+	if code != 0 || !strings.Contains(out, s.NodeID()) || !strings.Contains(out, "live (answered)") {
+		t.Fatalf("nodes: %d %q %q", code, out, stderr)
+	}
+	out, stderr, code = run(t, "stats", "--server", s.URL)
+	if code != 0 || !strings.Contains(out, "nodes") || !strings.Contains(out, "connections") {
+		t.Fatalf("stats: %d %q %q", code, out, stderr)
+	}
 	out, _, code = run(t, "version")
 	if code != 0 || !strings.HasPrefix(out, "posd ") {
 		t.Fatalf("version: %q", out)

@@ -163,14 +163,14 @@ func newStatsCmd() *cobra.Command {
 	var o clientOptions
 	cmd := &cobra.Command{
 		Use:   "stats",
-		Short: "Show live connections and clients per room (admin)",
+		Short: "Show live connections and clients per room, across every live node (admin)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := o.client()
 			if err != nil {
 				return err
 			}
-			active, err := c.Connections(cmd.Context())
+			active, nodes, err := c.ConnectionsOnNodes(cmd.Context())
 			if err != nil {
 				return apiFailure(err)
 			}
@@ -179,9 +179,10 @@ func newStatsCmd() *cobra.Command {
 				return apiFailure(err)
 			}
 			if o.json {
-				return printJSON(cmd.OutOrStdout(), map[string]any{"active": active, "rooms": rooms})
+				return printJSON(cmd.OutOrStdout(), map[string]any{"active": active, "rooms": rooms, "nodes": nodes})
 			}
 			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintf(w, "nodes\t%d\n", nodes)
 			fmt.Fprintf(w, "connections\t%d\n", active)
 			names := make([]string, 0, len(rooms))
 			for r := range rooms {
@@ -191,6 +192,44 @@ func newStatsCmd() *cobra.Command {
 			for _, r := range names {
 				fmt.Fprintf(w, "%s\t%d\n", r, rooms[r])
 			}
+			return w.Flush()
+		},
+	}
+	o.register(cmd, true)
+	return cmd
+}
+
+func newNodesCmd() *cobra.Command {
+	var o clientOptions
+	cmd := &cobra.Command{
+		Use:   "nodes",
+		Short: "List the nodes sharing the server's database: connections, lag behind the log, last heartbeat (admin)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := o.client()
+			if err != nil {
+				return err
+			}
+			list, err := c.Nodes(cmd.Context())
+			if err != nil {
+				return apiFailure(err)
+			}
+			if o.json {
+				return printJSON(cmd.OutOrStdout(), list)
+			}
+			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "NODE\tADDRESS\tCONNECTIONS\tLAG\tHEARTBEAT\tSTATE")
+			for _, n := range list.Nodes {
+				state := "live"
+				if !n.Live {
+					state = "silent"
+				}
+				if n.Self {
+					state += " (answered)"
+				}
+				fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%s\t%s\n", n.ID, n.Addr, n.Connections, n.Lag, n.HeartbeatAt.Local().Format("15:04:05"), state)
+			}
+			fmt.Fprintf(w, "log head %d\n", list.Head)
 			return w.Flush()
 		},
 	}

@@ -22,6 +22,7 @@ func newRootCmd() *cobra.Command {
 		newAlertCmd(),
 		newNotifyCmd(),
 		newStatsCmd(),
+		newNodesCmd(),
 		newOrderCmd(),
 		newPayCmd(),
 		newRefundCmd(),

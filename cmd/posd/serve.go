@@ -108,8 +108,6 @@ client subcommands run in the same directory use it automatically.`,
 	f.StringVar(&cfg.DBPath, "db", envOr("POSD_DB", "posd.db"), "SQLite database file, or a postgres:// URL to share one database among several nodes (env POSD_DB)")
 	f.StringVar(&cfg.NodeID, "node-id", "", "this node's name among nodes sharing a PostgreSQL database (default: random at each start)")
 	f.StringVar(&cfg.Advertise, "advertise", "", "host:port the other nodes reach this one at (default: the listen address)")
-	f.StringToStringVar(&cfg.Peers, "peer", nil, "id=host:port of another node, for forwarding Socket.IO requests when the database keeps no node registry (repeatable)")
-	_ = f.MarkHidden("peer") // the node registry in the database replaces it
 	f.StringVar(&cfg.TokenFile, "token-file", "", "where to write the first admin token (default <db>.token)")
 	f.StringVar(&cors, "cors-origin", os.Getenv("CORS_ORIGIN"), "comma-separated browser origins allowed to use the API and sockets (env CORS_ORIGIN)")
 	f.StringVar(&authMode, "auth", "on", "on, or off for a trusted LAN only (everyone is admin)")

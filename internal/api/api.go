@@ -52,6 +52,25 @@ type Lag interface {
 	LogPosition(ctx context.Context) (head, delivered int64, err error)
 }
 
+// NodeView is one node as the cluster sees it: its last heartbeat (this
+// node's own figures are live), whether it is live, and whether it is the
+// node answering.
+type NodeView struct {
+	store.NodeInfo
+	Live bool `json:"live"`
+	Self bool `json:"self"`
+}
+
+// Cluster is the nodes sharing the database. On a single node it lists
+// that node alone and broadcasts to no one.
+type Cluster interface {
+	NodeID() string
+	Nodes(ctx context.Context) ([]NodeView, error)
+	// Broadcast tells every other node to carry out cmd on its own
+	// connections; this node already has.
+	Broadcast(ctx context.Context, cmd store.Command) error
+}
+
 // Storage tells whether the database takes writes; nil is allowed (always).
 type Storage interface {
 	Full() (since time.Time, full bool)
@@ -75,7 +94,9 @@ type Config struct {
 	Observer     Observer
 	Storage      Storage
 	Lag          Lag // nil: /healthz says nothing of the log
-	Logger       *slog.Logger
+	// Cluster nil: counts are this node's, and commands stay on it.
+	Cluster Cluster
+	Logger  *slog.Logger
 }
 
 // DefaultMaxBodyBytes is the largest request body when none is set.
@@ -131,6 +152,7 @@ func (a *API) routes() {
 	write("POST", "/api/notifications", http.StatusCreated, a.notify)
 	get("/api/events", a.events)
 	get("/api/connections", a.connections)
+	get("/api/nodes", a.nodes)
 	get("/api/rooms", a.rooms)
 	get("/api/rooms/{room}", a.room)
 	write("DELETE", "/api/rooms/{room}/connections", http.StatusOK, a.disconnectRoom)
@@ -278,6 +300,9 @@ func (readCloser) Close() error { return nil }
 // it without having to try a write. Reads and sockets work meanwhile.
 func (a *API) healthz(w http.ResponseWriter, r *http.Request) {
 	body := map[string]any{"status": "ok", "auth": "on", "connections": a.cfg.Hub.Active()}
+	if a.cfg.Cluster != nil {
+		body["node"] = a.cfg.Cluster.NodeID()
+	}
 	if a.cfg.AuthOff {
 		body["auth"] = "off"
 		body["warning"] = "authentication is OFF (--auth=off): anyone who can reach this server can do anything"

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -423,19 +424,56 @@ func requireAdmin(p auth.Principal) error {
 	return nil
 }
 
-func (a *API) connections(w http.ResponseWriter, _ *http.Request, p auth.Principal) error {
+// liveNodes is every live node's figures (this node's live), or this
+// node's alone when there is no cluster.
+func (a *API) liveNodes(ctx context.Context) ([]NodeView, error) {
+	if a.cfg.Cluster == nil {
+		return []NodeView{{NodeInfo: store.NodeInfo{Connections: a.cfg.Hub.Active(), Rooms: a.cfg.Hub.RoomSizes()}, Live: true, Self: true}}, nil
+	}
+	all, err := a.cfg.Cluster.Nodes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	live := all[:0:0]
+	for _, n := range all {
+		if n.Live {
+			live = append(live, n)
+		}
+	}
+	return live, nil
+}
+
+func (a *API) connections(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
 	if err := requireAdmin(p); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]int{"active": a.cfg.Hub.Active()})
+	nodes, err := a.liveNodes(r.Context())
+	if err != nil {
+		return err
+	}
+	active := 0
+	for _, n := range nodes {
+		active += n.Connections
+	}
+	writeJSON(w, http.StatusOK, map[string]int{"active": active, "nodes": len(nodes)})
 	return nil
 }
 
-func (a *API) rooms(w http.ResponseWriter, _ *http.Request, p auth.Principal) error {
+func (a *API) rooms(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
 	if err := requireAdmin(p); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"rooms": a.cfg.Hub.RoomSizes()})
+	nodes, err := a.liveNodes(r.Context())
+	if err != nil {
+		return err
+	}
+	sizes := map[string]int{}
+	for _, n := range nodes {
+		for room, c := range n.Rooms {
+			sizes[room] += c
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"rooms": sizes, "nodes": len(nodes)})
 	return nil
 }
 
@@ -447,10 +485,53 @@ func (a *API) room(w http.ResponseWriter, r *http.Request, p auth.Principal) err
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"room": room.String(), "clients": a.cfg.Hub.RoomSize(room.String())})
+	nodes, err := a.liveNodes(r.Context())
+	if err != nil {
+		return err
+	}
+	clients := 0
+	for _, n := range nodes {
+		clients += n.Rooms[room.String()]
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"room": room.String(), "clients": clients, "nodes": len(nodes)})
 	return nil
 }
 
+// nodes lists every node that shares the database, live or not, with how
+// far its delivery is behind the log.
+func (a *API) nodes(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
+	if err := requireAdmin(p); err != nil {
+		return err
+	}
+	var all []NodeView
+	if a.cfg.Cluster != nil {
+		var err error
+		if all, err = a.cfg.Cluster.Nodes(r.Context()); err != nil {
+			return err
+		}
+	}
+	var head int64
+	if a.cfg.Lag != nil {
+		var err error
+		if head, _, err = a.cfg.Lag.LogPosition(r.Context()); err != nil {
+			return err
+		}
+	}
+	type row struct {
+		NodeView
+		Lag int64 `json:"lag"`
+	}
+	out := make([]row, 0, len(all))
+	for _, n := range all {
+		out = append(out, row{NodeView: n, Lag: max(head-n.Delivered, 0)})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"head": head, "nodes": out})
+	return nil
+}
+
+// disconnectRoom closes the room's connections here and tells the other
+// nodes to close theirs: the count is this node's, the others act within
+// moments.
 func (a *API) disconnectRoom(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
 	if err := requireAdmin(p); err != nil {
 		return err
@@ -460,8 +541,23 @@ func (a *API) disconnectRoom(w http.ResponseWriter, r *http.Request, p auth.Prin
 		return err
 	}
 	n := a.cfg.Hub.DisconnectRoom(room.String())
+	body := map[string]any{"room": room.String(), "disconnected": n, "other_nodes": 0}
+	if a.cfg.Cluster != nil {
+		// Sent even when no other node is known yet: one that started in
+		// the last heartbeat is listening already.
+		cmd := store.Command{Kind: store.CmdCloseRoom, From: a.cfg.Cluster.NodeID(), Room: room.String()}
+		if err := a.cfg.Cluster.Broadcast(r.Context(), cmd); err != nil {
+			// This node's sockets are closed and the others' are not: the
+			// admin must hear it, to retry.
+			a.log.Error("room disconnect not sent to the other nodes", "room", room.String(), "err", err)
+			body["other_nodes_told"] = false
+		} else if live, err := a.liveNodes(r.Context()); err == nil {
+			body["other_nodes"] = max(len(live)-1, 0)
+			body["other_nodes_told"] = true
+		}
+	}
 	a.log.Info("room disconnected", "room", room.String(), "connections", n)
-	writeJSON(w, http.StatusOK, map[string]any{"room": room.String(), "disconnected": n})
+	writeJSON(w, http.StatusOK, body)
 	return nil
 }
 

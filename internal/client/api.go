@@ -245,6 +245,46 @@ func (c *Client) Connections(ctx context.Context) (int, error) {
 	return out.Active, err
 }
 
+// ConnectionsOnNodes is the number of open connections across the live
+// nodes, and how many nodes were counted (0 from a server that predates
+// the count).
+func (c *Client) ConnectionsOnNodes(ctx context.Context) (active, nodes int, err error) {
+	var out struct {
+		Active int `json:"active"`
+		Nodes  int `json:"nodes"`
+	}
+	err = c.do(ctx, http.MethodGet, "/api/connections", nil, nil, &out, nil)
+	return out.Active, out.Nodes, err
+}
+
+// Node is one node sharing the server's database, as GET /api/nodes
+// lists it.
+type Node struct {
+	ID          string         `json:"id"`
+	Addr        string         `json:"addr"`
+	StartedAt   time.Time      `json:"started_at"`
+	HeartbeatAt time.Time      `json:"heartbeat_at"`
+	Connections int            `json:"connections"`
+	Rooms       map[string]int `json:"rooms"`
+	Delivered   int64          `json:"delivered"`
+	Lag         int64          `json:"lag"`
+	Live        bool           `json:"live"`
+	Self        bool           `json:"self"`
+}
+
+// NodeList is GET /api/nodes: the log's head and every node.
+type NodeList struct {
+	Head  int64  `json:"head"`
+	Nodes []Node `json:"nodes"`
+}
+
+// Nodes lists the nodes sharing the server's database (admin).
+func (c *Client) Nodes(ctx context.Context) (NodeList, error) {
+	var out NodeList
+	err := c.do(ctx, http.MethodGet, "/api/nodes", nil, nil, &out, nil)
+	return out, err
+}
+
 // Rooms returns the number of clients in each room, as the server reports
 // them: {"rooms":{"display":2}} or {"rooms":[{"room":"display","clients":2}]}.
 func (c *Client) Rooms(ctx context.Context) (map[string]int, error) {

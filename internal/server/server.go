@@ -40,11 +40,8 @@ type Config struct {
 	// NodeID names this process among the nodes sharing a database
 	// (default: random, new at every start); Advertise is the address the
 	// other nodes reach it at (default: the listen address).
-	NodeID    string
-	Advertise string
-	// Peers names other nodes' addresses (node id -> host:port) when the
-	// store keeps no node registry: a static one.
-	Peers       map[string]string
+	NodeID      string
+	Advertise   string
 	TokenFile   string // default DBPath + ".token"; for PostgreSQL ./posd.db.token
 	CORSOrigins []string
 	AuthOff     bool
@@ -200,15 +197,24 @@ type Server struct {
 	handler http.Handler
 	// AdminToken is set when this start created the first admin token.
 	AdminToken string
+	// clustered: the database may be shared with other nodes (PostgreSQL),
+	// so this node heartbeats and counts the others.
+	clustered bool
+	startedAt time.Time
 }
+
+// HeartbeatEvery is how often a node on a shared database records its
+// figures in the node registry; store.NodeLiveFor is several of these.
+const HeartbeatEvery = 2 * time.Second
 
 // New opens the database and builds every part; Listen and Run start it.
 func New(ctx context.Context, cfg Config) (*Server, error) {
 	cfg.defaults()
-	s := &Server{cfg: cfg, log: cfg.Logger}
+	s := &Server{cfg: cfg, log: cfg.Logger, clustered: backend.IsPostgres(cfg.DBPath), startedAt: cfg.Now()}
 	// The store exists before the hub it feeds, and PostgreSQL's listener
 	// may report a change at once: the hub is published to it atomically.
 	var hubp atomic.Pointer[hub.Hub]
+	var ready atomic.Bool
 	st, err := backend.Open(ctx, cfg.DBPath, store.Options{
 		Synchronous: cfg.Synchronous,
 		Now:         cfg.Now,
@@ -220,6 +226,11 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		Changed: func() {
 			if h := hubp.Load(); h != nil {
 				h.Changed()
+			}
+		},
+		Command: func(cmd store.Command) {
+			if ready.Load() {
+				s.command(cmd)
 			}
 		},
 		WALLimit: cfg.WALLimit,
@@ -282,6 +293,12 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 			return ok && p.TokenID == id
 		}, hub.Revoked)
 		cfg.Logger.Info("token revoked", "token_id", id, "connections_closed", n)
+		// The other nodes close theirs now, not at their next sweep.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := st.Broadcast(ctx, store.Command{Kind: store.CmdCloseToken, From: cfg.NodeID, TokenID: id}); err != nil {
+			cfg.Logger.Warn("token revocation not sent to the other nodes; their sweep closes its connections", "token_id", id, "err", err)
+		}
 	})
 	if cfg.AuthFailBurst > 0 {
 		s.Tokens.FailBurst = cfg.AuthFailBurst
@@ -306,7 +323,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	a := api.New(api.Config{
 		Service: s.Service, Reader: st, Hub: h, Auth: authn, Tokens: s.Tokens, Origins: origins,
-		AuthOff: cfg.AuthOff, MaxBodyBytes: cfg.MaxBodyBytes, Logger: apiLog, Observer: m, Storage: storage, Lag: s,
+		AuthOff: cfg.AuthOff, MaxBodyBytes: cfg.MaxBodyBytes, Logger: apiLog, Observer: m, Storage: storage, Lag: s, Cluster: s,
 	})
 	s.native = native.New(native.Config{
 		Hub: h, Proto: ProtoNative, Auth: authn, Origins: origins,
@@ -320,12 +337,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		st.Close()
 		return nil, err
 	}
-	var peers socketio.Peers
-	if reg, ok := st.(socketio.Peers); ok {
-		peers = reg
-	} else if len(cfg.Peers) > 0 {
-		peers = staticPeers(cfg.Peers)
-	}
+	// Other nodes' addresses come from the node registry in the
+	// database (on SQLite there are none: nothing is forwarded).
+	var peers socketio.Peers = st
 	s.sio = socketio.NewServer(socketio.Config{
 		Hub: h, Proto: ProtoSocketIO, Auth: authn, Origins: origins,
 		WriteTimeout: cfg.WSWriteTimeout, SendBuffer: cfg.WSSendBuffer,
@@ -352,6 +366,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		mux.Handle("/debug/pprof/trace", a.AdminOnly(http.HandlerFunc(pprof.Trace)))
 	}
 	s.handler = s.edge.Handler(mux, a.WriteError)
+	ready.Store(true)
 	return s, nil
 }
 
@@ -475,6 +490,8 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	hubCtx, stopHub := context.WithCancel(context.Background())
 	go s.Hub.Run(hubCtx)
+	// Registered before it serves, so that the others count it at once.
+	s.heartbeat(ctx)
 	bgCtx, stopBG := context.WithCancel(context.Background())
 	bgDone := make(chan struct{})
 	go func() {
@@ -524,6 +541,13 @@ func (s *Server) Run(ctx context.Context) error {
 	waitOrTimeout(s.native.Wait, 3*time.Second)
 	stopBG()
 	<-bgDone
+	if s.clustered {
+		rmCtx, cancelRm := context.WithTimeout(context.Background(), 2*time.Second)
+		if err := s.Store.RemoveNode(rmCtx, s.cfg.NodeID); err != nil {
+			s.log.Warn("leaving the node registry; the others stop counting this node within "+store.NodeLiveFor.String(), "err", err)
+		}
+		cancelRm()
+	}
 	if err := s.Store.Close(); err != nil && serveErr == nil {
 		serveErr = fmt.Errorf("close database: %w", err)
 	}
@@ -541,16 +565,20 @@ func waitOrTimeout(wait func(), d time.Duration) {
 }
 
 // maintain prunes the event log and old idempotency keys in the
-// background, and closes connections whose token has expired.
+// background, closes connections whose token has expired, and heartbeats.
 func (s *Server) maintain(ctx context.Context) {
 	t := time.NewTicker(s.cfg.PruneEvery)
 	defer t.Stop()
 	exp := time.NewTicker(s.cfg.ExpiryCheckEvery)
 	defer exp.Stop()
+	beat := time.NewTicker(HeartbeatEvery)
+	defer beat.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-beat.C:
+			s.heartbeat(ctx)
 		case <-t.C:
 			s.Prune(ctx)
 		case <-exp.C:
@@ -652,10 +680,71 @@ func (r recoveryRecords) TouchRecovery(ctx context.Context, owner string, pids [
 	return r.st.TouchRecovery(ctx, owner, pids, expires)
 }
 
-// staticPeers is a node registry given on the command line.
-type staticPeers map[string]string
+// self is this node's figures now.
+func (s *Server) self() store.NodeInfo {
+	return store.NodeInfo{
+		ID: s.cfg.NodeID, Addr: s.AdvertiseAddr(), StartedAt: s.startedAt, HeartbeatAt: s.cfg.Now(),
+		Connections: s.Hub.Active(), Rooms: s.Hub.RoomSizes(), Delivered: s.Hub.LastPublished(),
+	}
+}
 
-func (p staticPeers) NodeAddr(_ context.Context, id string) (string, bool, error) {
-	a, ok := p[id]
-	return a, ok, nil
+// heartbeat records this node's figures in the node registry, on a shared
+// database only: alone on a SQLite file there is no one to tell.
+func (s *Server) heartbeat(ctx context.Context) {
+	if !s.clustered {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, HeartbeatEvery)
+	defer cancel()
+	if err := s.Store.Heartbeat(ctx, s.self()); err != nil && ctx.Err() == nil {
+		s.log.Warn("heartbeat not recorded; the other nodes stop counting this one after "+store.NodeLiveFor.String(), "err", err)
+	}
+}
+
+// Nodes lists the nodes sharing the database, this one with its live
+// figures (whatever its last heartbeat said); alone on SQLite, this one.
+func (s *Server) Nodes(ctx context.Context) ([]api.NodeView, error) {
+	me := api.NodeView{NodeInfo: s.self(), Live: true, Self: true}
+	if !s.clustered {
+		return []api.NodeView{me}, nil
+	}
+	rows, err := s.Store.Nodes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	now := s.cfg.Now()
+	out := []api.NodeView{me}
+	for _, n := range rows {
+		if n.ID != me.ID {
+			out = append(out, api.NodeView{NodeInfo: n, Live: n.Live(now)})
+		}
+	}
+	return out, nil
+}
+
+// Broadcast tells the other nodes to carry out cmd on their connections.
+func (s *Server) Broadcast(ctx context.Context, cmd store.Command) error {
+	return s.Store.Broadcast(ctx, cmd)
+}
+
+// command carries out another node's command on this node's connections.
+// It is called on the store's listener goroutine, which must keep
+// reading: closing sockets only queues their close frames.
+func (s *Server) command(cmd store.Command) {
+	if cmd.From == s.cfg.NodeID {
+		return // carried out when it was sent
+	}
+	switch cmd.Kind {
+	case store.CmdCloseRoom:
+		n := s.Hub.DisconnectRoom(cmd.Room)
+		s.log.Info("room disconnected by another node", "room", cmd.Room, "from", cmd.From, "connections", n)
+	case store.CmdCloseToken:
+		n := s.Hub.CloseWhere(func(c *hub.Client) bool {
+			p, ok := c.Tag.(auth.Principal)
+			return ok && p.TokenID == cmd.TokenID
+		}, hub.Revoked)
+		s.log.Info("token revoked by another node", "token_id", cmd.TokenID, "from", cmd.From, "connections_closed", n)
+	default:
+		s.log.Warn("unknown command from another node ignored", "kind", cmd.Kind, "from", cmd.From)
+	}
 }

@@ -155,13 +155,7 @@ func TestSocketIOPollingAcrossNodesSurvivesSIGKILL(t *testing.T) {
 	for i := range 3 {
 		nodes = append(nodes, &clusterNode{t: t, port: freePort(t), dsn: dsn, dir: dir, args: []string{"--node-id", fmt.Sprintf("node%d", i)}})
 	}
-	for i, n := range nodes {
-		for j, m := range nodes {
-			if i != j {
-				n.args = append(n.args, "--peer", fmt.Sprintf("node%d=127.0.0.1:%d", j, m.port))
-			}
-		}
-	}
+	// The nodes find each other in the database's node registry.
 	var wg sync.WaitGroup
 	for _, n := range nodes {
 		wg.Add(1)

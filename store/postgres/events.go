@@ -132,11 +132,56 @@ func (s *Store) writeTx(ctx context.Context, fn func(pgx.Tx) error) error {
 	}
 }
 
+// Retention runs on one node of the cluster at a time: the node whose
+// prune takes its key's transaction-scoped advisory lock. The others find
+// it taken and return at once, instead of reading the same candidates and
+// queueing on the same rows. The lock goes with its transaction, so a node
+// that dies while pruning leaves it to the next one that tries.
+const (
+	pruneLock     int64 = 0x706f7364_7072756e // "posdprun"
+	pruneIdemLock int64 = 0x706f7364_6964656d // "posdidem"
+)
+
+// onePruner runs fn if this node takes lock, and reports whether it did.
+// The lock is held by a transaction of its own, open for fn's duration.
+func (s *Store) onePruner(ctx context.Context, lock int64, fn func() error) (bool, error) {
+	guard, err := s.pool.Begin(ctx)
+	if err != nil {
+		return false, readErr("prune", err)
+	}
+	defer func() { _ = guard.Rollback(context.WithoutCancel(ctx)) }()
+	// The guard sits idle in its transaction while fn works on other
+	// connections; the server must not end it for that.
+	if _, err := guard.Exec(ctx, `SET LOCAL idle_in_transaction_session_timeout = 0`); err != nil {
+		return false, readErr("prune", err)
+	}
+	var got bool
+	if err := guard.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock($1)`, lock).Scan(&got); err != nil {
+		return false, readErr("prune", err)
+	}
+	if !got {
+		return false, nil
+	}
+	return true, fn()
+}
+
 // Prune deletes events older than cutoff, except the newest keepPerRoom of
 // every room, in small batches so appends are never held up for long. It
-// returns how many events it deleted. Several nodes may prune at once: a
-// row deleted twice is deleted once, and the horizons only go up.
+// returns how many events it deleted. One node of the cluster prunes at a
+// time (onePruner); the others return 0 at once. Were two to prune at
+// once anyway, a row deleted twice is deleted once, and the horizons only
+// go up.
 func (s *Store) Prune(ctx context.Context, cutoff time.Time, keepPerRoom int) (int, error) {
+	total := 0
+	_, err := s.onePruner(ctx, pruneLock, func() error {
+		var err error
+		total, err = s.prune(ctx, cutoff, keepPerRoom)
+		return err
+	})
+	return total, err
+}
+
+func (s *Store) prune(ctx context.Context, cutoff time.Time, keepPerRoom int) (int, error) {
 	// Per room, the id of its keepPerRoom-th newest event: nothing at or
 	// above it may go.
 	rows, err := s.pool.Query(ctx, pruneFloors, max(keepPerRoom-1, 0))
@@ -278,10 +323,16 @@ func (s *Store) pruneBatch(ctx context.Context, cutoff time.Time, floor map[stri
 	return len(victims), next, more, nil
 }
 
-// PruneIdempotency forgets idempotency keys older than cutoff.
+// PruneIdempotency forgets idempotency keys older than cutoff. Like Prune
+// it runs on one node at a time; the others return 0 at once.
 func (s *Store) PruneIdempotency(ctx context.Context, cutoff time.Time) (int64, error) {
 	var n int64
 	err := s.writeTx(ctx, func(tx pgx.Tx) error {
+		n = 0
+		var got bool
+		if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock($1)`, pruneIdemLock).Scan(&got); err != nil || !got {
+			return err
+		}
 		tag, err := tx.Exec(ctx, `DELETE FROM idempotency_keys WHERE created_at < $1`, ms(cutoff))
 		n = tag.RowsAffected()
 		return err

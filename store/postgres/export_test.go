@@ -11,3 +11,10 @@ func SetPruneBatchSize(n int) (restore func()) {
 	pruneBatchSize = n
 	return func() { pruneBatchSize = old }
 }
+
+// PruneLock and PruneIdemLock are the advisory lock keys retention runs
+// under, so a test can play the node that holds them.
+const (
+	PruneLock     = pruneLock
+	PruneIdemLock = pruneIdemLock
+)

@@ -5,12 +5,16 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
-// listen follows the other nodes' commits: on a connection of its own it
-// LISTENs on NotifyChannel and calls Options.Changed for every notification,
-// and once after every (re)connect, since notifications sent while it was
+// listen follows the other nodes' commits and commands: on a connection of
+// its own it LISTENs on NotifyChannel and calls Options.Changed for every
+// notification, and once after every (re)connect, since notifications sent while it was
 // disconnected are lost and the follower must read the log to catch up.
+// It also LISTENs on CommandChannel and hands each command to
+// Options.Command; a command sent while it was disconnected is lost (the
+// revocation sweep still closes a revoked token's connections).
 // A lost connection (a restarted server, a pg_terminate_backend) is
 // re-dialled after listenBackoffMin, then twice as long each time up to
 // listenBackoffMax; the outage is logged once, at WARN, and its end at
@@ -53,8 +57,13 @@ func (s *Store) listen(ctx context.Context, ready chan<- struct{}) {
 		s.listenPID.Store(conn.PgConn().PID())
 		s.changed() // whatever was committed while we were not listening
 		for {
-			if _, err = conn.WaitForNotification(ctx); err != nil {
+			var n *pgconn.Notification
+			if n, err = conn.WaitForNotification(ctx); err != nil {
 				break
+			}
+			if n.Channel == CommandChannel {
+				s.command(n.Payload)
+				continue
 			}
 			s.changed()
 		}
@@ -70,7 +79,7 @@ func (s *Store) listen(ctx context.Context, ready chan<- struct{}) {
 	}
 }
 
-// listenConn dials the listener's connection and LISTENs on it.
+// listenConn dials the listener's connection and LISTENs on both channels.
 func (s *Store) listenConn(ctx context.Context) (*pgx.Conn, error) {
 	dctx, cancel := context.WithTimeout(ctx, listenBackoffMax)
 	defer cancel()
@@ -78,7 +87,7 @@ func (s *Store) listenConn(ctx context.Context) (*pgx.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := conn.Exec(dctx, "LISTEN "+NotifyChannel); err != nil {
+	if _, err := conn.Exec(dctx, "LISTEN "+NotifyChannel+"; LISTEN "+CommandChannel); err != nil {
 		_ = conn.Close(context.Background())
 		return nil, err
 	}

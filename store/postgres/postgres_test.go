@@ -58,7 +58,7 @@ func TestMigrationsConcurrentStart(t *testing.T) {
 		}
 		defer s.Close()
 		if v, err := s.SchemaVersion(ctx); err != nil || v != 7 {
-			t.Fatalf("node %d at version %d, %v; want 5", i, v, err)
+			t.Fatalf("node %d at version %d, %v; want 7", i, v, err)
 		}
 	}
 	var n int

@@ -66,6 +66,7 @@ func Run(t *testing.T, b Backend) {
 		{"RecoveryClaimedOnce", testRecoveryClaimedOnce},
 		{"RecoveryTouchAndPrune", testRecoveryTouchAndPrune},
 		{"ClusterSecret", testClusterSecret},
+		{"NodeRegistry", testNodeRegistry},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, b) })
 	}
@@ -1166,5 +1167,72 @@ func testClusterSecret(t *testing.T, b Backend) {
 	g := NewFixture(t, b, store.Options{})
 	if c, err := g.Store.ClusterSecret(ctx); err != nil || c == a {
 		t.Fatalf("another database's secret %q, %v: want a different one", c, err)
+	}
+}
+
+// The node registry: heartbeats upsert, round-trip every field, age into
+// not live after NodeLiveFor and out of the table after NodeForgetAfter;
+// a clean shutdown removes its node at once.
+func testNodeRegistry(t *testing.T, b Backend) {
+	ctx := context.Background()
+	clock := time.Date(2026, 4, 1, 9, 0, 0, 0, time.UTC)
+	f := clocked(t, b, &clock)
+	started := clock.Add(-time.Minute)
+	a := store.NodeInfo{ID: "aaaaaaaa", Addr: "10.0.0.1:5000", StartedAt: started, Connections: 3,
+		Rooms: map[string]int{"tenant-1": 2, "display": 1}, Delivered: 7}
+	beat := func(n store.NodeInfo) {
+		t.Helper()
+		if err := f.Store.Heartbeat(ctx, n); err != nil {
+			t.Fatalf("heartbeat %s: %v", n.ID, err)
+		}
+	}
+	beat(a)
+	beat(store.NodeInfo{ID: "bbbbbbbb", Addr: "10.0.0.2:5000", StartedAt: started})
+	nodes, err := f.Store.Nodes(ctx)
+	if err != nil || len(nodes) != 2 {
+		t.Fatalf("nodes %+v, %v; want 2", nodes, err)
+	}
+	got := nodes[0]
+	if got.ID != a.ID || got.Addr != a.Addr || !got.StartedAt.Equal(started) || !got.HeartbeatAt.Equal(clock) ||
+		got.Connections != 3 || got.Delivered != 7 || len(got.Rooms) != 2 || got.Rooms["tenant-1"] != 2 || got.Rooms["display"] != 1 {
+		t.Fatalf("node a read back as %+v", got)
+	}
+	if nodes[1].ID != "bbbbbbbb" || nodes[1].Rooms == nil || len(nodes[1].Rooms) != 0 {
+		t.Fatalf("node b read back as %+v", nodes[1])
+	}
+	if addr, live, err := f.Store.NodeAddr(ctx, a.ID); err != nil || addr != a.Addr || !live {
+		t.Fatalf("NodeAddr(a) = %q, %v, %v; want %q, live", addr, live, err, a.Addr)
+	}
+	if addr, live, err := f.Store.NodeAddr(ctx, "nobody00"); err != nil || addr != "" || live {
+		t.Fatalf("NodeAddr(unknown) = %q, %v, %v", addr, live, err)
+	}
+
+	// Silent past NodeLiveFor: still listed, no longer live.
+	clock = clock.Add(store.NodeLiveFor + time.Second)
+	if _, live, _ := f.Store.NodeAddr(ctx, a.ID); live {
+		t.Fatal("a node silent past NodeLiveFor is live")
+	}
+	a.Connections, a.Rooms = 5, map[string]int{"tenant-1": 5}
+	beat(a) // upsert: back to live, new figures
+	nodes, _ = f.Store.Nodes(ctx)
+	if len(nodes) != 2 || nodes[0].Connections != 5 || len(nodes[0].Rooms) != 1 || !nodes[0].Live(clock) || nodes[1].Live(clock) {
+		t.Fatalf("after a's second heartbeat: %+v", nodes)
+	}
+
+	// Silent past NodeForgetAfter: forgotten at the next heartbeat of anyone.
+	clock = clock.Add(store.NodeForgetAfter + time.Second)
+	beat(store.NodeInfo{ID: "cccccccc", Addr: "10.0.0.3:5000", StartedAt: clock})
+	nodes, _ = f.Store.Nodes(ctx)
+	if len(nodes) != 1 || nodes[0].ID != "cccccccc" {
+		t.Fatalf("after an hour only c should be left: %+v", nodes)
+	}
+	if err := f.Store.RemoveNode(ctx, "cccccccc"); err != nil {
+		t.Fatal(err)
+	}
+	if nodes, err := f.Store.Nodes(ctx); err != nil || len(nodes) != 0 {
+		t.Fatalf("after RemoveNode: %+v, %v", nodes, err)
+	}
+	if err := f.Store.Broadcast(ctx, store.Command{Kind: store.CmdCloseRoom, From: "cccccccc", Room: "tenant-1"}); err != nil {
+		t.Fatalf("broadcast: %v", err)
 	}
 }
