@@ -96,6 +96,13 @@ type Model struct {
 	sel        [3]int64 // selected order id per column
 	lastBumped int64
 
+	// The ticket under the cursor after the last message, to notice it
+	// moving or leaving (see follow).
+	cur    int64
+	curIdx int
+	curCol int
+	curNum string
+
 	conn    widgets.Conn
 	fails   int       // failed loads before the stream started
 	failed  time.Time // when loading first failed
@@ -226,8 +233,46 @@ func (m *Model) setStatus(text string, isErr bool) {
 	m.status, m.isError = text, isErr
 }
 
-// Update handles one message.
+// Update handles one message, then keeps the selection on the ticket the
+// cook was looking at.
 func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	model, cmd := m.handle(msg)
+	m.follow()
+	return model, cmd
+}
+
+// follow keeps a key acting on the ticket under the cursor: the selection is
+// an order id, not a screen position, so a ticket moved by another cook takes
+// the selection (and the focus) along, and a ticket that leaves the screen
+// hands it to its neighbour. Both are said on the status line, since the
+// cursor moved without the cook touching a key.
+func (m *Model) follow() {
+	if m.cur != 0 && m.col == m.curCol && m.sel[m.col] == m.cur {
+		switch t := m.tickets[m.cur]; {
+		case t == nil:
+			col := m.column(m.col)
+			if len(col) == 0 {
+				m.sel[m.col] = 0
+				m.setStatus(m.curNum+" left the screen", false)
+				break
+			}
+			next := col[min(m.curIdx, len(col)-1)]
+			m.sel[m.col] = next.order.ID
+			m.setStatus(m.curNum+" left the screen — now on "+next.order.OrderNumber, false)
+		case t.col != m.col:
+			m.col = t.col
+			m.sel[t.col] = t.order.ID
+			m.setStatus(fmt.Sprintf("%s moved to %s — still selected", t.order.OrderNumber, strings.ToUpper(string(columns[t.col]))), false)
+		}
+	}
+	m.cur, m.curIdx, m.curCol, m.curNum = 0, 0, m.col, ""
+	if t, i := m.selected(m.col); t != nil {
+		m.cur, m.curIdx, m.curNum = t.order.ID, i, t.order.OrderNumber
+		m.sel[m.col] = t.order.ID
+	}
+}
+
+func (m *Model) handle(msg tea.Msg) (tea.Model, tea.Cmd) {
 	switch msg := msg.(type) {
 	case tea.WindowSizeMsg:
 		m.width, m.height = msg.Width, msg.Height
@@ -274,6 +319,9 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			return m, nil
 		}
 		m.lastBumped = msg.id
+		if m.cur == msg.id {
+			m.cur = 0 // the cook's own bump: no surprise to report
+		}
 		m.setStatus(fmt.Sprintf("%s → %s", msg.order.OrderNumber, msg.order.Status), false)
 		m.merge(msg.order, false)
 		return m, nil

@@ -117,6 +117,12 @@ type Model struct {
 	qsel  int64
 	psel  int64
 
+	// The queued order under the cursor after the last message, to notice
+	// it leaving (see follow).
+	cur    int64
+	curIdx int
+	curNum string
+
 	mode    mode
 	pay     *payForm
 	receipt *receipt
@@ -241,8 +247,39 @@ func (m *Model) fetchQueueOrder(id int64) tea.Cmd {
 
 func (m *Model) setStatus(s string, isErr bool) { m.status, m.isError = s, isErr }
 
-// Update handles one message.
+// Update handles one message, then keeps the queue's selection on the order
+// the cashier was looking at.
 func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	model, cmd := m.handle(msg)
+	m.follow()
+	return model, cmd
+}
+
+// follow makes the queue's selection an order, not a row: orders arriving or
+// leaving elsewhere do not move it, and when the selected order leaves the
+// queue (paid at another counter, cancelled) its neighbour takes the
+// selection and the status line says so, since the cursor moved by itself.
+func (m *Model) follow() {
+	if m.cur != 0 && m.qsel == m.cur {
+		if _, ok := m.queue[m.cur]; !ok {
+			q := m.queueList()
+			if len(q) == 0 {
+				m.qsel = 0
+				m.setStatus(m.curNum+" left the unpaid queue", false)
+			} else {
+				next := q[min(m.curIdx, len(q)-1)]
+				m.qsel = next.ID
+				m.setStatus(m.curNum+" left the unpaid queue — now on "+next.OrderNumber, false)
+			}
+		}
+	}
+	m.cur, m.curIdx, m.curNum = 0, 0, ""
+	if o, i := m.selectedOrder(); o != nil {
+		m.qsel, m.cur, m.curIdx, m.curNum = o.ID, o.ID, i, o.OrderNumber
+	}
+}
+
+func (m *Model) handle(msg tea.Msg) (tea.Model, tea.Cmd) {
 	switch msg := msg.(type) {
 	case tea.WindowSizeMsg:
 		m.width, m.height = msg.Width, msg.Height
@@ -643,6 +680,14 @@ func (m *Model) paidMsg(msg paidMsg) (tea.Model, tea.Cmd) {
 		order = m.pay.order
 	}
 	delete(m.queue, msg.payment.OrderID)
+	if m.cur == msg.payment.OrderID {
+		m.cur = -1 // paid here: the neighbour takes the cursor quietly
+		q := m.queueList()
+		m.qsel = 0
+		if len(q) > 0 {
+			m.qsel = q[min(m.curIdx, len(q)-1)].ID
+		}
+	}
 	m.receipt = &receipt{payment: msg.payment, order: order}
 	m.pay, m.mode = nil, modeReceipt
 	m.setStatus("paid "+order.OrderNumber+" — "+msg.payment.Reference, false)
