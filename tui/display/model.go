@@ -113,6 +113,7 @@ type Model struct {
 	skew    time.Duration // server clock minus ours: timers run on the server's clock
 	status  string
 	isError bool
+	refused bool // status is an action refused while the stream is down
 	alert   *widgets.Alert
 
 	showHelp  bool
@@ -230,7 +231,15 @@ func (m *Model) bell() tea.Cmd {
 }
 
 func (m *Model) setStatus(text string, isErr bool) {
-	m.status, m.isError = text, isErr
+	m.status, m.isError, m.refused = text, isErr, false
+}
+
+// refuse tells the cook an action was not sent because the stream is down;
+// it outranks the connection problem on the status line, which the badge
+// still shows.
+func (m *Model) refuse(what string) {
+	m.setStatus("offline: "+what+" — try again when LIVE", true)
+	m.refused = true
 }
 
 // Update handles one message, then keeps the selection on the ticket the
@@ -409,6 +418,9 @@ func (m *Model) update(u client.Update) tea.Cmd {
 	switch {
 	case u.State != nil:
 		m.conn = widgets.Conn{State: *u.State, Set: true}
+		if m.refused && !m.conn.Down() {
+			m.status, m.refused = "", false // LIVE again: the refusal is history
+		}
 		return nil
 	case u.Gap != nil:
 		m.reload = true
@@ -627,6 +639,11 @@ func (m *Model) key(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 				return m, nil
 			}
 			id := m.cancelFor
+			if m.conn.Down() {
+				m.cancelFor = 0
+				m.refuse(m.number(id) + " not cancelled")
+				return m, nil
+			}
 			m.cancelFor = 0
 			if t := m.tickets[id]; t != nil {
 				t.busy = true
@@ -692,6 +709,10 @@ func (m *Model) key(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 			m.setStatus("select an open ticket to cancel", true)
 			return m, nil
 		}
+		if m.conn.Down() {
+			m.refuse(t.order.OrderNumber + " not cancelled")
+			return m, nil
+		}
 		m.cancelFor = t.order.ID
 		m.reason.Value = ""
 		m.status = ""
@@ -716,6 +737,10 @@ func (m *Model) bump() tea.Cmd {
 	}
 	next := t.order.Status.Next()
 	if next == "" {
+		return nil
+	}
+	if m.conn.Down() {
+		m.refuse(t.order.OrderNumber + " not bumped")
 		return nil
 	}
 	t.busy = true
@@ -744,6 +769,14 @@ func (m *Model) keepSelection(i int, gone int64) {
 		return
 	}
 	m.sel[m.col] = rest[min(max(i, 0), len(rest)-1)].order.ID
+}
+
+// number is the order number of a ticket on screen, or its id.
+func (m *Model) number(id int64) string {
+	if t := m.tickets[id]; t != nil {
+		return t.order.OrderNumber
+	}
+	return "order " + strconv.FormatInt(id, 10)
 }
 
 func (m *Model) recall() tea.Cmd {

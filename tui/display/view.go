@@ -141,6 +141,8 @@ func (m *Model) statusLine(w int) string {
 			num = t.order.OrderNumber
 		}
 		return widgets.Truncate(widgets.Warn.Render("Cancel "+num+" — reason: ")+m.reason.View()+widgets.Muted.Render("  enter confirm · esc back"), w)
+	case m.refused:
+		return widgets.Error.Render(widgets.Truncate(m.status, w))
 	case m.conn.Problem() != "":
 		return widgets.Error.Render(widgets.Truncate("⚠ "+m.conn.Problem(), w))
 	case m.alert.Visible(now):

@@ -637,6 +637,10 @@ func (m *Model) payKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 			f.err = "type the amount tendered in Rupiah, e.g. 50000"
 			return m, nil
 		}
+		if m.conn.Down() {
+			f.err = "offline: payment not taken — take it when the badge says LIVE"
+			return m, nil
+		}
 		f.busy, f.err = true, ""
 		req := client.PayRequest{OrderID: f.order.ID, AmountPaid: amount, PaymentMethod: domain.Methods[f.method], CounterID: m.cfg.CounterID}
 		api, k, order := m.cfg.API, f.key, f.order
@@ -719,6 +723,10 @@ func (m *Model) refundKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 				f.field = 1
 				return m, nil
 			}
+		}
+		if m.conn.Down() {
+			f.err = "offline: not refunded — refund when the badge says LIVE"
+			return m, nil
 		}
 		f.busy, f.err = true, ""
 		api, id, k := m.cfg.API, f.payment.ID, f.key

@@ -95,6 +95,14 @@ func (c Conn) Badge(now time.Time) string {
 	}
 }
 
+// Down reports whether a live connection was lost (reconnecting or offline).
+// The consoles refuse actions then instead of sending them: a request made
+// while the screen may be stale could act on an order that has changed, and
+// its answer might come long after the person stopped looking.
+func (c Conn) Down() bool {
+	return c.Set && (c.State.Conn == client.Reconnecting || c.State.Conn == client.Offline)
+}
+
 // Problem explains a connection that is not live, for a status line; "" when live.
 func (c Conn) Problem() string {
 	if !c.Set || c.State.Conn == client.Live || c.State.Conn == client.Connecting {
