@@ -83,6 +83,9 @@ type payForm struct {
 	err      string
 	busy     bool
 	key      string
+	// stale says why the order changed under the panel (paid elsewhere,
+	// cancelled, no longer open): Enter then takes no money.
+	stale string
 }
 
 type receipt struct {
@@ -326,6 +329,12 @@ func (m *Model) handle(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case payOrderMsg:
 		if m.pay != nil && msg.err == nil && msg.order.ID == m.pay.order.ID {
 			m.pay.order, m.pay.full = msg.order, true
+			switch {
+			case msg.order.Status == domain.StatusCancelled:
+				m.pay.stale = msg.order.OrderNumber + " was cancelled"
+			case msg.order.Paid():
+				m.pay.stale = msg.order.OrderNumber + " is already paid"
+			}
 		} else if m.pay != nil && msg.err != nil {
 			m.pay.err = widgets.ErrText(msg.err)
 		}
@@ -439,6 +448,9 @@ func (m *Model) event(ev *client.Event) tea.Cmd {
 	case domain.EventOrderStatusChanged:
 		var d domain.OrderStatusChangedData
 		if ev.Decode(&d) == nil {
+			if f := m.pay; f != nil && f.order.ID == d.OrderID && !d.NewStatus.Open() && d.NewStatus != domain.StatusCompleted {
+				f.stale = f.order.OrderNumber + " is now " + string(d.NewStatus)
+			}
 			if o := m.queue[d.OrderID]; o != nil {
 				o.Status = d.NewStatus
 				if !d.NewStatus.Open() {
@@ -454,13 +466,18 @@ func (m *Model) event(ev *client.Event) tea.Cmd {
 			}
 			delete(m.queue, d.OrderID)
 			if m.pay != nil && m.pay.order.ID == d.OrderID && m.mode == modePay {
-				m.pay.err = "this order was just cancelled: " + d.Reason
+				m.pay.stale = m.pay.order.OrderNumber + " was just cancelled: " + d.Reason
 			}
 		}
 	case domain.EventPaymentProcessed:
 		var d domain.PaymentProcessedData
 		if ev.Decode(&d) == nil {
 			delete(m.queue, d.OrderID)
+			// While our own request is in flight this event may be its
+			// own echo; its answer decides then.
+			if f := m.pay; f != nil && f.order.ID == d.OrderID && !f.busy && m.mode == modePay {
+				f.stale = f.order.OrderNumber + " was just paid elsewhere"
+			}
 		}
 		return m.refreshPayments()
 	case domain.EventPaymentRefunded:
@@ -625,6 +642,8 @@ func (m *Model) payKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 		return m, nil
 	case f.busy:
 		return m, nil
+	case f.stale != "":
+		return m, nil // nothing to take: only esc leaves
 	case key.Matches(msg, m.keys.PrevMethod):
 		f.method = (f.method + len(domain.Methods) - 1) % len(domain.Methods)
 		f.err = ""

@@ -265,6 +265,8 @@ func (m *Model) payView(w int) string {
 		}
 	}
 	switch {
+	case f.stale != "":
+		lines = append(lines, widgets.Error.Render(lipgloss.NewStyle().Width(w).Render("✗ "+f.stale+" — no payment can be taken here; esc to go back")))
 	case f.busy:
 		lines = append(lines, widgets.Muted.Render("sending…"))
 	case f.err != "":
