@@ -182,6 +182,29 @@ func Spread(left, right string, w int) string {
 	return left + strings.Repeat(" ", gap) + right
 }
 
+// Row lays out one list line of width w: key (an order number) is the last
+// thing cut, right (an amount) goes before it, and rest (a name, a method)
+// gives way first. A person finds an order by its number, so a narrow screen
+// must never leave "NG-0…" beside an amount.
+func Row(key, rest, right string, w int) string {
+	kw := lipgloss.Width(key)
+	if kw >= w {
+		return Truncate(key, w)
+	}
+	if right != "" && kw+1+lipgloss.Width(right) > w {
+		right = ""
+	}
+	left := key
+	room := w - kw - 1 // the space before rest
+	if right != "" {
+		room -= lipgloss.Width(right) + 1
+	}
+	if rest != "" && room > 1 {
+		left += " " + Truncate(rest, room)
+	}
+	return Spread(left, right, w)
+}
+
 // FitLines pads or cuts the text to exactly h lines.
 func FitLines(s string, h int) string {
 	lines := strings.Split(s, "\n")
