@@ -143,3 +143,24 @@ func TestWatchReplaysFromSince(t *testing.T) {
 		t.Fatalf("stderr %q lacks the connection state", errb.String())
 	}
 }
+
+// A refusal reads as a sentence in Rupiah, not as the API's field names.
+func TestCLIRefusalsInWords(t *testing.T) {
+	s := servertest.Start(t, server.Config{AuthOff: true})
+	s.MustDo(t, 201, "", "POST", "/api/tenants", `{"name":"Warung","code":"T1"}`, nil)
+	s.MustDo(t, 201, "", "POST", "/api/counters", `{"name":"Kasir 1"}`, nil)
+	if _, stderr, code := run(t, "order", "create", "--server", s.URL, "--tenant", "1", "--customer", "Siti", "--item", "Nasi Goreng:2:25000", "--item", "Es Teh:1:5000"); code != 0 {
+		t.Fatalf("order create: %s", stderr)
+	}
+	_, stderr, code := run(t, "pay", "--server", s.URL, "--order", "1", "--amount", "50000", "--counter", "1")
+	if code != 2 || !strings.Contains(stderr, "Short by Rp 5.000") || strings.Contains(stderr, "amount_paid") {
+		t.Fatalf("underpaid: exit %d, stderr %q", code, stderr)
+	}
+	if _, stderr, code := run(t, "pay", "--server", s.URL, "--order", "1", "--amount", "55000", "--counter", "1"); code != 0 {
+		t.Fatalf("pay: %s", stderr)
+	}
+	_, stderr, code = run(t, "refund", "--server", s.URL, "1", "--reason", "salah", "--amount", "60000")
+	if code != 2 || !strings.Contains(stderr, "At most Rp 55.000 can still be refunded") {
+		t.Fatalf("refund over: exit %d, stderr %q", code, stderr)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"github.com/charmbracelet/lipgloss"
 
 	"github.com/posd/posd/internal/client"
+	"github.com/posd/posd/internal/domain"
 )
 
 // Palette. Adaptive colours keep both light and dark terminals readable.
@@ -40,25 +41,7 @@ var (
 )
 
 // Rupiah formats whole Rupiah the Indonesian way: Rp 50.000, -Rp 1.500.
-func Rupiah(n int64) string {
-	neg := n < 0
-	if neg {
-		n = -n
-	}
-	s := strconv.FormatInt(n, 10)
-	var b strings.Builder
-	if neg {
-		b.WriteByte('-')
-	}
-	b.WriteString("Rp ")
-	for i, r := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte('.')
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
-}
+func Rupiah(n int64) string { return domain.Rupiah(n) }
 
 // Conn is what a console knows about its live connection, for the badge.
 type Conn struct {
@@ -349,12 +332,18 @@ func (in *Input) Key(msg tea.KeyMsg) bool {
 // View renders the value with a block cursor.
 func (in *Input) View() string { return in.Value + lipgloss.NewStyle().Reverse(true).Render(" ") }
 
-// ErrText is what a console shows for a failed call: the server's own
-// message when it refused, else the error (e.g. "server unreachable …").
+// ErrText is what a console shows for a failed call: a sentence for people
+// when the server said why (client.APIError.Words), its own
+// message otherwise, else the error (e.g. "server unreachable …").
 func ErrText(err error) string {
 	var ae *client.APIError
-	if errors.As(err, &ae) && ae.Message != "" {
-		return ae.Message
+	if errors.As(err, &ae) {
+		if w := ae.Words(); w != "" {
+			return w
+		}
+		if ae.Message != "" {
+			return ae.Message
+		}
 	}
 	return err.Error()
 }
