@@ -152,7 +152,7 @@ func apiFailure(err error) error {
 		if apiErr.Status == http.StatusUnauthorized {
 			msg += " (pass --token, set POSD_TOKEN, or run where posd serve wrote its token file)"
 		}
-		return &exitError{code: code, err: fmt.Errorf("%s (%d %s)", msg, apiErr.Status, apiErr.Code)}
+		return &exitError{code: code, err: fmt.Errorf("%s (%d %s)", msg, apiErr.Status, apiErr.Code), cause: apiErr}
 	}
 	var unreach *client.UnreachableError
 	if errors.As(err, &unreach) {
