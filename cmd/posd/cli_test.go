@@ -23,10 +23,10 @@ func run(t *testing.T, args ...string) (string, string, int) {
 	cmd.SetArgs(args)
 	cmd.SetOut(&out)
 	cmd.SetErr(&errb)
-	err := cmd.ExecuteContext(context.Background())
+	ran, err := cmd.ExecuteContextC(context.Background())
 	code := 0
 	if err != nil {
-		errb.WriteString("posd: " + err.Error() + "\n")
+		errb.WriteString(errorLine(ran, err) + "\n")
 		code = exitCode(err)
 	}
 	return out.String(), errb.String(), code
@@ -149,5 +149,64 @@ func TestWatchReplaysFromSince(t *testing.T) {
 	}
 	if !strings.Contains(errb.String(), "LIVE") {
 		t.Fatalf("stderr %q lacks the connection state", errb.String())
+	}
+}
+
+// A refusal reads as a sentence in Rupiah, not as the API's field names.
+func TestCLIRefusalsInWords(t *testing.T) {
+	s := servertest.Start(t, server.Config{AuthOff: true})
+	s.MustDo(t, 201, "", "POST", "/api/tenants", `{"name":"Warung","code":"T1"}`, nil)
+	s.MustDo(t, 201, "", "POST", "/api/counters", `{"name":"Kasir 1"}`, nil)
+	if _, stderr, code := run(t, "order", "create", "--server", s.URL, "--tenant", "1", "--customer", "Siti", "--item", "Nasi Goreng:2:25000", "--item", "Es Teh:1:5000"); code != 0 {
+		t.Fatalf("order create: %s", stderr)
+	}
+	_, stderr, code := run(t, "pay", "--server", s.URL, "--order", "1", "--amount", "50000", "--counter", "1")
+	if code != 2 || !strings.Contains(stderr, "Short by Rp 5.000") || strings.Contains(stderr, "amount_paid") {
+		t.Fatalf("underpaid: exit %d, stderr %q", code, stderr)
+	}
+	if _, stderr, code := run(t, "pay", "--server", s.URL, "--order", "1", "--amount", "55000", "--counter", "1"); code != 0 {
+		t.Fatalf("pay: %s", stderr)
+	}
+	_, stderr, code = run(t, "refund", "--server", s.URL, "1", "--reason", "salah", "--amount", "60000")
+	if code != 2 || !strings.Contains(stderr, "At most Rp 55.000 can still be refunded") {
+		t.Fatalf("refund over: exit %d, stderr %q", code, stderr)
+	}
+}
+
+// With --json a failure is a JSON line on stderr too, with the server's
+// code, message and details, and the same exit code.
+func TestCLIJSONFailure(t *testing.T) {
+	s := servertest.Start(t, server.Config{AuthOff: true})
+	s.MustDo(t, 201, "", "POST", "/api/tenants", `{"name":"Warung","code":"T1"}`, nil)
+	s.MustDo(t, 201, "", "POST", "/api/counters", `{"name":"Kasir 1"}`, nil)
+	if _, stderr, code := run(t, "order", "create", "--server", s.URL, "--tenant", "1", "--customer", "Siti", "--item", "Nasi:1:25000"); code != 0 {
+		t.Fatalf("order create: %s", stderr)
+	}
+	for _, tc := range []struct {
+		args []string
+		exit int
+		code string
+	}{
+		{[]string{"pay", "--json", "--server", s.URL, "--order", "1", "--amount", "20000", "--counter", "1"}, 2, "unprocessable"},
+		{[]string{"stats", "--json", "--server", "http://127.0.0.1:1"}, 3, "unreachable"},
+	} {
+		_, stderr, code := run(t, tc.args...)
+		var body struct {
+			Error struct {
+				Code    string         `json:"code"`
+				Message string         `json:"message"`
+				Details map[string]any `json:"details"`
+				Exit    int            `json:"exit"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal([]byte(stderr), &body); err != nil {
+			t.Fatalf("%v: stderr is not JSON: %q", tc.args, stderr)
+		}
+		if code != tc.exit || body.Error.Exit != tc.exit || body.Error.Code != tc.code || body.Error.Message == "" {
+			t.Fatalf("%v: exit %d, body %+v", tc.args, code, body.Error)
+		}
+		if tc.code == "unprocessable" && body.Error.Details["short_by"] != 5000.0 {
+			t.Fatalf("details lost: %v", body.Error.Details)
+		}
 	}
 }

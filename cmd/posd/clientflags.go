@@ -146,10 +146,13 @@ func apiFailure(err error) error {
 			code = 3
 		}
 		msg := apiErr.Message
+		if w := apiErr.Words(); w != "" {
+			msg = w // a sentence for the person at the counter, not field names
+		}
 		if apiErr.Status == http.StatusUnauthorized {
 			msg += " (pass --token, set POSD_TOKEN, or run where posd serve wrote its token file)"
 		}
-		return &exitError{code: code, err: fmt.Errorf("%s (%d %s)", msg, apiErr.Status, apiErr.Code)}
+		return &exitError{code: code, err: fmt.Errorf("%s (%d %s)", msg, apiErr.Status, apiErr.Code), cause: apiErr}
 	}
 	var unreach *client.UnreachableError
 	if errors.As(err, &unreach) {

@@ -11,10 +11,10 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := newRootCmd().ExecuteContext(ctx)
+	cmd, err := newRootCmd().ExecuteContextC(ctx)
 	stop()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "posd:", err)
+		fmt.Fprintln(os.Stderr, errorLine(cmd, err))
 		os.Exit(exitCode(err))
 	}
 }

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 
 	"github.com/spf13/cobra"
 
 	"github.com/posd/posd/internal/buildinfo"
+	"github.com/posd/posd/internal/client"
 )
 
 func newRootCmd() *cobra.Command {
@@ -51,8 +53,47 @@ func newVersionCmd() *cobra.Command {
 
 // exitError carries a specific process exit code.
 type exitError struct {
-	code int
-	err  error
+	code  int
+	err   error
+	cause error // what the client returned, for --json
+}
+
+// errorLine is what main prints on stderr when cmd failed. A command run
+// with --json fails in JSON too, so a script reads one format: the server's
+// error (code, message, details, status) plus the exit code and the sentence
+// a person would have read.
+func errorLine(cmd *cobra.Command, err error) string {
+	if cmd == nil {
+		return "posd: " + err.Error()
+	}
+	if f := cmd.Flags().Lookup("json"); f == nil || f.Value.String() != "true" {
+		return "posd: " + err.Error()
+	}
+	var body struct {
+		Error struct {
+			Code    string         `json:"code"`
+			Message string         `json:"message"`
+			Details map[string]any `json:"details,omitempty"`
+			Status  int            `json:"status,omitempty"`
+			Text    string         `json:"text"`
+			Exit    int            `json:"exit"`
+		} `json:"error"`
+	}
+	e := &body.Error
+	e.Code, e.Message, e.Text, e.Exit = "invalid_invocation", err.Error(), err.Error(), exitCode(err)
+	var ee *exitError
+	var apiErr *client.APIError
+	switch {
+	case errors.As(err, &ee) && errors.As(ee.cause, &apiErr):
+		e.Code, e.Message, e.Details, e.Status = apiErr.Code, apiErr.Message, apiErr.Details, apiErr.Status
+	case errors.As(err, &ee) && ee.code == 3:
+		e.Code = "unreachable"
+	}
+	line, jerr := json.Marshal(body)
+	if jerr != nil {
+		return "posd: " + err.Error()
+	}
+	return string(line)
 }
 
 func (e *exitError) Error() string { return e.err.Error() }

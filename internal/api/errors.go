@@ -42,8 +42,9 @@ func status(code domain.Code) int {
 
 type errorBody struct {
 	Error struct {
-		Code    domain.Code `json:"code"`
-		Message string      `json:"message"`
+		Code    domain.Code    `json:"code"`
+		Message string         `json:"message"`
+		Details map[string]any `json:"details,omitempty"`
 	} `json:"error"`
 }
 
@@ -67,6 +68,9 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	var body errorBody
 	body.Error.Code = code
 	body.Error.Message = domain.ErrorMessage(err)
+	if code != domain.CodeInternal {
+		body.Error.Details = domain.ErrorDetails(err)
+	}
 	writeJSON(w, status(code), body)
 }
 

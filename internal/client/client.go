@@ -127,6 +127,9 @@ type APIError struct {
 	Status  int
 	Code    string
 	Message string
+	// Details are the facts behind the refusal ("reason", amounts, ids);
+	// numbers arrive as json.Number. Words turns them into a sentence.
+	Details map[string]any
 }
 
 func (e *APIError) Error() string {
@@ -286,13 +289,16 @@ func unwrapURLError(err error) error {
 func decodeError(status int, raw []byte) error {
 	var body struct {
 		Error struct {
-			Code    string `json:"code"`
-			Message string `json:"message"`
+			Code    string         `json:"code"`
+			Message string         `json:"message"`
+			Details map[string]any `json:"details"`
 		} `json:"error"`
 	}
 	e := &APIError{Status: status}
-	if json.Unmarshal(raw, &body) == nil && (body.Error.Code != "" || body.Error.Message != "") {
-		e.Code, e.Message = body.Error.Code, body.Error.Message
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber() // amounts are int64: keep them exact
+	if dec.Decode(&body) == nil && (body.Error.Code != "" || body.Error.Message != "") {
+		e.Code, e.Message, e.Details = body.Error.Code, body.Error.Message, body.Error.Details
 		return e
 	}
 	text := strings.TrimSpace(string(raw))

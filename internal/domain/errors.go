@@ -32,6 +32,19 @@ const (
 type Error struct {
 	Code    Code
 	Message string
+	// Details are the facts behind Message (a "reason" key naming the rule,
+	// amounts in whole Rupiah, ids), so a client can word the refusal for a
+	// person instead of showing Message, which is written for programmers.
+	Details map[string]any
+}
+
+// With adds a detail and returns e, for chaining after Errorf.
+func (e *Error) With(key string, value any) *Error {
+	if e.Details == nil {
+		e.Details = map[string]any{}
+	}
+	e.Details[key] = value
+	return e
 }
 
 func (e *Error) Error() string { return string(e.Code) + ": " + e.Message }
@@ -49,6 +62,26 @@ func ErrorCode(err error) Code {
 	}
 	return CodeInternal
 }
+
+// ErrorDetails reports the details of err, or nil.
+func ErrorDetails(err error) map[string]any {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Details
+	}
+	return nil
+}
+
+// Reasons named in an error's details.
+const (
+	ReasonUnderpaid         = "underpaid"
+	ReasonNotExact          = "not_exact"
+	ReasonRefundOfRefund    = "refund_of_refund"
+	ReasonFullyRefunded     = "fully_refunded"
+	ReasonRefundExceeds     = "refund_exceeds_remaining"
+	ReasonIllegalTransition = "illegal_transition"
+	ReasonNotCancellable    = "not_cancellable"
+)
 
 // ErrorMessage reports the client-facing message of err; internal errors get
 // a fixed text so that driver or file-system details never leak.

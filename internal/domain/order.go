@@ -51,7 +51,8 @@ func CheckTransition(from, to Status) error {
 		return Errorf(CodeInvalid, "use DELETE /api/orders/{id} with a reason to cancel")
 	}
 	if from.Next() != to {
-		return Errorf(CodeConflict, "illegal transition %s → %s", from, to)
+		return Errorf(CodeConflict, "illegal transition %s → %s", from, to).
+			With("reason", ReasonIllegalTransition).With("from", string(from)).With("to", string(to))
 	}
 	return nil
 }
@@ -59,7 +60,8 @@ func CheckTransition(from, to Status) error {
 // CheckCancel allows cancelling from any open status.
 func CheckCancel(from Status) error {
 	if !from.Open() {
-		return Errorf(CodeConflict, "order is %s and can no longer be cancelled", from)
+		return Errorf(CodeConflict, "order is %s and can no longer be cancelled", from).
+			With("reason", ReasonNotCancellable).With("status", string(from))
 	}
 	return nil
 }

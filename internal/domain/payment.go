@@ -68,9 +68,11 @@ func SettlePayment(method Method, total, amountPaid int64) (charged, change int6
 	}
 	switch {
 	case amountPaid < total:
-		return 0, 0, Errorf(CodeUnprocessable, "underpaid: order total is %d, amount_paid is %d (short by %d)", total, amountPaid, total-amountPaid)
+		return 0, 0, Errorf(CodeUnprocessable, "underpaid: order total is %d, amount_paid is %d (short by %d)", total, amountPaid, total-amountPaid).
+			With("reason", ReasonUnderpaid).With("total", total).With("amount_paid", amountPaid).With("short_by", total-amountPaid)
 	case amountPaid > total && method != MethodCash:
-		return 0, 0, Errorf(CodeUnprocessable, "%s payments must be exact: order total is %d, amount_paid is %d", method, total, amountPaid)
+		return 0, 0, Errorf(CodeUnprocessable, "%s payments must be exact: order total is %d, amount_paid is %d", method, total, amountPaid).
+			With("reason", ReasonNotExact).With("payment_method", string(method)).With("total", total).With("amount_paid", amountPaid)
 	}
 	return total, amountPaid - total, nil
 }
@@ -79,20 +81,23 @@ func SettlePayment(method Method, total, amountPaid int64) (charged, change int6
 // left". It returns the amount to refund.
 func CheckRefund(p *Payment, amount int64) (int64, error) {
 	if p.Kind != KindPayment {
-		return 0, Errorf(CodeConflict, "payment %d is a refund and cannot itself be refunded", p.ID)
+		return 0, Errorf(CodeConflict, "payment %d is a refund and cannot itself be refunded", p.ID).
+			With("reason", ReasonRefundOfRefund).With("payment_id", p.ID)
 	}
 	left := p.Remaining()
 	if amount < 0 {
 		return 0, Errorf(CodeInvalid, "amount must not be negative")
 	}
 	if left <= 0 {
-		return 0, Errorf(CodeConflict, "payment %d is already fully refunded", p.ID)
+		return 0, Errorf(CodeConflict, "payment %d is already fully refunded", p.ID).
+			With("reason", ReasonFullyRefunded).With("payment_id", p.ID)
 	}
 	if amount == 0 {
 		return left, nil
 	}
 	if amount > left {
-		return 0, Errorf(CodeUnprocessable, "refund of %d exceeds the %d that remains on payment %d", amount, left, p.ID)
+		return 0, Errorf(CodeUnprocessable, "refund of %d exceeds the %d that remains on payment %d", amount, left, p.ID).
+			With("reason", ReasonRefundExceeds).With("payment_id", p.ID).With("requested", amount).With("remaining", left)
 	}
 	return amount, nil
 }

@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -63,4 +64,26 @@ func isVisible(r rune) bool {
 		return false
 	}
 	return unicode.IsLetter(r) || unicode.IsNumber(r) || unicode.IsPunct(r) || unicode.IsSymbol(r)
+}
+
+// Rupiah formats whole Rupiah the Indonesian way: Rp 50.000, -Rp 1.500.
+func Rupiah(n int64) string {
+	neg := n < 0
+	u := uint64(n)
+	if neg {
+		u = -u // also right for the most negative int64
+	}
+	s := strconv.FormatUint(u, 10)
+	var b strings.Builder
+	if neg {
+		b.WriteByte('-')
+	}
+	b.WriteString("Rp ")
+	for i, r := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte('.')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }

@@ -96,6 +96,13 @@ type Model struct {
 	sel        [3]int64 // selected order id per column
 	lastBumped int64
 
+	// The ticket under the cursor after the last message, to notice it
+	// moving or leaving (see follow).
+	cur    int64
+	curIdx int
+	curCol int
+	curNum string
+
 	conn    widgets.Conn
 	fails   int       // failed loads before the stream started
 	failed  time.Time // when loading first failed
@@ -106,6 +113,7 @@ type Model struct {
 	skew    time.Duration // server clock minus ours: timers run on the server's clock
 	status  string
 	isError bool
+	refused bool // status is an action refused while the stream is down
 	alert   *widgets.Alert
 
 	showHelp  bool
@@ -223,11 +231,57 @@ func (m *Model) bell() tea.Cmd {
 }
 
 func (m *Model) setStatus(text string, isErr bool) {
-	m.status, m.isError = text, isErr
+	m.status, m.isError, m.refused = text, isErr, false
 }
 
-// Update handles one message.
+// refuse tells the cook an action was not sent because the stream is down;
+// it outranks the connection problem on the status line, which the badge
+// still shows.
+func (m *Model) refuse(what string) {
+	m.setStatus("offline: "+what+" — try again when LIVE", true)
+	m.refused = true
+}
+
+// Update handles one message, then keeps the selection on the ticket the
+// cook was looking at.
 func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	model, cmd := m.handle(msg)
+	m.follow()
+	return model, cmd
+}
+
+// follow keeps a key acting on the ticket under the cursor: the selection is
+// an order id, not a screen position, so a ticket moved by another cook takes
+// the selection (and the focus) along, and a ticket that leaves the screen
+// hands it to its neighbour. Both are said on the status line, since the
+// cursor moved without the cook touching a key.
+func (m *Model) follow() {
+	if m.cur != 0 && m.col == m.curCol && m.sel[m.col] == m.cur {
+		switch t := m.tickets[m.cur]; {
+		case t == nil:
+			col := m.column(m.col)
+			if len(col) == 0 {
+				m.sel[m.col] = 0
+				m.setStatus(m.curNum+" left the screen", false)
+				break
+			}
+			next := col[min(m.curIdx, len(col)-1)]
+			m.sel[m.col] = next.order.ID
+			m.setStatus(m.curNum+" left the screen — now on "+next.order.OrderNumber, false)
+		case t.col != m.col:
+			m.col = t.col
+			m.sel[t.col] = t.order.ID
+			m.setStatus(fmt.Sprintf("%s moved to %s — still selected", t.order.OrderNumber, strings.ToUpper(string(columns[t.col]))), false)
+		}
+	}
+	m.cur, m.curIdx, m.curCol, m.curNum = 0, 0, m.col, ""
+	if t, i := m.selected(m.col); t != nil {
+		m.cur, m.curIdx, m.curNum = t.order.ID, i, t.order.OrderNumber
+		m.sel[m.col] = t.order.ID
+	}
+}
+
+func (m *Model) handle(msg tea.Msg) (tea.Model, tea.Cmd) {
 	switch msg := msg.(type) {
 	case tea.WindowSizeMsg:
 		m.width, m.height = msg.Width, msg.Height
@@ -274,6 +328,9 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			return m, nil
 		}
 		m.lastBumped = msg.id
+		if m.cur == msg.id {
+			m.cur = 0 // the cook's own bump: no surprise to report
+		}
 		m.setStatus(fmt.Sprintf("%s → %s", msg.order.OrderNumber, msg.order.Status), false)
 		m.merge(msg.order, false)
 		return m, nil
@@ -361,6 +418,9 @@ func (m *Model) update(u client.Update) tea.Cmd {
 	switch {
 	case u.State != nil:
 		m.conn = widgets.Conn{State: *u.State, Set: true}
+		if m.refused && !m.conn.Down() {
+			m.status, m.refused = "", false // LIVE again: the refusal is history
+		}
 		return nil
 	case u.Gap != nil:
 		m.reload = true
@@ -579,6 +639,11 @@ func (m *Model) key(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 				return m, nil
 			}
 			id := m.cancelFor
+			if m.conn.Down() {
+				m.cancelFor = 0
+				m.refuse(m.number(id) + " not cancelled")
+				return m, nil
+			}
 			m.cancelFor = 0
 			if t := m.tickets[id]; t != nil {
 				t.busy = true
@@ -644,6 +709,10 @@ func (m *Model) key(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 			m.setStatus("select an open ticket to cancel", true)
 			return m, nil
 		}
+		if m.conn.Down() {
+			m.refuse(t.order.OrderNumber + " not cancelled")
+			return m, nil
+		}
 		m.cancelFor = t.order.ID
 		m.reason.Value = ""
 		m.status = ""
@@ -668,6 +737,10 @@ func (m *Model) bump() tea.Cmd {
 	}
 	next := t.order.Status.Next()
 	if next == "" {
+		return nil
+	}
+	if m.conn.Down() {
+		m.refuse(t.order.OrderNumber + " not bumped")
 		return nil
 	}
 	t.busy = true
@@ -696,6 +769,14 @@ func (m *Model) keepSelection(i int, gone int64) {
 		return
 	}
 	m.sel[m.col] = rest[min(max(i, 0), len(rest)-1)].order.ID
+}
+
+// number is the order number of a ticket on screen, or its id.
+func (m *Model) number(id int64) string {
+	if t := m.tickets[id]; t != nil {
+		return t.order.OrderNumber
+	}
+	return "order " + strconv.FormatInt(id, 10)
 }
 
 func (m *Model) recall() tea.Cmd {

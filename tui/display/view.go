@@ -141,6 +141,8 @@ func (m *Model) statusLine(w int) string {
 			num = t.order.OrderNumber
 		}
 		return widgets.Truncate(widgets.Warn.Render("Cancel "+num+" — reason: ")+m.reason.View()+widgets.Muted.Render("  enter confirm · esc back"), w)
+	case m.refused:
+		return widgets.Error.Render(widgets.Truncate(m.status, w))
 	case m.conn.Problem() != "":
 		return widgets.Error.Render(widgets.Truncate("⚠ "+m.conn.Problem(), w))
 	case m.alert.Visible(now):
@@ -159,13 +161,14 @@ func (m *Model) statusLine(w int) string {
 func (m *Model) columns(w, h int) string {
 	base := w / 3
 	parts := make([]string, 3)
-	n := m.counts()
 	for c := range 3 {
 		cw := base
 		if c == 2 {
 			cw = w - 2*base
 		}
-		title := fmt.Sprintf(" %s (%d) ", strings.ToUpper(string(columns[c])), n[c])
+		// The count is of what the column holds (a cancelled ticket still on
+		// show, a recalled one), so it agrees with the tickets and "more".
+		title := columnTitle(c, len(m.column(c)), cw)
 		if c == m.col {
 			title = colTitleSel.Render(title)
 		} else {
@@ -175,6 +178,19 @@ func (m *Model) columns(w, h int) string {
 		parts[c] = lipgloss.NewStyle().Width(cw).MaxWidth(cw).Render(widgets.FitLines(title+"\n"+body, h))
 	}
 	return lipgloss.JoinHorizontal(lipgloss.Top, parts...)
+}
+
+var shortNames = [3]string{"PEND", "PREP", "READY"}
+
+// columnTitle fits a column's name and count in w: the name shortens first,
+// then goes, so the count always shows.
+func columnTitle(c, n, w int) string {
+	for _, name := range []string{strings.ToUpper(string(columns[c])), shortNames[c]} {
+		if t := fmt.Sprintf(" %s (%d) ", name, n); lipgloss.Width(t) <= w {
+			return t
+		}
+	}
+	return fmt.Sprintf("(%d)", n)
 }
 
 // ticketMinWidth is the narrowest a ticket gets before a column stops
@@ -272,8 +288,17 @@ func (m *Model) ticket(t *ticket, w int, selected bool) string {
 	if t.busy {
 		num += "…"
 	}
+	// The order number is what the cook calls out: the customer's name gives
+	// way first, then the timer, and the number only when nothing else is left.
 	right := m.timer(o.CreatedAt)
-	lines := []string{widgets.Spread(num+" "+widgets.Truncate(o.CustomerName, iw-lipgloss.Width(num)-lipgloss.Width(right)-2), right, iw)}
+	if lipgloss.Width(num)+1+lipgloss.Width(right) > iw {
+		right = ""
+	}
+	first := num
+	if room := iw - lipgloss.Width(num) - lipgloss.Width(right) - 2; room > 1 && o.CustomerName != "" {
+		first += " " + widgets.Truncate(o.CustomerName, room)
+	}
+	lines := []string{widgets.Spread(first, right, iw)}
 	if m.cfg.TenantID == 0 {
 		if tn, ok := m.tenants[o.TenantID]; ok {
 			lines = append(lines, widgets.Muted.Render(widgets.Truncate(tn.Name, iw)))

@@ -324,7 +324,7 @@ func TestKasirAgainstRealServer(t *testing.T) {
 	k.see(t, "Tendered", mark)
 	k.see(t, "2× Bakso Urat", mark)
 	k.press(t, "40000\r")
-	k.see(t, "underpaid", mark)
+	k.see(t, "Rp 40.000 was tendered", mark)
 	k.press(t, "\x15100000") // ctrl+u clears, then the amount
 	k.see(t, "Change   Rp 50.000", mark)
 	mark = k.scr.len()

@@ -106,7 +106,7 @@ func (f *fakeAPI) Pay(_ context.Context, req client.PayRequest, opts ...client.O
 	o := f.orders[req.OrderID]
 	charged, change, err := domain.SettlePayment(req.PaymentMethod, o.TotalAmount, req.AmountPaid)
 	if err != nil {
-		return domain.Payment{}, &client.APIError{Status: 422, Code: "unprocessable", Message: domain.ErrorMessage(err)}
+		return domain.Payment{}, &client.APIError{Status: 422, Code: "unprocessable", Message: domain.ErrorMessage(err), Details: domain.ErrorDetails(err)}
 	}
 	f.nextID++
 	p := domain.Payment{ID: f.nextID, Kind: domain.KindPayment, OrderID: o.ID, TenantID: o.TenantID, CounterID: req.CounterID,
@@ -135,7 +135,7 @@ func (f *fakeAPI) Refund(_ context.Context, id int64, reason string, amount int6
 		}
 		amt, err := domain.CheckRefund(p, amount)
 		if err != nil {
-			return domain.Payment{}, &client.APIError{Status: 422, Code: "unprocessable", Message: domain.ErrorMessage(err)}
+			return domain.Payment{}, &client.APIError{Status: 422, Code: "unprocessable", Message: domain.ErrorMessage(err), Details: domain.ErrorDetails(err)}
 		}
 		p.Refunded += amt
 		f.nextID++
@@ -260,7 +260,7 @@ func TestKasirGolden(t *testing.T) {
 		h.waitFor(t, "Es Teh Manis                      Rp 10.000")
 		h.tm.Type("50000")
 		h.tm.Send(tea.KeyMsg{Type: tea.KeyEnter})
-		h.waitFor(t, "underpaid")
+		h.waitFor(t, "Rp 50.000 was tendered")
 		golden.RequireEqual(t, []byte(h.final(t).View()))
 	})
 	t.Run("refund_form", func(t *testing.T) {

@@ -83,6 +83,9 @@ type payForm struct {
 	err      string
 	busy     bool
 	key      string
+	// stale says why the order changed under the panel (paid elsewhere,
+	// cancelled, no longer open): Enter then takes no money.
+	stale string
 }
 
 type receipt struct {
@@ -116,6 +119,12 @@ type Model struct {
 	focus int // 0 queue, 1 payments
 	qsel  int64
 	psel  int64
+
+	// The queued order under the cursor after the last message, to notice
+	// it leaving (see follow).
+	cur    int64
+	curIdx int
+	curNum string
 
 	mode    mode
 	pay     *payForm
@@ -241,8 +250,39 @@ func (m *Model) fetchQueueOrder(id int64) tea.Cmd {
 
 func (m *Model) setStatus(s string, isErr bool) { m.status, m.isError = s, isErr }
 
-// Update handles one message.
+// Update handles one message, then keeps the queue's selection on the order
+// the cashier was looking at.
 func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	model, cmd := m.handle(msg)
+	m.follow()
+	return model, cmd
+}
+
+// follow makes the queue's selection an order, not a row: orders arriving or
+// leaving elsewhere do not move it, and when the selected order leaves the
+// queue (paid at another counter, cancelled) its neighbour takes the
+// selection and the status line says so, since the cursor moved by itself.
+func (m *Model) follow() {
+	if m.cur != 0 && m.qsel == m.cur {
+		if _, ok := m.queue[m.cur]; !ok {
+			q := m.queueList()
+			if len(q) == 0 {
+				m.qsel = 0
+				m.setStatus(m.curNum+" left the unpaid queue", false)
+			} else {
+				next := q[min(m.curIdx, len(q)-1)]
+				m.qsel = next.ID
+				m.setStatus(m.curNum+" left the unpaid queue — now on "+next.OrderNumber, false)
+			}
+		}
+	}
+	m.cur, m.curIdx, m.curNum = 0, 0, ""
+	if o, i := m.selectedOrder(); o != nil {
+		m.qsel, m.cur, m.curIdx, m.curNum = o.ID, o.ID, i, o.OrderNumber
+	}
+}
+
+func (m *Model) handle(msg tea.Msg) (tea.Model, tea.Cmd) {
 	switch msg := msg.(type) {
 	case tea.WindowSizeMsg:
 		m.width, m.height = msg.Width, msg.Height
@@ -289,6 +329,12 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case payOrderMsg:
 		if m.pay != nil && msg.err == nil && msg.order.ID == m.pay.order.ID {
 			m.pay.order, m.pay.full = msg.order, true
+			switch {
+			case msg.order.Status == domain.StatusCancelled:
+				m.pay.stale = msg.order.OrderNumber + " was cancelled"
+			case msg.order.Paid():
+				m.pay.stale = msg.order.OrderNumber + " is already paid"
+			}
 		} else if m.pay != nil && msg.err != nil {
 			m.pay.err = widgets.ErrText(msg.err)
 		}
@@ -402,6 +448,9 @@ func (m *Model) event(ev *client.Event) tea.Cmd {
 	case domain.EventOrderStatusChanged:
 		var d domain.OrderStatusChangedData
 		if ev.Decode(&d) == nil {
+			if f := m.pay; f != nil && f.order.ID == d.OrderID && !d.NewStatus.Open() && d.NewStatus != domain.StatusCompleted {
+				f.stale = f.order.OrderNumber + " is now " + string(d.NewStatus)
+			}
 			if o := m.queue[d.OrderID]; o != nil {
 				o.Status = d.NewStatus
 				if !d.NewStatus.Open() {
@@ -417,13 +466,18 @@ func (m *Model) event(ev *client.Event) tea.Cmd {
 			}
 			delete(m.queue, d.OrderID)
 			if m.pay != nil && m.pay.order.ID == d.OrderID && m.mode == modePay {
-				m.pay.err = "this order was just cancelled: " + d.Reason
+				m.pay.stale = m.pay.order.OrderNumber + " was just cancelled: " + d.Reason
 			}
 		}
 	case domain.EventPaymentProcessed:
 		var d domain.PaymentProcessedData
 		if ev.Decode(&d) == nil {
 			delete(m.queue, d.OrderID)
+			// While our own request is in flight this event may be its
+			// own echo; its answer decides then.
+			if f := m.pay; f != nil && f.order.ID == d.OrderID && !f.busy && m.mode == modePay {
+				f.stale = f.order.OrderNumber + " was just paid elsewhere"
+			}
 		}
 		return m.refreshPayments()
 	case domain.EventPaymentRefunded:
@@ -588,6 +642,8 @@ func (m *Model) payKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 		return m, nil
 	case f.busy:
 		return m, nil
+	case f.stale != "":
+		return m, nil // nothing to take: only esc leaves
 	case key.Matches(msg, m.keys.PrevMethod):
 		f.method = (f.method + len(domain.Methods) - 1) % len(domain.Methods)
 		f.err = ""
@@ -598,6 +654,10 @@ func (m *Model) payKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 		amount, ok := f.tenderedAmount()
 		if !ok {
 			f.err = "type the amount tendered in Rupiah, e.g. 50000"
+			return m, nil
+		}
+		if m.conn.Down() {
+			f.err = "offline: payment not taken — take it when the badge says LIVE"
 			return m, nil
 		}
 		f.busy, f.err = true, ""
@@ -643,6 +703,14 @@ func (m *Model) paidMsg(msg paidMsg) (tea.Model, tea.Cmd) {
 		order = m.pay.order
 	}
 	delete(m.queue, msg.payment.OrderID)
+	if m.cur == msg.payment.OrderID {
+		m.cur = -1 // paid here: the neighbour takes the cursor quietly
+		q := m.queueList()
+		m.qsel = 0
+		if len(q) > 0 {
+			m.qsel = q[min(m.curIdx, len(q)-1)].ID
+		}
+	}
 	m.receipt = &receipt{payment: msg.payment, order: order}
 	m.pay, m.mode = nil, modeReceipt
 	m.setStatus("paid "+order.OrderNumber+" — "+msg.payment.Reference, false)
@@ -674,6 +742,10 @@ func (m *Model) refundKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 				f.field = 1
 				return m, nil
 			}
+		}
+		if m.conn.Down() {
+			f.err = "offline: not refunded — refund when the badge says LIVE"
+			return m, nil
 		}
 		f.busy, f.err = true, ""
 		api, id, k := m.cfg.API, f.payment.ID, f.key

@@ -51,7 +51,7 @@ func (m *Model) View() string {
 		body = m.fullHelp(w, bodyH)
 	} else {
 		lw := w * 2 / 5
-		left := m.pane(m.queueView(lw-2, bodyH-3), "UNPAID ORDERS ("+strconv.Itoa(len(m.queue))+")", lw, bodyH, m.focus == 0 && m.mode == modeMain)
+		left := m.pane(m.queueView(lw-2, bodyH-3), queueTitle(len(m.queue), lw-4), lw, bodyH, m.focus == 0 && m.mode == modeMain)
 		var right string
 		rw := w - lw
 		switch m.mode {
@@ -139,6 +139,15 @@ func scroll(n, sel, h int) (int, int) {
 	return start, min(start+h, n)
 }
 
+// queueTitle keeps the count when the pane is narrow: the words go first.
+func queueTitle(n, w int) string {
+	t := "UNPAID ORDERS (" + strconv.Itoa(n) + ")"
+	if lipgloss.Width(t) > w {
+		t = "UNPAID (" + strconv.Itoa(n) + ")"
+	}
+	return t
+}
+
 func (m *Model) queueView(w, h int) string {
 	q := m.queueList()
 	if len(q) == 0 {
@@ -153,8 +162,7 @@ func (m *Model) queueView(w, h int) string {
 	for i := start; i < end; i++ {
 		o := q[i]
 		amount := widgets.Rupiah(o.TotalAmount)
-		left := o.OrderNumber + " " + o.CustomerName
-		line := widgets.Spread(widgets.Truncate(left, w-lipgloss.Width(amount)-2), amount, w-1)
+		line := widgets.Row(o.OrderNumber, o.CustomerName, amount, w-1)
 		if i == si {
 			line = rowSel.Render("▸" + line)
 		} else {
@@ -181,15 +189,15 @@ func (m *Model) feedView(w, h int) string {
 	for i := start; i < end; i++ {
 		p := m.payments[i]
 		t := widgets.Clock(p.CreatedAt)[:5]
-		var left, right string
+		var num, left, right string
 		if p.Kind == domain.KindRefund {
-			left = t + " ↩ " + p.OrderNumber + " refund"
+			num, left = "↩ "+p.OrderNumber, "refund"
 			if p.Reason != "" {
 				left += ": " + p.Reason
 			}
 			right = refundAmount.Render(widgets.Rupiah(-p.Amount))
 		} else {
-			left = t + " " + p.OrderNumber + " " + MethodLabel(p.Method)
+			num, left = p.OrderNumber, MethodLabel(p.Method)
 			if p.Change > 0 {
 				left += " ch " + strings.TrimPrefix(widgets.Rupiah(p.Change), "Rp ")
 			}
@@ -198,7 +206,11 @@ func (m *Model) feedView(w, h int) string {
 			}
 			right = widgets.Rupiah(p.Amount)
 		}
-		line := widgets.Spread(widgets.Truncate(left, w-lipgloss.Width(right)-2), right, w-1)
+		// The time goes before the number does.
+		if lipgloss.Width(t+" "+num)+1+lipgloss.Width(right) <= w-1 {
+			num = t + " " + num
+		}
+		line := widgets.Row(num, left, right, w-1)
 		if i == si && m.focus == 1 {
 			line = rowSel.Render("▸" + line)
 		} else {
@@ -265,6 +277,8 @@ func (m *Model) payView(w int) string {
 		}
 	}
 	switch {
+	case f.stale != "":
+		lines = append(lines, widgets.Error.Render(lipgloss.NewStyle().Width(w).Render("✗ "+f.stale+" — no payment can be taken here; esc to go back")))
 	case f.busy:
 		lines = append(lines, widgets.Muted.Render("sending…"))
 	case f.err != "":

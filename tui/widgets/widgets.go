@@ -12,6 +12,7 @@ import (
 	"github.com/charmbracelet/lipgloss"
 
 	"github.com/posd/posd/internal/client"
+	"github.com/posd/posd/internal/domain"
 )
 
 // Palette. Adaptive colours keep both light and dark terminals readable.
@@ -40,25 +41,7 @@ var (
 )
 
 // Rupiah formats whole Rupiah the Indonesian way: Rp 50.000, -Rp 1.500.
-func Rupiah(n int64) string {
-	neg := n < 0
-	if neg {
-		n = -n
-	}
-	s := strconv.FormatInt(n, 10)
-	var b strings.Builder
-	if neg {
-		b.WriteByte('-')
-	}
-	b.WriteString("Rp ")
-	for i, r := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte('.')
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
-}
+func Rupiah(n int64) string { return domain.Rupiah(n) }
 
 // Conn is what a console knows about its live connection, for the badge.
 type Conn struct {
@@ -93,6 +76,14 @@ func (c Conn) Badge(now time.Time) string {
 		}
 		return badgeBase.Background(ColorBad).Foreground(ColorBright).Render(text)
 	}
+}
+
+// Down reports whether a live connection was lost (reconnecting or offline).
+// The consoles refuse actions then instead of sending them: a request made
+// while the screen may be stale could act on an order that has changed, and
+// its answer might come long after the person stopped looking.
+func (c Conn) Down() bool {
+	return c.Set && (c.State.Conn == client.Reconnecting || c.State.Conn == client.Offline)
 }
 
 // Problem explains a connection that is not live, for a status line; "" when live.
@@ -172,6 +163,29 @@ func Spread(left, right string, w int) string {
 		}
 	}
 	return left + strings.Repeat(" ", gap) + right
+}
+
+// Row lays out one list line of width w: key (an order number) is the last
+// thing cut, right (an amount) goes before it, and rest (a name, a method)
+// gives way first. A person finds an order by its number, so a narrow screen
+// must never leave "NG-0…" beside an amount.
+func Row(key, rest, right string, w int) string {
+	kw := lipgloss.Width(key)
+	if kw >= w {
+		return Truncate(key, w)
+	}
+	if right != "" && kw+1+lipgloss.Width(right) > w {
+		right = ""
+	}
+	left := key
+	room := w - kw - 1 // the space before rest
+	if right != "" {
+		room -= lipgloss.Width(right) + 1
+	}
+	if rest != "" && room > 1 {
+		left += " " + Truncate(rest, room)
+	}
+	return Spread(left, right, w)
 }
 
 // FitLines pads or cuts the text to exactly h lines.
@@ -318,12 +332,18 @@ func (in *Input) Key(msg tea.KeyMsg) bool {
 // View renders the value with a block cursor.
 func (in *Input) View() string { return in.Value + lipgloss.NewStyle().Reverse(true).Render(" ") }
 
-// ErrText is what a console shows for a failed call: the server's own
-// message when it refused, else the error (e.g. "server unreachable …").
+// ErrText is what a console shows for a failed call: a sentence for people
+// when the server said why (client.APIError.Words), its own
+// message otherwise, else the error (e.g. "server unreachable …").
 func ErrText(err error) string {
 	var ae *client.APIError
-	if errors.As(err, &ae) && ae.Message != "" {
-		return ae.Message
+	if errors.As(err, &ae) {
+		if w := ae.Words(); w != "" {
+			return w
+		}
+		if ae.Message != "" {
+			return ae.Message
+		}
 	}
 	return err.Error()
 }
