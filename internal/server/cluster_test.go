@@ -1,18 +1,23 @@
 package server_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -138,12 +143,13 @@ func TestClusterThreeNodesOneStream(t *testing.T) {
 	dsn := pgtest.DSN(t)
 	dir := t.TempDir()
 	var nodes []*clusterNode
-	for range 3 {
+	for i := range 3 {
 		port := freePort(t)
 		// Each node's connections carry its name, so the test can cut
 		// one node's LISTEN connection and no other test's.
 		app := fmt.Sprintf("posd-cluster-%d", port)
-		n := &clusterNode{t: t, port: port, dsn: pgtest.WithParam(t, dsn, "application_name", app), dir: dir}
+		n := &clusterNode{t: t, port: port, dsn: pgtest.WithParam(t, dsn, "application_name", app), dir: dir,
+			args: []string{"--node-id", fmt.Sprintf("node%d", i)}}
 		nodes = append(nodes, n)
 	}
 	// Three nodes starting at once: migrations run under a lock.
@@ -197,6 +203,10 @@ func TestClusterThreeNodesOneStream(t *testing.T) {
 			}
 		}()
 	}
+	// The real socket.io-client through the same balancer: one on
+	// long-polling only (its requests land on every node, which forward
+	// them to the session's owner) and one that upgrades to WebSocket.
+	sioClients := []*sioClusterClient{startSIOClient(t, lb.URL, 1, "polling"), startSIOClient(t, lb.URL, 1, "default")}
 	time.Sleep(300 * time.Millisecond) // the followers are connected
 
 	// Writers: orders at about 30/s in all, each retried with its
@@ -232,13 +242,17 @@ func TestClusterThreeNodesOneStream(t *testing.T) {
 		}()
 	}
 	time.Sleep(2 * time.Second)
-	// Node 0 loses its LISTEN connection: it reconnects, and meanwhile
-	// its poll of the log loses nothing.
-	terminateListen(t, ctx, fmt.Sprintf("posd-cluster-%d", nodes[0].port))
+	// The node holding the polling client's Engine.IO session (its sid
+	// names it) is the one to kill: that client must recover elsewhere.
+	victim := sioClients[0].owner(t, nodes)
+	other := nodes[(slices.Index(nodes, victim)+1)%len(nodes)]
+	// Another node loses its LISTEN connection: it reconnects, and
+	// meanwhile its poll of the log loses nothing.
+	terminateListen(t, ctx, fmt.Sprintf("posd-cluster-%d", other.port))
 	time.Sleep(2 * time.Second)
-	nodes[1].kill() // SIGKILL: its clients reconnect through the proxy
+	victim.kill() // SIGKILL: its clients reconnect through the proxy
 	time.Sleep(3 * time.Second)
-	nodes[1].start()
+	victim.start()
 	time.Sleep(4 * time.Second)
 	close(stop)
 	writers.Wait()
@@ -292,6 +306,52 @@ func TestClusterThreeNodesOneStream(t *testing.T) {
 			time.Sleep(100 * time.Millisecond)
 		}
 	}
+	// The Socket.IO clients got tenant 1's orders once, in order, across
+	// the kill (recovered, not restarted).
+	var created1 []int64
+	{
+		var ids []int64
+		since := int64(0)
+		for {
+			var page struct {
+				Events []struct {
+					Payload struct {
+						ID   int64  `json:"id"`
+						Type string `json:"type"`
+					} `json:"payload"`
+				} `json:"events"`
+				NextSince int64 `json:"next_since"`
+			}
+			if err := getJSON(ctx, fmt.Sprintf("%s/api/events?room=tenant-1&since=%d&limit=1000", lb.URL, since), &page); err != nil {
+				t.Fatal(err)
+			}
+			if len(page.Events) == 0 {
+				break
+			}
+			for _, e := range page.Events {
+				if e.Payload.Type == "order_created" {
+					ids = append(ids, e.Payload.ID)
+				}
+			}
+			since = page.NextSince
+		}
+		created1 = ids
+	}
+	for _, c := range sioClients {
+		got := c.finish(t, len(created1))
+		if !slices.Equal(got.IDs, created1) {
+			i := firstDifference(got.IDs, created1)
+			t.Fatalf("socket.io-client (%s): %d order:created of tenant 1, the log has %d; first difference at %d (connects %d, recovered %v)",
+				c.mode, len(got.IDs), len(created1), i, got.Connects, got.Recovered)
+		}
+		for _, r := range got.Recovered[1:] {
+			if !r {
+				t.Fatalf("socket.io-client (%s) reconnected without recovery: %v", c.mode, got.Recovered)
+			}
+		}
+		t.Logf("socket.io-client (%s): %d orders once and in order; connects %d, recovered %v, transport %s", c.mode, len(got.IDs), got.Connects, got.Recovered, got.Transport)
+	}
+
 	// Every acknowledged order has its order:created event.
 	created := map[int64]bool{}
 	since := int64(0)
@@ -372,6 +432,114 @@ func terminateListen(t *testing.T, ctx context.Context, app string) {
 	if n != 1 {
 		t.Fatalf("terminated %d LISTEN connections of %s, want 1", n, app)
 	}
+}
+
+// sioClusterClient is compat/socketio/cluster-client.mjs: the real
+// socket.io-client from npm, run by node.
+type sioClusterClient struct {
+	mode    string
+	cmd     *exec.Cmd
+	stdin   io.WriteCloser
+	errb    *lockedBuffer
+	seen    atomic.Int64 // events printed so far
+	summary chan string  // the last line
+	mu      sync.Mutex
+	sid     string // the Engine.IO session id of its latest connection
+}
+
+// owner is the node holding the client's current session.
+func (c *sioClusterClient) owner(t *testing.T, nodes []*clusterNode) *clusterNode {
+	t.Helper()
+	c.mu.Lock()
+	sid := c.sid
+	c.mu.Unlock()
+	for i, n := range nodes {
+		if strings.HasPrefix(sid, fmt.Sprintf("node%d.", i)) {
+			return n
+		}
+	}
+	t.Fatalf("socket.io-client (%s): sid %q names no node", c.mode, sid)
+	return nil
+}
+
+type sioClusterResult struct {
+	IDs       []int64 `json:"ids"`
+	Recovered []bool  `json:"recovered"`
+	Connects  int     `json:"connects"`
+	Transport string  `json:"transport"`
+}
+
+// startSIOClient runs the node client against url in tenant's room. It
+// needs node and compat/socketio's node_modules (npm ci there): without
+// them it skips, or under CI=true fails.
+func startSIOClient(t *testing.T, url string, tenant int, mode string) *sioClusterClient {
+	t.Helper()
+	dir, _ := filepath.Abs("../../compat/socketio")
+	node, err := exec.LookPath("node")
+	if _, serr := os.Stat(filepath.Join(dir, "node_modules", "socket.io-client")); err != nil || serr != nil {
+		msg := "node or compat/socketio/node_modules is missing (run npm ci in compat/socketio): the Socket.IO part of the cluster test cannot run"
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	c := &sioClusterClient{mode: mode, errb: &lockedBuffer{}, summary: make(chan string, 1)}
+	c.cmd = exec.Command(node, filepath.Join(dir, "cluster-client.mjs"), url, strconv.Itoa(tenant), mode)
+	c.cmd.Dir = dir
+	c.cmd.Stderr = c.errb
+	c.stdin, _ = c.cmd.StdinPipe()
+	stdout, _ := c.cmd.StdoutPipe()
+	out := bufio.NewReader(stdout)
+	if err := c.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.cmd.Process.Kill(); _ = c.cmd.Wait() })
+	if line, err := out.ReadString('\n'); err != nil || line != "ready\n" {
+		t.Fatalf("socket.io-client (%s) did not start: %q %v\n%s", mode, line, err, c.errb)
+	}
+	go func() {
+		for {
+			line, err := out.ReadString('\n')
+			if err != nil {
+				return
+			}
+			if strings.HasPrefix(line, "event ") {
+				c.seen.Add(1)
+				continue
+			}
+			if sid, ok := strings.CutPrefix(line, "sid "); ok {
+				c.mu.Lock()
+				c.sid = strings.TrimSpace(sid)
+				c.mu.Unlock()
+				continue
+			}
+			c.summary <- line
+			return
+		}
+	}()
+	return c
+}
+
+// finish waits until the client has seen want events (or 20 s), then
+// stops it and returns what it saw.
+func (c *sioClusterClient) finish(t *testing.T, want int) sioClusterResult {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for c.seen.Load() < int64(want) && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	c.stdin.Close()
+	select {
+	case line := <-c.summary:
+		var r sioClusterResult
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatalf("socket.io-client (%s) printed %q: %v", c.mode, line, err)
+		}
+		return r
+	case <-time.After(10 * time.Second):
+		t.Fatalf("socket.io-client (%s) printed no summary\n%s", c.mode, c.errb)
+	}
+	return sioClusterResult{}
 }
 
 func firstDifference(a, b []int64) int {
