@@ -5,10 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"math/rand/v2"
-	"net"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -291,75 +289,12 @@ func TestChangedFollowsOtherNodes(t *testing.T) {
 	}
 }
 
-// proxy forwards TCP connections to target until cut: a database that
-// goes away and comes back, on loopback.
-type proxy struct {
-	ln     net.Listener
-	target string
-	mu     sync.Mutex
-	conns  []net.Conn
-	up     bool
-}
-
-func newProxy(t *testing.T, target string) *proxy {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &proxy{ln: ln, target: target, up: true}
-	t.Cleanup(func() { ln.Close(); p.cut() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			p.mu.Lock()
-			if !p.up {
-				p.mu.Unlock()
-				c.Close()
-				continue
-			}
-			d, err := net.Dial("tcp", target)
-			if err != nil {
-				p.mu.Unlock()
-				c.Close()
-				continue
-			}
-			p.conns = append(p.conns, c, d)
-			p.mu.Unlock()
-			go func() { _, _ = io.Copy(d, c); d.Close() }()
-			go func() { _, _ = io.Copy(c, d); c.Close() }()
-		}
-	}()
-	return p
-}
-
-// cut closes every forwarded connection and refuses new ones until restore.
-func (p *proxy) cut() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.up = false
-	for _, c := range p.conns {
-		c.Close()
-	}
-	p.conns = nil
-}
-
-func (p *proxy) restore() {
-	p.mu.Lock()
-	p.up = true
-	p.mu.Unlock()
-}
-
 // A database that goes away makes writes and reads fail as unavailable
 // (503), with no driver text in the client's message, and the store
 // recovers by itself when it comes back: writes, and the listener.
 func TestDatabaseDownIsUnavailable(t *testing.T) {
 	dsn := pgtest.DSN(t)
-	u := strings.SplitN(strings.SplitN(dsn, "@", 2)[1], "/", 2)[0] // host:port
-	p := newProxy(t, u)
-	pdsn := strings.Replace(dsn, "@"+u+"/", "@"+p.ln.Addr().String()+"/", 1)
+	pdsn, p := pgtest.Through(t, dsn)
 	var changed atomic.Int64
 	var logs syncBuffer
 	s := open(t, pdsn, store.Options{Changed: func() { changed.Add(1) }, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
@@ -374,7 +309,7 @@ func TestDatabaseDownIsUnavailable(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "the listener", 5*time.Second, func() bool { return s.ListenerPID() != 0 })
-	p.cut()
+	p.Cut()
 	err := write()
 	if domain.ErrorCode(err) != domain.CodeUnavailable {
 		t.Fatalf("write with the database gone: %v (code %s), want unavailable", err, domain.ErrorCode(err))
@@ -387,7 +322,7 @@ func TestDatabaseDownIsUnavailable(t *testing.T) {
 	}
 	time.Sleep(300 * time.Millisecond) // a few listener retries
 	before := changed.Load()
-	p.restore()
+	p.Restore()
 	waitFor(t, "writes to succeed again", 10*time.Second, func() bool { return write() == nil })
 	waitFor(t, "the listener to reconnect", 10*time.Second, func() bool { return s.ListenerPID() != 0 && changed.Load() > before })
 	if n := strings.Count(logs.String(), "level=WARN"); n != 1 {
