@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,18 +21,7 @@ import (
 // seconds, and /api/nodes lists the three with no lag once the writes are
 // delivered.
 func TestClusterActsAsOne(t *testing.T) {
-	dsn := pgtest.DSN(t)
-	dir := t.TempDir()
-	var nodes []*clusterNode
-	for range 3 {
-		nodes = append(nodes, &clusterNode{t: t, port: freePort(t), dsn: dsn, dir: dir})
-	}
-	var wg sync.WaitGroup
-	for _, n := range nodes {
-		wg.Add(1)
-		go func() { defer wg.Done(); n.start() }()
-	}
-	wg.Wait()
+	nodes := startCluster(t, 3)
 	lb := roundRobin(t, nodes)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

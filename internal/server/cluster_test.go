@@ -101,6 +101,30 @@ func (n *clusterNode) kill() {
 	<-n.proc.exited
 }
 
+// startCluster starts n nodes named node0, node1, … on one fresh
+// PostgreSQL schema, all at once. Each node's connections carry the
+// application name posd-cluster-<port>, so a test can act on one node's
+// connections and no other test's.
+func startCluster(t *testing.T, n int) []*clusterNode {
+	t.Helper()
+	dsn := pgtest.DSN(t)
+	dir := t.TempDir()
+	var nodes []*clusterNode
+	for i := range n {
+		port := freePort(t)
+		app := fmt.Sprintf("posd-cluster-%d", port)
+		nodes = append(nodes, &clusterNode{t: t, port: port, dsn: pgtest.WithParam(t, dsn, "application_name", app), dir: dir,
+			args: []string{"--node-id", fmt.Sprintf("node%d", i)}})
+	}
+	var wg sync.WaitGroup
+	for _, c := range nodes {
+		wg.Add(1)
+		go func() { defer wg.Done(); c.start() }()
+	}
+	wg.Wait()
+	return nodes
+}
+
 // roundRobin is a load balancer with no stickiness: each request, and
 // each WebSocket upgrade, goes to the next node; a node that refuses the
 // connection is skipped, as a load balancer's health check would.
@@ -140,25 +164,8 @@ func roundRobin(t *testing.T, nodes []*clusterNode) *httptest.Server {
 // client gets every event of its rooms exactly once, in id order, and
 // every acknowledged write is in the log.
 func TestClusterThreeNodesOneStream(t *testing.T) {
-	dsn := pgtest.DSN(t)
-	dir := t.TempDir()
-	var nodes []*clusterNode
-	for i := range 3 {
-		port := freePort(t)
-		// Each node's connections carry its name, so the test can cut
-		// one node's LISTEN connection and no other test's.
-		app := fmt.Sprintf("posd-cluster-%d", port)
-		n := &clusterNode{t: t, port: port, dsn: pgtest.WithParam(t, dsn, "application_name", app), dir: dir,
-			args: []string{"--node-id", fmt.Sprintf("node%d", i)}}
-		nodes = append(nodes, n)
-	}
 	// Three nodes starting at once: migrations run under a lock.
-	var wg sync.WaitGroup
-	for _, n := range nodes {
-		wg.Add(1)
-		go func() { defer wg.Done(); n.start() }()
-	}
-	wg.Wait()
+	nodes := startCluster(t, 3)
 	lb := roundRobin(t, nodes)
 	api, err := client.New(client.Config{Server: lb.URL})
 	if err != nil {
@@ -263,27 +270,10 @@ func TestClusterThreeNodesOneStream(t *testing.T) {
 	// What the log says each room received, read through the proxy.
 	want := func(room string) []int64 {
 		var ids []int64
-		since := int64(0)
-		for {
-			var page struct {
-				Events []struct {
-					Payload struct {
-						ID int64 `json:"id"`
-					} `json:"payload"`
-				} `json:"events"`
-				NextSince int64 `json:"next_since"`
-			}
-			if err := getJSON(ctx, fmt.Sprintf("%s/api/events?room=%s&since=%d&limit=1000", lb.URL, room, since), &page); err != nil {
-				t.Fatal(err)
-			}
-			for _, e := range page.Events {
-				ids = append(ids, e.Payload.ID)
-			}
-			if len(page.Events) == 0 {
-				return ids
-			}
-			since = page.NextSince
+		for _, e := range logEvents(t, ctx, lb.URL, room) {
+			ids = append(ids, e.ID)
 		}
+		return ids
 	}
 	for _, f := range followers {
 		expect := want(f.rooms[0])
@@ -309,33 +299,10 @@ func TestClusterThreeNodesOneStream(t *testing.T) {
 	// The Socket.IO clients got tenant 1's orders once, in order, across
 	// the kill (recovered, not restarted).
 	var created1 []int64
-	{
-		var ids []int64
-		since := int64(0)
-		for {
-			var page struct {
-				Events []struct {
-					Payload struct {
-						ID   int64  `json:"id"`
-						Type string `json:"type"`
-					} `json:"payload"`
-				} `json:"events"`
-				NextSince int64 `json:"next_since"`
-			}
-			if err := getJSON(ctx, fmt.Sprintf("%s/api/events?room=tenant-1&since=%d&limit=1000", lb.URL, since), &page); err != nil {
-				t.Fatal(err)
-			}
-			if len(page.Events) == 0 {
-				break
-			}
-			for _, e := range page.Events {
-				if e.Payload.Type == "order_created" {
-					ids = append(ids, e.Payload.ID)
-				}
-			}
-			since = page.NextSince
+	for _, e := range logEvents(t, ctx, lb.URL, "tenant-1") {
+		if e.Type == "order_created" {
+			created1 = append(created1, e.ID)
 		}
-		created1 = ids
 	}
 	for _, c := range sioClients {
 		got := c.finish(t, len(created1))
@@ -354,33 +321,14 @@ func TestClusterThreeNodesOneStream(t *testing.T) {
 
 	// Every acknowledged order has its order:created event.
 	created := map[int64]bool{}
-	since := int64(0)
-	for {
-		var page struct {
-			Events []struct {
-				Payload struct {
-					Type string          `json:"type"`
-					Data json.RawMessage `json:"data"`
-				} `json:"payload"`
-			} `json:"events"`
-			NextSince int64 `json:"next_since"`
-		}
-		if err := getJSON(ctx, fmt.Sprintf("%s/api/events?since=%d&limit=1000", lb.URL, since), &page); err != nil {
-			t.Fatal(err)
-		}
-		if len(page.Events) == 0 {
-			break
-		}
-		for _, e := range page.Events {
-			if e.Payload.Type == "order_created" {
-				var d struct {
-					OrderID int64 `json:"order_id"`
-				}
-				_ = json.Unmarshal(e.Payload.Data, &d)
-				created[d.OrderID] = true
+	for _, e := range logEvents(t, ctx, lb.URL, "") {
+		if e.Type == "order_created" {
+			var d struct {
+				OrderID int64 `json:"order_id"`
 			}
+			_ = json.Unmarshal(e.Data, &d)
+			created[d.OrderID] = true
 		}
-		since = page.NextSince
 	}
 	missing := 0
 	acked.Range(func(k, _ any) bool {
@@ -412,6 +360,43 @@ func TestClusterThreeNodesOneStream(t *testing.T) {
 		}
 	}
 	t.Logf("%d orders through 3 nodes, one killed and restarted; %d followers each got their rooms' events once, in order", writes.Load(), len(followers))
+}
+
+// logEntry is an event's envelope as /api/events gives it.
+type logEntry struct {
+	ID   int64           `json:"id"`
+	Type string          `json:"type"`
+	Data json.RawMessage `json:"data"`
+}
+
+// logEvents reads the whole log of room ("": every room) from base's
+// /api/events, page by page.
+func logEvents(t *testing.T, ctx context.Context, base, room string) []logEntry {
+	t.Helper()
+	var out []logEntry
+	since := int64(0)
+	for {
+		var page struct {
+			Events []struct {
+				Payload logEntry `json:"payload"`
+			} `json:"events"`
+			NextSince int64 `json:"next_since"`
+		}
+		q := fmt.Sprintf("%s/api/events?since=%d&limit=1000", base, since)
+		if room != "" {
+			q += "&room=" + room
+		}
+		if err := getJSON(ctx, q, &page); err != nil {
+			t.Fatal(err)
+		}
+		if len(page.Events) == 0 {
+			return out
+		}
+		for _, e := range page.Events {
+			out = append(out, e.Payload)
+		}
+		since = page.NextSince
+	}
 }
 
 // terminateListen ends the LISTEN connection of the node whose

@@ -11,8 +11,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/posd/posd/store/postgres/pgtest"
 )
 
 // eioPoller is a Socket.IO client on Engine.IO long-polling only, as a
@@ -149,19 +147,7 @@ func (c *eioPoller) run(ctx context.Context) {
 // with SIGKILL: the client reconnects through the balancer to another
 // node, is recovered (same pid) and gets every order it missed, once.
 func TestSocketIOPollingAcrossNodesSurvivesSIGKILL(t *testing.T) {
-	dsn := pgtest.DSN(t)
-	dir := t.TempDir()
-	var nodes []*clusterNode
-	for i := range 3 {
-		nodes = append(nodes, &clusterNode{t: t, port: freePort(t), dsn: dsn, dir: dir, args: []string{"--node-id", fmt.Sprintf("node%d", i)}})
-	}
-	// The nodes find each other in the database's node registry.
-	var wg sync.WaitGroup
-	for _, n := range nodes {
-		wg.Add(1)
-		go func() { defer wg.Done(); n.start() }()
-	}
-	wg.Wait()
+	nodes := startCluster(t, 3)
 	lb := roundRobin(t, nodes)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
