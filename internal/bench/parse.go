@@ -24,7 +24,7 @@ const (
 	frameError                    // {"op":"error",...} or an unparsable order:created
 )
 
-// parseNative reads a native /ws frame (DESIGN §6.1):
+// parseNative reads a native /ws frame (docs/protocol.md):
 // {"op":"event","event":"order:created","payload":{...,"data":{"order_id":N,...}}}.
 func parseNative(b []byte) (frameKind, int64) {
 	op, ok := stringField(b, keyOp)

@@ -22,7 +22,7 @@ const (
 	TypeSystemAlert = "system_alert"
 )
 
-// EventNames lists every event name, in the order of DESIGN.md §4.
+// EventNames lists every event name, in the order docs/protocol.md lists them.
 var EventNames = []string{
 	EventOrderCreated, EventOrderStatusChanged, EventOrderCancelled,
 	EventPaymentProcessed, EventPaymentRefunded, EventQRScanned,
@@ -103,7 +103,8 @@ func appendJSONString(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
-// Data of each event, with exactly the fields of DESIGN.md §4.
+// Data of each event, with exactly the seed's fields (listed in
+// docs/protocol.md, Events): its clients read them by these names.
 
 type OrderCreatedData struct {
 	OrderID      int64  `json:"order_id"`

@@ -365,7 +365,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		Logger: cfg.Logger, Now: cfg.Now,
 	})
 	mux := http.NewServeMux()
-	mux.Handle("/socket.io/", s.sio) // Socket.IO v4 clients (DESIGN.md §6.2)
+	mux.Handle("/socket.io/", s.sio) // Socket.IO v4 clients (docs/protocol.md)
 	mux.Handle("/api/", a)
 	mux.Handle("/healthz", a)
 	mux.Handle("/ws", s.native)

@@ -1,4 +1,4 @@
-// Package native is posd's own WebSocket protocol at /ws (DESIGN.md §6.1):
+// Package native is posd's own WebSocket protocol at /ws (docs/protocol.md):
 // one JSON object per text frame, rooms by query or join/leave ops, resume
 // from the event log with `since`.
 package native
