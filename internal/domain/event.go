@@ -3,6 +3,7 @@ package domain
 import (
 	"bytes"
 	"encoding/json"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -31,6 +32,10 @@ var EventNames = []string{
 
 // Alert severities.
 var Severities = []string{"error", "warning", "info"}
+
+// ValidSeverity reports whether s is one of Severities: the service checks
+// it, and the CLI before it sends, to say so without a round trip.
+func ValidSeverity(s string) bool { return slices.Contains(Severities, s) }
 
 // Event is one row of the event log. ID is its offset: strictly increasing in
 // commit order. Rooms says who receives it; RoomAll reaches every connection.
