@@ -535,10 +535,7 @@ func TestEveryRoleEveryRoomAtConnect(t *testing.T) {
 				t.Fatalf("dial: %v", err)
 			}
 			defer c.Close()
-			var ready struct {
-				Op    string   `json:"op"`
-				Rooms []string `json:"rooms"`
-			}
+			var ready servertest.Frame
 			_, data, err := c.ReadMessage()
 			if err != nil || json.Unmarshal(data, &ready) != nil || ready.Op != "ready" || !slices.Equal(ready.Rooms, []string{jc.Room}) {
 				t.Fatalf("ready frame %s, %v", data, err)
