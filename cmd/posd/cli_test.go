@@ -105,14 +105,6 @@ func TestCLIHappyPath(t *testing.T) {
 	}
 }
 
-func TestRupiah(t *testing.T) {
-	for v, want := range map[int64]string{0: "Rp 0", 500: "Rp 500", 5000: "Rp 5.000", 50000: "Rp 50.000", 1234567: "Rp 1.234.567", -1500: "-Rp 1.500"} {
-		if got := rupiah(v); got != want {
-			t.Errorf("rupiah(%d) = %q, want %q", v, got, want)
-		}
-	}
-}
-
 // TestWatchReplaysFromSince: posd watch --since prints every event after
 // the id as JSON lines (here the stream ends when its context does).
 func TestWatchReplaysFromSince(t *testing.T) {

@@ -53,26 +53,6 @@ func newIdempotencyKey() string {
 	return "posd-cli-" + hex.EncodeToString(b[:])
 }
 
-// rupiah formats whole Rupiah as "Rp 50.000".
-func rupiah(v int64) string {
-	neg := v < 0
-	if neg {
-		v = -v
-	}
-	s := strconv.FormatInt(v, 10)
-	var b strings.Builder
-	for i, r := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte('.')
-		}
-		b.WriteRune(r)
-	}
-	if neg {
-		return "-Rp " + b.String()
-	}
-	return "Rp " + b.String()
-}
-
 // call makes one API call with o's client and prints the result: JSON with
 // --json, else the human line(s) of human.
 func call[T any](cmd *cobra.Command, o *clientOptions, do func(context.Context, *client.Client) (T, error), human func(io.Writer, T)) error {
@@ -103,7 +83,7 @@ func newAlertCmd() *cobra.Command {
 		Short: "Broadcast a system alert to every connected screen (admin)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if !validSeverity(severity) {
+			if !domain.ValidSeverity(severity) {
 				return usageErr("--severity must be error, warning or info, not %q", severity)
 			}
 			return call(cmd, &o, func(ctx context.Context, c *client.Client) (client.Event, error) {
@@ -116,15 +96,6 @@ func newAlertCmd() *cobra.Command {
 	o.register(cmd, true)
 	cmd.Flags().StringVar(&severity, "severity", "info", "error, warning or info")
 	return cmd
-}
-
-func validSeverity(s string) bool {
-	for _, v := range domain.Severities {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 func newNotifyCmd() *cobra.Command {
@@ -267,18 +238,18 @@ func parseItem(s string) (client.ItemRequest, error) {
 func printOrder(w io.Writer, o domain.Order) {
 	fmt.Fprintf(w, "order %s (id %d, tenant %d) — %s — %s\n", o.OrderNumber, o.ID, o.TenantID, o.CustomerName, o.Status)
 	for _, it := range o.Items {
-		line := fmt.Sprintf("  %3d × %-24s %12s", it.Quantity, it.Name, rupiah(it.Subtotal))
+		line := fmt.Sprintf("  %3d × %-24s %12s", it.Quantity, it.Name, domain.Rupiah(it.Subtotal))
 		if it.Notes != "" {
 			line += "  (" + it.Notes + ")"
 		}
 		fmt.Fprintln(w, line)
 	}
-	fmt.Fprintf(w, "  total %s", rupiah(o.TotalAmount))
+	fmt.Fprintf(w, "  total %s", domain.Rupiah(o.TotalAmount))
 	if o.PaidAmount > 0 {
-		fmt.Fprintf(w, ", paid %s", rupiah(o.PaidAmount))
+		fmt.Fprintf(w, ", paid %s", domain.Rupiah(o.PaidAmount))
 	}
 	if o.Refunded > 0 {
-		fmt.Fprintf(w, ", refunded %s", rupiah(o.Refunded))
+		fmt.Fprintf(w, ", refunded %s", domain.Rupiah(o.Refunded))
 	}
 	fmt.Fprintln(w)
 	if o.QR != nil {
@@ -401,7 +372,7 @@ func newOrderCancelCmd() *cobra.Command {
 			}, func(w io.Writer, ord domain.Order) {
 				fmt.Fprintf(w, "order %s cancelled (%s)", ord.OrderNumber, reason)
 				if ord.Refunded > 0 {
-					fmt.Fprintf(w, "; %s refunded in all", rupiah(ord.Refunded))
+					fmt.Fprintf(w, "; %s refunded in all", domain.Rupiah(ord.Refunded))
 				}
 				fmt.Fprintln(w)
 			})
@@ -439,7 +410,7 @@ func newPayCmd() *cobra.Command {
 				return c.Pay(ctx, req, writeOpts(idemKey)...)
 			}, func(w io.Writer, p domain.Payment) {
 				fmt.Fprintf(w, "paid %s for %s by %s at counter %d — change %s — ref %s (payment %d)\n",
-					rupiah(p.AmountPaid), p.OrderNumber, p.Method, p.CounterID, rupiah(p.Change), p.Reference, p.ID)
+					domain.Rupiah(p.AmountPaid), p.OrderNumber, p.Method, p.CounterID, domain.Rupiah(p.Change), p.Reference, p.ID)
 			}), idemKey)
 		},
 	}
@@ -475,7 +446,7 @@ func newRefundCmd() *cobra.Command {
 			return call(cmd, &o, func(ctx context.Context, c *client.Client) (domain.Payment, error) {
 				return c.Refund(ctx, id, reason, amount, writeOpts(newIdempotencyKey())...)
 			}, func(w io.Writer, r domain.Payment) {
-				fmt.Fprintf(w, "refunded %s of payment %d (%s) — ref %s\n", rupiah(r.Amount), id, r.OrderNumber, r.Reference)
+				fmt.Fprintf(w, "refunded %s of payment %d (%s) — ref %s\n", domain.Rupiah(r.Amount), id, r.OrderNumber, r.Reference)
 			})
 		},
 	}

@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -14,6 +13,7 @@ import (
 	"github.com/posd/posd/internal/domain"
 	"github.com/posd/posd/internal/edge"
 	"github.com/posd/posd/internal/hub"
+	"github.com/posd/posd/internal/protocol/native"
 	"github.com/posd/posd/internal/protocol/socketio"
 	"github.com/posd/posd/internal/server"
 	"github.com/posd/posd/store/sqlite"
@@ -104,8 +104,8 @@ client subcommands run in the same directory use it automatically.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&cfg.Addr, "addr", "127.0.0.1:5000", "listen address (env PORT sets the port on 127.0.0.1)")
-	f.StringVar(&cfg.DBPath, "db", envOr("POSD_DB", "posd.db"), "SQLite database file, or a postgres:// URL to share one database among several nodes (env POSD_DB)")
+	f.StringVar(&cfg.Addr, "addr", server.DefaultAddr, "listen address (env PORT sets the port on 127.0.0.1)")
+	f.StringVar(&cfg.DBPath, "db", envOr("POSD_DB", server.DefaultDBPath), "SQLite database file, or a postgres:// URL to share one database among several nodes (env POSD_DB)")
 	f.StringVar(&cfg.NodeID, "node-id", "", "this node's name among nodes sharing a PostgreSQL database (default: random at each start)")
 	f.StringVar(&cfg.Advertise, "advertise", "", "host:port the other nodes reach this one at (default: the listen address)")
 	f.StringVar(&cfg.TokenFile, "token-file", "", "where to write the first admin token (default <db>.token)")
@@ -114,10 +114,10 @@ client subcommands run in the same directory use it automatically.`,
 	f.StringVar(&cfg.TLSCert, "tls-cert", "", "PEM certificate: serve HTTPS and WSS")
 	f.StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key for --tls-cert")
 	f.StringVar(&logLevel, "log-level", envOr("LOG_LEVEL", "info"), "debug, info, warn or error (env LOG_LEVEL)")
-	f.StringVar(&cfg.Synchronous, "synchronous", "NORMAL", "SQLite synchronous: NORMAL survives a killed process; FULL also survives power loss")
+	f.StringVar(&cfg.Synchronous, "synchronous", sqlite.DefaultSynchronous, "SQLite synchronous: NORMAL survives a killed process; FULL also survives power loss")
 	f.Int64Var(&cfg.WALLimit, "wal-limit", sqlite.DefaultWALLimit, "WAL bytes before the store restarts it, holding writers back a few ms (the file may pass it by about one checkpoint round of commits)")
-	f.DurationVar(&cfg.Retention, "retention", 24*time.Hour, "keep events this long (and always the last --keep-per-room of each room)")
-	f.IntVar(&cfg.KeepPerRoom, "keep-per-room", 1000, "events of each room always kept, however old")
+	f.DurationVar(&cfg.Retention, "retention", server.DefaultRetention, "keep events this long (and always the last --keep-per-room of each room)")
+	f.IntVar(&cfg.KeepPerRoom, "keep-per-room", server.DefaultKeepPerRoom, "events of each room always kept, however old")
 	f.Int64Var(&cfg.MaxBodyBytes, "max-body", api.DefaultMaxBodyBytes, "largest API request body in bytes")
 	f.IntVar(&cfg.MaxHeaderBytes, "max-header-bytes", edge.DefaultMaxHeaderBytes, "largest request header block in bytes")
 	f.StringVar(&proxies, "trusted-proxy", "", "comma-separated addresses or CIDR ranges of reverse proxies whose X-Forwarded-For names the client")
@@ -125,15 +125,15 @@ client subcommands run in the same directory use it automatically.`,
 	f.Int64Var(&cfg.Edge.BodyBytesPerAddr, "body-bytes-per-addr", edge.DefaultBodyBytesPerAddr, "request body bytes one client address may have in flight")
 	f.Int64Var(&cfg.Edge.BodyBytes, "body-bytes", edge.DefaultBodyBytes, "request body bytes in flight in all")
 	f.DurationVar(&cfg.Edge.BodyTimeout, "body-timeout", edge.DefaultBodyTimeout, "a request body must arrive within this long of its headers")
-	f.IntVar(&cfg.Hub.MaxQueueMessages, "queue-messages", 4096, "frames queued for one connection before it is closed as a slow consumer")
-	f.IntVar(&cfg.Hub.MaxQueueBytes, "queue-bytes", 4<<20, "bytes queued for one connection before it is closed as a slow consumer")
-	f.IntVar(&cfg.Hub.MaxRoomsPerConn, "max-rooms", 64, "rooms one connection may join")
+	f.IntVar(&cfg.Hub.MaxQueueMessages, "queue-messages", hub.DefaultMaxQueueMessages, "frames queued for one connection before it is closed as a slow consumer")
+	f.IntVar(&cfg.Hub.MaxQueueBytes, "queue-bytes", hub.DefaultMaxQueueBytes, "bytes queued for one connection before it is closed as a slow consumer")
+	f.IntVar(&cfg.Hub.MaxRoomsPerConn, "max-rooms", hub.DefaultMaxRoomsPerConn, "rooms one connection may join")
 	f.IntVar(&cfg.Hub.MaxConnections, "max-connections", hub.DefaultMaxConnections, "sockets the server accepts (/ws and Socket.IO; lowered to fit the file descriptor limit)")
-	f.DurationVar(&cfg.PingInterval, "ping-interval", 25*time.Second, "how often sockets are pinged")
-	f.DurationVar(&cfg.PongTimeout, "pong-timeout", 20*time.Second, "how long a pinged socket has to answer")
-	f.Int64Var(&cfg.WSReadLimit, "ws-read-limit", 64<<10, "largest frame a client may send")
-	f.DurationVar(&cfg.WSWriteTimeout, "ws-write-timeout", 10*time.Second, "a socket that takes nothing for this long is closed as a slow consumer (4008)")
-	f.IntVar(&cfg.WSSendBuffer, "ws-send-buffer", 128<<10, "kernel send buffer of each socket in bytes (-1: the kernel's autotuning, up to 4 MiB per socket on Linux)")
+	f.DurationVar(&cfg.PingInterval, "ping-interval", native.DefaultPingInterval, "how often sockets (/ws and Socket.IO) are pinged")
+	f.DurationVar(&cfg.PongTimeout, "pong-timeout", native.DefaultPongTimeout, "how long a pinged socket has to answer")
+	f.Int64Var(&cfg.WSReadLimit, "ws-read-limit", native.DefaultReadLimit, "largest frame a client may send")
+	f.DurationVar(&cfg.WSWriteTimeout, "ws-write-timeout", native.DefaultWriteTimeout, "a socket that takes nothing for this long is closed as a slow consumer (4008)")
+	f.IntVar(&cfg.WSSendBuffer, "ws-send-buffer", native.DefaultSendBuffer, "kernel send buffer of each socket in bytes (-1: the kernel's autotuning, up to 4 MiB per socket on Linux)")
 	f.Int64Var(&cfg.Limits.MaxUnitPrice, "max-unit-price", domain.DefaultMaxUnitPrice, "largest unit price of an order item, in Rupiah")
 	f.Int64Var(&cfg.Limits.MaxQuantity, "max-quantity", domain.DefaultMaxQuantity, "largest quantity on one line of an order")
 	f.Int64Var(&cfg.Limits.MaxOrderTotal, "max-order-total", domain.DefaultMaxOrderTotal, "largest order total, in Rupiah")

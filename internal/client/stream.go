@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/posd/posd/internal/protocol/native"
 )
 
 // ConnState is the state of a stream's connection, for a console's badge.
@@ -370,12 +372,13 @@ func (s *Stream) apply(c ctrl, conn *websocket.Conn) error {
 	if conn == nil {
 		return nil
 	}
-	var frame any
+	var frame native.ClientOp
 	switch c.op {
 	case "join", "leave":
-		frame = map[string]string{"op": c.op, "room": c.room}
+		frame = native.ClientOp{Op: c.op, Room: c.room}
 	case "reset":
-		frame = map[string]any{"op": "resume", "since": c.since}
+		since := c.since
+		frame = native.ClientOp{Op: "resume", Since: &since}
 	}
 	conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
 	return conn.WriteJSON(frame)
@@ -437,16 +440,6 @@ func (s *Stream) dial() (*websocket.Conn, error) {
 type frame struct {
 	data []byte
 	err  error
-}
-
-type serverFrame struct {
-	Op       string          `json:"op"`
-	Event    string          `json:"event"`
-	Payload  json.RawMessage `json:"payload"`
-	Room     string          `json:"room"`
-	Code     string          `json:"code"`
-	Message  string          `json:"message"`
-	OldestID int64           `json:"oldest_id"`
 }
 
 // serve runs one connection until it ends and returns why.
@@ -512,7 +505,7 @@ func (s *Stream) serve(conn *websocket.Conn) error {
 }
 
 func (s *Stream) handle(data []byte, conn *websocket.Conn) error {
-	var f serverFrame
+	var f native.ServerFrame
 	if err := json.Unmarshal(data, &f); err != nil {
 		return nil // not ours to judge; the server speaks JSON
 	}

@@ -2,7 +2,6 @@ package client
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -12,6 +11,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/posd/posd/internal/testutil"
 )
 
 // fakeHub is a tiny /ws server over an in-memory log: it replays what a
@@ -56,19 +57,11 @@ func (h *fakeHub) publish(n int) {
 // waitConn waits until a connection is registered.
 func (h *fakeHub) waitConn() {
 	h.t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	testutil.Eventually(h.t, 20*time.Second, "a connection to be registered", func() bool {
 		h.mu.Lock()
-		n := len(h.conns)
-		h.mu.Unlock()
-		if n > 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			h.t.Fatal("no connection registered")
-		}
-		time.Sleep(time.Millisecond)
-	}
+		defer h.mu.Unlock()
+		return len(h.conns) > 0
+	})
 }
 
 // drop closes every connection: with a close frame of code, or abruptly when code is 0.
@@ -125,11 +118,7 @@ func (h *fakeHub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if err != nil {
 				return
 			}
-			var op struct {
-				Op    string `json:"op"`
-				Since int64  `json:"since"`
-			}
-			json.Unmarshal(data, &op)
+			// Kept as sent: the tests compare the bytes on the wire.
 			h.mu.Lock()
 			h.ops = append(h.ops, string(data))
 			h.mu.Unlock()

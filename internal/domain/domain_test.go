@@ -301,3 +301,23 @@ func TestTenantCode(t *testing.T) {
 		t.Errorf("OrderNumber = %q", got)
 	}
 }
+
+func TestRupiah(t *testing.T) {
+	for n, want := range map[int64]string{
+		0: "Rp 0", 500: "Rp 500", 1500: "Rp 1.500", 5000: "Rp 5.000", 50000: "Rp 50.000",
+		1234567: "Rp 1.234.567", -1500: "-Rp 1.500", -10000: "-Rp 10.000",
+		math.MinInt64: "-Rp 9.223.372.036.854.775.808",
+	} {
+		if got := Rupiah(n); got != want {
+			t.Errorf("Rupiah(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
+
+func TestValidSeverity(t *testing.T) {
+	for s, want := range map[string]bool{"error": true, "warning": true, "info": true, "": false, "INFO": false, "debug": false} {
+		if got := ValidSeverity(s); got != want {
+			t.Errorf("ValidSeverity(%q) = %v, want %v", s, got, want)
+		}
+	}
+}

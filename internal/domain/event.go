@@ -3,6 +3,7 @@ package domain
 import (
 	"bytes"
 	"encoding/json"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -22,7 +23,7 @@ const (
 	TypeSystemAlert = "system_alert"
 )
 
-// EventNames lists every event name, in the order of DESIGN.md §4.
+// EventNames lists every event name, in the order docs/protocol.md lists them.
 var EventNames = []string{
 	EventOrderCreated, EventOrderStatusChanged, EventOrderCancelled,
 	EventPaymentProcessed, EventPaymentRefunded, EventQRScanned,
@@ -31,6 +32,10 @@ var EventNames = []string{
 
 // Alert severities.
 var Severities = []string{"error", "warning", "info"}
+
+// ValidSeverity reports whether s is one of Severities: the service checks
+// it, and the CLI before it sends, to say so without a round trip.
+func ValidSeverity(s string) bool { return slices.Contains(Severities, s) }
 
 // Event is one row of the event log. ID is its offset: strictly increasing in
 // commit order. Rooms says who receives it; RoomAll reaches every connection.
@@ -103,7 +108,8 @@ func appendJSONString(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
-// Data of each event, with exactly the fields of DESIGN.md §4.
+// Data of each event, with exactly the seed's fields (listed in
+// docs/protocol.md, Events): its clients read them by these names.
 
 type OrderCreatedData struct {
 	OrderID      int64  `json:"order_id"`

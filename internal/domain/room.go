@@ -5,7 +5,7 @@ import (
 	"strings"
 )
 
-// Room names (DESIGN.md §3). RoomAll is the log's marker for "every connection";
+// Room names (docs/protocol.md, Rooms). RoomAll is the log's marker for "every connection";
 // nobody joins it, everybody receives it.
 const (
 	RoomDisplay = "display"

@@ -3,12 +3,14 @@ package hub_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/posd/posd/internal/domain"
 	"github.com/posd/posd/internal/hub"
+	"github.com/posd/posd/internal/testutil"
 )
 
 // socket is a fake connection for the Direct/OnWake path: Direct writes
@@ -80,13 +82,12 @@ func (s *socket) text() string {
 
 func waitText(t *testing.T, s *socket, want string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for s.text() != want {
-		if time.Now().After(deadline) {
-			t.Fatalf("socket got %q, want %q", s.text(), want)
+	testutil.EventuallyNil(t, 10*time.Second, func() error {
+		if got := s.text(); got != want {
+			return fmt.Errorf("socket got %q, want %q", got, want)
 		}
-		time.Sleep(time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // enc renders "<id>;" so partial writes and order are visible.
@@ -202,7 +203,7 @@ func TestDirectWriteOfNothingStaysAnEvent(t *testing.T) {
 			t.Fatal(err)
 		}
 		h.Publish([]domain.Event{ev(10, "display")})
-		waitFor(t, func() bool { s.mu.Lock(); defer s.mu.Unlock(); return s.woken > 0 })
+		testutil.Eventually(t, 10*time.Second, "a wake-up", func() bool { s.mu.Lock(); defer s.mu.Unlock(); return s.woken > 0 })
 		want := "10;"
 		if resume {
 			c.ResumeWith(0, []byte("R;"))
@@ -213,22 +214,11 @@ func TestDirectWriteOfNothingStaysAnEvent(t *testing.T) {
 		s.mu.Unlock()
 		close(s.hold)
 		// Once the writer has nothing left, the socket holds exactly want.
-		waitFor(t, func() bool { s.mu.Lock(); defer s.mu.Unlock(); return s.ended > 0 })
+		testutil.Eventually(t, 10*time.Second, "the end", func() bool { s.mu.Lock(); defer s.mu.Unlock(); return s.ended > 0 })
 		if got := s.text(); got != want {
 			t.Errorf("resume=%v: socket got %q, want %q", resume, got, want)
 		}
 		cancel()
 		<-h.Done()
-	}
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("timed out")
-		}
-		time.Sleep(time.Millisecond)
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/posd/posd/internal/domain"
 	"github.com/posd/posd/internal/hub"
+	"github.com/posd/posd/internal/testutil"
 )
 
 // sharedLog is a log several nodes commit to: events appended here and
@@ -93,7 +94,7 @@ func followHubPolling(t *testing.T, log *sharedLog, m hub.Metrics, poll time.Dur
 	ctx, cancel := context.WithCancel(context.Background())
 	go h.Run(ctx)
 	t.Cleanup(func() { cancel(); <-h.Done() })
-	waitUntil(t, "the hub to read the log's head", func() bool { return log.heads.Load() > 0 })
+	testutil.Eventually(t, 5*time.Second, "the hub to read the log's head", func() bool { return log.heads.Load() > 0 })
 	return h
 }
 
@@ -110,7 +111,7 @@ func TestFollowDeliversOtherNodesCommitsInOrder(t *testing.T) {
 	log := &sharedLog{}
 	log.add(ev(1, "tenant-1"), ev(2, "tenant-1"))
 	h := followHub(t, log, nil)
-	waitUntil(t, "the hub to start at the log's head", func() bool { return h.LastPublished() == 2 })
+	testutil.Eventually(t, 5*time.Second, "the hub to start at the log's head", func() bool { return h.LastPublished() == 2 })
 	c := joined(t, h, "tenant-1")
 	// Another node commits 3 and 4; this node commits 5 and publishes it
 	// before the hub has read the others: 3, 4, 5, each once, in order.
@@ -140,7 +141,7 @@ func TestFollowWaitsAtAHoleAndSaysSo(t *testing.T) {
 	if got := collect(t, c, 1); got[0] != "1" {
 		t.Fatalf("got %v", got)
 	}
-	waitUntil(t, "the hole to be counted", func() bool { return m.holes.Load() > 0 })
+	testutil.Eventually(t, 5*time.Second, "the hole to be counted", func() bool { return m.holes.Load() > 0 })
 	if h.LastPublished() != 1 {
 		t.Fatalf("the hub passed over the hole: last published %d", h.LastPublished())
 	}
@@ -184,15 +185,4 @@ func equal(a, b []string) bool {
 		}
 	}
 	return true
-}
-
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
 }

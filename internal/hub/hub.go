@@ -34,8 +34,16 @@ type Log interface {
 	Horizon(ctx context.Context) (int64, error)
 }
 
-// DefaultMaxConnections is the socket cap when none is set.
-const DefaultMaxConnections = 50_000
+// Defaults of the bounds posd serve has flags for.
+const (
+	// DefaultMaxConnections is the socket cap when none is set.
+	DefaultMaxConnections = 50_000
+	// DefaultMaxQueueMessages and DefaultMaxQueueBytes bound one
+	// connection's queue before it is closed as a slow consumer.
+	DefaultMaxQueueMessages = 4096
+	DefaultMaxQueueBytes    = 4 << 20
+	DefaultMaxRoomsPerConn  = 64
+)
 
 // Options bound what one connection and the whole hub may hold.
 type Options struct {
@@ -55,13 +63,13 @@ type Options struct {
 
 func (o *Options) defaults() {
 	if o.MaxQueueMessages <= 0 {
-		o.MaxQueueMessages = 4096
+		o.MaxQueueMessages = DefaultMaxQueueMessages
 	}
 	if o.MaxQueueBytes <= 0 {
-		o.MaxQueueBytes = 4 << 20
+		o.MaxQueueBytes = DefaultMaxQueueBytes
 	}
 	if o.MaxRoomsPerConn <= 0 {
-		o.MaxRoomsPerConn = 64
+		o.MaxRoomsPerConn = DefaultMaxRoomsPerConn
 	}
 	if o.MaxConnections <= 0 {
 		o.MaxConnections = DefaultMaxConnections

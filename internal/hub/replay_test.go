@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/posd/posd/internal/domain"
+	"github.com/posd/posd/internal/testutil"
 )
 
 // fakeLog is an in-memory event log. Its hook runs inside ReadEvents, after
@@ -129,23 +130,12 @@ func seq(from, to int64) []int64 {
 	return out
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
 // Events committed while the replay pages through the log reach the client
 // exactly once, in order: some through the log, some through the queue.
 func TestReplayHandOverWithCommitsDuringReplay(t *testing.T) {
 	h, l := newTestHub(t, Options{ReplayPageSize: 7})
 	l.commit(h, 100, "tenant-1")
-	waitFor(t, "initial fan-out", func() bool { return h.LastPublished() == 100 })
+	testutil.Eventually(t, 20*time.Second, "initial fan-out", func() bool { return h.LastPublished() == 100 })
 
 	// Every page read commits 5 more events, until 300 exist.
 	l.setHook(func(int) {
@@ -201,7 +191,7 @@ func TestReplayConcurrentWriterOnceInOrder(t *testing.T) {
 	if err := h.Register(c, []string{"tenant-1", "display"}, 10); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "2,000 events", func() bool { return h.LastPublished() >= 2000 })
+	testutil.Eventually(t, 20*time.Second, "2,000 events", func() bool { return h.LastPublished() >= 2000 })
 	close(stop)
 	wg.Wait()
 	l.mu.Lock()
@@ -232,7 +222,7 @@ func firstDiff(a, b []int64) int {
 func TestReplayOverflowSetsLaggedAndRereads(t *testing.T) {
 	h, l := newTestHub(t, Options{ReplayPageSize: 10, MaxQueueMessages: 4})
 	l.commit(h, 20, "tenant-1")
-	waitFor(t, "initial fan-out", func() bool { return h.LastPublished() == 20 })
+	testutil.Eventually(t, 20*time.Second, "initial fan-out", func() bool { return h.LastPublished() == 20 })
 	c := NewClient(0)
 	var sawLagged bool
 	l.setHook(func(n int) {
@@ -242,7 +232,7 @@ func TestReplayOverflowSetsLaggedAndRereads(t *testing.T) {
 		// 50 live events while the first page is being read: the queue
 		// (4 messages) overflows many times over.
 		l.commit(h, 50, "tenant-1")
-		waitFor(t, "fan-out during replay", func() bool { return h.LastPublished() == 70 })
+		testutil.Eventually(t, 20*time.Second, "fan-out during replay", func() bool { return h.LastPublished() == 70 })
 		c.mu.Lock()
 		sawLagged = c.lagged
 		c.mu.Unlock()
@@ -285,7 +275,7 @@ func TestReplayOverflowSetsLaggedAndRereads(t *testing.T) {
 		t.Fatalf("reason %v, want %v", got, SlowConsumer)
 	}
 	// Close signals Done before it unregisters the client: wait for that.
-	waitFor(t, "the slow consumer to be unregistered", func() bool {
+	testutil.Eventually(t, 20*time.Second, "the slow consumer to be unregistered", func() bool {
 		return h.Active() == 0 && h.RoomSize("tenant-1") == 0
 	})
 }
@@ -343,7 +333,7 @@ func TestResumeHeadPrecedesReplay(t *testing.T) {
 		t.Fatal(err)
 	}
 	l.commit(h, 6, "tenant-1")
-	waitFor(t, "fan-out", func() bool { return h.LastPublished() == 6 })
+	testutil.Eventually(t, 20*time.Second, "fan-out", func() bool { return h.LastPublished() == 6 })
 	c.ResumeWith(3, []byte("ack"))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -369,7 +359,7 @@ func TestReplayDetectsPruneDuringReplay(t *testing.T) {
 		t.Run(fmt.Sprintf("gapframe=%v", withFrame), func(t *testing.T) {
 			h, l := newTestHub(t, Options{ReplayPageSize: 5})
 			l.commit(h, 40, "tenant-1")
-			waitFor(t, "fan-out", func() bool { return h.LastPublished() == 40 })
+			testutil.Eventually(t, 20*time.Second, "fan-out", func() bool { return h.LastPublished() == 40 })
 			c := NewClient(0)
 			if withFrame {
 				c.GapFrame = func(g *TooOldError) []byte { return []byte(fmt.Sprintf("gap oldest=%d", g.Oldest)) }
@@ -456,7 +446,7 @@ func TestRegisterCaps(t *testing.T) {
 func TestResumeSameCursorDuringPageRead(t *testing.T) {
 	h, l := newTestHub(t, Options{ReplayPageSize: 4})
 	l.commit(h, 10, "tenant-1")
-	waitFor(t, "fan-out", func() bool { return h.LastPublished() == 10 })
+	testutil.Eventually(t, 20*time.Second, "fan-out", func() bool { return h.LastPublished() == 10 })
 	c := NewClient(0)
 	l.setHook(func(n int) {
 		if n == 1 {

@@ -1,6 +1,6 @@
 package server_test
 
-// The authorization contract (DESIGN.md §7, issue 3): every role × every API
+// The authorization contract (docs/security.md, Roles): every role × every API
 // route × own scope / other scope, with the exact status; and every role ×
 // every room kind on the native socket, at connect and by join op.
 
@@ -239,7 +239,7 @@ func azRoutes() []azRoute {
 	}
 }
 
-// TestEveryRoleEveryRoute is the table of issue 3: for each route, each
+// TestEveryRoleEveryRoute is the authorization table: for each route, each
 // identity on its own side and on the other side gets exactly the status
 // of the contract; a refused request changes nothing.
 func TestEveryRoleEveryRoute(t *testing.T) {
@@ -535,10 +535,7 @@ func TestEveryRoleEveryRoomAtConnect(t *testing.T) {
 				t.Fatalf("dial: %v", err)
 			}
 			defer c.Close()
-			var ready struct {
-				Op    string   `json:"op"`
-				Rooms []string `json:"rooms"`
-			}
+			var ready servertest.Frame
 			_, data, err := c.ReadMessage()
 			if err != nil || json.Unmarshal(data, &ready) != nil || ready.Op != "ready" || !slices.Equal(ready.Rooms, []string{jc.Room}) {
 				t.Fatalf("ready frame %s, %v", data, err)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/posd/posd/internal/protocol/native"
 	"github.com/posd/posd/internal/server"
 	"github.com/posd/posd/internal/server/servertest"
 )
@@ -51,18 +52,12 @@ func durOrder(tenant int64, name string) map[string]any {
 	return map[string]any{"tenant_id": tenant, "customer_name": name, "items": []map[string]any{{"name": "Nasi goreng", "quantity": 2, "unit_price": 25000}}}
 }
 
-// durFrame is a decoded native frame with the fields these tests look at.
+// durFrame is a decoded native frame with its event id and raw bytes,
+// which these tests report when a frame is not what they expected.
 type durFrame struct {
-	Op       string          `json:"op"`
-	Event    string          `json:"event"`
-	Payload  json.RawMessage `json:"payload"`
-	Room     string          `json:"room"`
-	Code     string          `json:"code"`
-	Message  string          `json:"message"`
-	OldestID int64           `json:"oldest_id"`
-	Since    int64           `json:"since"`
-	ID       int64           `json:"-"` // the event id of an event frame
-	Raw      []byte          `json:"-"`
+	native.ServerFrame
+	ID  int64  `json:"-"` // the event id of an event frame
+	Raw []byte `json:"-"`
 }
 
 func durDecode(data []byte) (durFrame, error) {

@@ -90,8 +90,8 @@ func names(fs []servertest.Frame) string {
 var rfc3339UTC = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$`)
 
 // TestEveryEventInExactlyItsRooms drives each of the eight events and checks
-// that every kind of room receives exactly the events DESIGN.md §3 routes to
-// it, with exactly the fields of §4, once each.
+// that every kind of room receives exactly the events docs/protocol.md routes
+// to it (Rooms), with exactly the fields it lists (Events), once each.
 func TestEveryEventInExactlyItsRooms(t *testing.T) {
 	s := fixture(t)
 	clients := map[string]*websocket.Conn{}

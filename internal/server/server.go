@@ -33,6 +33,15 @@ import (
 	"github.com/posd/posd/store/backend"
 )
 
+// Defaults of the settings posd serve has flags for that belong to the
+// server itself; the other flags take theirs from the package they set.
+const (
+	DefaultAddr        = "127.0.0.1:5000"
+	DefaultDBPath      = "posd.db"
+	DefaultRetention   = 24 * time.Hour
+	DefaultKeepPerRoom = 1000
+)
+
 // Config is everything posd serve can be told.
 type Config struct {
 	Addr   string // host:port; default 127.0.0.1:5000
@@ -68,7 +77,9 @@ type Config struct {
 	// fields: domain's defaults).
 	Limits domain.Limits
 
-	Hub          hub.Options
+	Hub hub.Options
+	// PingInterval and PongTimeout are the heartbeat of both /ws and
+	// Socket.IO (zero: native.DefaultPingInterval, DefaultPongTimeout).
 	PingInterval time.Duration
 	PongTimeout  time.Duration
 	WSReadLimit  int64
@@ -97,23 +108,23 @@ type Config struct {
 
 func (c *Config) defaults() {
 	if c.Addr == "" {
-		c.Addr = "127.0.0.1:5000"
+		c.Addr = DefaultAddr
 	}
 	if c.DBPath == "" {
-		c.DBPath = "posd.db"
+		c.DBPath = DefaultDBPath
 	}
 	if c.TokenFile == "" {
 		c.TokenFile = c.DBPath + ".token"
 		if backend.IsPostgres(c.DBPath) {
 			// Where client commands run in this directory look for it.
-			c.TokenFile = "posd.db.token"
+			c.TokenFile = DefaultDBPath + ".token"
 		}
 	}
 	if c.Retention <= 0 {
-		c.Retention = 24 * time.Hour
+		c.Retention = DefaultRetention
 	}
 	if c.KeepPerRoom <= 0 {
-		c.KeepPerRoom = 1000
+		c.KeepPerRoom = DefaultKeepPerRoom
 	}
 	if c.PruneEvery <= 0 {
 		c.PruneEvery = time.Minute
@@ -343,6 +354,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	s.sio = socketio.NewServer(socketio.Config{
 		Hub: h, Proto: ProtoSocketIO, Auth: authn, Origins: origins,
 		WriteTimeout: cfg.WSWriteTimeout, SendBuffer: cfg.WSSendBuffer,
+		PingInterval: cfg.PingInterval, PingTimeout: cfg.PongTimeout,
 		// Every Engine.IO session holds a socket or a pending request,
 		// logged in or not: the same cap as the hub's connections.
 		MaxSessions:    cfg.Hub.MaxConnections,
@@ -353,7 +365,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		Logger: cfg.Logger, Now: cfg.Now,
 	})
 	mux := http.NewServeMux()
-	mux.Handle("/socket.io/", s.sio) // Socket.IO v4 clients (DESIGN.md §6.2)
+	mux.Handle("/socket.io/", s.sio) // Socket.IO v4 clients (docs/protocol.md)
 	mux.Handle("/api/", a)
 	mux.Handle("/healthz", a)
 	mux.Handle("/ws", s.native)

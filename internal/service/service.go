@@ -445,7 +445,7 @@ func (s *Service) Alert(ctx context.Context, p auth.Principal, severity, message
 	if !p.IsAdmin() {
 		return domain.Event{}, forbidden("only an admin may send alerts")
 	}
-	if !validSeverity(severity) {
+	if !domain.ValidSeverity(severity) {
 		return domain.Event{}, domain.Errorf(domain.CodeInvalid, "severity must be error, warning or info, not %q", severity)
 	}
 	if err := domain.CheckText("message", message, domain.MaxAlertLen, true); err != nil {
@@ -457,15 +457,6 @@ func (s *Service) Alert(ctx context.Context, p auth.Principal, severity, message
 			Severity: severity, Message: message, Rooms: []string{domain.RoomAll},
 		})
 	})
-}
-
-func validSeverity(s string) bool {
-	for _, v := range domain.Severities {
-		if s == v {
-			return true
-		}
-	}
-	return false
 }
 
 // Notify sends a notification to one user's room; it waits in the log for a

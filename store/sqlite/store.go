@@ -97,6 +97,10 @@ func (s *Store) Stats() CheckpointStats {
 	return s.stats
 }
 
+// DefaultSynchronous is the synchronous pragma when none is given: NORMAL
+// survives a killed process; FULL also survives power loss.
+const DefaultSynchronous = "NORMAL"
+
 // CheckpointInterval is how long the checkpointer lets commits gather
 // before it checkpoints: one pair of fsyncs per interval however many orders
 // came in. Under synchronous=NORMAL a power cut loses the commits since the
@@ -126,7 +130,7 @@ const FullRetryAfter = 5 * time.Second
 // Open opens (creating if needed) the database at path and applies migrations.
 func Open(ctx context.Context, path string, opts store.Options) (*Store, error) {
 	if opts.Synchronous == "" {
-		opts.Synchronous = "NORMAL"
+		opts.Synchronous = DefaultSynchronous
 	}
 	switch strings.ToUpper(opts.Synchronous) {
 	case "NORMAL", "FULL", "EXTRA":

@@ -1,5 +1,5 @@
-// All eight server events of DESIGN.md §4, with their exact envelopes, in
-// exactly the rooms of §3, once per connection, and the join rules of the
+// All eight server events (docs/protocol.md, Events), with their exact
+// envelopes, in exactly their rooms (docs/protocol.md, Rooms), once per connection, and the join rules of the
 // native socket.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -76,7 +76,7 @@ describe('events and rooms', () => {
     await server.stop();
   });
 
-  test('all eight events happened, routed as DESIGN.md §3 says', () => {
+  test('all eight events happened, routed as docs/protocol.md says', () => {
     const names = new Set(log.map((e) => e.event));
     for (const n of [...Object.keys(DATA_FIELDS), 'notification', 'alert']) assert.ok(names.has(n), `no ${n} in the log`);
     const sorted = (rooms) => [...rooms].sort();
@@ -112,7 +112,7 @@ describe('events and rooms', () => {
     assert.deepEqual(sorted(paid[1].rooms), ['display', 'kasir-2', 'tenant-2']);
   });
 
-  test('envelopes are exact: seed shape plus id, §4 data fields', () => {
+  test('envelopes are exact: seed shape plus id, the documented data fields', () => {
     for (const e of log) {
       const p = e.payload;
       assert.equal(typeof p.id, 'number');

@@ -1,4 +1,4 @@
-// The seed's React components (its §5: OrderMonitor, KasirCounter,
+// The seed's React components (OrderMonitor, KasirCounter,
 // KitchenDisplay) run unchanged as plain functions: their useEffect bodies
 // are copied verbatim, with `io('http://localhost:5000')` pointed at posd
 // running with --auth=off (the seed's clients send no token). A tiny hooks
@@ -40,7 +40,7 @@ function harness(url, sideEffects) {
   };
 }
 
-// ---- The seed's components (§5.1–5.3), minus their JSX. ----
+// ---- The seed's components, minus their JSX. ----
 
 function OrderMonitor({ tenantId }, { useState, useEffect, io }, { playSound }) {
   const [orders, setOrders] = useState([]);
@@ -215,7 +215,7 @@ describe("the seed's React components, unchanged", () => {
 
       // KitchenDisplay: every tenant's orders; the cancelled one removed.
       // The seed reads `status` from order:status_changed, whose data has
-      // `new_status` (seed §3.1), so it never removes completed orders; posd
+      // `new_status` (docs/protocol.md, Events), so it never removes completed orders; posd
       // sends the seed's envelope exactly, so the component behaves as it
       // did against the Node server.
       const [active] = kitchen.cells;

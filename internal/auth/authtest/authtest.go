@@ -2,7 +2,7 @@
 // the token holders of a food court with two of everything, the rooms they
 // might ask for, and which joins must succeed. The expectations are written
 // out by hand, not computed from auth, so that a test using them checks the
-// code against the contract (DESIGN.md §7), not against itself.
+// code against the contract (docs/security.md, Roles), not against itself.
 //
 // Every holder's own scope is "side 1": tenant 1, counter 1, user 1. Side 2
 // is someone else's.

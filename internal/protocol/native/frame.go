@@ -1,4 +1,4 @@
-// Package native is posd's own WebSocket protocol at /ws (DESIGN.md §6.1):
+// Package native is posd's own WebSocket protocol at /ws (docs/protocol.md):
 // one JSON object per text frame, rooms by query or join/leave ops, resume
 // from the event log with `since`.
 package native
@@ -65,8 +65,37 @@ func resumedFrame(since int64) []byte {
 	return appendFrame(nil, []byte(`{"op":"resumed","since":`+strconv.FormatInt(since, 10)+`}`))
 }
 
-// clientOp is what a client may send.
-type clientOp struct {
+// ServerFrame is any server → client frame as a client decodes it: the
+// union of the fields of ready, event, joined, left, resumed, pong and
+// error (docs/protocol.md). The server writes each frame by hand above,
+// once per broadcast and without reflection; clients and tests read them
+// all through this one type.
+type ServerFrame struct {
+	Op       string          `json:"op"`
+	Event    string          `json:"event,omitempty"`   // event
+	Payload  json.RawMessage `json:"payload,omitempty"` // event: the envelope
+	Room     string          `json:"room,omitempty"`    // joined, left
+	Rooms    []string        `json:"rooms,omitempty"`   // ready
+	LastID   int64           `json:"last_id,omitempty"` // ready
+	Resumed  bool            `json:"resumed,omitempty"` // ready
+	Since    int64           `json:"since,omitempty"`   // resumed
+	Code     string          `json:"code,omitempty"`    // error
+	Message  string          `json:"message,omitempty"` // error
+	OldestID int64           `json:"oldest_id,omitempty"`
+}
+
+// EventID is the id in an event frame's envelope (0 for other frames).
+func (f ServerFrame) EventID() int64 {
+	var p struct {
+		ID int64 `json:"id"`
+	}
+	_ = json.Unmarshal(f.Payload, &p)
+	return p.ID
+}
+
+// ClientOp is a client → server frame; clients marshal it, the handler
+// decodes it with DecodeOp.
+type ClientOp struct {
 	Op    string `json:"op"`
 	Room  string `json:"room,omitempty"`
 	Since *int64 `json:"since,omitempty"`
@@ -74,8 +103,8 @@ type clientOp struct {
 
 // DecodeOp parses one client frame strictly: a JSON object with a known op
 // and the fields that op needs.
-func DecodeOp(b []byte) (clientOp, error) {
-	var op clientOp
+func DecodeOp(b []byte) (ClientOp, error) {
+	var op ClientOp
 	if err := json.Unmarshal(b, &op); err != nil {
 		return op, domain.Errorf(domain.CodeInvalid, "malformed frame: expected a JSON object like {\"op\":\"join\",\"room\":\"tenant-1\"}")
 	}

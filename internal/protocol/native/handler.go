@@ -21,6 +21,16 @@ import (
 	"github.com/posd/posd/internal/protocol/wsframe"
 )
 
+// Defaults of the limits posd serve has flags for; Socket.IO keeps the same
+// values (socketio.Default*) so one flag means the same on both endpoints.
+const (
+	DefaultReadLimit    = 64 << 10
+	DefaultPingInterval = 25 * time.Second
+	DefaultPongTimeout  = 20 * time.Second
+	DefaultWriteTimeout = 10 * time.Second
+	DefaultSendBuffer   = 128 << 10
+)
+
 // Config wires the /ws handler.
 type Config struct {
 	Hub     *hub.Hub
@@ -59,19 +69,19 @@ type Handler struct {
 // New builds the handler.
 func New(cfg Config) *Handler {
 	if cfg.ReadLimit <= 0 {
-		cfg.ReadLimit = 64 << 10
+		cfg.ReadLimit = DefaultReadLimit
 	}
 	if cfg.PingInterval <= 0 {
-		cfg.PingInterval = 25 * time.Second
+		cfg.PingInterval = DefaultPingInterval
 	}
 	if cfg.PongTimeout <= 0 {
-		cfg.PongTimeout = 20 * time.Second
+		cfg.PongTimeout = DefaultPongTimeout
 	}
 	if cfg.WriteTimeout <= 0 {
-		cfg.WriteTimeout = 10 * time.Second
+		cfg.WriteTimeout = DefaultWriteTimeout
 	}
 	if cfg.SendBuffer == 0 {
-		cfg.SendBuffer = 128 << 10
+		cfg.SendBuffer = DefaultSendBuffer
 	}
 	if cfg.MaxErrors <= 0 {
 		cfg.MaxErrors = 20

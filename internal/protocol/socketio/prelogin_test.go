@@ -15,18 +15,8 @@ import (
 
 	"github.com/posd/posd/internal/auth"
 	"github.com/posd/posd/internal/domain"
+	"github.com/posd/posd/internal/testutil"
 )
-
-// waitFor polls cond until it holds; the deadline is a hang guard.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !cond(); {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
 
 // gone reports whether the server has forgotten sid: a GET gets 400
 // "Session ID unknown".
@@ -63,7 +53,7 @@ func TestClientCloseReleasesTheWaitingPollWithANoop(t *testing.T) {
 	c, _ := e.pollHandshake()
 	got := make(chan []string, 1)
 	go func() { got <- c.poll() }()
-	waitFor(t, "the GET to wait", func() bool {
+	testutil.Eventually(t, 10*time.Second, "the GET to wait", func() bool {
 		s := e.srv.session(c.sid)
 		s.mu.Lock()
 		defer s.mu.Unlock()
@@ -83,7 +73,7 @@ func TestPingTimeoutForgetsAnUnpolledSession(t *testing.T) {
 	// GET would still be there.
 	e := newEnv(t, func(c *Config) { c.PingInterval, c.PingTimeout = 10*time.Millisecond, 300*time.Millisecond })
 	c, _ := e.pollHandshake()
-	waitFor(t, "the ping timeout", func() bool { return e.closed(c.sid) })
+	testutil.Eventually(t, 10*time.Second, "the ping timeout", func() bool { return e.closed(c.sid) })
 	c.gone(t)
 }
 
@@ -275,7 +265,7 @@ func TestConnectTimeout(t *testing.T) {
 	if _, _, err := w.conn.ReadMessage(); !websocket.IsCloseError(err, websocket.CloseNormalClosure) || !strings.Contains(err.Error(), "connect timeout") {
 		t.Fatalf("WebSocket session without a socket: %v, want close 1000 connect timeout", err)
 	}
-	waitFor(t, "the polling session's connect timeout", func() bool { return e.closed(c.sid) })
+	testutil.Eventually(t, 10*time.Second, "the polling session's connect timeout", func() bool { return e.closed(c.sid) })
 	c.gone(t)
 	// The connected session outlives the timeout.
 	time.Sleep(200 * time.Millisecond)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/posd/posd/internal/domain"
 	"github.com/posd/posd/internal/hub"
+	"github.com/posd/posd/internal/testutil"
 )
 
 // connectWS opens a direct WebSocket session and sends CONNECT with data.
@@ -164,12 +165,7 @@ func TestSlowConsumerIsClosedAndRecovers(t *testing.T) {
 	// Publish hands the events to the hub's goroutine: poll only once it has
 	// fanned them all out, or the poll may take the first before the queue
 	// overflows.
-	for deadline := time.Now().Add(10 * time.Second); e.hub.LastPublished() < evs[4].ID; {
-		if time.Now().After(deadline) {
-			t.Fatal("the hub did not fan out the events")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testutil.Eventually(t, 10*time.Second, "the hub to fan out the events", func() bool { return e.hub.LastPublished() >= evs[4].ID })
 	c.expect(`42["error",{"code":"slow_consumer","message":"too far behind: reconnect to resume"}]`, "1")
 	if status, _ := e.get(c.url(), nil); status != 400 {
 		t.Fatalf("session still known after the slow-consumer close")

@@ -37,6 +37,15 @@ const (
 	DefaultMaxPreloginPerAddr = 32
 	// DefaultMaxPayload is the largest message or POST body a client may send.
 	DefaultMaxPayload = 1_000_000
+	// DefaultPingInterval and DefaultPingTimeout are socket.io's own
+	// heartbeat (and /ws's: posd serve's --ping-interval and --pong-timeout
+	// set both endpoints).
+	DefaultPingInterval = 25 * time.Second
+	DefaultPingTimeout  = 20 * time.Second
+	// DefaultWriteTimeout and DefaultSendBuffer match /ws's, for the same
+	// reason: posd serve's --ws-write-timeout and --ws-send-buffer set both.
+	DefaultWriteTimeout = 10 * time.Second
+	DefaultSendBuffer   = 128 << 10
 )
 
 // Config wires a Server to the hub and the token check.
@@ -96,10 +105,10 @@ type Config struct {
 
 func (c *Config) defaults() {
 	if c.PingInterval <= 0 {
-		c.PingInterval = 25 * time.Second
+		c.PingInterval = DefaultPingInterval
 	}
 	if c.PingTimeout <= 0 {
-		c.PingTimeout = 20 * time.Second
+		c.PingTimeout = DefaultPingTimeout
 	}
 	if c.MaxPayload <= 0 {
 		c.MaxPayload = DefaultMaxPayload
@@ -129,10 +138,10 @@ func (c *Config) defaults() {
 		c.MaxRefusedConnects = 5
 	}
 	if c.WriteTimeout <= 0 {
-		c.WriteTimeout = 10 * time.Second
+		c.WriteTimeout = DefaultWriteTimeout
 	}
 	if c.SendBuffer == 0 {
-		c.SendBuffer = 128 << 10
+		c.SendBuffer = DefaultSendBuffer
 	}
 	if c.AuthTimeout <= 0 {
 		c.AuthTimeout = 10 * time.Second

@@ -15,6 +15,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/posd/posd/internal/protocol/native"
 	"github.com/posd/posd/internal/server"
 )
 
@@ -177,24 +178,7 @@ func (s *Server) TryDial(token, query string, header http.Header) (*websocket.Co
 }
 
 // Frame is a decoded server frame of the native protocol.
-type Frame struct {
-	Op       string          `json:"op"`
-	Event    string          `json:"event"`
-	Payload  json.RawMessage `json:"payload"`
-	Room     string          `json:"room"`
-	Code     string          `json:"code"`
-	Message  string          `json:"message"`
-	OldestID int64           `json:"oldest_id"`
-}
-
-// EventID is the payload's id.
-func (f Frame) EventID() int64 {
-	var p struct {
-		ID int64 `json:"id"`
-	}
-	_ = json.Unmarshal(f.Payload, &p)
-	return p.ID
-}
+type Frame = native.ServerFrame
 
 // Read reads the next frame (waiting up to d).
 func Read(tb testing.TB, c *websocket.Conn, d time.Duration) Frame {
