@@ -171,6 +171,27 @@ func TestCLIRefusalsInWords(t *testing.T) {
 	if code != 2 || !strings.Contains(stderr, "At most Rp 55.000 can still be refunded") {
 		t.Fatalf("refund over: exit %d, stderr %q", code, stderr)
 	}
+
+	// By the order's id: the order's payment is refunded.
+	out, stderr, code := run(t, "refund", "--server", s.URL, "--order", "1", "--reason", "salah", "--amount", "5000")
+	if code != 0 || !strings.Contains(out, "refunded Rp 5.000 of payment 1 (T1-001)") {
+		t.Fatalf("refund --order: exit %d, stdout %q, stderr %q", code, out, stderr)
+	}
+	_, stderr, code = run(t, "refund", "--server", s.URL, "--order", "1", "--reason", "salah", "--amount", "60000")
+	if code != 2 || !strings.Contains(stderr, "At most Rp 50.000 can still be refunded") {
+		t.Fatalf("refund --order over: exit %d, stderr %q", code, stderr)
+	}
+	if out, stderr, code := run(t, "refund", "--server", s.URL, "--order", "1", "--reason", "salah"); code != 0 || !strings.Contains(out, "Rp 50.000") {
+		t.Fatalf("refund --order rest: exit %d, stdout %q, stderr %q", code, out, stderr)
+	}
+	_, stderr, code = run(t, "refund", "--server", s.URL, "--order", "1", "--reason", "salah")
+	if code != 2 || !strings.Contains(stderr, "order T1-001 has no payment left to refund") {
+		t.Fatalf("refund --order of a refunded order: exit %d, stderr %q", code, stderr)
+	}
+	_, stderr, code = run(t, "refund", "--server", s.URL, "1", "--order", "1", "--reason", "salah")
+	if code != 1 || !strings.Contains(stderr, "not both") {
+		t.Fatalf("refund with both: exit %d, stderr %q", code, stderr)
+	}
 }
 
 // With --json a failure is a JSON line on stderr too, with the server's

@@ -455,16 +455,29 @@ func newPayCmd() *cobra.Command {
 
 func newRefundCmd() *cobra.Command {
 	var o clientOptions
-	var amount int64
+	var amount, orderID int64
 	var reason string
 	cmd := &cobra.Command{
-		Use:   "refund PAYMENT_ID --reason TEXT [--amount RUPIAH]",
+		Use:   "refund [PAYMENT_ID | --order ORDER_ID] --reason TEXT [--amount RUPIAH]",
 		Short: "Refund a payment, all that is left unless --amount is given",
-		Args:  cobra.ExactArgs(1),
+		Long: `Refund a payment, by its payment id (printed by "posd pay") or by its
+order's id with --order, which refunds the order's one payment that still has
+money left on it.`,
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := parseID(args[0], "payment id")
-			if err != nil {
-				return err
+			var id int64
+			switch {
+			case len(args) == 1 && orderID != 0:
+				return usageErr("give a payment id or --order, not both")
+			case len(args) == 1:
+				var err error
+				if id, err = parseID(args[0], "payment id"); err != nil {
+					return err
+				}
+			case orderID < 0:
+				return usageErr("--order must be a positive integer")
+			case orderID == 0:
+				return usageErr("give the payment id, or the order's id with --order")
 			}
 			if strings.TrimSpace(reason) == "" {
 				return usageErr("--reason is required")
@@ -473,6 +486,15 @@ func newRefundCmd() *cobra.Command {
 				return usageErr("--amount must be whole Rupiah ≥ 0")
 			}
 			return call(cmd, &o, func(ctx context.Context, c *client.Client) (domain.Payment, error) {
+				if orderID != 0 {
+					ord, err := c.Order(ctx, orderID)
+					if err != nil {
+						return domain.Payment{}, err
+					}
+					if id, err = refundablePayment(ord); err != nil {
+						return domain.Payment{}, err
+					}
+				}
 				return c.Refund(ctx, id, reason, amount, writeOpts(newIdempotencyKey())...)
 			}, func(w io.Writer, r domain.Payment) {
 				fmt.Fprintf(w, "refunded %s of payment %d (%s) — ref %s\n", rupiah(r.Amount), id, r.OrderNumber, r.Reference)
@@ -480,9 +502,32 @@ func newRefundCmd() *cobra.Command {
 		},
 	}
 	o.register(cmd, true)
+	cmd.Flags().Int64Var(&orderID, "order", 0, "refund this order's payment instead of naming the payment id")
 	cmd.Flags().Int64Var(&amount, "amount", 0, "amount to refund in whole Rupiah (default: all that remains)")
 	cmd.Flags().StringVar(&reason, "reason", "", "why the money goes back")
 	return cmd
+}
+
+// refundablePayment is the payment of ord that still has money on it. An
+// order is paid once, so there is at most one; were there several, guessing
+// would refund the wrong one, so the user is asked to name it.
+func refundablePayment(ord domain.Order) (int64, error) {
+	var ids []string
+	var id int64
+	for _, p := range ord.Payments {
+		if p.Kind == domain.KindPayment && p.Remaining() > 0 {
+			id = p.ID
+			ids = append(ids, strconv.FormatInt(p.ID, 10))
+		}
+	}
+	switch len(ids) {
+	case 0:
+		return 0, &exitError{code: 2, err: fmt.Errorf("order %s has no payment left to refund", ord.OrderNumber)}
+	case 1:
+		return id, nil
+	default:
+		return 0, usageErr("order %s has several payments (%s): give the payment id", ord.OrderNumber, strings.Join(ids, ", "))
+	}
 }
 
 func newQRCmd() *cobra.Command {
