@@ -231,3 +231,30 @@ func TestCLIJSONFailure(t *testing.T) {
 		}
 	}
 }
+
+// Shell completion offers the values a flag or argument takes.
+func TestCompletionOffersValues(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"pay", "--method", ""}, []string{"cash", "qris", "card", "ewallet"}},
+		{[]string{"order", "status", "12", ""}, []string{"preparing", "ready", "completed"}},
+		{[]string{"alert", "--severity", ""}, []string{"error", "warning", "info"}},
+		{[]string{"token", "create", "--role", ""}, []string{"admin", "tenant", "kasir", "display", "user"}},
+	} {
+		out, stderr, code := run(t, append([]string{"__complete"}, tc.args...)...)
+		if code != 0 {
+			t.Fatalf("%q: exit %d: %s", tc.args, code, stderr)
+		}
+		var got []string
+		for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+			if !strings.HasPrefix(line, ":") && !strings.HasPrefix(line, "Completion ended") {
+				got = append(got, strings.SplitN(line, "\t", 2)[0])
+			}
+		}
+		if strings.Join(got, " ") != strings.Join(tc.want, " ") {
+			t.Errorf("completing %q offers %q, want %q", tc.args, got, tc.want)
+		}
+	}
+}

@@ -91,6 +91,25 @@ func call[T any](cmd *cobra.Command, o *clientOptions, do func(context.Context, 
 	return nil
 }
 
+// completeFlag makes shell completion offer values for a flag that takes
+// one of a fixed few.
+func completeFlag(cmd *cobra.Command, flag string, values ...string) {
+	err := cmd.RegisterFlagCompletionFunc(flag, func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		return values, cobra.ShellCompDirectiveNoFileComp
+	})
+	if err != nil {
+		panic("posd: completion for --" + flag + ": " + err.Error()) // a flag renamed without this call
+	}
+}
+
+func methodNames() []string {
+	out := make([]string, len(domain.Methods))
+	for i, m := range domain.Methods {
+		out[i] = string(m)
+	}
+	return out
+}
+
 func usageErr(format string, args ...any) error {
 	return &exitError{code: 1, err: fmt.Errorf(format, args...)}
 }
@@ -115,6 +134,7 @@ func newAlertCmd() *cobra.Command {
 	}
 	o.register(cmd, true)
 	cmd.Flags().StringVar(&severity, "severity", "info", "error, warning or info")
+	completeFlag(cmd, "severity", "error", "warning", "info")
 	return cmd
 }
 
@@ -361,6 +381,14 @@ func newOrderStatusCmd() *cobra.Command {
 		Use:   "status ID STATUS",
 		Short: "Move an order to its next status (pending → preparing → ready → completed)",
 		Args:  cobra.ExactArgs(2),
+		ValidArgsFunction: func(_ *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
+			if len(args) != 1 {
+				return nil, cobra.ShellCompDirectiveNoFileComp // the id: nothing to offer offline
+			}
+			// Cancelling takes a reason: that is "posd order cancel".
+			return []string{string(domain.StatusPreparing), string(domain.StatusReady), string(domain.StatusCompleted)},
+				cobra.ShellCompDirectiveNoFileComp
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id, err := parseID(args[0], "order id")
 			if err != nil {
@@ -448,6 +476,7 @@ func newPayCmd() *cobra.Command {
 	f.Int64Var(&order, "order", 0, "order id")
 	f.Int64Var(&amount, "amount", 0, "amount tendered in whole Rupiah (cash may exceed the total)")
 	f.StringVar(&method, "method", "cash", "cash, qris, card or ewallet")
+	completeFlag(cmd, "method", methodNames()...)
 	f.Int64Var(&counter, "counter", 0, "kasir counter id")
 	f.StringVar(&idemKey, "idempotency-key", "", "key to make a retry of this exact command act once (default: a fresh one)")
 	return cmd
