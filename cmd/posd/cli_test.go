@@ -258,3 +258,32 @@ func TestCompletionOffersValues(t *testing.T) {
 		}
 	}
 }
+
+// The demo's banner names the command the user ran, so each line can be
+// pasted as it is: "go run ./cmd/posd display" where there is no posd binary.
+func TestDemoBannerNamesTheCommandRun(t *testing.T) {
+	for _, tc := range []struct{ arg0, self string }{
+		{"/tmp/go-build1234567/b001/exe/posd", "go run ./cmd/posd"},
+		{"./posd", "./posd"},
+		{"posd", "posd"},
+		{"/usr/local/bin/posd", "/usr/local/bin/posd"},
+	} {
+		if got := selfCommand(tc.arg0); got != tc.self {
+			t.Errorf("selfCommand(%q) = %q, want %q", tc.arg0, got, tc.self)
+		}
+	}
+	var b bytes.Buffer
+	demoBanner(&b, "go run ./cmd/posd", "http://127.0.0.1:5000", false)
+	for _, want := range []string{
+		"\n  go run ./cmd/posd display\n",
+		"\n  go run ./cmd/posd kasir --counter 1\n",
+		"/board?token=$(go run ./cmd/posd token create --role display --display)",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("banner lacks %q:\n%s", want, b.String())
+		}
+	}
+	if strings.Contains(b.String(), " posd display") {
+		t.Errorf("banner names a posd binary the user does not have:\n%s", b.String())
+	}
+}
