@@ -91,6 +91,21 @@ func TestCLIHappyPath(t *testing.T) {
 	if len(pays.Payments) != 1 {
 		t.Fatalf("%d payments after a retried pay, want 1", len(pays.Payments))
 	}
+	// The short pickup code is printed with the order and collects it.
+	var o struct{ QR struct{ Code string } }
+	s.MustDo(t, 200, "", "GET", "/api/orders/1", nil, &o)
+	if len(o.QR.Code) != 6 {
+		t.Fatalf("order 1 has pickup code %q, want 6 characters", o.QR.Code)
+	}
+	out, stderr, code = run(t, "order", "show", "--server", s.URL, "1")
+	if code != 0 || !strings.Contains(out, "pickup code "+o.QR.Code) {
+		t.Fatalf("order show: %d %q %q", code, out, stderr)
+	}
+	typed := strings.ToLower(o.QR.Code[:3]) + " " + o.QR.Code[3:]
+	out, stderr, code = run(t, "qr", "scan", "--server", s.URL, typed)
+	if code != 0 || !strings.Contains(out, "QR of order 1 scanned (1×)") {
+		t.Fatalf("qr scan %q: %d %q %q", typed, code, out, stderr)
+	}
 	out, stderr, code = run(t, "nodes", "--server", s.URL)
 	if code != 0 || !strings.Contains(out, s.NodeID()) || !strings.Contains(out, "live (answered)") {
 		t.Fatalf("nodes: %d %q %q", code, out, stderr)

@@ -302,6 +302,9 @@ func printOrder(w io.Writer, o domain.Order) {
 	}
 	fmt.Fprintln(w)
 	if o.QR != nil {
+		if o.QR.Code != "" {
+			fmt.Fprintf(w, "  pickup code %s\n", o.QR.Code)
+		}
 		fmt.Fprintf(w, "  QR token %s (scanned %d×)\n", o.QR.Token, o.QR.ScannedCount)
 	}
 }
@@ -563,11 +566,15 @@ func newQRCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "qr", Short: "Pickup QR codes"}
 	var o clientOptions
 	scan := &cobra.Command{
-		Use:   "scan TOKEN",
-		Short: "Record a scan of an order's pickup QR code",
+		Use:   "scan TOKEN|CODE",
+		Short: "Record a pickup: the order's QR token, or its 6-character pickup code",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return call(cmd, &o, func(ctx context.Context, c *client.Client) (domain.QRCode, error) {
+				// A 22-character token never reads as a 6-character code.
+				if _, ok := domain.NormalizePickupCode(args[0]); ok {
+					return c.ScanCode(ctx, args[0], writeOpts(newIdempotencyKey())...)
+				}
 				return c.ScanQR(ctx, args[0], writeOpts(newIdempotencyKey())...)
 			}, func(w io.Writer, q domain.QRCode) {
 				fmt.Fprintf(w, "QR of order %d scanned (%d×)\n", q.OrderID, q.ScannedCount)
