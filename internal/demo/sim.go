@@ -444,7 +444,7 @@ func (s *sim) advance(ctx context.Context, o *order) error {
 	case domain.StatusPreparing:
 		s.after(s.cookTime(o), kAdvance, o)
 	case domain.StatusReady:
-		s.after(s.delay(10, 90), kPickup, o)
+		s.after(s.delay(10, 60), kPickup, o)
 	}
 	return nil
 }
@@ -604,17 +604,19 @@ func (s *sim) delay(lo, hi float64) time.Duration {
 }
 
 // cookTime grows with what is on the order: drinks are quick, food is not.
+// A stall cooks several orders at once, so a big order takes minutes, not
+// the sum of its dishes.
 func (s *sim) cookTime(o *order) time.Duration {
-	sec := 40.0
+	sec := 30.0
 	for _, it := range o.items {
-		per := 25.0
+		per := 18.0
 		if isDrink(o.stall, it.Name) {
-			per = 8
+			per = 6
 		}
 		sec += per * float64(it.Quantity)
 	}
-	sec *= 0.7 + 0.7*s.rng.Float64()
-	sec = math.Min(sec, 360)
+	sec *= 0.6 + 0.6*s.rng.Float64()
+	sec = math.Min(sec, 240)
 	return time.Duration(sec / s.opts.Speed * float64(time.Second))
 }
 
