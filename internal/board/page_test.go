@@ -438,6 +438,7 @@ func TestPageRefusedIsFullScreen(t *testing.T) {
 		    getComputedStyle(document.querySelector('.lists')).visibility === 'hidden';
 		})()`)
 	}
+	b.screenshot("fake-refused")
 	// Let in again: the board comes back by itself and the screen clears.
 	f.mu.Lock()
 	f.refuse = false
