@@ -35,6 +35,7 @@ type API interface {
 	Pay(ctx context.Context, req client.PayRequest, opts ...client.Option) (domain.Payment, error)
 	Refund(ctx context.Context, paymentID int64, reason string, amount int64, opts ...client.Option) (domain.Payment, error)
 	ScanQR(ctx context.Context, token string, opts ...client.Option) (domain.QRCode, error)
+	ScanCode(ctx context.Context, code string, opts ...client.Option) (domain.QRCode, error)
 	Alert(ctx context.Context, severity, message string, opts ...client.Option) (client.Event, error)
 }
 

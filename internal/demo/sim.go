@@ -91,6 +91,7 @@ type order struct {
 	paidKnown bool  // paid, possibly by someone else
 	charged   int64
 	qr        string
+	code      string // the short pickup code, for customers who read it out
 	scanned   bool
 	payPlan   *client.PayRequest // the customer's choice, kept across retries
 	payKey    string
@@ -355,6 +356,9 @@ func (s *sim) absorb(o *order, got *domain.Order) {
 	if got.QR != nil && got.QR.Token != "" {
 		o.qr = got.QR.Token
 	}
+	if got.QR != nil && got.QR.Code != "" {
+		o.code = got.QR.Code
+	}
 	if len(got.Items) > 0 {
 		o.items = o.items[:0]
 		for _, it := range got.Items {
@@ -509,7 +513,13 @@ func (s *sim) pickup(ctx context.Context, a *action) error {
 		}
 	}
 	if o.qr != "" && !o.scanned {
-		qr, err := s.api.ScanQR(ctx, o.qr)
+		// Some customers read their pickup code out instead of showing the QR.
+		scan := s.api.ScanQR
+		key := o.qr
+		if o.code != "" && s.rng.Float64() < 0.25 {
+			scan, key = s.api.ScanCode, o.code
+		}
+		qr, err := scan(ctx, key)
 		switch {
 		case transient(err):
 			return err
