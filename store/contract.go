@@ -166,6 +166,9 @@ type Tx interface {
 	InsertPayment(p *domain.Payment) error
 	AddRefunded(paymentID, amount int64) error
 	QRByToken(token string) (*domain.QRCode, error)
+	// QRByCode finds a QR code by its short pickup code; not found is a
+	// CodeNotFound error, which is how a new code is known to be free.
+	QRByCode(code string) (*domain.QRCode, error)
 	RecordScan(q *domain.QRCode) error
 	// AppendEvent adds ev to the log and returns it with its id. Ids are
 	// contiguous and become visible in id order.

@@ -91,6 +91,21 @@ func TestCLIHappyPath(t *testing.T) {
 	if len(pays.Payments) != 1 {
 		t.Fatalf("%d payments after a retried pay, want 1", len(pays.Payments))
 	}
+	// The short pickup code is printed with the order and collects it.
+	var o struct{ QR struct{ Code string } }
+	s.MustDo(t, 200, "", "GET", "/api/orders/1", nil, &o)
+	if len(o.QR.Code) != 6 {
+		t.Fatalf("order 1 has pickup code %q, want 6 characters", o.QR.Code)
+	}
+	out, stderr, code = run(t, "order", "show", "--server", s.URL, "1")
+	if code != 0 || !strings.Contains(out, "pickup code "+o.QR.Code) {
+		t.Fatalf("order show: %d %q %q", code, out, stderr)
+	}
+	typed := strings.ToLower(o.QR.Code[:3]) + " " + o.QR.Code[3:]
+	out, stderr, code = run(t, "qr", "scan", "--server", s.URL, typed)
+	if code != 0 || !strings.Contains(out, "QR of order 1 scanned (1×)") {
+		t.Fatalf("qr scan %q: %d %q %q", typed, code, out, stderr)
+	}
 	out, stderr, code = run(t, "nodes", "--server", s.URL)
 	if code != 0 || !strings.Contains(out, s.NodeID()) || !strings.Contains(out, "live (answered)") {
 		t.Fatalf("nodes: %d %q %q", code, out, stderr)
@@ -163,6 +178,27 @@ func TestCLIRefusalsInWords(t *testing.T) {
 	if code != 2 || !strings.Contains(stderr, "At most Rp 55.000 can still be refunded") {
 		t.Fatalf("refund over: exit %d, stderr %q", code, stderr)
 	}
+
+	// By the order's id: the order's payment is refunded.
+	out, stderr, code := run(t, "refund", "--server", s.URL, "--order", "1", "--reason", "salah", "--amount", "5000")
+	if code != 0 || !strings.Contains(out, "refunded Rp 5.000 of payment 1 (T1-001)") {
+		t.Fatalf("refund --order: exit %d, stdout %q, stderr %q", code, out, stderr)
+	}
+	_, stderr, code = run(t, "refund", "--server", s.URL, "--order", "1", "--reason", "salah", "--amount", "60000")
+	if code != 2 || !strings.Contains(stderr, "At most Rp 50.000 can still be refunded") {
+		t.Fatalf("refund --order over: exit %d, stderr %q", code, stderr)
+	}
+	if out, stderr, code := run(t, "refund", "--server", s.URL, "--order", "1", "--reason", "salah"); code != 0 || !strings.Contains(out, "Rp 50.000") {
+		t.Fatalf("refund --order rest: exit %d, stdout %q, stderr %q", code, out, stderr)
+	}
+	_, stderr, code = run(t, "refund", "--server", s.URL, "--order", "1", "--reason", "salah")
+	if code != 2 || !strings.Contains(stderr, "order T1-001 has no payment left to refund") {
+		t.Fatalf("refund --order of a refunded order: exit %d, stderr %q", code, stderr)
+	}
+	_, stderr, code = run(t, "refund", "--server", s.URL, "1", "--order", "1", "--reason", "salah")
+	if code != 1 || !strings.Contains(stderr, "not both") {
+		t.Fatalf("refund with both: exit %d, stderr %q", code, stderr)
+	}
 }
 
 // With --json a failure is a JSON line on stderr too, with the server's
@@ -200,5 +236,61 @@ func TestCLIJSONFailure(t *testing.T) {
 		if tc.code == "unprocessable" && body.Error.Details["short_by"] != 5000.0 {
 			t.Fatalf("details lost: %v", body.Error.Details)
 		}
+	}
+}
+
+// Shell completion offers the values a flag or argument takes.
+func TestCompletionOffersValues(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"pay", "--method", ""}, []string{"cash", "qris", "card", "ewallet"}},
+		{[]string{"order", "status", "12", ""}, []string{"preparing", "ready", "completed"}},
+		{[]string{"alert", "--severity", ""}, []string{"error", "warning", "info"}},
+		{[]string{"token", "create", "--role", ""}, []string{"admin", "tenant", "kasir", "display", "user"}},
+	} {
+		out, stderr, code := run(t, append([]string{"__complete"}, tc.args...)...)
+		if code != 0 {
+			t.Fatalf("%q: exit %d: %s", tc.args, code, stderr)
+		}
+		var got []string
+		for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+			if !strings.HasPrefix(line, ":") && !strings.HasPrefix(line, "Completion ended") {
+				got = append(got, strings.SplitN(line, "\t", 2)[0])
+			}
+		}
+		if strings.Join(got, " ") != strings.Join(tc.want, " ") {
+			t.Errorf("completing %q offers %q, want %q", tc.args, got, tc.want)
+		}
+	}
+}
+
+// The demo's banner names the command the user ran, so each line can be
+// pasted as it is: "go run ./cmd/posd display" where there is no posd binary.
+func TestDemoBannerNamesTheCommandRun(t *testing.T) {
+	for _, tc := range []struct{ arg0, self string }{
+		{"/tmp/go-build1234567/b001/exe/posd", "go run ./cmd/posd"},
+		{"./posd", "./posd"},
+		{"posd", "posd"},
+		{"/usr/local/bin/posd", "/usr/local/bin/posd"},
+	} {
+		if got := selfCommand(tc.arg0); got != tc.self {
+			t.Errorf("selfCommand(%q) = %q, want %q", tc.arg0, got, tc.self)
+		}
+	}
+	var b bytes.Buffer
+	demoBanner(&b, "go run ./cmd/posd", "http://127.0.0.1:5000", false)
+	for _, want := range []string{
+		"\n  go run ./cmd/posd display\n",
+		"\n  go run ./cmd/posd kasir --counter 1\n",
+		"/board?token=$(go run ./cmd/posd token create --role display --display)",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("banner lacks %q:\n%s", want, b.String())
+		}
+	}
+	if strings.Contains(b.String(), " posd display") {
+		t.Errorf("banner names a posd binary the user does not have:\n%s", b.String())
 	}
 }

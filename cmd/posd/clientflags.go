@@ -139,6 +139,10 @@ func apiFailure(err error) error {
 	if err == nil {
 		return nil
 	}
+	var done *exitError
+	if errors.As(err, &done) {
+		return err // decided on the client's side, with its own exit code
+	}
 	var apiErr *client.APIError
 	if errors.As(err, &apiErr) {
 		code := 2

@@ -71,6 +71,25 @@ func call[T any](cmd *cobra.Command, o *clientOptions, do func(context.Context, 
 	return nil
 }
 
+// completeFlag makes shell completion offer values for a flag that takes
+// one of a fixed few.
+func completeFlag(cmd *cobra.Command, flag string, values ...string) {
+	err := cmd.RegisterFlagCompletionFunc(flag, func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		return values, cobra.ShellCompDirectiveNoFileComp
+	})
+	if err != nil {
+		panic("posd: completion for --" + flag + ": " + err.Error()) // a flag renamed without this call
+	}
+}
+
+func methodNames() []string {
+	out := make([]string, len(domain.Methods))
+	for i, m := range domain.Methods {
+		out[i] = string(m)
+	}
+	return out
+}
+
 func usageErr(format string, args ...any) error {
 	return &exitError{code: 1, err: fmt.Errorf(format, args...)}
 }
@@ -95,6 +114,7 @@ func newAlertCmd() *cobra.Command {
 	}
 	o.register(cmd, true)
 	cmd.Flags().StringVar(&severity, "severity", "info", "error, warning or info")
+	completeFlag(cmd, "severity", "error", "warning", "info")
 	return cmd
 }
 
@@ -253,6 +273,9 @@ func printOrder(w io.Writer, o domain.Order) {
 	}
 	fmt.Fprintln(w)
 	if o.QR != nil {
+		if o.QR.Code != "" {
+			fmt.Fprintf(w, "  pickup code %s\n", o.QR.Code)
+		}
 		fmt.Fprintf(w, "  QR token %s (scanned %d×)\n", o.QR.Token, o.QR.ScannedCount)
 	}
 }
@@ -332,6 +355,14 @@ func newOrderStatusCmd() *cobra.Command {
 		Use:   "status ID STATUS",
 		Short: "Move an order to its next status (pending → preparing → ready → completed)",
 		Args:  cobra.ExactArgs(2),
+		ValidArgsFunction: func(_ *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
+			if len(args) != 1 {
+				return nil, cobra.ShellCompDirectiveNoFileComp // the id: nothing to offer offline
+			}
+			// Cancelling takes a reason: that is "posd order cancel".
+			return []string{string(domain.StatusPreparing), string(domain.StatusReady), string(domain.StatusCompleted)},
+				cobra.ShellCompDirectiveNoFileComp
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id, err := parseID(args[0], "order id")
 			if err != nil {
@@ -419,6 +450,7 @@ func newPayCmd() *cobra.Command {
 	f.Int64Var(&order, "order", 0, "order id")
 	f.Int64Var(&amount, "amount", 0, "amount tendered in whole Rupiah (cash may exceed the total)")
 	f.StringVar(&method, "method", "cash", "cash, qris, card or ewallet")
+	completeFlag(cmd, "method", methodNames()...)
 	f.Int64Var(&counter, "counter", 0, "kasir counter id")
 	f.StringVar(&idemKey, "idempotency-key", "", "key to make a retry of this exact command act once (default: a fresh one)")
 	return cmd
@@ -426,16 +458,29 @@ func newPayCmd() *cobra.Command {
 
 func newRefundCmd() *cobra.Command {
 	var o clientOptions
-	var amount int64
+	var amount, orderID int64
 	var reason string
 	cmd := &cobra.Command{
-		Use:   "refund PAYMENT_ID --reason TEXT [--amount RUPIAH]",
+		Use:   "refund [PAYMENT_ID | --order ORDER_ID] --reason TEXT [--amount RUPIAH]",
 		Short: "Refund a payment, all that is left unless --amount is given",
-		Args:  cobra.ExactArgs(1),
+		Long: `Refund a payment, by its payment id (printed by "posd pay") or by its
+order's id with --order, which refunds the order's one payment that still has
+money left on it.`,
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := parseID(args[0], "payment id")
-			if err != nil {
-				return err
+			var id int64
+			switch {
+			case len(args) == 1 && orderID != 0:
+				return usageErr("give a payment id or --order, not both")
+			case len(args) == 1:
+				var err error
+				if id, err = parseID(args[0], "payment id"); err != nil {
+					return err
+				}
+			case orderID < 0:
+				return usageErr("--order must be a positive integer")
+			case orderID == 0:
+				return usageErr("give the payment id, or the order's id with --order")
 			}
 			if strings.TrimSpace(reason) == "" {
 				return usageErr("--reason is required")
@@ -444,6 +489,15 @@ func newRefundCmd() *cobra.Command {
 				return usageErr("--amount must be whole Rupiah ≥ 0")
 			}
 			return call(cmd, &o, func(ctx context.Context, c *client.Client) (domain.Payment, error) {
+				if orderID != 0 {
+					ord, err := c.Order(ctx, orderID)
+					if err != nil {
+						return domain.Payment{}, err
+					}
+					if id, err = refundablePayment(ord); err != nil {
+						return domain.Payment{}, err
+					}
+				}
 				return c.Refund(ctx, id, reason, amount, writeOpts(newIdempotencyKey())...)
 			}, func(w io.Writer, r domain.Payment) {
 				fmt.Fprintf(w, "refunded %s of payment %d (%s) — ref %s\n", domain.Rupiah(r.Amount), id, r.OrderNumber, r.Reference)
@@ -451,20 +505,47 @@ func newRefundCmd() *cobra.Command {
 		},
 	}
 	o.register(cmd, true)
+	cmd.Flags().Int64Var(&orderID, "order", 0, "refund this order's payment instead of naming the payment id")
 	cmd.Flags().Int64Var(&amount, "amount", 0, "amount to refund in whole Rupiah (default: all that remains)")
 	cmd.Flags().StringVar(&reason, "reason", "", "why the money goes back")
 	return cmd
+}
+
+// refundablePayment is the payment of ord that still has money on it. An
+// order is paid once, so there is at most one; were there several, guessing
+// would refund the wrong one, so the user is asked to name it.
+func refundablePayment(ord domain.Order) (int64, error) {
+	var ids []string
+	var id int64
+	for _, p := range ord.Payments {
+		if p.Kind == domain.KindPayment && p.Remaining() > 0 {
+			id = p.ID
+			ids = append(ids, strconv.FormatInt(p.ID, 10))
+		}
+	}
+	switch len(ids) {
+	case 0:
+		return 0, &exitError{code: 2, err: fmt.Errorf("order %s has no payment left to refund", ord.OrderNumber)}
+	case 1:
+		return id, nil
+	default:
+		return 0, usageErr("order %s has several payments (%s): give the payment id", ord.OrderNumber, strings.Join(ids, ", "))
+	}
 }
 
 func newQRCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "qr", Short: "Pickup QR codes"}
 	var o clientOptions
 	scan := &cobra.Command{
-		Use:   "scan TOKEN",
-		Short: "Record a scan of an order's pickup QR code",
+		Use:   "scan TOKEN|CODE",
+		Short: "Record a pickup: the order's QR token, or its 6-character pickup code",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return call(cmd, &o, func(ctx context.Context, c *client.Client) (domain.QRCode, error) {
+				// A 22-character token never reads as a 6-character code.
+				if _, ok := domain.NormalizePickupCode(args[0]); ok {
+					return c.ScanCode(ctx, args[0], writeOpts(newIdempotencyKey())...)
+				}
 				return c.ScanQR(ctx, args[0], writeOpts(newIdempotencyKey())...)
 			}, func(w io.Writer, q domain.QRCode) {
 				fmt.Fprintf(w, "QR of order %d scanned (%d×)\n", q.OrderID, q.ScannedCount)

@@ -2,8 +2,10 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -94,11 +96,7 @@ client subcommands run in the same directory use it automatically.`,
 						lg.Error("demo stopped", "err", err)
 					}
 				}()
-				board := s.URL() + "/board"
-				if !cfg.AuthOff {
-					board += "?token=$(posd token create --role display --display)"
-				}
-				fmt.Fprintf(cmd.ErrOrStderr(), "posd: demo traffic is running. In two more terminals here:\n  posd display\n  posd kasir --counter 1\nand the pickup board at %s\n", board)
+				demoBanner(cmd.ErrOrStderr(), selfCommand(os.Args[0]), s.URL(), cfg.AuthOff)
 			}
 			return s.Run(cmd.Context())
 		},
@@ -152,4 +150,28 @@ func newLogger(level string) (*slog.Logger, error) {
 		return nil, fmt.Errorf("--log-level must be debug, info, warn or error, not %q", level)
 	}
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
+}
+
+// selfCommand is how the user can run this program again from the same
+// directory: what they typed, or "go run ./cmd/posd" when the binary is go
+// run's temporary build (there is then no posd on the PATH to name).
+func selfCommand(arg0 string) string {
+	if strings.Contains(filepath.ToSlash(arg0), "/go-build") {
+		return "go run ./cmd/posd"
+	}
+	if arg0 == "" {
+		return "posd"
+	}
+	return arg0
+}
+
+// demoBanner tells the user how to watch the demo, in commands that work
+// where they are.
+func demoBanner(w io.Writer, self, url string, authOff bool) {
+	board := url + "/board"
+	if !authOff {
+		board += "?token=$(" + self + " token create --role display --display)"
+	}
+	fmt.Fprintf(w, "posd: demo traffic is running. In two more terminals here:\n  %s display\n  %s kasir --counter 1\nand the pickup board at %s\n",
+		self, self, board)
 }

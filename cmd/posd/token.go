@@ -108,6 +108,7 @@ func newTokenCreateCmd() *cobra.Command {
 	t.register(cmd)
 	f := cmd.Flags()
 	f.StringVar(&role, "role", "", "admin, tenant, kasir, display or user")
+	completeFlag(cmd, "role", "admin", "tenant", "kasir", "display", "user")
 	f.Int64Var(&spec.TenantID, "tenant", 0, "tenant id (role tenant; optional for display)")
 	f.Int64Var(&spec.CounterID, "counter", 0, "counter id (role kasir)")
 	f.Int64Var(&spec.UserID, "user", 0, "user id (role user)")

@@ -323,11 +323,21 @@ func (a *API) scanQR(w http.ResponseWriter, r *http.Request, p auth.Principal) e
 	}
 	var in struct {
 		Token string `json:"token"`
+		Code  string `json:"code"` // the short pickup code a person typed
 	}
 	if err := decodeRequest(r, &in); err != nil {
 		return err
 	}
-	q, err := a.cfg.Service.ScanQR(r.Context(), p, in.Token)
+	var q *domain.QRCode
+	var err error
+	switch {
+	case in.Token != "" && in.Code != "":
+		return domain.Errorf(domain.CodeInvalid, "give token or code, not both")
+	case in.Code != "":
+		q, err = a.cfg.Service.ScanCode(r.Context(), p, in.Code)
+	default:
+		q, err = a.cfg.Service.ScanQR(r.Context(), p, in.Token)
+	}
 	if err != nil {
 		return err
 	}

@@ -97,16 +97,103 @@ func idOf(b []byte) (int64, error) {
 	return v.ID, nil
 }
 
-// createTenants makes n tenants with run-unique codes and returns their ids.
-func (a *api) createTenants(ctx context.Context, n int, now time.Time) ([]int64, error) {
-	// Codes must be unique per run and short: posd takes 1–8 upper-case
-	// letters or digits starting with a letter. "B" + 3 base-36 characters
-	// of the clock + the tenant's number: at most 8 for 9,999 tenants.
-	run := strings.ToUpper(strconv.FormatInt(46656+now.Unix()%(36*36*36*35), 36))[1:]
+// get fetches path and returns the body of a 2xx answer.
+func (a *api) get(ctx context.Context, path string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.base+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	if a.token != "" {
+		req.Header.Set("Authorization", "Bearer "+a.token)
+	}
+	resp, err := a.hc.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode/100 != 2 {
+		return nil, &apiError{Status: resp.StatusCode, Body: strings.TrimSpace(string(truncate(b, 300)))}
+	}
+	return b, nil
+}
+
+// BenchCodePrefix starts the code of every stall the bench sets up: BX1,
+// BX2, ... They are reused run after run, so a server that is benched again
+// does not fill up with copies, and they are easy to tell from real stalls.
+const BenchCodePrefix = "BX"
+
+func benchCode(i int) string { return BenchCodePrefix + strconv.Itoa(i+1) }
+
+func isBenchCode(code string) bool {
+	n := strings.TrimPrefix(code, BenchCodePrefix)
+	if n == code || n == "" {
+		return false
+	}
+	for _, r := range n {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// ErrOtherData is returned by Run when the server holds stalls that are not
+// the bench's and the caller did not pass Config.Yes.
+var ErrOtherData = errors.New("the server holds other data")
+
+// setupTenants finds or creates the bench stalls BX1..BXn and returns their
+// ids. Before writing into a server that holds other stalls it stops unless
+// yes: a load test's orders and stalls would land among real ones.
+func (a *api) setupTenants(ctx context.Context, n int, yes bool) ([]int64, error) {
+	have := map[string]int64{}
+	b, err := a.get(ctx, "/api/tenants")
+	if err != nil {
+		// Without the list nothing can be checked (or reused).
+		if !yes {
+			return nil, fmt.Errorf("list the server's stalls before writing to it: %w (pass --yes to set up without checking)", err)
+		}
+	} else {
+		var body struct {
+			Tenants []struct {
+				ID   int64  `json:"id"`
+				Code string `json:"code"`
+				Name string `json:"name"`
+			} `json:"tenants"`
+		}
+		if err := json.Unmarshal(b, &body); err != nil {
+			// Some servers answer a bare list.
+			if err2 := json.Unmarshal(b, &body.Tenants); err2 != nil {
+				return nil, fmt.Errorf("decode the server's stalls: %w", err)
+			}
+		}
+		var others []string
+		for _, t := range body.Tenants {
+			if isBenchCode(t.Code) {
+				have[t.Code] = t.ID
+			} else {
+				others = append(others, fmt.Sprintf("%s %q", t.Code, t.Name))
+			}
+		}
+		if len(others) > 0 && !yes {
+			if len(others) > 3 {
+				others = append(others[:3], "…")
+			}
+			return nil, fmt.Errorf("%w: %d stalls that are not the bench's (%s); the bench would add stalls %s..%s and their orders there. "+
+				"Point --server at a scratch server, or pass --yes", ErrOtherData, len(body.Tenants)-len(have), strings.Join(others, ", "), benchCode(0), benchCode(n-1))
+		}
+	}
 	ids := make([]int64, n)
 	for i := range ids {
-		code := "B" + run + strconv.Itoa(i+1)
-		body, _ := json.Marshal(map[string]string{"name": "Bench stall " + strconv.Itoa(i+1), "code": code})
+		code := benchCode(i)
+		if id, ok := have[code]; ok {
+			ids[i] = id
+			continue
+		}
+		body, _ := json.Marshal(map[string]string{"name": "Bench stall " + code, "code": code})
 		b, err := a.post(ctx, "/api/tenants", body)
 		if err != nil {
 			return nil, fmt.Errorf("create tenant %s: %w", code, err)

@@ -30,7 +30,8 @@ type Config struct {
 	Clients      int
 	Tenants      int
 	DisplayShare float64
-	Setup        bool    // create the tenants through the API
+	Setup        bool    // find or create the bench stalls BX1..BXn through the API
+	Yes          bool    // with Setup: write even into a server holding other stalls
 	TenantIDs    []int64 // without Setup: the tenants' ids (default 1..Tenants)
 	Rate         float64 // orders per second
 	Duration     time.Duration
@@ -260,7 +261,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	api := apis[0]
 	tenantIDs := cfg.TenantIDs
 	if cfg.Setup {
-		if tenantIDs, err = api.createTenants(ctx, cfg.Tenants, time.Now()); err != nil {
+		if tenantIDs, err = api.setupTenants(ctx, cfg.Tenants, cfg.Yes); err != nil {
 			return nil, err
 		}
 	} else if len(tenantIDs) == 0 {

@@ -80,6 +80,9 @@ func (f *fakeServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.mu.Unlock()
 		w.WriteHeader(http.StatusCreated)
 		fmt.Fprintf(w, `{"id":%d,"name":%q,"code":%q}`, id, in.Name, in.Code)
+	case r.URL.Path == "/api/tenants" && r.Method == http.MethodGet:
+		// A fresh server: no stalls yet, so --setup creates its own.
+		_, _ = w.Write([]byte(`{"tenants":[]}`))
 	case r.URL.Path == "/api/orders" && r.Method == http.MethodPost:
 		if !f.authorized(r) {
 			http.Error(w, `{"error":{"code":"unauthorized"}}`, http.StatusUnauthorized)

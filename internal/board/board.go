@@ -8,7 +8,10 @@
 //	token=...   an API token (a display token is enough); browsers cannot
 //	            set headers on a WebSocket, so it travels in the URL
 //	tenant=N    one stall's orders only (room tenant-N) instead of all
-//	names=0     order numbers only, without customer names
+//	names=X     first (default): the first word of each customer's name;
+//	            none (or 0): order numbers only
+//	page=N      a list longer than the screen shows a page at a time, turning
+//	            every N seconds (default 6), with "Page 2/3" in its corner
 //	heartbeat=N after N quiet seconds (default 25) the page asks the server
 //	            for a sign of life and reconnects when none comes
 //
@@ -17,6 +20,8 @@
 // since=<last id seen> after every drop, and reloads when the server reports
 // a gap. A badge says Live or Reconnecting; after 20 s without the server an
 // overlay says the board is not updating, so a stale screen never looks live.
+// A missing or refused token fills the screen with "Not connected" at once
+// and hides the lists: customers must not read an empty kitchen.
 package board
 
 import (

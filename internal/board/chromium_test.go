@@ -81,6 +81,9 @@ func TestMain(m *testing.M) {
 	if shared.b != nil {
 		shared.b.close()
 	}
+	if buildDir != "" {
+		_ = os.RemoveAll(buildDir)
+	}
 	os.Exit(code)
 }
 

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -33,6 +34,7 @@ type fakeServer struct {
 	srv *httptest.Server
 
 	mu        sync.Mutex
+	refuse    bool // answer every API and /ws request 401, as posd does a bad token
 	orders    []fakeOrder
 	lastEvent int64
 	apiAuth   []string
@@ -51,6 +53,10 @@ func newFakeServer(t *testing.T) *fakeServer {
 	mux.HandleFunc("GET /api/orders", func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
 		defer f.mu.Unlock()
+		if f.refuse {
+			http.Error(w, `{"error":{"code":"unauthorized","message":"invalid token"}}`, http.StatusUnauthorized)
+			return
+		}
 		f.apiAuth = append(f.apiAuth, r.Header.Get("Authorization"))
 		f.apiQuery = append(f.apiQuery, r.URL.Query())
 		out := []fakeOrder{}
@@ -69,6 +75,13 @@ func newFakeServer(t *testing.T) *fakeServer {
 	})
 	up := websocket.Upgrader{}
 	mux.HandleFunc("GET /ws", func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		refuse := f.refuse
+		f.mu.Unlock()
+		if refuse {
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
 		c, err := up.Upgrade(w, r, nil)
 		if err != nil {
 			return
@@ -202,8 +215,8 @@ func TestPageFollowsEventsAndResumes(t *testing.T) {
 	evil := `<img src=x onerror="document.body.dataset.pwned=1">`
 	f.send(event(12, "order:created", `{"order_id":7,"order_number":"T3-001","customer_name":`+jsString(evil)+`,"total_amount":25000,"items_count":1,"status":"pending"}`))
 	b.waitFor("T3-001 preparing", inList("list-preparing", "T3-001"))
-	if s := b.state(); !has(s.Names, evil) {
-		t.Errorf("names = %q, want the hostile name shown as text", s.Names)
+	if s := b.state(); !has(s.Names, "<img") {
+		t.Errorf("names = %q, want the hostile name's first word shown as text", s.Names)
 	}
 	var imgs int
 	if err := b.eval(`document.querySelectorAll('.tile img').length + (document.body.dataset.pwned ? 100 : 0)`, &imgs); err != nil || imgs != 0 {
@@ -247,7 +260,8 @@ func TestPageFollowsEventsAndResumes(t *testing.T) {
 
 func TestPageOneTenant(t *testing.T) {
 	f := newFakeServer(t)
-	f.set(3, fakeOrder{ID: 4, TenantID: 2, OrderNumber: "T2-004", CustomerName: "Wati", Status: "ready"})
+	f.set(3, fakeOrder{ID: 4, TenantID: 2, OrderNumber: "T2-004", CustomerName: "Wati", Status: "ready"},
+		fakeOrder{ID: 5, TenantID: 2, OrderNumber: "T2-005", CustomerName: "  Budi Santoso Wijaya ", Status: "preparing"})
 	b := startBrowser(t)
 	b.navigate(f.srv.URL + "/board?tenant=2")
 	q := f.nextWS()
@@ -259,12 +273,26 @@ func TestPageOneTenant(t *testing.T) {
 	}
 	b.waitFor("tenant title", `document.getElementById('title').textContent === "Bakso Pak Kumis" && document.getElementById('legend').hidden`)
 	b.waitFor("order shown", inList("list-ready", "T2-004"))
-	if s := b.state(); !has(s.Names, "Wati") {
-		t.Errorf("names = %q, want the customer's", s.Names)
+	// A public TV: first names only, by default.
+	if s := b.state(); !has(s.Names, "Wati") || !has(s.Names, "Budi") || len(s.Names) != 2 {
+		t.Errorf("names = %q, want the customers' first names only", s.Names)
 	}
-	b.navigate(f.srv.URL + "/board?tenant=2&names=0")
+	var full bool
+	if err := b.eval(`/Santoso|Wijaya/.test(document.body.textContent)`, &full); err != nil {
+		t.Fatal(err)
+	}
+	if full {
+		t.Errorf("a customer's full name is on the public board")
+	}
+	for _, q := range []string{"names=none", "names=0"} {
+		b.navigate(f.srv.URL + "/board?tenant=2&" + q)
+		f.nextWS()
+		b.waitFor("numbers only with "+q, inList("list-ready", "T2-004")+" && "+inList("list-preparing", "T2-005")+
+			` && document.querySelectorAll('.tile .name').length === 0 && !/Wati|Budi/.test(document.body.textContent)`)
+	}
+	b.navigate(f.srv.URL + "/board?tenant=2&names=first")
 	f.nextWS()
-	b.waitFor("numbers only", inList("list-ready", "T2-004")+` && document.querySelectorAll('.tile .name').length === 0`)
+	b.waitFor("first names", inList("list-preparing", "T2-005")+` && document.querySelectorAll('.tile .name').length === 2`)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, q := range f.apiQuery {
@@ -288,22 +316,26 @@ func TestPageShowsReconnecting(t *testing.T) {
 	b.waitFor("reconnecting badge", `document.getElementById('conn').className.indexOf('conn-reconnecting') >= 0 && /Reconnecting/.test(document.getElementById('conn-text').textContent)`)
 }
 
-// A busy lunch hour: more orders than fit on the screen. The board shows as
-// many as fit, says how many more there are, and never scrolls.
+// A busy lunch hour: more orders than fit on the screen. The board never
+// scrolls and never cuts a tile; it pages through the list, says which page
+// it shows, and every order (the newest too) comes round within a cycle.
 func TestPageBusy(t *testing.T) {
 	f := newFakeServer(t)
 	names := []string{"Budi Santoso", "Siti Rahayu", "Agus", "Dewi Lestari", "Rina", "Joko Widodo", "Wati", "Putu Ayu",
 		"Made", "Nyoman", "Andi Pratama", "Fitri", "Hendra", "Yusuf", "Lina", "Bambang", "Sri Wahyuni", "Eko", "Maya", "Rudi"}
 	var orders []fakeOrder
+	var preparing []string
 	id := int64(0)
 	stamp := time.Now().UTC().Add(-5 * time.Minute).Format(time.RFC3339)
-	for i := 0; i < 40; i++ {
+	for i := 0; i < 70; i++ {
 		id++
 		st := "preparing"
 		if i%3 == 0 {
 			st = "pending"
 		}
-		orders = append(orders, fakeOrder{ID: id, TenantID: int64(i%5 + 1), OrderNumber: fmt.Sprintf("T%d-%03d", i%5+1, 10+i),
+		n := fmt.Sprintf("T%d-%03d", i%5+1, 10+i)
+		preparing = append(preparing, n)
+		orders = append(orders, fakeOrder{ID: id, TenantID: int64(i%5 + 1), OrderNumber: n,
 			CustomerName: names[i%len(names)], Status: st, UpdatedAt: stamp})
 	}
 	for i := 0; i < 7; i++ {
@@ -313,48 +345,107 @@ func TestPageBusy(t *testing.T) {
 	}
 	f.set(500, orders...)
 	b := startBrowser(t)
-	b.navigate(f.srv.URL + "/board")
+	b.navigate(f.srv.URL + "/board?page=1")
 	f.nextWS()
 	b.waitFor("snapshot", inList("list-ready", "T1-001"))
 	f.send(statusChanged(501, 2, "T2-011", "preparing", "ready"))
 	b.waitFor("fresh ready tile", `!!document.querySelector('#list-ready .tile.fresh')`)
+	preparing = slices.DeleteFunc(preparing, func(n string) bool { return n == "T2-011" })
 
-	var got struct {
-		More     string `json:"more"`
-		Hidden   int    `json:"hidden"`
-		Count    string `json:"count"`
-		Scrolled bool   `json:"scrolled"`
-		Overflow bool   `json:"overflow"`
+	type view struct {
+		Pager    string   `json:"pager"`
+		Page     string   `json:"page"`
+		Pages    string   `json:"pages"`
+		Visible  []string `json:"visible"`
+		Count    string   `json:"count"`
+		Scrolled bool     `json:"scrolled"`
+		Overflow bool     `json:"overflow"`
 	}
-	err := b.eval(`(function(){
-	  var l = document.getElementById('list-preparing');
-	  var vis = Array.from(l.children).filter(function(c){ return !c.hidden; });
-	  var lb = l.getBoundingClientRect().bottom;
-	  return {
-	    more: document.getElementById('more-preparing').textContent,
-	    hidden: l.children.length - vis.length,
-	    count: document.getElementById('count-preparing').textContent,
-	    scrolled: document.documentElement.scrollHeight > window.innerHeight,
-	    overflow: vis.some(function(c){ return c.getBoundingClientRect().bottom > lb + 1; })
-	  };
-	})()`, &got)
-	if err != nil {
-		t.Fatal(err)
+	look := func() view {
+		var v view
+		err := b.eval(`(function(){
+		  var l = document.getElementById('list-preparing');
+		  var vis = Array.from(l.children).filter(function(c){ return !c.hidden; });
+		  var lb = l.getBoundingClientRect().bottom;
+		  var m = document.getElementById('more-preparing');
+		  return {
+		    pager: m.hidden ? '' : m.textContent,
+		    page: l.dataset.page, pages: l.dataset.pages,
+		    visible: vis.map(function(c){ return c.firstChild.textContent; }),
+		    count: document.getElementById('count-preparing').textContent,
+		    scrolled: document.documentElement.scrollHeight > window.innerHeight,
+		    overflow: vis.some(function(c){ return c.getBoundingClientRect().bottom > lb + 1; })
+		  };
+		})()`, &v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
 	}
-	if got.Count != "39" {
-		t.Errorf("preparing count = %q, want 39", got.Count)
+	seen := map[string]bool{}
+	pagesSeen := map[string]bool{}
+	deadline := time.Now().Add(15 * time.Second)
+	for len(seen) < len(preparing) && time.Now().Before(deadline) {
+		v := look()
+		if v.Count != "69" {
+			t.Fatalf("preparing count = %q, want 69", v.Count)
+		}
+		if v.Overflow || v.Scrolled {
+			t.Fatalf("a visible tile is cut off (%v) or the page scrolls (%v)", v.Overflow, v.Scrolled)
+		}
+		want := fmt.Sprintf("Page %s/%s · Halaman %s/%s", v.Page, v.Pages, v.Page, v.Pages)
+		if v.Pages == "1" || v.Pager != want {
+			t.Fatalf("pager = %q on page %s of %s, want %q on more than one page", v.Pager, v.Page, v.Pages, want)
+		}
+		pagesSeen[v.Page] = true
+		for _, n := range v.Visible {
+			seen[n] = true
+		}
+		time.Sleep(150 * time.Millisecond)
 	}
-	if got.Hidden == 0 || got.More != fmt.Sprintf("+ %d more", got.Hidden) {
-		t.Errorf("more label = %q with %d hidden tiles, want a count of the hidden ones", got.More, got.Hidden)
+	var missing []string
+	for _, n := range preparing {
+		if !seen[n] {
+			missing = append(missing, n)
+		}
 	}
-	if got.Overflow || got.Scrolled {
-		t.Errorf("a visible tile is cut off (%v) or the page scrolls (%v)", got.Overflow, got.Scrolled)
+	if len(missing) > 0 {
+		t.Errorf("in 15 s of paging these orders never showed: %q (pages seen %v)", missing, pagesSeen)
 	}
 	// Ready: newest first, the fresh one leading.
 	if s := b.state(); len(s.Ready) != 8 || s.Ready[0] != "T2-011" {
 		t.Errorf("ready = %q, want 8 with T2-011 first", s.Ready)
 	}
 	b.screenshot("fake-busy")
+}
+
+// A board whose token is missing or refused must not look like an empty
+// kitchen: the whole screen says it is not connected, and no list shows.
+func TestPageRefusedIsFullScreen(t *testing.T) {
+	f := newFakeServer(t)
+	f.set(3, fakeOrder{ID: 4, TenantID: 2, OrderNumber: "T2-004", CustomerName: "Wati", Status: "ready"})
+	f.refuse = true
+	b := startBrowser(t)
+	for _, c := range []struct{ query, why string }{{"", "No token"}, {"?token=wrong", "Token refused"}} {
+		b.navigate(f.srv.URL + "/board" + c.query)
+		b.waitFor("not connected "+c.query, `(function(){
+		  var r = document.getElementById('refused');
+		  if (!r || r.hidden) return false;
+		  var box = r.getBoundingClientRect();
+		  var top = document.elementFromPoint(window.innerWidth/2, window.innerHeight/2);
+		  return box.width >= window.innerWidth && box.height >= window.innerHeight && r.contains(top) &&
+		    /Not connected/.test(r.textContent) && `+jsString(c.why)+` === document.getElementById('refused-why').textContent.slice(0, `+fmt.Sprint(len(c.why))+`) &&
+		    getComputedStyle(document.querySelector('.lists')).visibility === 'hidden';
+		})()`)
+	}
+	b.screenshot("fake-refused")
+	// Let in again: the board comes back by itself and the screen clears.
+	f.mu.Lock()
+	f.refuse = false
+	f.mu.Unlock()
+	b.navigate(f.srv.URL + "/board?token=good")
+	f.nextWS()
+	b.waitFor("live, no refusal", `document.getElementById('refused').hidden && getComputedStyle(document.querySelector('.lists')).visibility === 'visible'`+" && "+inList("list-ready", "T2-004"))
 }
 
 // A half-open connection (the server gone without a close) looks open to the

@@ -191,6 +191,13 @@ func (c *Client) ScanQR(ctx context.Context, token string, opts ...Option) (doma
 	return q, err
 }
 
+// ScanCode records a pickup by the order's short pickup code, as typed.
+func (c *Client) ScanCode(ctx context.Context, code string, opts ...Option) (domain.QRCode, error) {
+	var q domain.QRCode
+	err := c.do(ctx, http.MethodPost, "/api/qr/scan", nil, map[string]string{"code": code}, &q, opts)
+	return q, err
+}
+
 // Alert broadcasts a system alert to every connection and returns its event.
 func (c *Client) Alert(ctx context.Context, severity, message string, opts ...Option) (Event, error) {
 	var ev Event

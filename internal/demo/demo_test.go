@@ -341,6 +341,13 @@ func (f *flakyAPI) ScanQR(ctx context.Context, token string, o ...client.Option)
 	return f.fakeAPI.ScanQR(ctx, token, o...)
 }
 
+func (f *flakyAPI) ScanCode(ctx context.Context, code string, o ...client.Option) (domain.QRCode, error) {
+	if err := f.down(); err != nil {
+		return domain.QRCode{}, err
+	}
+	return f.fakeAPI.ScanCode(ctx, code, o...)
+}
+
 // A server restart in the middle of lunch: the demo waits it out and every
 // order still ends properly, each completed one scanned exactly once.
 func TestSurvivesOutage(t *testing.T) {

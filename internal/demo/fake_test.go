@@ -153,7 +153,7 @@ func (f *fakeAPI) CreateOrder(_ context.Context, req client.OrderRequest, _ ...c
 	o := &domain.Order{
 		ID: id, TenantID: tenant.ID, OrderNumber: domain.OrderNumber(tenant.Code, f.seq[tenant.ID]),
 		CustomerName: req.CustomerName, Status: domain.StatusPending, TotalAmount: total, Items: items,
-		QR: &domain.QRCode{ID: f.id(), OrderID: id, Token: fmt.Sprintf("qr-%d", id), Status: domain.QRActive},
+		QR: &domain.QRCode{ID: f.id(), OrderID: id, Token: fmt.Sprintf("qr-%d", id), Code: fmt.Sprintf("PK%04d", id%10000), Status: domain.QRActive},
 	}
 	f.orders[id] = o
 	f.history[id] = []domain.Status{domain.StatusPending}
@@ -305,6 +305,23 @@ func (f *fakeAPI) ScanQR(_ context.Context, token string, _ ...client.Option) (d
 		}
 	}
 	return domain.QRCode{}, f.refuse(domain.Errorf(domain.CodeNotFound, "no QR code %q", token))
+}
+
+func (f *fakeAPI) ScanCode(_ context.Context, code string, _ ...client.Option) (domain.QRCode, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.record("ScanCode %s", code)
+	for _, o := range f.orders {
+		if o.QR != nil && o.QR.Code == code {
+			if err := domain.CheckScan(o.Status); err != nil {
+				return domain.QRCode{}, f.refuse(err)
+			}
+			o.QR.ScannedCount++
+			o.QR.Status = domain.QRScanned
+			return *o.QR, nil
+		}
+	}
+	return domain.QRCode{}, f.refuse(domain.Errorf(domain.CodeNotFound, "no pickup code %q", code))
 }
 
 func (f *fakeAPI) Alert(_ context.Context, severity, message string, _ ...client.Option) (client.Event, error) {

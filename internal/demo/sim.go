@@ -91,6 +91,7 @@ type order struct {
 	paidKnown bool  // paid, possibly by someone else
 	charged   int64
 	qr        string
+	code      string // the short pickup code, for customers who read it out
 	scanned   bool
 	payPlan   *client.PayRequest // the customer's choice, kept across retries
 	payKey    string
@@ -355,6 +356,9 @@ func (s *sim) absorb(o *order, got *domain.Order) {
 	if got.QR != nil && got.QR.Token != "" {
 		o.qr = got.QR.Token
 	}
+	if got.QR != nil && got.QR.Code != "" {
+		o.code = got.QR.Code
+	}
 	if len(got.Items) > 0 {
 		o.items = o.items[:0]
 		for _, it := range got.Items {
@@ -444,7 +448,7 @@ func (s *sim) advance(ctx context.Context, o *order) error {
 	case domain.StatusPreparing:
 		s.after(s.cookTime(o), kAdvance, o)
 	case domain.StatusReady:
-		s.after(s.delay(10, 90), kPickup, o)
+		s.after(s.delay(10, 60), kPickup, o)
 	}
 	return nil
 }
@@ -509,7 +513,13 @@ func (s *sim) pickup(ctx context.Context, a *action) error {
 		}
 	}
 	if o.qr != "" && !o.scanned {
-		qr, err := s.api.ScanQR(ctx, o.qr)
+		// Some customers read their pickup code out instead of showing the QR.
+		scan := s.api.ScanQR
+		key := o.qr
+		if o.code != "" && s.rng.Float64() < 0.25 {
+			scan, key = s.api.ScanCode, o.code
+		}
+		qr, err := scan(ctx, key)
 		switch {
 		case transient(err):
 			return err
@@ -604,17 +614,19 @@ func (s *sim) delay(lo, hi float64) time.Duration {
 }
 
 // cookTime grows with what is on the order: drinks are quick, food is not.
+// A stall cooks several orders at once, so a big order takes minutes, not
+// the sum of its dishes.
 func (s *sim) cookTime(o *order) time.Duration {
-	sec := 40.0
+	sec := 30.0
 	for _, it := range o.items {
-		per := 25.0
+		per := 18.0
 		if isDrink(o.stall, it.Name) {
-			per = 8
+			per = 6
 		}
 		sec += per * float64(it.Quantity)
 	}
-	sec *= 0.7 + 0.7*s.rng.Float64()
-	sec = math.Min(sec, 360)
+	sec *= 0.6 + 0.6*s.rng.Float64()
+	sec = math.Min(sec, 240)
 	return time.Duration(sec / s.opts.Speed * float64(time.Second))
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -22,6 +23,7 @@ type dataEnv struct {
 	attack  *attacker // 127.0.0.2: the display token (it sits in a TV's URL)
 	tokens  map[string]string
 	qr      []string // every order's QR token
+	codes   []string // every order's short pickup code
 	refs    []string // every payment's and refund's transaction reference
 	reasons []string // refund reasons
 }
@@ -63,7 +65,7 @@ func newDataEnv(t *testing.T) *dataEnv {
 	tenant, kasir := e.tokens["tenant"], e.tokens["kasir"]
 	for i, who := range []string{"Siti", "Budi", "Ayu", "Rina"} {
 		var o struct {
-			QR struct{ Token string }
+			QR struct{ Token, Code string }
 		}
 		e.do(t, e.honest, 201, "POST", "/api/orders", tenant, map[string]any{
 			"tenant_id": 1, "customer_name": who,
@@ -72,7 +74,11 @@ func newDataEnv(t *testing.T) *dataEnv {
 		if o.QR.Token == "" {
 			t.Fatal("order created without a QR token")
 		}
+		if len(o.QR.Code) != 6 {
+			t.Fatalf("order created with pickup code %q, want 6 characters", o.QR.Code)
+		}
 		e.qr = append(e.qr, o.QR.Token)
+		e.codes = append(e.codes, o.QR.Code)
 	}
 	pay := func(order, amount int) int64 {
 		var p struct {
@@ -118,7 +124,7 @@ func TestDisplayTokenReadsNoPickupCodes(t *testing.T) {
 		"/api/orders/1", "/api/orders/2", "/api/orders/3", "/api/orders/4"}
 	for _, path := range orderRoutes {
 		body := e.do(t, e.attack, 200, "GET", path, display, nil, nil)
-		if l := leaks(body, append(append(append([]string{}, e.qr...), e.refs...), e.reasons...)); len(l) > 0 {
+		if l := leaks(body, slices.Concat(e.qr, e.codes, e.refs, e.reasons)); len(l) > 0 {
 			t.Errorf("display token, GET %s: leaks %q in %s", path, l, body)
 		}
 		for _, field := range []string{`"qr"`, `"payments"`, `"token"`} {
@@ -158,8 +164,8 @@ func TestDisplayTokenReadsNoPickupCodes(t *testing.T) {
 	for _, room := range []string{"display", "tenant-1"} {
 		var h struct{ Events []json.RawMessage }
 		body := e.do(t, e.attack, 200, "GET", "/api/events?room="+room, display, nil, &h)
-		if l := leaks(body, e.qr); len(l) > 0 {
-			t.Errorf("display token, history of %s: leaks QR tokens %q", room, l)
+		if l := leaks(body, slices.Concat(e.qr, e.codes)); len(l) > 0 {
+			t.Errorf("display token, history of %s: leaks QR tokens or pickup codes %q", room, l)
 		}
 		if !strings.Contains(string(body), "qr_scanned") {
 			t.Errorf("history of %s lacks the scan: %s", room, body)
@@ -182,7 +188,7 @@ func TestDisplayTokenReadsNoPickupCodes(t *testing.T) {
 		if err != nil {
 			t.Fatalf("after %d of %d replayed events: %v", events, displayEvents, err)
 		}
-		if l := leaks(msg, e.qr); len(l) > 0 {
+		if l := leaks(msg, slices.Concat(e.qr, e.codes)); len(l) > 0 {
 			t.Errorf("display socket: frame leaks QR token: %s", msg)
 		}
 		if strings.Contains(string(msg), `"op":"event"`) {
@@ -194,8 +200,8 @@ func TestDisplayTokenReadsNoPickupCodes(t *testing.T) {
 	for _, role := range []string{"tenant", "kasir"} {
 		body := e.do(t, e.honest, 200, "GET", "/api/orders", e.tokens[role], nil, nil)
 		for i, tok := range e.qr {
-			if !strings.Contains(string(body), tok) {
-				t.Errorf("%s token: order %d's QR token missing from GET /api/orders", role, i+1)
+			if !strings.Contains(string(body), tok) || !strings.Contains(string(body), e.codes[i]) {
+				t.Errorf("%s token: order %d's QR token or pickup code missing from GET /api/orders", role, i+1)
 			}
 		}
 		var o struct {

@@ -38,6 +38,7 @@ type order struct {
 	TotalAmount int64  `json:"total_amount"`
 	QR          struct {
 		Token string `json:"token"`
+		Code  string `json:"code"`
 	} `json:"qr"`
 }
 

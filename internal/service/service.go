@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 
 	"github.com/posd/posd/internal/auth"
@@ -188,11 +189,15 @@ func (s *Service) CreateOrder(ctx context.Context, p auth.Principal, in NewOrder
 		if err != nil {
 			return nil, err
 		}
+		code, err := freePickupCode(tx)
+		if err != nil {
+			return nil, err
+		}
 		now := tx.Now().UTC()
 		o := &domain.Order{
 			TenantID: in.TenantID, OrderNumber: number, CustomerName: in.CustomerName,
 			Status: domain.StatusPending, TotalAmount: total, CreatedAt: now, UpdatedAt: now,
-			Items: items, QR: &domain.QRCode{Token: domain.NewQRToken(), Status: domain.QRActive},
+			Items: items, QR: &domain.QRCode{Token: domain.NewQRToken(), Code: code, Status: domain.QRActive},
 		}
 		if err := tx.InsertOrder(o, seq); err != nil {
 			return nil, err
@@ -203,6 +208,28 @@ func (s *Service) CreateOrder(ctx context.Context, p auth.Principal, in NewOrder
 		}, domain.OrderRooms(o.TenantID)...))
 		return o, err
 	})
+}
+
+// pickupCodeTries bounds the draws for a free pickup code. With a million
+// codes in use a draw collides once in 887; eight in a row would take a
+// database of more than 600 million orders.
+const pickupCodeTries = 8
+
+// freePickupCode draws pickup codes until one is not in use. The unique
+// index still decides: a concurrent order that took the same code in the
+// meantime makes this write fail rather than share it.
+func freePickupCode(tx store.Tx) (string, error) {
+	for range pickupCodeTries {
+		code := domain.NewPickupCode()
+		_, err := tx.QRByCode(code)
+		if domain.ErrorCode(err) == domain.CodeNotFound {
+			return code, nil
+		}
+		if err != nil {
+			return "", fmt.Errorf("check pickup code: %w", err)
+		}
+	}
+	return "", fmt.Errorf("no free pickup code in %d draws", pickupCodeTries)
 }
 
 // orderInScope reads an order for a write and hides orders outside p's
@@ -411,8 +438,22 @@ func (s *Service) ScanQR(ctx context.Context, p auth.Principal, token string) (*
 	if token == "" || len(token) > 128 {
 		return nil, domain.Errorf(domain.CodeInvalid, "token is required (at most 128 characters)")
 	}
+	return s.scan(ctx, p, func(tx store.Tx) (*domain.QRCode, error) { return tx.QRByToken(token) }, "unknown QR token")
+}
+
+// ScanCode records a pickup scan by the order's short pickup code, as typed
+// by a person (any case, spaces and dashes ignored).
+func (s *Service) ScanCode(ctx context.Context, p auth.Principal, typed string) (*domain.QRCode, error) {
+	code, ok := domain.NormalizePickupCode(typed)
+	if !ok {
+		return nil, domain.Errorf(domain.CodeInvalid, "code must be %d characters from %s", domain.PickupCodeLen, domain.PickupCodeAlphabet)
+	}
+	return s.scan(ctx, p, func(tx store.Tx) (*domain.QRCode, error) { return tx.QRByCode(code) }, "unknown pickup code")
+}
+
+func (s *Service) scan(ctx context.Context, p auth.Principal, find func(store.Tx) (*domain.QRCode, error), unknown string) (*domain.QRCode, error) {
 	return write(ctx, s, func(tx store.Tx) (*domain.QRCode, error) {
-		q, err := tx.QRByToken(token)
+		q, err := find(tx)
 		if err != nil {
 			return nil, err
 		}
@@ -421,7 +462,7 @@ func (s *Service) ScanQR(ctx context.Context, p auth.Principal, token string) (*
 			return nil, err
 		}
 		if !p.CanScan(o.TenantID) {
-			return nil, domain.Errorf(domain.CodeNotFound, "unknown QR token")
+			return nil, domain.Errorf(domain.CodeNotFound, "%s", unknown)
 		}
 		if err := domain.CheckScan(o.Status); err != nil {
 			return nil, err

@@ -40,13 +40,17 @@ func scanPayment(r pgx.Row) (*domain.Payment, error) {
 	return &p, nil
 }
 
-const qrCols = `id, order_id, token, status, scanned_count, last_scanned_at`
+const qrCols = `id, order_id, token, status, scanned_count, last_scanned_at, code`
 
 func scanQR(r pgx.Row) (*domain.QRCode, error) {
 	var q domain.QRCode
 	var last *int64
-	if err := r.Scan(&q.ID, &q.OrderID, &q.Token, &q.Status, &q.ScannedCount, &last); err != nil {
+	var code *string
+	if err := r.Scan(&q.ID, &q.OrderID, &q.Token, &q.Status, &q.ScannedCount, &last, &code); err != nil {
 		return nil, err
+	}
+	if code != nil {
+		q.Code = *code
 	}
 	if last != nil {
 		t := fromMS(*last)

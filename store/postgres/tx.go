@@ -98,7 +98,11 @@ func (t *tx) InsertOrder(o *domain.Order, seq int64) error {
 			o.ID, it.Name, it.Quantity, it.UnitPrice, it.Notes, it.Subtotal)
 	}
 	if o.QR != nil {
-		b.Queue(`INSERT INTO qr_codes (order_id, token, status) VALUES ($1, $2, $3) RETURNING id`, o.ID, o.QR.Token, o.QR.Status)
+		var code *string // NULL when empty: codes left empty never collide in the unique index
+		if o.QR.Code != "" {
+			code = &o.QR.Code
+		}
+		b.Queue(`INSERT INTO qr_codes (order_id, token, status, code) VALUES ($1, $2, $3, $4) RETURNING id`, o.ID, o.QR.Token, o.QR.Status, code)
 	}
 	br := t.tx.SendBatch(t.ctx, &b)
 	for i := range o.Items {
@@ -220,6 +224,18 @@ func (t *tx) QRByToken(token string) (*domain.QRCode, error) {
 	q, err := scanQR(t.tx.QueryRow(t.ctx, `SELECT `+qrCols+` FROM qr_codes WHERE token = $1`, token))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, domain.Errorf(domain.CodeNotFound, "unknown QR token")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read qr code: %w", err)
+	}
+	return q, nil
+}
+
+// QRByCode finds a QR code by its pickup code.
+func (t *tx) QRByCode(code string) (*domain.QRCode, error) {
+	q, err := scanQR(t.tx.QueryRow(t.ctx, `SELECT `+qrCols+` FROM qr_codes WHERE code = $1`, code))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, domain.Errorf(domain.CodeNotFound, "unknown pickup code")
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read qr code: %w", err)

@@ -42,14 +42,16 @@ func scanPayment(r scanner) (*domain.Payment, error) {
 	return &p, nil
 }
 
-const qrCols = `id, order_id, token, status, scanned_count, last_scanned_at`
+const qrCols = `id, order_id, token, status, scanned_count, last_scanned_at, code`
 
 func scanQR(r scanner) (*domain.QRCode, error) {
 	var q domain.QRCode
 	var last sql.NullInt64
-	if err := r.Scan(&q.ID, &q.OrderID, &q.Token, &q.Status, &q.ScannedCount, &last); err != nil {
+	var code sql.NullString
+	if err := r.Scan(&q.ID, &q.OrderID, &q.Token, &q.Status, &q.ScannedCount, &last, &code); err != nil {
 		return nil, err
 	}
+	q.Code = code.String
 	if last.Valid {
 		t := fromMS(last.Int64)
 		q.LastScanned = &t

@@ -114,7 +114,7 @@ func (t *Tx) InsertOrder(o *domain.Order, seq int64) error {
 		it.ID, _ = res.LastInsertId()
 	}
 	if o.QR != nil {
-		res, err := t.exec(`INSERT INTO qr_codes (order_id, token, status) VALUES (?, ?, ?)`, o.ID, o.QR.Token, o.QR.Status)
+		res, err := t.exec(`INSERT INTO qr_codes (order_id, token, status, code) VALUES (?, ?, ?, ?)`, o.ID, o.QR.Token, o.QR.Status, nullString(o.QR.Code))
 		if err != nil {
 			return fmt.Errorf("insert qr code: %w", err)
 		}
@@ -201,6 +201,24 @@ func (t *Tx) QRByToken(token string) (*domain.QRCode, error) {
 		return nil, domain.Errorf(domain.CodeNotFound, "unknown QR token")
 	}
 	return q, err
+}
+
+// QRByCode finds a QR code by its pickup code.
+func (t *Tx) QRByCode(code string) (*domain.QRCode, error) {
+	q, err := scanQR(t.row(`SELECT `+qrCols+` FROM qr_codes WHERE code = ?`, code))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, domain.Errorf(domain.CodeNotFound, "unknown pickup code")
+	}
+	return q, err
+}
+
+// nullString stores "" as NULL, so that codes left empty never collide in
+// a unique index.
+func nullString(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
 }
 
 // RecordScan increments a QR code's scan count.

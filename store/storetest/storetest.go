@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -52,6 +53,7 @@ func Run(t *testing.T, b Backend) {
 		{"Refunds", testRefunds},
 		{"CancelRefundsTheRest", testCancelRefundsTheRest},
 		{"ScanQR", testScanQR},
+		{"PickupCode", testPickupCode},
 		{"IdempotencyPerToken", testIdempotencyPerToken},
 		{"IdempotentTwins", testIdempotentTwins},
 		{"Tokens", testTokens},
@@ -546,6 +548,59 @@ func testScanQR(t *testing.T, b Backend) {
 	got, err := f.Store.Order(ctx, o.ID)
 	if err != nil || got.QR.ScannedCount != 1 {
 		t.Fatalf("order after scan: %+v, %v", got, err)
+	}
+}
+
+// Every order gets a short pickup code: stored, read back with the order,
+// unique, and scanned like its QR token, in any case and with a dash.
+func testPickupCode(t *testing.T, b Backend) {
+	f := NewFixture(t, b, store.Options{})
+	ctx := context.Background()
+	tn := f.Tenant(t, "T1")
+	seen := map[string]bool{}
+	var first *domain.Order
+	for i := range 20 {
+		o := f.Order(t, tn.ID, 1000)
+		if i == 0 {
+			first = o
+		}
+		c, ok := domain.NormalizePickupCode(o.QR.Code)
+		if !ok || c != o.QR.Code || seen[c] {
+			t.Fatalf("order %d has pickup code %q (well-formed %v, already seen %v)", o.ID, o.QR.Code, ok, seen[c])
+		}
+		seen[c] = true
+		got, err := f.Store.Order(ctx, o.ID)
+		if err != nil || got.QR == nil || got.QR.Code != o.QR.Code {
+			t.Fatalf("order %d read back with QR %+v (%v), want code %q", o.ID, got.QR, err, o.QR.Code)
+		}
+	}
+	// The database itself refuses a second order with the same code.
+	err := f.Store.Write(ctx, func(tx store.Tx) error {
+		seq, number, err := tx.NextOrderNumber(tn.ID)
+		if err != nil {
+			return err
+		}
+		now := tx.Now()
+		return tx.InsertOrder(&domain.Order{TenantID: tn.ID, OrderNumber: number, CustomerName: "x", Status: domain.StatusPending,
+			TotalAmount: 1, CreatedAt: now, UpdatedAt: now, Items: []domain.Item{{Name: "x", Quantity: 1, UnitPrice: 1, Subtotal: 1}},
+			QR: &domain.QRCode{Token: domain.NewQRToken(), Code: first.QR.Code, Status: domain.QRActive}}, seq)
+	})
+	if err == nil {
+		t.Fatalf("a second order took pickup code %s", first.QR.Code)
+	}
+	typed := strings.ToLower(first.QR.Code[:3]) + "-" + first.QR.Code[3:]
+	q, err := f.Svc.ScanCode(ctx, auth.Anonymous, typed)
+	if err != nil || q.OrderID != first.ID || q.ScannedCount != 1 {
+		t.Fatalf("scan by code %q: %+v, %v", typed, q, err)
+	}
+	if _, err := f.Svc.ScanCode(ctx, auth.Anonymous, "OOOOOO"); domain.ErrorCode(err) != domain.CodeInvalid {
+		t.Fatalf("scan of a code with O: %v, want invalid", err)
+	}
+	var unknown string
+	for unknown = "AAAAAA"; seen[unknown]; unknown = domain.NewPickupCode() {
+	}
+	if _, err := f.Svc.ScanCode(ctx, auth.Anonymous, unknown); domain.ErrorCode(err) != domain.CodeNotFound {
+		t.Fatalf("scan an unknown code: %v, want not_found", err)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"strings"
 	"sync"
@@ -62,7 +63,7 @@ func newFakeAPI() *fakeAPI {
 		}
 		f.orders[id] = domain.Order{ID: id, TenantID: tenant, OrderNumber: num, CustomerName: cust, Status: domain.StatusPending,
 			TotalAmount: total, CreatedAt: created, Items: items,
-			QR: &domain.QRCode{ID: id, OrderID: id, Token: "qr-" + num, Status: domain.QRActive}}
+			QR: &domain.QRCode{ID: id, OrderID: id, Token: "qr-" + num, Code: fmt.Sprintf("K7M%03d", id%1000), Status: domain.QRActive}}
 	}
 	add(1, 1, "NG-001", "Budi", t0.Add(-4*time.Minute),
 		domain.Item{Name: "Nasi Goreng Spesial", Quantity: 2, UnitPrice: 25000},
@@ -249,6 +250,10 @@ func TestKasirGolden(t *testing.T) {
 		h.tm.Send(tea.KeyMsg{Type: tea.KeyEnter})
 		h.waitFor(t, "Terima kasih")
 		m := h.final(t)
+		// The code a person reads aloud, not the 22-character QR token.
+		if v := m.View(); !strings.Contains(v, "Pickup code K7M001") || strings.Contains(v, "qr-NG-001") {
+			t.Fatalf("receipt does not show the pickup code:\n%s", v)
+		}
 		if len(h.api.pays) != 1 || h.api.pays[0] != (client.PayRequest{OrderID: 1, AmountPaid: 100000, PaymentMethod: domain.MethodCash, CounterID: 1}) {
 			t.Fatalf("pays %+v", h.api.pays)
 		}

@@ -304,8 +304,14 @@ func (m *Model) receiptView(w int) string {
 		widgets.Spread("Paid ("+MethodLabel(p.Method)+")", widgets.Rupiah(max(p.AmountPaid, p.Amount)), w),
 		widgets.Good.Render(widgets.Spread("Change", widgets.Rupiah(p.Change), w)),
 	)
-	if o.QR != nil && o.QR.Token != "" {
-		lines = append(lines, widgets.Muted.Render(widgets.Truncate("Pickup code "+o.QR.Token, w)))
+	// The short code is what the customer says or types at pickup; the QR
+	// token is for a scanner and means nothing read off a screen. Orders
+	// older than pickup codes have only the token.
+	switch {
+	case o.QR != nil && o.QR.Code != "":
+		lines = append(lines, widgets.Good.Render(widgets.Truncate("Pickup code "+o.QR.Code, w)))
+	case o.QR != nil && o.QR.Token != "":
+		lines = append(lines, widgets.Muted.Render(widgets.Truncate("QR token "+o.QR.Token, w)))
 	}
 	lines = append(lines,
 		"",

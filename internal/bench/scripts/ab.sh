@@ -111,7 +111,8 @@ for r in $(seq "$ROUNDS"); do
     sleep 1
     out=$OUT/$TAG-$t-$r.json
     load=$(cut -d' ' -f1 /proc/loadavg)
-    $NICE taskset -c 1 "$BENCH" bench --proto "$proto" --server "$srv" --setup --json \
+    # --yes: the servers above are this script's own scratch servers.
+    $NICE taskset -c 1 "$BENCH" bench --proto "$proto" --server "$srv" --setup --yes --json \
       --clients "$CLIENTS" --tenants 10 --display-share 0.05 --rate "$RATE" --duration "$DUR" \
       --server-pid "$srvpid" ${BENCH_FLAGS:-} >"$out" 2>"$OUT/$TAG-$t-$r.log"
     rc=$?

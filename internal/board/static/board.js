@@ -8,7 +8,10 @@
   var token = params.get('token') || '';
   var tenantParam = params.get('tenant') || '';
   var tenant = /^[1-9][0-9]{0,17}$/.test(tenantParam) ? tenantParam : '';
-  var showNames = params.get('names') !== '0';
+  // A public TV shows at most a customer's first name (names=first, the
+  // default), or order numbers only (names=none; names=0 is its old spelling).
+  var namesParam = params.get('names') || 'first';
+  var showNames = namesParam !== 'none' && namesParam !== '0';
   var room = tenant ? 'tenant-' + tenant : 'display';
   // With a food-court-wide token a one-stall board follows the display room
   // and keeps only its stall's orders (their numbers start with its code).
@@ -25,6 +28,10 @@
   var PROBE_IDLE_MS = (hb >= 1 && hb <= 300 ? hb : 25) * 1000;
   var PROBE_WAIT_MS = Math.min(10000, Math.max(1000, PROBE_IDLE_MS / 2));
   var OFFLINE_AFTER_MS = 20000;
+  // A list longer than the screen is shown a page at a time, each page for
+  // ?page=N seconds (1–60, default 6), so every number comes round.
+  var pg = parseInt(params.get('page') || '', 10);
+  var PAGE_MS = (pg >= 1 && pg <= 60 ? pg : 6) * 1000;
   var MAX_GONE = 5000;
 
   var orders = new Map(); // id -> {id, number, name, status, readyAt}
@@ -345,7 +352,8 @@
     }, function (err) {
       if (downSince === null) downSince = Date.now();
       if (err && err.fatal) {
-        fatal = 'Token refused: open /board?token=…';
+        fatal = token ? 'Token refused: open /board?token=… with a display token'
+          : 'No token: open /board?token=… with a display token';
         setConn('fatal');
         clearTimeout(retryTimer);
         retryTimer = setTimeout(start, 30000);
@@ -393,6 +401,11 @@
     }
     el('conn-text').textContent = text;
     document.body.classList.toggle('is-down', state !== 'live');
+    // Refused outright: no list at all, or customers would read an empty
+    // kitchen as "my order is lost". Staff see why, customers whom to ask.
+    document.body.classList.toggle('is-refused', state === 'fatal');
+    el('refused').hidden = state !== 'fatal';
+    if (state === 'fatal') el('refused-why').textContent = text;
     if (state === 'live') el('offline').hidden = true;
   }
 
@@ -425,9 +438,15 @@
     }
     li.firstChild.textContent = o.number;
     li.classList.toggle('long', o.number.length > 7);
-    if (showNames) li.lastChild.textContent = o.name;
+    if (showNames) li.lastChild.textContent = firstName(o.name);
     li.dataset.status = o.status;
     return li;
+  }
+
+  // firstName is the first word of a customer's name: enough for a person to
+  // recognise their order, not enough to name them to the whole hall.
+  function firstName(name) {
+    return String(name || '').trim().split(/\s+/)[0] || '';
   }
 
   // place puts the wanted tiles into list in order, moving only what is out
@@ -440,22 +459,40 @@
     while (list.children.length > wanted.length) list.removeChild(list.lastChild);
   }
 
-  // fit hides the tiles that do not fit on screen and says how many; the
-  // "+ N more" line takes room of its own, so it is measured with it shown.
+  // fit shows as many tiles as the list holds on screen; when there are more,
+  // it shows them a page at a time (the pager turns every PAGE_MS) and says
+  // which page this is, so a customer whose number is not in view knows it
+  // will come round. Tiles are in a grid of equal cells, so the ones that fit
+  // are a prefix and every page holds as many.
+  var pageAt = {}; // list id -> page shown (0-based)
+
   function fit(list, more) {
-    var i;
-    for (i = 0; i < list.children.length; i++) list.children[i].hidden = false;
+    var n = list.children.length, i;
+    for (i = 0; i < n; i++) list.children[i].hidden = false;
     more.hidden = true;
-    var hidden = overflow(list, false);
-    if (hidden > 0) {
-      more.textContent = '+ 999 more';
+    var pages = 1, page = 0;
+    if (overflow(list, false) > 0) {
+      more.textContent = 'Page 99/99 · Halaman 99/99';
       more.hidden = false;
-      hidden = overflow(list, true);
-      more.textContent = '+ ' + hidden + ' more';
+      var per = Math.max(1, n - overflow(list, false));
+      pages = Math.ceil(n / per);
+      page = (pageAt[list.id] || 0) % pages;
+      for (i = 0; i < n; i++) list.children[i].hidden = i < page * per || i >= (page + 1) * per;
+      more.textContent = 'Page ' + (page + 1) + '/' + pages + ' · Halaman ' + (page + 1) + '/' + pages;
     }
-    for (i = 0; i < list.children.length; i++) {
+    pageAt[list.id] = page;
+    list.dataset.page = String(page + 1);
+    list.dataset.pages = String(pages);
+    for (i = 0; i < n; i++) {
       if (!list.children[i].hidden) shrink(list.children[i].firstChild);
     }
+  }
+
+  function turnPages() {
+    ['list-preparing', 'list-ready'].forEach(function (id) {
+      if (el(id).dataset.pages !== '1') pageAt[id] = (pageAt[id] || 0) + 1;
+    });
+    render();
   }
 
   function overflow(list, apply) {
@@ -521,6 +558,7 @@
     setInterval(tick, 250);
     // Re-render now and then: fresh highlights expire, and the fit changes on resize.
     setInterval(render, 5000);
+    setInterval(turnPages, PAGE_MS);
     window.addEventListener('resize', render);
     loadStalls();
     start();
