@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # A B A B comparison of posd and the Node reference (bench/node-reference in
-# this repository) with identical `posd bench` settings: each server is started fresh for every
-# run, pinned to core 0, the bench pinned to core 1, both at nice -15 (and in
-# an autogroup of nice -15) so other work on the machine disturbs them less
-# (needs root; otherwise nice 0).
+# this repository) with identical `posd bench` settings: each server is
+# started fresh for every run, pinned to core 0, the bench pinned to core 1,
+# both at nice -15 (and in an autogroup of nice -15) so other work on the
+# machine disturbs them less (needs root; otherwise nice 0).
 #
 #   internal/bench/scripts/ab.sh ROUNDS CLIENTS RATE DURATION TAG TARGET...
 #     TARGET: node | posd-native | posd-socketio, the posd ones optionally
@@ -42,6 +42,8 @@ BENCH=${BENCH:-$POSD} POSD_PORT=${POSD_PORT:-5070} NODE_PORT=${NODE_PORT:-5055}
 NICE="nice -n -15"
 [ "$(id -u)" = 0 ] || NICE=""
 mkdir -p "$OUT"
+# absolute, because the Node reference runs from its own folder
+OUT=$(cd "$OUT" && pwd)
 srvpid=""
 
 stop() {
