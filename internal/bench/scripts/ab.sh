@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
-# A B A B comparison of posd and the Node reference (shared/peers/node-socketio)
-# with identical `posd bench` settings: each server is started fresh for every
-# run, pinned to core 0, the bench pinned to core 1, both at nice -15 (and in
-# an autogroup of nice -15) so other work on the machine disturbs them less
-# (needs root; otherwise nice 0).
+# A B A B comparison of posd and the Node reference (bench/node-reference in
+# this repository) with identical `posd bench` settings: each server is
+# started fresh for every run, pinned to core 0, the bench pinned to core 1,
+# both at nice -15 (and in an autogroup of nice -15) so other work on the
+# machine disturbs them less (needs root; otherwise nice 0).
 #
 #   internal/bench/scripts/ab.sh ROUNDS CLIENTS RATE DURATION TAG TARGET...
 #     TARGET: node | posd-native | posd-socketio, the posd ones optionally
 #             as posd-native=BINARY to compare two builds (results are then
 #             tagged posd-native-BASENAME)
 #   env: POSD  posd binary                     (default /tmp/pb/posd)
-#        PEER  copy of the Node peer, npm ci'd (default /tmp/peer)
+#        NODE_REF  the Node reference's folder   (default bench/node-reference
+#                  of this repository; `npm ci` is run there when its
+#                  node_modules is missing)
 #        OUT   directory for JSON results      (default /tmp/pb/runs)
 #        BENCH posd binary that runs the bench  (default $POSD)
 #        POSD_PORT, NODE_PORT                  (default 5070, 5055; each must be free)
@@ -34,11 +36,14 @@ if [ "$(id -u)" = 0 ] && [ -w /proc/self/autogroup ]; then
 fi
 ROUNDS=$1 CLIENTS=$2 RATE=$3 DUR=$4 TAG=$5
 shift 5
-POSD=${POSD:-/tmp/pb/posd} PEER=${PEER:-/tmp/peer} OUT=${OUT:-/tmp/pb/runs}
+repo=$(cd "$(dirname "$0")/../../.." && pwd)
+POSD=${POSD:-/tmp/pb/posd} NODE_REF=${NODE_REF:-$repo/bench/node-reference} OUT=${OUT:-/tmp/pb/runs}
 BENCH=${BENCH:-$POSD} POSD_PORT=${POSD_PORT:-5070} NODE_PORT=${NODE_PORT:-5055}
 NICE="nice -n -15"
 [ "$(id -u)" = 0 ] || NICE=""
 mkdir -p "$OUT"
+# absolute, because the Node reference runs from its own folder
+OUT=$(cd "$OUT" && pwd)
 srvpid=""
 
 stop() {
@@ -72,9 +77,26 @@ free_port() {
 free_port "$POSD_PORT"
 free_port "$NODE_PORT"
 
+# Only when a node target is asked for: a posd-only set needs no Node.js.
+need_node() {
+  if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    echo "the node target needs Node.js (>= 20) and npm on PATH" >&2
+    exit 1
+  fi
+  if [ ! -f "$NODE_REF/server.js" ]; then
+    echo "no Node reference at $NODE_REF (set NODE_REF)" >&2
+    exit 1
+  fi
+  if [ ! -d "$NODE_REF/node_modules" ]; then
+    echo "installing the Node reference's dependencies (npm ci in $NODE_REF)" >&2
+    (cd "$NODE_REF" && npm ci --no-audit --no-fund >&2) || exit 1
+  fi
+}
+case " $* " in *" node "*) need_node ;; esac
+
 start_node() {
-  rm -f "$PEER"/bench.db*
-  (cd "$PEER" && exec env PORT=$NODE_PORT DB_PATH="$PEER/bench.db" LOG_LEVEL=warn $NICE taskset -c 0 node server.js) >"$OUT/node.out" 2>&1 &
+  rm -rf "$OUT/node-db" && mkdir -p "$OUT/node-db"
+  (cd "$NODE_REF" && exec env PORT=$NODE_PORT DB_PATH="$OUT/node-db/bench.db" LOG_LEVEL=warn $NICE taskset -c 0 node server.js) >"$OUT/node.out" 2>&1 &
   srvpid=$!
   wait_up http://127.0.0.1:$NODE_PORT
 }
@@ -126,7 +148,6 @@ for r in $(seq "$ROUNDS"); do
 done
 
 if [ "${FLOOR:-0}" = 1 ]; then
-  repo=$(cd "$(dirname "$0")/../../.." && pwd)
   (cd "$repo" && go test -c -o "$OUT/bench.test" ./internal/bench) || exit 1
   $NICE "$OUT/bench.test" -test.run '^$' -test.bench CrossProcess -test.benchtime 100000x -test.count 3 >"$OUT/$TAG-floor.txt" 2>&1
   echo "$TAG floor (cpu-ns/write):" $(awk '/CrossProcess/ {for (i = 1; i < NF; i++) if ($(i+1) == "cpu-ns/write") printf "%s=%s ", $1, $i}' "$OUT/$TAG-floor.txt" | sed 's/BenchmarkLoopbackWriteCrossProcess\/conns=//g; s/-[0-9]*=/=/g')
