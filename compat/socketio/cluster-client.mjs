@@ -35,6 +35,8 @@ socket.on('order:created', (env) => {
   process.stdout.write(`event ${env.id}\n`);
 });
 socket.on('connect_error', (err) => { process.stderr.write(`connect_error: ${err.message}\n`); });
+socket.on('disconnect', (reason) => { process.stderr.write(`disconnect: ${reason}\n`); });
+socket.io.on('reconnect_attempt', (n) => { process.stderr.write(`reconnect attempt ${n}\n`); });
 
 process.stdout.write('ready\n');
 process.stdin.resume();

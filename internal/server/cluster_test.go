@@ -308,8 +308,8 @@ func TestClusterThreeNodesOneStream(t *testing.T) {
 		got := c.finish(t, len(created1))
 		if !slices.Equal(got.IDs, created1) {
 			i := firstDifference(got.IDs, created1)
-			t.Fatalf("socket.io-client (%s): %d order:created of tenant 1, the log has %d; first difference at %d (connects %d, recovered %v)",
-				c.mode, len(got.IDs), len(created1), i, got.Connects, got.Recovered)
+			t.Fatalf("socket.io-client (%s): %d order:created of tenant 1, the log has %d; first difference at %d (connects %d, recovered %v); its log:\n%s",
+				c.mode, len(got.IDs), len(created1), i, got.Connects, got.Recovered, tail(c.errb.String(), 3000))
 		}
 		for _, r := range got.Recovered[1:] {
 			if !r {
