@@ -8,6 +8,9 @@ type keyMap struct {
 	AllDay, Help, Quit    key.Binding
 	Dismiss               key.Binding
 	Move                  key.Binding // help text only
+
+	// In the cancel form, where letters are typed into the reason.
+	Confirm, Back, ForceQuit key.Binding
 }
 
 func newKeys() keyMap {
@@ -24,6 +27,10 @@ func newKeys() keyMap {
 		Help:    key.NewBinding(key.WithKeys("?"), key.WithHelp("?", "help")),
 		Quit:    key.NewBinding(key.WithKeys("q", "ctrl+c"), key.WithHelp("q", "quit")),
 		Move:    key.NewBinding(key.WithKeys("←↑↓→"), key.WithHelp("←↑↓→", "move")), // never typed: help text only
+
+		Confirm:   key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "confirm")),
+		Back:      key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "back")),
+		ForceQuit: key.NewBinding(key.WithKeys("ctrl+c")),
 	}
 }
 

@@ -103,12 +103,7 @@ type Model struct {
 	curCol int
 	curNum string
 
-	conn    widgets.Conn
-	fails   int       // failed loads before the stream started
-	failed  time.Time // when loading first failed
-	stream  widgets.Stream
-	loaded  bool
-	reload  bool // a gap: reload, then Reset the stream
+	live    widgets.Live
 	lastID  int64
 	skew    time.Duration // server clock minus ours: timers run on the server's clock
 	status  string
@@ -127,13 +122,15 @@ func New(cfg Config) *Model {
 	cfg.defaults()
 	h := help.New()
 	h.ShortSeparator = " · "
-	return &Model{
+	m := &Model{
 		cfg: cfg, keys: newKeys(), help: h,
 		width: 80, height: 24,
 		tickets: map[int64]*ticket{},
 		tenants: map[int64]client.Tenant{},
-		reason:  widgets.Input{Limit: domain.MaxReasonLen},
+		reason:  widgets.NewInput(domain.MaxReasonLen),
 	}
+	m.live = widgets.Live{Load: m.load, Subscribe: cfg.Subscribe, Rooms: m.rooms(), Now: cfg.Now}
+	return m
 }
 
 // Messages.
@@ -144,9 +141,7 @@ type (
 		skew    time.Duration // server clock minus ours
 		err     error
 	}
-	retryLoadMsg struct{}
-	streamMsg    struct{ s widgets.Stream }
-	fetchedMsg   struct {
+	fetchedMsg struct {
 		id    int64
 		order domain.Order
 		err   error
@@ -282,6 +277,14 @@ func (m *Model) follow() {
 }
 
 func (m *Model) handle(msg tea.Msg) (tea.Model, tea.Cmd) {
+	if cmd, ok := m.live.Update(msg, m.event, m.setStatus); ok {
+		// Only a new connection state can end an outage, and every other
+		// line said here has already replaced the refusal.
+		if m.refused && !m.live.Conn.Down() {
+			m.status, m.refused = "", false // LIVE again: the refusal is history
+		}
+		return m, cmd
+	}
 	switch msg := msg.(type) {
 	case tea.WindowSizeMsg:
 		m.width, m.height = msg.Width, msg.Height
@@ -294,19 +297,6 @@ func (m *Model) handle(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m.key(msg)
 	case loadedMsg:
 		return m.loadedMsg(msg)
-	case retryLoadMsg:
-		return m, m.load()
-	case streamMsg:
-		m.stream = msg.s
-		return m, widgets.Next(msg.s)
-	case widgets.UpdateMsg:
-		if msg.Stream != m.stream {
-			return m, nil
-		}
-		cmd := m.update(msg.Update)
-		return m, tea.Batch(cmd, widgets.Next(msg.Stream))
-	case widgets.StreamClosedMsg:
-		return m, nil
 	case fetchedMsg:
 		if msg.err != nil {
 			if client.IsStatus(msg.err, 404) {
@@ -361,21 +351,10 @@ func (m *Model) handle(msg tea.Msg) (tea.Model, tea.Cmd) {
 }
 
 func (m *Model) loadedMsg(msg loadedMsg) (tea.Model, tea.Cmd) {
-	if msg.err != nil && widgets.Refused(msg.err) {
-		m.setStatus("cannot load orders: "+widgets.ErrText(msg.err), true)
-		m.conn = widgets.Conn{Set: true, State: client.State{Conn: client.Offline, Fatal: true, Err: msg.err, Since: m.cfg.Now()}}
-		return m, nil // the server said no: asking again will not help
-	}
 	if msg.err != nil {
-		m.setStatus("cannot load orders: "+widgets.ErrText(msg.err)+" — retrying", true)
-		if m.stream == nil { // the badge must not say CONNECTING for ever
-			if m.fails == 0 {
-				m.failed = m.cfg.Now()
-			}
-			m.fails++
-			m.conn = widgets.Conn{Set: true, State: client.State{Conn: client.Reconnecting, Attempt: m.fails, Since: m.failed, Err: msg.err}}
-		}
-		return m, tea.Tick(2*time.Second, func(time.Time) tea.Msg { return retryLoadMsg{} })
+		why, retry := m.live.Failed(msg.err)
+		m.setStatus("cannot load orders: "+why, true)
+		return m, retry
 	}
 	for _, t := range msg.tenants {
 		m.tenants[t.ID] = t
@@ -399,42 +378,11 @@ func (m *Model) loadedMsg(msg loadedMsg) (tea.Model, tea.Cmd) {
 		}
 	}
 	m.lastID = msg.list.LastEventID
-	m.loaded = true
-	if m.reload {
-		m.reload = false
-		m.setStatus("reloaded after a gap in the event history", false)
-		s, since := m.stream, m.lastID
-		return m, func() tea.Msg { s.Reset(since); return nil }
+	status, cmd := m.live.Done(m.lastID)
+	if status != "" {
+		m.setStatus(status, false)
 	}
-	if m.stream == nil && m.cfg.Subscribe != nil {
-		sub, since, rooms := m.cfg.Subscribe, m.lastID, m.rooms()
-		return m, func() tea.Msg { return streamMsg{s: sub(since, rooms)} }
-	}
-	return m, nil
-}
-
-// update applies one stream update.
-func (m *Model) update(u client.Update) tea.Cmd {
-	switch {
-	case u.State != nil:
-		m.conn = widgets.Conn{State: *u.State, Set: true}
-		if m.refused && !m.conn.Down() {
-			m.status, m.refused = "", false // LIVE again: the refusal is history
-		}
-		return nil
-	case u.Gap != nil:
-		m.reload = true
-		m.setStatus("event history too old to resume: reloading", true)
-		return m.load()
-	case u.Notice != nil:
-		if u.Notice.Op == "error" {
-			m.setStatus("server: "+u.Notice.Message, true)
-		}
-		return nil
-	case u.Event != nil:
-		return m.event(u.Event)
-	}
-	return nil
+	return m, cmd
 }
 
 func (m *Model) event(ev *client.Event) tea.Cmd {
@@ -627,19 +575,19 @@ func (m *Model) selected(c int) (*ticket, int) {
 
 func (m *Model) key(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 	if m.cancelFor != 0 {
-		switch msg.Type {
-		case tea.KeyEsc:
+		switch {
+		case key.Matches(msg, m.keys.Back):
 			m.cancelFor = 0
 			m.setStatus("cancel aborted", false)
 			return m, nil
-		case tea.KeyEnter:
-			reason := strings.TrimSpace(m.reason.Value)
+		case key.Matches(msg, m.keys.Confirm):
+			reason := strings.TrimSpace(m.reason.Value())
 			if reason == "" {
 				m.setStatus("type a reason for the cancellation (esc to go back)", true)
 				return m, nil
 			}
 			id := m.cancelFor
-			if m.conn.Down() {
+			if m.live.Conn.Down() {
 				m.cancelFor = 0
 				m.refuse(m.number(id) + " not cancelled")
 				return m, nil
@@ -656,27 +604,25 @@ func (m *Model) key(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 				return cancelledMsg{id: id, order: o, err: err}
 			}
 		}
-		if msg.Type == tea.KeyCtrlC {
+		if key.Matches(msg, m.keys.ForceQuit) {
 			return m, tea.Quit
 		}
 		m.reason.Key(msg)
 		return m, nil
 	}
 	if m.showHelp && !key.Matches(msg, m.keys.Quit) {
-		if key.Matches(msg, m.keys.Help) || msg.Type == tea.KeyEsc {
+		if key.Matches(msg, m.keys.Help, m.keys.Back) {
 			m.showHelp = false
 		}
 		return m, nil
 	}
 	switch {
 	case key.Matches(msg, m.keys.Quit):
-		if m.stream != nil {
-			m.stream.Close()
-		}
+		m.live.Close()
 		return m, tea.Quit
 	case key.Matches(msg, m.keys.Help):
 		m.showHelp = true
-	case msg.Type == tea.KeyEsc:
+	case key.Matches(msg, m.keys.Back):
 		m.allDay = false
 		m.status = ""
 	case key.Matches(msg, m.keys.Dismiss):
@@ -709,12 +655,12 @@ func (m *Model) key(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 			m.setStatus("select an open ticket to cancel", true)
 			return m, nil
 		}
-		if m.conn.Down() {
+		if m.live.Conn.Down() {
 			m.refuse(t.order.OrderNumber + " not cancelled")
 			return m, nil
 		}
 		m.cancelFor = t.order.ID
-		m.reason.Value = ""
+		m.reason.Reset()
 		m.status = ""
 		return m, nil
 	}
@@ -739,7 +685,7 @@ func (m *Model) bump() tea.Cmd {
 	if next == "" {
 		return nil
 	}
-	if m.conn.Down() {
+	if m.live.Conn.Down() {
 		m.refuse(t.order.OrderNumber + " not bumped")
 		return nil
 	}

@@ -60,7 +60,7 @@ func newUnit(t *testing.T) *unit {
 	u.m = New(Config{API: u.api, Now: u.clock.Now, NoTick: true,
 		Subscribe: func(int64, []string) widgets.Stream { return u.stream }})
 	drive(u.m, u.m.Init()())
-	if !u.m.loaded || u.m.stream == nil {
+	if !u.m.live.Loaded() || u.m.live.Stream() == nil {
 		t.Fatal("not loaded")
 	}
 	return u
@@ -273,7 +273,7 @@ func TestEventsKeepTheTrueState(t *testing.T) {
 	}
 	// Connection states reach the badge.
 	u.event(client.Update{State: &client.State{Conn: client.Offline, Since: t0, Attempt: 7}})
-	if m.conn.Live() || m.conn.Problem() == "" {
+	if m.live.Conn.Live() || m.live.Conn.Problem() == "" {
 		t.Fatal("offline not shown")
 	}
 }
@@ -333,8 +333,8 @@ func TestUnreachableAtStartIsNotConnecting(t *testing.T) {
 	msg := m.Init()()
 	m.Update(msg) // the retry is a Cmd two seconds away: not run here
 	m.Update(msg)
-	if m.conn.State.Conn != client.Reconnecting || m.conn.State.Attempt != 2 || !m.conn.State.Since.Equal(t0) {
-		t.Fatalf("conn %+v, want Reconnecting attempt 2 since t0", m.conn.State)
+	if m.live.Conn.State.Conn != client.Reconnecting || m.live.Conn.State.Attempt != 2 || !m.live.Conn.State.Since.Equal(t0) {
+		t.Fatalf("conn %+v, want Reconnecting attempt 2 since t0", m.live.Conn.State)
 	}
 	if !strings.Contains(m.View(), "RECONNECTING (attempt 2") {
 		t.Fatalf("view:\n%s", m.View())
@@ -348,7 +348,7 @@ func TestRefusedLoadStops(t *testing.T) {
 	if _, cmd := m.Update(m.Init()()); cmd != nil {
 		t.Fatal("a refused load is retried")
 	}
-	if m.conn.State.Conn != client.Offline || !m.conn.State.Fatal || !strings.Contains(m.View(), "this token may not list orders") {
-		t.Fatalf("conn %+v view:\n%s", m.conn.State, m.View())
+	if m.live.Conn.State.Conn != client.Offline || !m.live.Conn.State.Fatal || !strings.Contains(m.View(), "this token may not list orders") {
+		t.Fatalf("conn %+v view:\n%s", m.live.Conn.State, m.View())
 	}
 }

@@ -109,7 +109,7 @@ func (m *Model) scope() string {
 
 func (m *Model) header(w int) string {
 	n := m.counts()
-	badge := m.conn.Badge(m.cfg.Now())
+	badge := m.live.Conn.Badge(m.cfg.Now())
 	parts := []string{
 		widgets.Title.Render("posd display"),
 		widgets.Bold.Render(m.scope()),
@@ -143,11 +143,11 @@ func (m *Model) statusLine(w int) string {
 		return widgets.Truncate(widgets.Warn.Render("Cancel "+num+" — reason: ")+m.reason.View()+widgets.Muted.Render("  enter confirm · esc back"), w)
 	case m.refused:
 		return widgets.Error.Render(widgets.Truncate(m.status, w))
-	case m.conn.Problem() != "":
-		return widgets.Error.Render(widgets.Truncate("⚠ "+m.conn.Problem(), w))
+	case m.live.Conn.Problem() != "":
+		return widgets.Error.Render(widgets.Truncate("⚠ "+m.live.Conn.Problem(), w))
 	case m.alert.Visible(now):
 		return m.alert.Banner(w)
-	case !m.loaded && m.status == "":
+	case !m.live.Loaded() && m.status == "":
 		return widgets.Muted.Render("loading open orders…")
 	case m.status != "":
 		if m.isError {
@@ -203,7 +203,7 @@ const ticketMinWidth = 25
 func (m *Model) columnBody(c, w, h int) string {
 	ts := m.column(c)
 	if len(ts) == 0 {
-		if !m.loaded {
+		if !m.live.Loaded() {
 			return ""
 		}
 		return widgets.Muted.Render(" —")

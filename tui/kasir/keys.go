@@ -11,6 +11,7 @@ type keyMap struct {
 	// In a form.
 	PrevMethod, NextMethod, NextField key.Binding
 	Confirm, Back                     key.Binding
+	ForceQuit                         key.Binding // quits even where q is typed
 	Methods                           key.Binding // help text only
 }
 
@@ -27,10 +28,11 @@ func newKeys() keyMap {
 		Quit:       key.NewBinding(key.WithKeys("q", "ctrl+c"), key.WithHelp("q", "quit")),
 		PrevMethod: key.NewBinding(key.WithKeys("left"), key.WithHelp("←", "method")),
 		NextMethod: key.NewBinding(key.WithKeys("right"), key.WithHelp("→", "method")),
-		NextField:  key.NewBinding(key.WithKeys("tab", "shift+tab"), key.WithHelp("tab", "next field")),
+		NextField:  key.NewBinding(key.WithKeys("tab", "shift+tab", "up", "down"), key.WithHelp("tab", "next field")),
 		Methods:    key.NewBinding(key.WithKeys("←→"), key.WithHelp("←/→", "method · digits: tendered")), // never typed
 		Confirm:    key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "confirm")),
 		Back:       key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "back")),
+		ForceQuit:  key.NewBinding(key.WithKeys("ctrl+c")),
 	}
 }
 

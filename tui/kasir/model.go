@@ -66,6 +66,10 @@ func (c *Config) defaults() {
 	}
 }
 
+// amountLimit is the most characters an amount field takes: Rupiah amounts
+// with thousands dots fit well inside it.
+const amountLimit = 15
+
 type mode int
 
 const (
@@ -131,12 +135,7 @@ type Model struct {
 	receipt *receipt
 	refund  *refundForm
 
-	conn     widgets.Conn
-	fails    int       // failed loads before the stream started
-	failed   time.Time // when loading first failed
-	stream   widgets.Stream
-	loaded   bool
-	reload   bool
+	live     widgets.Live
 	fetching bool // a payments refresh is in flight
 	stale    bool // another refresh is wanted when it returns
 	status   string
@@ -150,12 +149,17 @@ func New(cfg Config) *Model {
 	cfg.defaults()
 	h := help.New()
 	h.ShortSeparator = " · "
-	return &Model{
+	m := &Model{
 		cfg: cfg, keys: newKeys(), help: h,
 		width: 80, height: 24,
 		queue:   map[int64]*domain.Order{},
 		tenants: map[int64]client.Tenant{},
 	}
+	m.live = widgets.Live{
+		Load: m.load, Subscribe: cfg.Subscribe, Now: cfg.Now,
+		Rooms: []string{domain.RoomDisplay, domain.KasirRoom(cfg.CounterID)},
+	}
+	return m
 }
 
 type (
@@ -166,9 +170,7 @@ type (
 		tenants  []client.Tenant
 		err      error
 	}
-	retryLoadMsg struct{}
-	streamMsg    struct{ s widgets.Stream }
-	paymentsMsg  struct {
+	paymentsMsg struct {
 		payments []domain.Payment
 		err      error
 	}
@@ -283,6 +285,9 @@ func (m *Model) follow() {
 }
 
 func (m *Model) handle(msg tea.Msg) (tea.Model, tea.Cmd) {
+	if cmd, ok := m.live.Update(msg, m.event, m.setStatus); ok {
+		return m, cmd
+	}
 	switch msg := msg.(type) {
 	case tea.WindowSizeMsg:
 		m.width, m.height = msg.Width, msg.Height
@@ -296,16 +301,6 @@ func (m *Model) handle(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m.key(msg)
 	case loadedMsg:
 		return m.loadedMsg(msg)
-	case retryLoadMsg:
-		return m, m.load()
-	case streamMsg:
-		m.stream = msg.s
-		return m, widgets.Next(msg.s)
-	case widgets.UpdateMsg:
-		if msg.Stream != m.stream {
-			return m, nil
-		}
-		return m, tea.Batch(m.update(msg.Update), widgets.Next(msg.Stream))
 	case paymentsMsg:
 		m.fetching = false
 		if msg.err == nil {
@@ -360,21 +355,10 @@ func (m *Model) handle(msg tea.Msg) (tea.Model, tea.Cmd) {
 }
 
 func (m *Model) loadedMsg(msg loadedMsg) (tea.Model, tea.Cmd) {
-	if msg.err != nil && widgets.Refused(msg.err) {
-		m.setStatus("cannot load: "+widgets.ErrText(msg.err), true)
-		m.conn = widgets.Conn{Set: true, State: client.State{Conn: client.Offline, Fatal: true, Err: msg.err, Since: m.cfg.Now()}}
-		return m, nil // the server said no: asking again will not help
-	}
 	if msg.err != nil {
-		m.setStatus("cannot load: "+widgets.ErrText(msg.err)+" — retrying", true)
-		if m.stream == nil { // the badge must not say CONNECTING for ever
-			if m.fails == 0 {
-				m.failed = m.cfg.Now()
-			}
-			m.fails++
-			m.conn = widgets.Conn{Set: true, State: client.State{Conn: client.Reconnecting, Attempt: m.fails, Since: m.failed, Err: msg.err}}
-		}
-		return m, tea.Tick(2*time.Second, func(time.Time) tea.Msg { return retryLoadMsg{} })
+		why, retry := m.live.Failed(msg.err)
+		m.setStatus("cannot load: "+why, true)
+		return m, retry
 	}
 	for _, c := range msg.counters {
 		if c.ID == m.cfg.CounterID {
@@ -395,44 +379,17 @@ func (m *Model) loadedMsg(msg loadedMsg) (tea.Model, tea.Cmd) {
 		}
 	}
 	m.setPayments(msg.payments)
-	m.loaded = true
-	since := msg.list.LastEventID
-	if m.reload {
-		m.reload = false
-		m.setStatus("reloaded after a gap in the event history", false)
-		s := m.stream
-		return m, func() tea.Msg { s.Reset(since); return nil }
+	status, cmd := m.live.Done(msg.list.LastEventID)
+	if status != "" {
+		m.setStatus(status, false)
 	}
-	if m.stream == nil && m.cfg.Subscribe != nil {
-		sub := m.cfg.Subscribe
-		rooms := []string{domain.RoomDisplay, domain.KasirRoom(m.cfg.CounterID)}
-		return m, func() tea.Msg { return streamMsg{s: sub(since, rooms)} }
-	}
-	return m, nil
+	return m, cmd
 }
 
 func (m *Model) setPayments(ps []domain.Payment) {
 	out := append([]domain.Payment(nil), ps...)
 	sort.SliceStable(out, func(i, j int) bool { return out[i].ID > out[j].ID })
 	m.payments = out
-}
-
-func (m *Model) update(u client.Update) tea.Cmd {
-	switch {
-	case u.State != nil:
-		m.conn = widgets.Conn{State: *u.State, Set: true}
-	case u.Gap != nil:
-		m.reload = true
-		m.setStatus("event history too old to resume: reloading", true)
-		return m.load()
-	case u.Notice != nil:
-		if u.Notice.Op == "error" {
-			m.setStatus("server: "+u.Notice.Message, true)
-		}
-	case u.Event != nil:
-		return m.event(u.Event)
-	}
-	return nil
 }
 
 func (m *Model) event(ev *client.Event) tea.Cmd {
@@ -533,14 +490,14 @@ func (m *Model) selectedPayment() (*domain.Payment, int) {
 }
 
 func (m *Model) key(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
-	if msg.Type == tea.KeyCtrlC {
+	if key.Matches(msg, m.keys.ForceQuit) {
 		return m.quit()
 	}
 	switch m.mode {
 	case modePay:
 		return m.payKey(msg)
 	case modeReceipt:
-		if msg.Type == tea.KeyEnter || msg.Type == tea.KeyEsc || key.Matches(msg, m.keys.Quit) {
+		if key.Matches(msg, m.keys.Confirm, m.keys.Back, m.keys.Quit) {
 			m.mode, m.receipt = modeMain, nil
 		}
 		return m, nil
@@ -551,7 +508,7 @@ func (m *Model) key(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 		if key.Matches(msg, m.keys.Quit) {
 			return m.quit()
 		}
-		if key.Matches(msg, m.keys.Help) || msg.Type == tea.KeyEsc {
+		if key.Matches(msg, m.keys.Help, m.keys.Back) {
 			m.showHelp = false
 		}
 		return m, nil
@@ -563,7 +520,7 @@ func (m *Model) key(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 		m.showHelp = true
 	case key.Matches(msg, m.keys.Dismiss):
 		m.alert = nil
-	case msg.Type == tea.KeyEsc:
+	case key.Matches(msg, m.keys.Back):
 		m.status = ""
 	case key.Matches(msg, m.keys.Focus):
 		m.focus = 1 - m.focus
@@ -590,7 +547,7 @@ func (m *Model) key(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 			return m, nil
 		}
 		m.qsel = o.ID
-		m.pay = &payForm{order: *o, key: m.cfg.NewKey(), tendered: widgets.Input{Limit: 15}}
+		m.pay = &payForm{order: *o, key: m.cfg.NewKey(), tendered: widgets.NewInput(amountLimit)}
 		m.mode = modePay
 		m.status = ""
 		id, api := o.ID, m.cfg.API
@@ -611,7 +568,7 @@ func (m *Model) key(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 			return m, nil
 		}
 		m.refund = &refundForm{payment: *p, key: m.cfg.NewKey(),
-			reason: widgets.Input{Limit: domain.MaxReasonLen}, amount: widgets.Input{Limit: 15}}
+			reason: widgets.NewInput(domain.MaxReasonLen), amount: widgets.NewInput(amountLimit)}
 		m.mode = modeRefund
 		m.status = ""
 	}
@@ -619,25 +576,23 @@ func (m *Model) key(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 }
 
 func (m *Model) quit() (tea.Model, tea.Cmd) {
-	if m.stream != nil {
-		m.stream.Close()
-	}
+	m.live.Close()
 	return m, tea.Quit
 }
 
 // tendered is what the customer hands over: typed for cash (empty: exact),
 // always the exact total for the other methods.
 func (f *payForm) tenderedAmount() (int64, bool) {
-	if domain.Methods[f.method] != domain.MethodCash || strings.TrimSpace(f.tendered.Value) == "" {
+	if domain.Methods[f.method] != domain.MethodCash || strings.TrimSpace(f.tendered.Value()) == "" {
 		return f.order.TotalAmount, true
 	}
-	return widgets.ParseAmount(f.tendered.Value)
+	return widgets.ParseAmount(f.tendered.Value())
 }
 
 func (m *Model) payKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 	f := m.pay
 	switch {
-	case msg.Type == tea.KeyEsc:
+	case key.Matches(msg, m.keys.Back):
 		m.mode, m.pay = modeMain, nil
 		return m, nil
 	case f.busy:
@@ -647,16 +602,16 @@ func (m *Model) payKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 	case key.Matches(msg, m.keys.PrevMethod):
 		f.method = (f.method + len(domain.Methods) - 1) % len(domain.Methods)
 		f.err = ""
-	case key.Matches(msg, m.keys.NextMethod), msg.Type == tea.KeyTab:
+	case key.Matches(msg, m.keys.NextMethod, m.keys.Focus):
 		f.method = (f.method + 1) % len(domain.Methods)
 		f.err = ""
-	case msg.Type == tea.KeyEnter:
+	case key.Matches(msg, m.keys.Confirm):
 		amount, ok := f.tenderedAmount()
 		if !ok {
 			f.err = "type the amount tendered in Rupiah, e.g. 50000"
 			return m, nil
 		}
-		if m.conn.Down() {
+		if m.live.Conn.Down() {
 			f.err = "offline: payment not taken — take it when the badge says LIVE"
 			return m, nil
 		}
@@ -671,12 +626,8 @@ func (m *Model) payKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 		}
 	default:
 		if domain.Methods[f.method] == domain.MethodCash {
-			if msg.Type == tea.KeyRunes {
-				for _, r := range msg.Runes {
-					if (r < '0' || r > '9') && r != '.' {
-						return m, nil
-					}
-				}
+			if !amountKey(msg) {
+				return m, nil
 			}
 			if f.tendered.Key(msg) {
 				f.err = ""
@@ -684,6 +635,20 @@ func (m *Model) payKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 		}
 	}
 	return m, nil
+}
+
+// amountKey reports whether a key may reach an amount field: typed
+// characters must be digits or the thousands dot.
+func amountKey(msg tea.KeyMsg) bool {
+	if msg.Type != tea.KeyRunes {
+		return true
+	}
+	for _, r := range msg.Runes {
+		if (r < '0' || r > '9') && r != '.' {
+			return false
+		}
+	}
+	return true
 }
 
 func (m *Model) paidMsg(msg paidMsg) (tea.Model, tea.Cmd) {
@@ -720,30 +685,30 @@ func (m *Model) paidMsg(msg paidMsg) (tea.Model, tea.Cmd) {
 func (m *Model) refundKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 	f := m.refund
 	switch {
-	case msg.Type == tea.KeyEsc:
+	case key.Matches(msg, m.keys.Back):
 		m.mode, m.refund = modeMain, nil
 		return m, nil
 	case f.busy:
 		return m, nil
-	case msg.Type == tea.KeyTab || msg.Type == tea.KeyShiftTab || msg.Type == tea.KeyUp || msg.Type == tea.KeyDown:
+	case key.Matches(msg, m.keys.NextField):
 		f.field = 1 - f.field
-	case msg.Type == tea.KeyEnter:
-		reason := strings.TrimSpace(f.reason.Value)
+	case key.Matches(msg, m.keys.Confirm):
+		reason := strings.TrimSpace(f.reason.Value())
 		if reason == "" {
 			f.err = "a refund needs a reason"
 			f.field = 0
 			return m, nil
 		}
 		var amount int64
-		if strings.TrimSpace(f.amount.Value) != "" {
+		if strings.TrimSpace(f.amount.Value()) != "" {
 			var ok bool
-			if amount, ok = widgets.ParseAmount(f.amount.Value); !ok || amount == 0 {
+			if amount, ok = widgets.ParseAmount(f.amount.Value()); !ok || amount == 0 {
 				f.err = "type the amount in Rupiah, or leave it empty for all that is left"
 				f.field = 1
 				return m, nil
 			}
 		}
-		if m.conn.Down() {
+		if m.live.Conn.Down() {
 			f.err = "offline: not refunded — refund when the badge says LIVE"
 			return m, nil
 		}
@@ -759,12 +724,8 @@ func (m *Model) refundKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 		in := &f.reason
 		if f.field == 1 {
 			in = &f.amount
-			if msg.Type == tea.KeyRunes {
-				for _, r := range msg.Runes {
-					if (r < '0' || r > '9') && r != '.' {
-						return m, nil
-					}
-				}
+			if !amountKey(msg) {
+				return m, nil
 			}
 		}
 		if in.Key(msg) {

@@ -58,7 +58,7 @@ func newUnit(t *testing.T) *unit {
 	close(u.stream.ch) // the re-arming Cmd returns at once
 	u.m = New(config(u.api, u.stream, u.clock))
 	drive(u.m, u.m.Init()())
-	if !u.m.loaded || u.m.stream == nil || len(u.m.queue) != 3 || len(u.m.payments) != 2 {
+	if !u.m.live.Loaded() || u.m.live.Stream() == nil || len(u.m.queue) != 3 || len(u.m.payments) != 2 {
 		t.Fatalf("not loaded: %d orders, %d payments", len(u.m.queue), len(u.m.payments))
 	}
 	return u
@@ -126,7 +126,7 @@ func TestKeyPayFlow(t *testing.T) {
 		t.Fatal("→ is not QRIS")
 	}
 	drive(m, keyRunes("5"))
-	if m.pay.tendered.Value != "" {
+	if m.pay.tendered.Value() != "" {
 		t.Fatal("digits typed for QRIS")
 	}
 	drive(m, keyTab)
@@ -364,5 +364,32 @@ func TestSummaryDoesNotOverflow(t *testing.T) {
 	}
 	if v := u.m.View(); strings.Contains(v, "-Rp") {
 		t.Fatalf("the summary shows a negative amount:\n%s", v)
+	}
+}
+
+// In the refund form the arrows switch fields, but j and k — the list's
+// other up/down keys — are letters of the reason.
+func TestRefundReasonTakesListLetters(t *testing.T) {
+	u := newUnit(t)
+	m := u.m
+	drive(m, keyTab)
+	drive(m, keyDown)
+	drive(m, keyRunes("r"))
+	if m.mode != modeRefund {
+		t.Fatalf("mode %v", m.mode)
+	}
+	drive(m, keyRunes("j"))
+	drive(m, keyRunes("k"))
+	if m.refund.field != 0 || m.refund.reason.Value() != "jk" {
+		t.Fatalf("field %d reason %q, want the reason to read jk", m.refund.field, m.refund.reason.Value())
+	}
+	drive(m, keyDown)
+	if m.refund.field != 1 {
+		t.Fatal("down arrow did not move to the amount")
+	}
+	drive(m, keyUp)
+	drive(m, keyLeft) // not a field key: changes nothing
+	if m.refund.field != 0 || m.refund.reason.Value() != "jk" {
+		t.Fatalf("field %d reason %q", m.refund.field, m.refund.reason.Value())
 	}
 }

@@ -101,7 +101,7 @@ func (m *Model) header(w int) string {
 		name = m.counter + " (" + name + ")"
 	}
 	now := m.cfg.Now()
-	badge := m.conn.Badge(now)
+	badge := m.live.Conn.Badge(now)
 	for _, left := range []string{
 		widgets.Title.Render("posd kasir") + " · " + widgets.Bold.Render(name) + " · " + widgets.Clock(now) +
 			" · shift since " + widgets.Clock(m.cfg.ShiftStart)[:5],
@@ -116,11 +116,11 @@ func (m *Model) header(w int) string {
 
 func (m *Model) statusLine(w int) string {
 	switch {
-	case m.conn.Problem() != "":
-		return widgets.Error.Render(widgets.Truncate("⚠ "+m.conn.Problem(), w))
+	case m.live.Conn.Problem() != "":
+		return widgets.Error.Render(widgets.Truncate("⚠ "+m.live.Conn.Problem(), w))
 	case m.alert.Visible(m.cfg.Now()):
 		return m.alert.Banner(w)
-	case !m.loaded && m.status == "":
+	case !m.live.Loaded() && m.status == "":
 		return widgets.Muted.Render("loading…")
 	case m.status != "" && m.isError:
 		return widgets.Error.Render(widgets.Truncate(m.status, w))
@@ -151,7 +151,7 @@ func queueTitle(n, w int) string {
 func (m *Model) queueView(w, h int) string {
 	q := m.queueList()
 	if len(q) == 0 {
-		if !m.loaded {
+		if !m.live.Loaded() {
 			return ""
 		}
 		return widgets.Muted.Render("no unpaid orders")
@@ -178,7 +178,7 @@ func (m *Model) queueView(w, h int) string {
 
 func (m *Model) feedView(w, h int) string {
 	if len(m.payments) == 0 {
-		if !m.loaded {
+		if !m.live.Loaded() {
 			return ""
 		}
 		return widgets.Muted.Render("no payments this shift yet")
@@ -261,8 +261,8 @@ func (m *Model) payView(w int) string {
 	cash := domain.Methods[f.method] == domain.MethodCash
 	if cash {
 		typed := f.tendered.View()
-		if n, ok := widgets.ParseAmount(f.tendered.Value); ok {
-			typed = strings.TrimPrefix(widgets.Rupiah(n), "Rp ") + (&widgets.Input{}).View()
+		if n, ok := widgets.ParseAmount(f.tendered.Value()); ok {
+			typed = strings.TrimPrefix(widgets.Rupiah(n), "Rp ") + widgets.Cursor()
 		}
 		lines = append(lines, "Tendered Rp "+typed+widgets.Muted.Render(" (empty: exact)"))
 	} else {
@@ -334,16 +334,16 @@ func (m *Model) refundView(w int) string {
 		}
 		return "  " + s
 	}
-	reason := f.reason.Value
+	reason := f.reason.Value()
 	if f.field == 0 {
 		reason = f.reason.View()
 	}
-	amount := f.amount.Value
-	if n, ok := widgets.ParseAmount(f.amount.Value); ok {
+	amount := f.amount.Value()
+	if n, ok := widgets.ParseAmount(f.amount.Value()); ok {
 		amount = strings.TrimPrefix(widgets.Rupiah(n), "Rp ")
 	}
 	if f.field == 1 {
-		amount += (&widgets.Input{}).View() // the cursor
+		amount += widgets.Cursor() // the cursor
 	}
 	lines = append(lines,
 		label(0, "Reason ")+widgets.Truncate(reason, w-10),

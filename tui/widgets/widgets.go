@@ -298,40 +298,6 @@ func (a *Alert) Banner(w int) string {
 		Render(Truncate(text, w))
 }
 
-// Input is a one-line text field: typed runes, backspace, ctrl+u to clear.
-type Input struct {
-	Value string
-	Limit int // in runes; 0: no limit
-}
-
-// Key applies a key press; it reports whether the key was used.
-func (in *Input) Key(msg tea.KeyMsg) bool {
-	switch msg.Type {
-	case tea.KeyRunes, tea.KeySpace:
-		r := msg.Runes
-		if msg.Type == tea.KeySpace {
-			r = []rune{' '}
-		}
-		if in.Limit > 0 && len([]rune(in.Value))+len(r) > in.Limit {
-			return true
-		}
-		in.Value += string(r)
-		return true
-	case tea.KeyBackspace:
-		if r := []rune(in.Value); len(r) > 0 {
-			in.Value = string(r[:len(r)-1])
-		}
-		return true
-	case tea.KeyCtrlU:
-		in.Value = ""
-		return true
-	}
-	return false
-}
-
-// View renders the value with a block cursor.
-func (in *Input) View() string { return in.Value + lipgloss.NewStyle().Reverse(true).Render(" ") }
-
 // ErrText is what a console shows for a failed call: a sentence for people
 // when the server said why (client.APIError.Words), its own
 // message otherwise, else the error (e.g. "server unreachable …").
