@@ -1,6 +1,8 @@
-// Package service holds posd's use cases: validate, then one store
-// transaction that makes the change and appends its events. The store hands
-// committed events to the hub; nothing here touches a socket.
+// Package service holds posd's use cases and their scope rules. A write
+// validates, then runs one store transaction that makes the change and
+// appends its events; the store hands committed events to the hub. A read
+// checks the caller's scope and returns what it may see. Nothing here
+// touches a socket or knows HTTP.
 package service
 
 import (
@@ -21,10 +23,12 @@ type Writer interface {
 	Write(ctx context.Context, fn func(store.Tx) error) error
 }
 
-// Service runs posd's use cases. Every method takes the caller's principal
-// and refuses what it does not cover.
+// Service runs posd's use cases, reads and writes alike. Every method takes
+// the caller's principal and refuses what it does not cover, so the API, the
+// CLI and any report share one set of scope rules.
 type Service struct {
 	w      Writer
+	r      Reader
 	log    *slog.Logger
 	limits domain.Limits
 }
@@ -45,18 +49,18 @@ func (c *Config) defaults() {
 }
 
 // New builds a Service with the default limits.
-func New(w Writer, log *slog.Logger) *Service {
-	s, _ := NewWithConfig(w, Config{Logger: log}) // the defaults are valid
+func New(st Store, log *slog.Logger) *Service {
+	s, _ := NewWithConfig(st, Config{Logger: log}) // the defaults are valid
 	return s
 }
 
 // NewWithConfig builds a Service; it refuses limits that make no sense.
-func NewWithConfig(w Writer, cfg Config) (*Service, error) {
+func NewWithConfig(st Store, cfg Config) (*Service, error) {
 	cfg.defaults()
 	if err := cfg.Limits.Validate(); err != nil {
 		return nil, err
 	}
-	return &Service{w: w, log: cfg.Logger, limits: cfg.Limits}, nil
+	return &Service{w: st, r: st, log: cfg.Logger, limits: cfg.Limits}, nil
 }
 
 type idemKey struct{}
