@@ -23,7 +23,8 @@ type readStore struct {
 	limit       int
 }
 
-func (*readStore) Write(context.Context, func(store.Tx) error) error {
+func (s *readStore) Write(context.Context, func(store.Tx) error) error {
+	s.asked = append(s.asked, "write")
 	return errors.New("reads only")
 }
 
@@ -299,6 +300,50 @@ func TestTenantsAndCountersForEveryRole(t *testing.T) {
 		}
 		if cs, err := s.Counters(context.Background(), p); err != nil || len(cs) != 2 {
 			t.Errorf("Counters as %+v = %v, %v; want both", p, cs, err)
+		}
+	}
+}
+
+// A token that may change or scan no order at all is refused by the
+// service itself, before any lookup, whoever calls it: the answer says
+// nothing about the id or the code.
+func TestOrderWritesRefusedBeforeLookup(t *testing.T) {
+	ctx := context.Background()
+	writes := map[string]func(*Service, auth.Principal) error{
+		"set status": func(s *Service, p auth.Principal) error {
+			_, err := s.SetStatus(ctx, p, 11, domain.StatusPreparing)
+			return err
+		},
+		"cancel": func(s *Service, p auth.Principal) error {
+			_, err := s.Cancel(ctx, p, 11, "left")
+			return err
+		},
+		"scan token": func(s *Service, p auth.Principal) error {
+			_, err := s.ScanQR(ctx, p, "qrtokenqrtokenqrtoken1")
+			return err
+		},
+		"scan code": func(s *Service, p auth.Principal) error {
+			_, err := s.ScanCode(ctx, p, "ABC234")
+			return err
+		},
+	}
+	refused := map[string][]auth.Principal{
+		"set status": {kasir1, board, kitchen1, user7},
+		"cancel":     {kasir1, board, kitchen1, user7},
+		"scan token": {board, kitchen1, user7},
+		"scan code":  {board, kitchen1, user7},
+	}
+	for name, do := range writes {
+		for _, p := range refused[name] {
+			st := &readStore{}
+			if err := do(New(st, nil), p); domain.ErrorCode(err) != domain.CodeForbidden || len(st.asked) > 0 {
+				t.Errorf("%s as %+v: %v after asking the store %v; want forbidden before any lookup", name, p, err, st.asked)
+			}
+		}
+		// Those that may act on some orders go on to the store.
+		st := &readStore{}
+		if err := do(New(st, nil), tenant1); domain.ErrorCode(err) == domain.CodeForbidden || !slices.Equal(st.asked, []string{"write"}) {
+			t.Errorf("%s as tenant: %v after asking the store %v; want the write tried", name, err, st.asked)
 		}
 	}
 }

@@ -253,7 +253,12 @@ func orderInScope(tx store.Tx, p auth.Principal, id int64, allowed func(auth.Pri
 }
 
 // SetStatus moves an order one step forward and logs order:status_changed.
+// A token that may change no order is refused before the lookup, so the
+// answer says nothing about the id.
 func (s *Service) SetStatus(ctx context.Context, p auth.Principal, id int64, to domain.Status) (*domain.Order, error) {
+	if !p.CanWriteAnyOrder() {
+		return nil, forbidden("this token may not change orders")
+	}
 	return write(ctx, s, func(tx store.Tx) (*domain.Order, error) {
 		o, err := orderInScope(tx, p, id, auth.Principal.CanWriteOrder)
 		if err != nil {
@@ -278,6 +283,9 @@ func (s *Service) SetStatus(ctx context.Context, p auth.Principal, id int64, to 
 // Cancel cancels an open order and refunds whatever of its payment stands,
 // logging payment:refunded (when money goes back) and order:cancelled.
 func (s *Service) Cancel(ctx context.Context, p auth.Principal, id int64, reason string) (*domain.Order, error) {
+	if !p.CanWriteAnyOrder() { // before the lookup, as in SetStatus
+		return nil, forbidden("this token may not cancel orders")
+	}
 	if err := domain.CheckText("reason", reason, domain.MaxReasonLen, true); err != nil {
 		return nil, err
 	}
@@ -456,6 +464,9 @@ func (s *Service) ScanCode(ctx context.Context, p auth.Principal, typed string) 
 }
 
 func (s *Service) scan(ctx context.Context, p auth.Principal, find func(store.Tx) (*domain.QRCode, error), unknown string) (*domain.QRCode, error) {
+	if !p.CanScanAny() { // before the lookup: the answer says nothing about the code
+		return nil, forbidden("this token may not scan QR codes")
+	}
 	return write(ctx, s, func(tx store.Tx) (*domain.QRCode, error) {
 		q, err := find(tx)
 		if err != nil {
