@@ -169,7 +169,9 @@ func (a *API) getOrder(w http.ResponseWriter, r *http.Request, p auth.Principal)
 // Order writes answer 403 up front to tokens that may change no order at all
 // (display, kasir, user), before any lookup, so the answer says nothing about
 // the id; a tenant token asking about another stall's order gets the 404 of
-// a missing one (service.orderInScope).
+// a missing one (service.orderInScope). The service refuses the first kind
+// itself too; the handlers ask first so a malformed id or body changes
+// nothing in that answer.
 
 func (a *API) setStatus(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
 	if !p.CanWriteAnyOrder() {
