@@ -1,5 +1,7 @@
 // Package api is posd's HTTP API: JSON handlers over the service, auth and
-// CORS middleware, idempotent retries. Errors become statuses in errors.go.
+// CORS middleware, idempotent retries. A handler decodes the request, calls
+// one service use case (which checks the caller's scope) and encodes the
+// answer. Errors become statuses in errors.go.
 package api
 
 import (
@@ -19,15 +21,10 @@ import (
 	"github.com/posd/posd/store"
 )
 
-// Reader is what the API reads from the store.
-type Reader interface {
-	Tenants(ctx context.Context) ([]domain.Tenant, error)
-	Counters(ctx context.Context) ([]domain.Counter, error)
-	Order(ctx context.Context, id int64) (*domain.Order, error)
-	Orders(ctx context.Context, f store.OrderFilter) ([]domain.Order, int64, error)
-	Payments(ctx context.Context, f store.PaymentFilter) ([]domain.Payment, error)
-	ReadEvents(ctx context.Context, after int64, rooms []string, limit int) ([]domain.Event, error)
-	HorizonFor(ctx context.Context, rooms []string) (int64, error)
+// Replays finds a token's stored response to an Idempotency-Key. It is the
+// one read the API makes itself; every other read is a service use case,
+// with its scope rules.
+type Replays interface {
 	Idempotency(ctx context.Context, tokenID int64, key string) (*store.IdempotentResult, error)
 }
 
@@ -84,7 +81,7 @@ type Observer interface {
 // Config wires the API.
 type Config struct {
 	Service      *service.Service
-	Reader       Reader
+	Replays      Replays
 	Hub          Hub
 	Auth         auth.Authenticator
 	Tokens       Tokens
@@ -279,7 +276,7 @@ func (a *API) serve(w http.ResponseWriter, r *http.Request, h handlerFunc, okSta
 // replay answers from the token's stored response to key, if there is one.
 // Keys are per token: another token's key of the same name is not seen.
 func (a *API) replay(w http.ResponseWriter, ctx context.Context, tokenID int64, key, hash string) (bool, error) {
-	prev, err := a.cfg.Reader.Idempotency(ctx, tokenID, key)
+	prev, err := a.cfg.Replays.Idempotency(ctx, tokenID, key)
 	if err != nil || prev == nil {
 		return false, err
 	}

@@ -333,7 +333,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		storage = fs
 	}
 	a := api.New(api.Config{
-		Service: s.Service, Reader: st, Hub: h, Auth: authn, Tokens: s.Tokens, Origins: origins,
+		Service: s.Service, Replays: st, Hub: h, Auth: authn, Tokens: s.Tokens, Origins: origins,
 		AuthOff: cfg.AuthOff, MaxBodyBytes: cfg.MaxBodyBytes, Logger: apiLog, Observer: m, Storage: storage, Lag: s, Cluster: s,
 	})
 	s.native = native.New(native.Config{

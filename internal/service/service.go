@@ -1,6 +1,8 @@
-// Package service holds posd's use cases: validate, then one store
-// transaction that makes the change and appends its events. The store hands
-// committed events to the hub; nothing here touches a socket.
+// Package service holds posd's use cases and their scope rules. A write
+// validates, then runs one store transaction that makes the change and
+// appends its events; the store hands committed events to the hub. A read
+// checks the caller's scope and returns what it may see. Nothing here
+// touches a socket or knows HTTP.
 package service
 
 import (
@@ -21,10 +23,12 @@ type Writer interface {
 	Write(ctx context.Context, fn func(store.Tx) error) error
 }
 
-// Service runs posd's use cases. Every method takes the caller's principal
-// and refuses what it does not cover.
+// Service runs posd's use cases, reads and writes alike. Every method takes
+// the caller's principal and refuses what it does not cover, so the API, the
+// CLI and any report share one set of scope rules.
 type Service struct {
 	w      Writer
+	r      Reader
 	log    *slog.Logger
 	limits domain.Limits
 }
@@ -45,18 +49,18 @@ func (c *Config) defaults() {
 }
 
 // New builds a Service with the default limits.
-func New(w Writer, log *slog.Logger) *Service {
-	s, _ := NewWithConfig(w, Config{Logger: log}) // the defaults are valid
+func New(st Store, log *slog.Logger) *Service {
+	s, _ := NewWithConfig(st, Config{Logger: log}) // the defaults are valid
 	return s
 }
 
 // NewWithConfig builds a Service; it refuses limits that make no sense.
-func NewWithConfig(w Writer, cfg Config) (*Service, error) {
+func NewWithConfig(st Store, cfg Config) (*Service, error) {
 	cfg.defaults()
 	if err := cfg.Limits.Validate(); err != nil {
 		return nil, err
 	}
-	return &Service{w: w, log: cfg.Logger, limits: cfg.Limits}, nil
+	return &Service{w: st, r: st, log: cfg.Logger, limits: cfg.Limits}, nil
 }
 
 type idemKey struct{}
@@ -249,7 +253,12 @@ func orderInScope(tx store.Tx, p auth.Principal, id int64, allowed func(auth.Pri
 }
 
 // SetStatus moves an order one step forward and logs order:status_changed.
+// A token that may change no order is refused before the lookup, so the
+// answer says nothing about the id.
 func (s *Service) SetStatus(ctx context.Context, p auth.Principal, id int64, to domain.Status) (*domain.Order, error) {
+	if !p.CanWriteAnyOrder() {
+		return nil, forbidden("this token may not change orders")
+	}
 	return write(ctx, s, func(tx store.Tx) (*domain.Order, error) {
 		o, err := orderInScope(tx, p, id, auth.Principal.CanWriteOrder)
 		if err != nil {
@@ -274,6 +283,9 @@ func (s *Service) SetStatus(ctx context.Context, p auth.Principal, id int64, to 
 // Cancel cancels an open order and refunds whatever of its payment stands,
 // logging payment:refunded (when money goes back) and order:cancelled.
 func (s *Service) Cancel(ctx context.Context, p auth.Principal, id int64, reason string) (*domain.Order, error) {
+	if !p.CanWriteAnyOrder() { // before the lookup, as in SetStatus
+		return nil, forbidden("this token may not cancel orders")
+	}
 	if err := domain.CheckText("reason", reason, domain.MaxReasonLen, true); err != nil {
 		return nil, err
 	}
@@ -452,6 +464,9 @@ func (s *Service) ScanCode(ctx context.Context, p auth.Principal, typed string) 
 }
 
 func (s *Service) scan(ctx context.Context, p auth.Principal, find func(store.Tx) (*domain.QRCode, error), unknown string) (*domain.QRCode, error) {
+	if !p.CanScanAny() { // before the lookup: the answer says nothing about the code
+		return nil, forbidden("this token may not scan QR codes")
+	}
 	return write(ctx, s, func(tx store.Tx) (*domain.QRCode, error) {
 		q, err := find(tx)
 		if err != nil {
