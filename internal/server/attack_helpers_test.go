@@ -99,6 +99,23 @@ func attackServe(t *testing.T, extra ...string) *attackProc {
 // prepared, such as a tiny tmpfs, or to start again on the same file).
 func serveOn(t *testing.T, db string, extra ...string) *attackProc {
 	t.Helper()
+	// A port found free can be taken before the binary binds it (by the
+	// ephemeral port of some test's outgoing connection): try another.
+	for attempt := 1; ; attempt++ {
+		p, inUse := tryServeOn(t, db, extra...)
+		if !inUse {
+			return p
+		}
+		if attempt == 5 {
+			t.Fatalf("posd serve found its port taken 5 times\n%s", p.stderr)
+		}
+	}
+}
+
+// tryServeOn starts the binary on a port found free and waits for
+// /healthz; inUse reports that the port was taken meanwhile.
+func tryServeOn(t *testing.T, db string, extra ...string) (p *attackProc, inUse bool) {
+	t.Helper()
 	bin := attackBinary(t)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -106,7 +123,7 @@ func serveOn(t *testing.T, db string, extra ...string) *attackProc {
 	}
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
-	p := &attackProc{
+	p = &attackProc{
 		Addr:   "127.0.0.1:" + strconv.Itoa(port),
 		DB:     db,
 		stderr: &lockedBuffer{},
@@ -133,14 +150,21 @@ func serveOn(t *testing.T, db string, extra ...string) *attackProc {
 	for {
 		select {
 		case <-p.exited:
+			if strings.Contains(p.stderr.String(), "address already in use") {
+				return p, true
+			}
 			t.Fatalf("posd serve exited: %v\n%s", p.err, p.stderr)
 		default:
 		}
-		resp, err := http.Get(p.Base + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
+		// Its own "listening" line first: a /healthz answer alone could
+		// come from another server that took the port.
+		if strings.Contains(p.stderr.String(), "posd listening") {
+			resp, err := http.Get(p.Base + "/healthz")
+			if err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					break
+				}
 			}
 		}
 		if time.Now().After(deadline) {
@@ -153,7 +177,7 @@ func serveOn(t *testing.T, db string, extra ...string) *attackProc {
 		t.Fatal(err)
 	}
 	p.Admin = strings.TrimSpace(string(tok))
-	return p
+	return p, false
 }
 
 func tail(s string, n int) string {
