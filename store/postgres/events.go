@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/posd/posd/internal/domain"
+	"github.com/posd/posd/store"
 )
 
 const eventCols = `e.id, e.name, e.type, e.ts, e.data, e.severity, e.message, e.rooms`
@@ -206,21 +207,9 @@ func (s *Store) prune(ctx context.Context, cutoff time.Time, keepPerRoom int) (i
 	if err := rows.Err(); err != nil {
 		return 0, readErr("prune", err)
 	}
-	total := 0
-	var after int64
-	for {
-		n, next, more, err := s.pruneBatch(ctx, cutoff, floor, after, pruneBatchSize)
-		total += n
-		if err != nil || !more {
-			return total, err
-		}
-		after = next
-		select {
-		case <-ctx.Done():
-			return total, ctx.Err()
-		case <-time.After(5 * time.Millisecond): // let writers in
-		}
-	}
+	return store.PruneBatches(ctx, func(after int64) (int, int64, bool, error) {
+		return s.pruneBatch(ctx, cutoff, floor, after, pruneBatchSize)
+	})
 }
 
 // pruneBatchSize is how many events one prune transaction deletes at most.
@@ -251,48 +240,27 @@ const pruneCandidates = `SELECT id, rooms, created_at FROM events WHERE id > $1 
 // after, reading at most 4×batch candidates. It returns where the next batch
 // starts, and whether there may be more.
 func (s *Store) pruneBatch(ctx context.Context, cutoff time.Time, floor map[string]int64, after int64, batch int) (n int, next int64, more bool, err error) {
-	limit := batch * 4
-	rows, err := s.pool.Query(ctx, pruneCandidates, after, limit)
+	plan := store.NewPrunePlan(floor, cutoff, batch, after)
+	rows, err := s.pool.Query(ctx, pruneCandidates, after, plan.Limit())
 	if err != nil {
 		return 0, after, false, readErr("prune", err)
 	}
-	var victims []int64
-	var top int64
-	roomTop := map[string]int64{} // per room, the highest id deleted
-	next, scanned, young, old := after, 0, false, ms(cutoff)
-	for len(victims) < batch && rows.Next() {
+	for rows.Next() {
 		var id, created int64
 		var rooms string
 		if err := rows.Scan(&id, &rooms, &created); err != nil {
 			rows.Close()
 			return 0, after, false, readErr("prune", err)
 		}
-		if created >= old {
-			young = true
+		if !plan.Consider(id, rooms, created) {
 			break
-		}
-		next, scanned = id, scanned+1
-		keep := false
-		names := strings.Split(rooms, ",")
-		for _, r := range names {
-			if f, ok := floor[r]; ok && (f == 0 || id >= f) {
-				keep = true
-				break
-			}
-		}
-		if !keep {
-			victims = append(victims, id)
-			top = max(top, id)
-			for _, r := range names {
-				roomTop[r] = max(roomTop[r], id)
-			}
 		}
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return 0, after, false, readErr("prune", err)
 	}
-	more = !young && (scanned == limit || len(victims) == batch)
+	victims, top, roomTop, next, more := plan.Victims, plan.Top, plan.RoomTop, plan.Next, plan.More()
 	if len(victims) == 0 {
 		return 0, next, more, nil
 	}
