@@ -53,11 +53,23 @@ func (e *apiError) Error() string { return fmt.Sprintf("HTTP %d: %s", e.Status, 
 
 // post sends a JSON body and returns the response body of a 2xx.
 func (a *api) post(ctx context.Context, path string, body []byte) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.base+path, bytes.NewReader(body))
+	return a.do(ctx, http.MethodPost, path, body, 1<<20)
+}
+
+// do sends one request and returns the body (at most max bytes) of a 2xx
+// answer.
+func (a *api) do(ctx context.Context, method, path string, body []byte, maxBody int64) ([]byte, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, a.base+path, rd)
 	if err != nil {
 		return nil, err
 	}
-	req.Header.Set("Content-Type", "application/json")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	if a.token != "" {
 		req.Header.Set("Authorization", "Bearer "+a.token)
 	}
@@ -66,7 +78,7 @@ func (a *api) post(ctx context.Context, path string, body []byte) ([]byte, error
 		return nil, err
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
 	if err != nil {
 		return nil, err
 	}
@@ -99,26 +111,7 @@ func idOf(b []byte) (int64, error) {
 
 // get fetches path and returns the body of a 2xx answer.
 func (a *api) get(ctx context.Context, path string) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.base+path, nil)
-	if err != nil {
-		return nil, err
-	}
-	if a.token != "" {
-		req.Header.Set("Authorization", "Bearer "+a.token)
-	}
-	resp, err := a.hc.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode/100 != 2 {
-		return nil, &apiError{Status: resp.StatusCode, Body: strings.TrimSpace(string(truncate(b, 300)))}
-	}
-	return b, nil
+	return a.do(ctx, http.MethodGet, path, nil, 8<<20)
 }
 
 // BenchCodePrefix starts the code of every stall the bench sets up: BX1,
