@@ -264,7 +264,13 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		cfg.Hub.MaxConnections = hub.DefaultMaxConnections
 	}
 	if room := max(s.edge.Limits().MaxConns-APIReserve, 16); cfg.Hub.MaxConnections > room {
-		cfg.Logger.Warn("socket cap lowered to fit the file descriptor limit (ulimit -n), keeping room for the API",
+		// Worth a warning only when an operator asked for more; the
+		// default fits itself to the machine every start.
+		log := cfg.Logger.Info
+		if cfg.Hub.MaxConnections != hub.DefaultMaxConnections {
+			log = cfg.Logger.Warn
+		}
+		log("socket cap lowered to fit the file descriptor limit (ulimit -n), keeping room for the API",
 			"max_connections", cfg.Hub.MaxConnections, "now", room, "fd_limit", edge.FDLimit())
 		cfg.Hub.MaxConnections = room
 	}
