@@ -277,6 +277,16 @@ func (d *Dispatcher) reconcile(ctx context.Context, held []store.Webhook) {
 	}
 }
 
+// CheckURL refuses a URL the client's policy does not allow, at
+// registration.
+func (d *Dispatcher) CheckURL(ctx context.Context, raw string) error {
+	_, err := d.cfg.Client.Policy().CheckURL(ctx, raw)
+	return err
+}
+
+// NewSecret makes an endpoint's signing secret.
+func (d *Dispatcher) NewSecret() string { return NewSecret() }
+
 // Ping sends a ping message to w now, outside the log's order, and
 // records it among w's deliveries. Its id is ping_ and random characters,
 // never a number, so it cannot be taken for an event.
