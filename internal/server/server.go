@@ -582,7 +582,7 @@ func (s *Server) Run(ctx context.Context) error {
 	defer cancel()
 	_ = s.http.Shutdown(shutCtx) // in-flight requests finish; their events are published
 	s.sio.Close()                // again, and waited for (it writes the recovery records): Shutdown runs its hooks in the background
-	stopWebhooks() // each worker records its cursor; the leases are released for another node
+	stopWebhooks()               // each worker records its cursor; the leases are released for another node
 	<-whDone
 	stopHub() // every socket gets 1001 going away
 	<-s.Hub.Done()
