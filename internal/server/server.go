@@ -222,6 +222,10 @@ type Server struct {
 	webhooks  *webhook.Dispatcher
 }
 
+// SingleNodeOwner holds the webhook leases of a server alone on its
+// (SQLite) database, whatever its node id.
+const SingleNodeOwner = "local"
+
 // HeartbeatEvery is how often a node on a shared database records its
 // figures in the node registry; store.NodeLiveFor is several of these.
 const HeartbeatEvery = 2 * time.Second
@@ -288,6 +292,12 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	// endpoint delivered from its own cursor by whichever node holds it.
 	wcfg := cfg.WebhookTuning
 	wcfg.Store, wcfg.Client, wcfg.NodeID, wcfg.Metrics, wcfg.Now = st, webhook.NewClient(cfg.Webhooks), cfg.NodeID, m, cfg.Now
+	if !s.clustered {
+		// One process owns a SQLite file: a restart after a crash takes
+		// its endpoints back at once instead of waiting out the dead
+		// process's leases (its node id was random).
+		wcfg.NodeID = SingleNodeOwner
+	}
 	wcfg.Logger = cfg.Logger.With("component", "webhook")
 	wcfg.Alert = func(ctx context.Context, msg string) {
 		if _, err := s.Service.Alert(ctx, auth.Principal{Role: auth.RoleAdmin}, "error", shortAlert(msg)); err != nil {
