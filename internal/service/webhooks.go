@@ -37,7 +37,7 @@ type Webhooks struct {
 
 // MaxWebhooks is how many endpoints one stall, or the admins, may have:
 // each is a goroutine and a connection on the node that delivers it.
-const MaxWebhooks = 20
+const MaxWebhooks = 100
 
 // NewWebhook is the input of AddWebhook.
 type NewWebhook struct {
