@@ -102,6 +102,8 @@ type Store interface {
 	// does nothing.
 	Broadcast(ctx context.Context, cmd Command) error
 
+	Webhooks
+
 	SchemaVersion(ctx context.Context) (int, error)
 	Close() error
 }
@@ -135,6 +137,7 @@ func (n NodeInfo) Live(now time.Time) bool {
 const (
 	CmdCloseRoom  = "close_room"  // close Room's connections (4002)
 	CmdCloseToken = "close_token" // close TokenID's connections (4001)
+	CmdWebhooks   = "webhooks"    // endpoints were added or changed: claim now
 )
 
 // Command is an order to every node. From names the node that sent it,

@@ -169,8 +169,18 @@ func newStatsCmd() *cobra.Command {
 			if err != nil {
 				return apiFailure(err)
 			}
+			// Endpoints that are disabled or retrying; a token that manages
+			// none (not an admin) just sees none.
+			var failing []client.Webhook
+			if hooks, err := c.Webhooks(cmd.Context()); err == nil {
+				for _, h := range hooks {
+					if h.Failing() {
+						failing = append(failing, h)
+					}
+				}
+			}
 			if o.json {
-				return printJSON(cmd.OutOrStdout(), map[string]any{"active": active, "rooms": rooms, "nodes": nodes})
+				return printJSON(cmd.OutOrStdout(), map[string]any{"active": active, "rooms": rooms, "nodes": nodes, "failing_webhooks": failing})
 			}
 			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintf(w, "nodes\t%d\n", nodes)
@@ -182,6 +192,9 @@ func newStatsCmd() *cobra.Command {
 			sort.Strings(names)
 			for _, r := range names {
 				fmt.Fprintf(w, "%s\t%d\n", r, rooms[r])
+			}
+			for _, h := range failing {
+				fmt.Fprintf(w, "webhook %d\t%s\t%s\n", h.ID, h.URL, webhookStatus(h))
 			}
 			return w.Flush()
 		},

@@ -25,6 +25,7 @@ func newRootCmd() *cobra.Command {
 		newNotifyCmd(),
 		newStatsCmd(),
 		newNodesCmd(),
+		newWebhookCmd(),
 		newOrderCmd(),
 		newPayCmd(),
 		newRefundCmd(),

@@ -138,6 +138,8 @@ client subcommands run in the same directory use it automatically.`,
 	f.Int64Var(&cfg.Limits.MaxPayment, "max-payment", domain.DefaultMaxPayment, "largest amount tendered in one payment, in Rupiah (at least --max-order-total)")
 	f.DurationVar(&cfg.SIOConnectTimeout, "connect-timeout", socketio.DefaultConnectTimeout, "a Socket.IO session that has not connected a socket by then is closed")
 	f.IntVar(&cfg.SIOMaxPreloginPerAddr, "max-prelogin-per-addr", socketio.DefaultMaxPreloginPerAddr, "Socket.IO sessions one address may hold before they connect; more are refused with 429")
+	f.BoolVar(&cfg.Webhooks.AllowPrivate, "allow-private", false, "let webhooks reach loopback, private, link-local and other non-public addresses (a trusted LAN)")
+	f.BoolVar(&cfg.Webhooks.AllowHTTP, "allow-http", false, "let webhooks use plain http (https is required otherwise)")
 	f.BoolVar(&cfg.Pprof, "pprof", false, "serve /debug/pprof (admin token required)")
 	f.BoolVar(&withDemo, "demo", false, "also run posd demo against this server: a food court with live traffic")
 	f.Float64Var(&demoRate, "demo-rate", demo.DefaultRate, "orders per minute for --demo")

@@ -31,6 +31,7 @@ type Service struct {
 	r      Reader
 	log    *slog.Logger
 	limits domain.Limits
+	hooks  Webhooks
 }
 
 // Config tunes a Service; the zero value is the defaults.
@@ -39,6 +40,8 @@ type Config struct {
 	// Limits caps prices, quantities, order totals and payments; zero
 	// fields take domain's defaults.
 	Limits domain.Limits
+	// Webhooks are managed through the service when set.
+	Webhooks Webhooks
 }
 
 func (c *Config) defaults() {
@@ -60,7 +63,7 @@ func NewWithConfig(st Store, cfg Config) (*Service, error) {
 	if err := cfg.Limits.Validate(); err != nil {
 		return nil, err
 	}
-	return &Service{w: st, r: st, log: cfg.Logger, limits: cfg.Limits}, nil
+	return &Service{w: st, r: st, log: cfg.Logger, limits: cfg.Limits, hooks: cfg.Webhooks}, nil
 }
 
 type idemKey struct{}
