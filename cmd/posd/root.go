@@ -34,6 +34,7 @@ func newRootCmd() *cobra.Command {
 		newDemoCmd(),
 		newDisplayCmd(),
 		newKasirCmd(),
+		newOpsCmd(),
 		newDBCmd(),
 	)
 	return root
