@@ -14,7 +14,7 @@ type keyMap struct {
 	Confirm, Back      key.Binding
 	ForceQuit          key.Binding // quits even where q is typed
 	Move, Severity     key.Binding // help text only
-	PrevDay, NextDay   key.Binding // help text only
+	PrevDay            key.Binding // help text only
 	Disconnect, Revoke key.Binding // help text only
 	Write              key.Binding // help text only
 }
@@ -45,7 +45,6 @@ func newKeys() keyMap {
 		Move:       key.NewBinding(key.WithKeys("↑↓"), key.WithHelp("↑↓", "move")),                     // never typed
 		Severity:   key.NewBinding(key.WithKeys("←→"), key.WithHelp("←/→", "severity · type message")), // never typed
 		PrevDay:    key.NewBinding(key.WithKeys("←"), key.WithHelp("←/→", "day (month)")),              // never typed
-		NextDay:    key.NewBinding(key.WithKeys("→")),                                                  // never typed
 		Disconnect: key.NewBinding(key.WithKeys("x"), key.WithHelp("x", "disconnect")),                 // help text only
 		Revoke:     key.NewBinding(key.WithKeys("x"), key.WithHelp("x", "revoke")),                     // help text only
 	}

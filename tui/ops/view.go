@@ -169,7 +169,7 @@ func (m *Model) mainView(w, h int) string {
 // eventsView draws a sparkline per event type: one cell a second, the
 // newest at the right, and the count of the last minute.
 func (m *Model) eventsView(w int) []string {
-	const nameW, countW = 21, 8
+	const nameW, countW = 22, 8
 	sw := max(w-nameW-countW-2, 4)
 	now := m.cfg.Now()
 	lines := []string{widgets.Spread(title("EVENTS PER SECOND · last "+strconv.Itoa(sw)+" s", w-countW-1), widgets.Muted.Render("last min"), w)}
@@ -206,8 +206,8 @@ func (m *Model) stallsView(w, h int) []string {
 	}
 	head := title("STALLS "+day, w)
 	if m.todayErr != "" {
-		t := title("STALLS TODAY", 0)
-		head = t + " " + widgets.Warn.Render(widgets.Truncate(m.todayErr, max(w-lipgloss.Width(t)-1, 0)))
+		t := sectionTitle.Render(" STALLS TODAY ")
+		head = widgets.Truncate(t+widgets.Warn.Render(m.todayErr), w)
 	}
 	cols := []int{6, 14, 5, 5, 9} // orders, net, open, late, to ready
 	fixed := 0
