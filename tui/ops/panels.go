@@ -490,7 +490,9 @@ func (m *Model) reportKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 		return m, m.fetchReport()
 	case key.Matches(msg, m.keys.Export):
 		if p.sales == nil && p.settlement == nil {
-			p.err = "nothing to export yet"
+			if p.err == "" { // a report that failed keeps saying why
+				p.err = "nothing to export yet"
+			}
 			return m, nil
 		}
 		in := widgets.NewInput(0)
