@@ -10,6 +10,7 @@ type keyMap struct {
 	Up, Down, Act      key.Binding
 	Yes, No            key.Binding
 	Prev, Next, Kind   key.Binding
+	PrevSev, NextSev   key.Binding // in the alert form, where letters are typed
 	Export, Reload     key.Binding
 	Confirm, Back      key.Binding
 	ForceQuit          key.Binding // quits even where q is typed
@@ -35,6 +36,8 @@ func newKeys() keyMap {
 		No:         key.NewBinding(key.WithKeys("n", "esc"), key.WithHelp("n", "no")),
 		Prev:       key.NewBinding(key.WithKeys("left", "h"), key.WithHelp("←", "earlier")),
 		Next:       key.NewBinding(key.WithKeys("right", "l"), key.WithHelp("→", "later")),
+		PrevSev:    key.NewBinding(key.WithKeys("left", "shift+tab")),
+		NextSev:    key.NewBinding(key.WithKeys("right", "tab")),
 		Kind:       key.NewBinding(key.WithKeys("tab"), key.WithHelp("tab", "sales/settlement")),
 		Export:     key.NewBinding(key.WithKeys("e"), key.WithHelp("e", "export CSV")),
 		Reload:     key.NewBinding(key.WithKeys("g"), key.WithHelp("g", "reload")),

@@ -254,9 +254,9 @@ func (m *Model) alertKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 	case key.Matches(msg, m.keys.Back):
 		m.compose, m.mode = nil, modeMain
 	case f.busy:
-	case msg.Type == tea.KeyLeft || msg.Type == tea.KeyShiftTab:
+	case key.Matches(msg, m.keys.PrevSev):
 		f.severity = (f.severity + len(domain.Severities) - 1) % len(domain.Severities)
-	case msg.Type == tea.KeyRight || msg.Type == tea.KeyTab:
+	case key.Matches(msg, m.keys.NextSev):
 		f.severity = (f.severity + 1) % len(domain.Severities)
 	case key.Matches(msg, m.keys.Confirm):
 		text := strings.TrimSpace(f.message.Value())
