@@ -284,6 +284,7 @@ func TestDemoBannerNamesTheCommandRun(t *testing.T) {
 	for _, want := range []string{
 		"\n  go run ./cmd/posd display\n",
 		"\n  go run ./cmd/posd kasir --counter 1\n",
+		"\n  go run ./cmd/posd ops\n",
 		"/board?token=$(go run ./cmd/posd token create --role display --display)",
 	} {
 		if !strings.Contains(b.String(), want) {

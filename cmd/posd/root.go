@@ -35,6 +35,7 @@ func newRootCmd() *cobra.Command {
 		newDemoCmd(),
 		newDisplayCmd(),
 		newKasirCmd(),
+		newOpsCmd(),
 		newDBCmd(),
 	)
 	return root

@@ -174,6 +174,6 @@ func demoBanner(w io.Writer, self, url string, authOff bool) {
 	if !authOff {
 		board += "?token=$(" + self + " token create --role display --display)"
 	}
-	fmt.Fprintf(w, "posd: demo traffic is running. In two more terminals here:\n  %s display\n  %s kasir --counter 1\nand the pickup board at %s\n",
-		self, self, board)
+	fmt.Fprintf(w, "posd: demo traffic is running. In more terminals here:\n  %s display\n  %s kasir --counter 1\n  %s ops\nand the pickup board at %s\n",
+		self, self, self, board)
 }

@@ -78,6 +78,12 @@ type Observer interface {
 	ObserveRequest(route string, status int, d time.Duration)
 }
 
+// SlowCloses counts the connections this node closed because they did not
+// read fast enough (4008); nil is allowed (none reported).
+type SlowCloses interface {
+	SlowConsumerCloses() int64
+}
+
 // Config wires the API.
 type Config struct {
 	Service      *service.Service
@@ -89,6 +95,7 @@ type Config struct {
 	AuthOff      bool
 	MaxBodyBytes int64
 	Observer     Observer
+	SlowCloses   SlowCloses
 	Storage      Storage
 	Lag          Lag // nil: /healthz says nothing of the log
 	// Cluster nil: counts are this node's, and commands stay on it.

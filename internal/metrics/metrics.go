@@ -107,6 +107,9 @@ func (m *Metrics) Delivered(n int) { m.delivered.Add(int64(n)) }
 // SlowConsumerClosed counts a slow-consumer close.
 func (m *Metrics) SlowConsumerClosed() { m.slow.Add(1) }
 
+// SlowConsumerCloses is how many slow consumers this node has closed.
+func (m *Metrics) SlowConsumerCloses() int64 { return m.slow.Load() }
+
 // Joined counts a room join.
 func (m *Metrics) Joined() { m.joins.Add(1) }
 

@@ -372,7 +372,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	a := api.New(api.Config{
 		Service: s.Service, Replays: st, Hub: h, Auth: authn, Tokens: s.Tokens, Origins: origins,
-		AuthOff: cfg.AuthOff, MaxBodyBytes: cfg.MaxBodyBytes, Logger: apiLog, Observer: m, Storage: storage, Lag: s, Cluster: s,
+		AuthOff: cfg.AuthOff, MaxBodyBytes: cfg.MaxBodyBytes, Logger: apiLog, Observer: m, SlowCloses: m, Storage: storage, Lag: s, Cluster: s,
 	})
 	s.native = native.New(native.Config{
 		Hub: h, Proto: ProtoNative, Auth: authn, Origins: origins,

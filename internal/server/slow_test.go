@@ -230,6 +230,14 @@ func TestSlowConsumerIsolated(t *testing.T) {
 	if code != 4008 || text != "slow consumer" {
 		t.Fatalf("slow client closed with %d %q, want 4008 \"slow consumer\"", code, text)
 	}
+	// The operator's console reads the count from the API.
+	var conns struct {
+		SlowConsumerCloses int64 `json:"slow_consumer_closes"`
+	}
+	s.MustDo(t, http.StatusOK, "", "GET", "/api/connections", nil, &conns)
+	if conns.SlowConsumerCloses != 1 {
+		t.Fatalf("/api/connections says %d slow-consumer closes, want 1", conns.SlowConsumerCloses)
+	}
 	for i, f := range fasts {
 		select {
 		case <-f.done:

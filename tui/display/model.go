@@ -29,6 +29,14 @@ type API interface {
 	Tenants(ctx context.Context) ([]client.Tenant, error)
 }
 
+// The ages at which a ticket's timer turns yellow and red unless told
+// otherwise. DefaultLate is also when the operator's console counts an open
+// order as late.
+const (
+	DefaultWarn = 5 * time.Minute
+	DefaultLate = 10 * time.Minute
+)
+
 // Config wires a display.
 type Config struct {
 	API API
@@ -48,10 +56,10 @@ type Config struct {
 
 func (c *Config) defaults() {
 	if c.Warn <= 0 {
-		c.Warn = 5 * time.Minute
+		c.Warn = DefaultWarn
 	}
 	if c.Late <= 0 {
-		c.Late = 10 * time.Minute
+		c.Late = DefaultLate
 	}
 	if c.Late < c.Warn {
 		c.Late = c.Warn

@@ -80,8 +80,16 @@ type server struct {
 
 func startServer(t *testing.T, bin, addr, db string) *server {
 	t.Helper()
+	return startServerWith(t, bin, addr, "", "serve", "--addr", addr, "--db", db, "--auth=off")
+}
+
+// startServerWith runs the binary with args in dir (the test's working
+// directory when empty) and waits until the server at addr is healthy.
+func startServerWith(t *testing.T, bin, addr, dir string, args ...string) *server {
+	t.Helper()
 	s := &server{done: make(chan struct{})}
-	s.cmd = exec.Command(bin, "serve", "--addr", addr, "--db", db, "--auth=off")
+	s.cmd = exec.Command(bin, args...)
+	s.cmd.Dir = dir
 	s.cmd.Stdout, s.cmd.Stderr = &s.log, &s.log
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
