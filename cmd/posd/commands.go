@@ -171,14 +171,7 @@ func newStatsCmd() *cobra.Command {
 			}
 			// Endpoints that are disabled or retrying; a token that manages
 			// none (not an admin) just sees none.
-			var failing []client.Webhook
-			if hooks, err := c.Webhooks(cmd.Context()); err == nil {
-				for _, h := range hooks {
-					if h.Failing() {
-						failing = append(failing, h)
-					}
-				}
-			}
+			failing, _ := c.FailingWebhooks(cmd.Context())
 			if o.json {
 				return printJSON(cmd.OutOrStdout(), map[string]any{"active": active, "rooms": rooms, "nodes": nodes, "failing_webhooks": failing})
 			}

@@ -36,7 +36,7 @@ func TestOpsCalls(t *testing.T) {
 				io.WriteString(w, `{"error":{"code":"not_found","message":"no such API route"}}`)
 				return
 			}
-			io.WriteString(w, `{"webhooks":[{"id":1,"url":"https://a.example/hook","failing":false},{"id":2,"url":"https://b.example/hook","failing":true,"failures":4,"last_error":"503"}]}`)
+			io.WriteString(w, `{"webhooks":[{"id":1,"url":"https://a.example/hook","state":"active"},{"id":2,"url":"https://b.example/hook","state":"active","failing_since":"2026-12-04T05:00:00Z","attempt":4,"last_error":"503"},{"id":3,"url":"https://c.example/hook","state":"paused"}]}`)
 		}
 	}))
 	defer srv.Close()

@@ -5,34 +5,22 @@ import (
 	"net/http"
 )
 
-// WebhookStatus is what the operator's console shows of a webhook that
-// keeps failing: where it points and why its deliveries fail.
-type WebhookStatus struct {
-	ID        int64  `json:"id"`
-	URL       string `json:"url"`
-	Failing   bool   `json:"failing"`
-	Failures  int64  `json:"failures"` // consecutive failed deliveries
-	LastError string `json:"last_error,omitempty"`
-}
-
-// FailingWebhooks lists the webhooks whose deliveries are failing, from
-// GET /api/webhooks. A server without webhooks (404 for the route) has
-// none failing: nil and no error.
-func (c *Client) FailingWebhooks(ctx context.Context) ([]WebhookStatus, error) {
-	var out struct {
-		Webhooks []WebhookStatus `json:"webhooks"`
-	}
-	err := c.do(ctx, http.MethodGet, "/api/webhooks", nil, nil, &out, nil)
+// FailingWebhooks lists the endpoints that are disabled or retrying an
+// event, from GET /api/webhooks. A server that predates webhooks (404 for
+// the route) has none failing: nil and no error; any other refusal is an
+// error, so a console never reads "no access" as "all well".
+func (c *Client) FailingWebhooks(ctx context.Context) ([]Webhook, error) {
+	hooks, err := c.Webhooks(ctx)
 	if IsStatus(err, http.StatusNotFound) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	var failing []WebhookStatus
-	for _, w := range out.Webhooks {
-		if w.Failing || w.Failures > 0 {
-			failing = append(failing, w)
+	var failing []Webhook
+	for _, h := range hooks {
+		if h.Failing() {
+			failing = append(failing, h)
 		}
 	}
 	return failing, nil

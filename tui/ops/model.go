@@ -46,7 +46,7 @@ type API interface {
 	RevokeToken(ctx context.Context, id int64, opts ...client.Option) error
 	// FailingWebhooks is the webhooks whose deliveries fail; none from a
 	// server without webhooks.
-	FailingWebhooks(ctx context.Context) ([]client.WebhookStatus, error)
+	FailingWebhooks(ctx context.Context) ([]client.Webhook, error)
 }
 
 var _ API = (*client.Client)(nil)
@@ -147,7 +147,7 @@ type Model struct {
 	stats     client.ConnectionStats
 	rooms     map[string]int
 	nodes     client.NodeList
-	hooks     []client.WebhookStatus
+	hooks     []client.Webhook
 	statsErr  string
 	statsSet  bool
 	statsAt   time.Time
@@ -206,7 +206,7 @@ type (
 		stats client.ConnectionStats
 		rooms map[string]int
 		nodes client.NodeList
-		hooks []client.WebhookStatus
+		hooks []client.Webhook
 		err   error
 	}
 	todayMsg struct {

@@ -41,7 +41,7 @@ func drive(m *Model, msg tea.Msg) {
 func TestEveryScreenFitsTheTerminal(t *testing.T) {
 	api := newFakeAPI()
 	api.nodes = append(api.nodes, client.Node{ID: "node-with-a-long-name-b", Addr: "[2001:db8::2]:5000", Connections: 5, Live: true, HeartbeatAt: t0})
-	api.hooks = []client.WebhookStatus{{ID: 4, URL: "https://accounting.example/a/very/long/path/for/posd/webhooks", Failing: true, Failures: 12, LastError: "503 Service Unavailable"}}
+	api.hooks = []client.Webhook{{ID: 4, URL: "https://accounting.example/a/very/long/path/for/posd/webhooks", State: "active", FailingSince: &failingSince, Attempt: 12, LastError: "503 Service Unavailable"}}
 	stream := newFakeStream()
 	close(stream.ch) // the re-arming Cmd returns at once
 	m := New(Config{API: api, Now: (&clock{now: t0}).Now, NoTick: true,

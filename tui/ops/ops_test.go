@@ -44,7 +44,7 @@ type fakeAPI struct {
 	mu          sync.Mutex
 	orders      []domain.Order
 	nodes       []client.Node
-	hooks       []client.WebhookStatus
+	hooks       []client.Webhook
 	tokens      []client.Token
 	noReports   bool // the server predates the reports API: 404
 	alerts      []string
@@ -143,7 +143,7 @@ func (f *fakeAPI) RevokeToken(_ context.Context, id int64, _ ...client.Option) e
 	return nil
 }
 
-func (f *fakeAPI) FailingWebhooks(context.Context) ([]client.WebhookStatus, error) {
+func (f *fakeAPI) FailingWebhooks(context.Context) ([]client.Webhook, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.hooks, nil
@@ -344,7 +344,7 @@ func TestOpsGolden(t *testing.T) {
 		api := newFakeAPI()
 		api.nodes = append(api.nodes, client.Node{ID: "node-b", Addr: "10.0.0.2:5000", Connections: 5, Lag: 3, Live: true, HeartbeatAt: t0.Add(-time.Second)},
 			client.Node{ID: "node-c", Addr: "10.0.0.3:5000", Live: false, HeartbeatAt: t0.Add(-40 * time.Second)})
-		api.hooks = []client.WebhookStatus{{ID: 4, URL: "https://accounting.example/posd", Failing: true, Failures: 12, LastError: "503 Service Unavailable"}}
+		api.hooks = []client.Webhook{{ID: 4, URL: "https://accounting.example/posd", State: "active", FailingSince: &failingSince, Attempt: 12, LastError: "503 Service Unavailable"}}
 		hs := start(t, api, 120, 40)
 		hs.waitFor(t, "FAILING WEBHOOKS")
 		hs.waitFor(t, "Rp 520.000")
@@ -548,3 +548,6 @@ func TestLiveEventsCountedAndOrdersFollowed(t *testing.T) {
 		t.Fatalf("open orders read %d times after the event, want once", api.orderReads-reads)
 	}
 }
+
+// failingSince is when the fake's failing webhook began to fail.
+var failingSince = time.Date(2026, 12, 4, 5, 0, 0, 0, time.UTC)

@@ -151,7 +151,10 @@ func (m *Model) mainView(w, h int) string {
 	if len(m.hooks) > 0 {
 		add(title("FAILING WEBHOOKS ("+strconv.Itoa(len(m.hooks))+")", w))
 		for _, wh := range m.hooks {
-			why := strconv.FormatInt(wh.Failures, 10) + " failures"
+			why := strconv.Itoa(wh.Attempt) + " failures"
+			if wh.State == "disabled" {
+				why = "disabled"
+			}
 			if wh.LastError != "" {
 				why += ": " + wh.LastError
 			}
