@@ -69,6 +69,10 @@ func Run(t *testing.T, b Backend) {
 		{"RecoveryTouchAndPrune", testRecoveryTouchAndPrune},
 		{"ClusterSecret", testClusterSecret},
 		{"NodeRegistry", testNodeRegistry},
+		{"StatusHistory", testStatusHistory},
+		{"EventCounts", testEventCounts},
+		{"SettlementRules", testSettlementRules},
+		{"ReportsReconcile", testReportsReconcile},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, b) })
 	}
