@@ -35,6 +35,8 @@ func newRootCmd() *cobra.Command {
 		newDisplayCmd(),
 		newKasirCmd(),
 		newDBCmd(),
+		newReportCmd(),
+		newTenantCmd(),
 	)
 	return root
 }

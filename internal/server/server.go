@@ -101,6 +101,10 @@ type Config struct {
 	// MaxHeaderBytes caps a request's header block (default 32 KiB).
 	MaxHeaderBytes int
 
+	// Location is the zone of the food court's local days, which the
+	// reports count in (nil: UTC).
+	Location *time.Location
+
 	Pprof  bool // serve /debug/pprof (admin token required)
 	Logger *slog.Logger
 	Now    func() time.Time
@@ -297,7 +301,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		}
 		return float64(max(head-delivered, 0))
 	})
-	s.Service, err = service.NewWithConfig(st, service.Config{Logger: cfg.Logger.With("component", "service"), Limits: cfg.Limits})
+	s.Service, err = service.NewWithConfig(st, service.Config{Logger: cfg.Logger.With("component", "service"), Limits: cfg.Limits, Location: cfg.Location, Now: cfg.Now})
 	if err != nil {
 		st.Close()
 		return nil, err
