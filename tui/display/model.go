@@ -17,6 +17,7 @@ import (
 
 	"github.com/posd/posd/internal/client"
 	"github.com/posd/posd/internal/domain"
+	"github.com/posd/posd/internal/report"
 	"github.com/posd/posd/tui/widgets"
 )
 
@@ -51,7 +52,7 @@ func (c *Config) defaults() {
 		c.Warn = 5 * time.Minute
 	}
 	if c.Late <= 0 {
-		c.Late = 10 * time.Minute
+		c.Late = report.DefaultLate
 	}
 	if c.Late < c.Warn {
 		c.Late = c.Warn
