@@ -18,11 +18,16 @@ func BuildEvents(r Range, tz string, loc *time.Location, buckets []EventBucket, 
 	out := Events{TZ: tz, From: r.From, To: r.To, Types: map[string]EventCount{}}
 	perType := map[string]map[string]int64{}
 	perHour := map[string]int64{}
+	hourOf := map[int64]string{} // a bucket's rows (one per stall and type) come together
 	for _, b := range buckets {
 		if tenantID != 0 && b.TenantID != tenantID && (b.TenantID != 0 || b.Name != domain.EventAlert) {
 			continue
 		}
-		h := time.UnixMilli(b.Start).In(loc).Format(HourLayout)
+		h, ok := hourOf[b.Start]
+		if !ok {
+			h = time.UnixMilli(b.Start).In(loc).Format(HourLayout)
+			hourOf[b.Start] = h
+		}
 		if perType[b.Name] == nil {
 			perType[b.Name] = map[string]int64{}
 		}
