@@ -6,7 +6,7 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/spf13/cobra"
 
-	"github.com/posd/posd/tui/display"
+	"github.com/posd/posd/internal/report"
 	"github.com/posd/posd/tui/ops"
 	"github.com/posd/posd/tui/widgets"
 )
@@ -39,7 +39,7 @@ settlement of a month, exported as CSV. Press ? for the keys.`,
 		},
 	}
 	o.register(cmd, false)
-	cmd.Flags().DurationVar(&late, "late", display.DefaultLate, "age at which an open order counts as late (the kitchen display's default)")
+	cmd.Flags().DurationVar(&late, "late", report.DefaultLate, "age at which an open order counts as late (the kitchen display's default)")
 	cmd.Flags().StringVar(&exportDir, "export-dir", ".", "directory proposed for CSV exports")
 	return cmd
 }

@@ -37,6 +37,8 @@ func newRootCmd() *cobra.Command {
 		newKasirCmd(),
 		newOpsCmd(),
 		newDBCmd(),
+		newReportCmd(),
+		newTenantCmd(),
 	)
 	return root
 }

@@ -107,6 +107,9 @@ type Config struct {
 	// dispatcher's configuration (its zero value: the defaults).
 	Webhooks      webhook.Policy
 	WebhookTuning webhook.Config
+	// Location is the zone of the food court's local days, which the
+	// reports count in (nil: UTC).
+	Location *time.Location
 
 	Pprof  bool // serve /debug/pprof (admin token required)
 	Logger *slog.Logger
@@ -328,7 +331,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		}
 		return float64(max(head-delivered, 0))
 	})
-	s.Service, err = service.NewWithConfig(st, service.Config{Logger: cfg.Logger.With("component", "service"), Limits: cfg.Limits,
+	s.Service, err = service.NewWithConfig(st, service.Config{Logger: cfg.Logger.With("component", "service"), Limits: cfg.Limits, Location: cfg.Location, Now: cfg.Now,
 		Webhooks: service.Webhooks{Store: st, Delivery: webhookDelivery{s}}})
 	if err != nil {
 		st.Close()

@@ -33,8 +33,8 @@ func TestMigrateFreshAndReopen(t *testing.T) {
 	s := openStore(t, path, nil)
 	ctx := context.Background()
 	v, err := s.SchemaVersion(ctx)
-	if err != nil || v != 9 {
-		t.Fatalf("schema version %d, %v; want 9", v, err)
+	if err != nil || v != 10 {
+		t.Fatalf("schema version %d, %v; want 10", v, err)
 	}
 	svc := service.New(s, nil)
 	if _, err := svc.CreateTenant(ctx, auth.Anonymous, "Warung", "T1"); err != nil {

@@ -73,6 +73,10 @@ func Run(t *testing.T, b Backend) {
 		{"WebhookLeases", testWebhookLeases},
 		{"WebhookDeliveriesTrimmed", testWebhookDeliveriesTrimmed},
 		{"PruneKeepsWebhookBacklog", testPruneKeepsWebhookBacklog},
+		{"StatusHistory", testStatusHistory},
+		{"EventCounts", testEventCounts},
+		{"SettlementRules", testSettlementRules},
+		{"ReportsReconcile", testReportsReconcile},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, b) })
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/posd/posd/internal/client"
 	"github.com/posd/posd/internal/domain"
+	"github.com/posd/posd/internal/report"
 	"github.com/posd/posd/tui/widgets"
 )
 
@@ -29,13 +30,10 @@ type API interface {
 	Tenants(ctx context.Context) ([]client.Tenant, error)
 }
 
-// The ages at which a ticket's timer turns yellow and red unless told
-// otherwise. DefaultLate is also when the operator's console counts an open
-// order as late.
-const (
-	DefaultWarn = 5 * time.Minute
-	DefaultLate = 10 * time.Minute
-)
+// DefaultWarn is the age at which a ticket's timer turns yellow unless
+// told otherwise; it turns red at report.DefaultLate, the one age every
+// reader (the display, the operator's console, the speed report) calls late.
+const DefaultWarn = 5 * time.Minute
 
 // Config wires a display.
 type Config struct {
@@ -59,7 +57,7 @@ func (c *Config) defaults() {
 		c.Warn = DefaultWarn
 	}
 	if c.Late <= 0 {
-		c.Late = DefaultLate
+		c.Late = report.DefaultLate
 	}
 	if c.Late < c.Warn {
 		c.Late = c.Warn

@@ -20,7 +20,6 @@ import (
 	"github.com/posd/posd/internal/client"
 	"github.com/posd/posd/internal/domain"
 	"github.com/posd/posd/internal/report"
-	"github.com/posd/posd/tui/display"
 	"github.com/posd/posd/tui/widgets"
 )
 
@@ -74,7 +73,7 @@ type Config struct {
 
 func (c *Config) defaults() {
 	if c.Late <= 0 {
-		c.Late = display.DefaultLate
+		c.Late = report.DefaultLate
 	}
 	if c.ExportDir == "" {
 		c.ExportDir = "."
