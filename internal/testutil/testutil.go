@@ -18,7 +18,7 @@ const Poll = time.Millisecond
 // EventuallyNil when the failure should say what was seen instead.
 func Eventually(tb testing.TB, timeout time.Duration, what string, cond func() bool) {
 	tb.Helper()
-	if !wait(timeout, cond) {
+	if !Await(timeout, Poll, cond) {
 		tb.Fatalf("timed out after %v waiting for %s", timeout, what)
 	}
 }
@@ -29,18 +29,26 @@ func Eventually(tb testing.TB, timeout time.Duration, what string, cond func() b
 func EventuallyNil(tb testing.TB, timeout time.Duration, check func() error) {
 	tb.Helper()
 	var last error
-	if !wait(timeout, func() bool { last = check(); return last == nil }) {
+	if !Await(timeout, Poll, func() bool { last = check(); return last == nil }) {
 		tb.Fatalf("timed out after %v: %v", timeout, last)
 	}
 }
 
-func wait(timeout time.Duration, cond func() bool) bool {
+// Await waits until cond holds, checking it every interval, and reports
+// whether it did within timeout. It is the wait under Eventually, for the
+// waits Eventually does not fit: a failure that must show state only the
+// caller has (a child's stderr, the first difference of two logs), a
+// timeout that is not a failure (stop waiting, then report what came), or
+// a condition too costly to check every Poll (a request to another
+// process, a browser's evaluation), which deserves a longer interval.
+// cond runs on the caller's goroutine, so it may itself end the test.
+func Await(timeout, interval time.Duration, cond func() bool) bool {
 	deadline := time.Now().Add(timeout)
 	for !cond() {
 		if time.Now().After(deadline) {
 			return false
 		}
-		time.Sleep(Poll)
+		time.Sleep(interval)
 	}
 	return true
 }

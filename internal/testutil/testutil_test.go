@@ -56,3 +56,28 @@ func TestEventuallyNilFailsWithTheLastError(t *testing.T) {
 		t.Fatalf("failed %q, want success on the second check", r.failed)
 	}
 }
+
+func TestAwaitReportsWithoutFailing(t *testing.T) {
+	var n atomic.Int32
+	if !Await(10*time.Second, time.Microsecond, func() bool { return n.Add(1) >= 3 }) || n.Load() != 3 {
+		t.Fatalf("Await gave up after %d checks, want success after 3", n.Load())
+	}
+	n.Store(0)
+	if Await(20*time.Millisecond, time.Millisecond, func() bool { n.Add(1); return false }) {
+		t.Fatal("Await reported a condition that never held")
+	}
+	if n.Load() < 2 {
+		t.Fatalf("%d checks in the timeout, want the condition checked until it passed", n.Load())
+	}
+}
+
+func TestAwaitChecksAtItsInterval(t *testing.T) {
+	// Sleeps only ever run long, so 100 ms at a 30 ms interval allows at
+	// most five checks (at 0, 30, 60, 90 and 120 ms); at Poll it would be
+	// about a hundred.
+	var n atomic.Int32
+	Await(100*time.Millisecond, 30*time.Millisecond, func() bool { n.Add(1); return false })
+	if got := n.Load(); got < 2 || got > 5 {
+		t.Fatalf("%d checks in 100 ms at a 30 ms interval, want 2 to 5", got)
+	}
+}

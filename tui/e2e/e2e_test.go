@@ -20,6 +20,7 @@ import (
 
 	"github.com/posd/posd/internal/client"
 	"github.com/posd/posd/internal/domain"
+	"github.com/posd/posd/internal/testutil"
 )
 
 const patience = 20 * time.Second
@@ -89,7 +90,7 @@ func startServer(t *testing.T, bin, addr, db string) *server {
 	go func() { _ = s.cmd.Wait(); close(s.done) }()
 	t.Cleanup(func() { s.stop(t) })
 	c, _ := client.New(client.Config{Server: "http://" + addr})
-	waitUntil(t, "server healthy", func() bool {
+	testutil.Eventually(t, patience, "server healthy", func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
 		return c.Health(ctx) == nil
@@ -110,17 +111,6 @@ func (s *server) stop(t *testing.T) {
 		_ = s.cmd.Process.Kill()
 		<-s.done
 		t.Errorf("server did not stop on SIGTERM; log:\n%s", s.log.String())
-	}
-}
-
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(patience)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }
 
@@ -210,7 +200,7 @@ func TestDisplayAgainstRealServer(t *testing.T) {
 
 	// Enter bumps the selected (oldest) ticket; the API says so.
 	d.press(t, "\r")
-	waitUntil(t, "the bump in the API", func() bool {
+	testutil.Eventually(t, patience, "the bump in the API", func() bool {
 		o, err := api.Order(ctx, first.ID)
 		return err == nil && o.Status == domain.StatusPreparing
 	})
@@ -275,7 +265,7 @@ func startConsole(t *testing.T, bin, dir string, args ...string) *console {
 
 func (c *console) see(t *testing.T, text string, from int) {
 	t.Helper()
-	waitUntil(t, fmt.Sprintf("%q on the screen", text), func() bool { return c.scr.has(text, from) })
+	testutil.Eventually(t, patience, fmt.Sprintf("%q on the screen", text), func() bool { return c.scr.has(text, from) })
 }
 
 func (c *console) press(t *testing.T, keys string) {
