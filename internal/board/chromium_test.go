@@ -22,6 +22,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/posd/posd/internal/testutil"
 )
 
 const chromiumInstall = "apt-get update && apt-get install -y chromium"
@@ -173,7 +175,7 @@ func launchBrowser(bin string) (*browser, error) {
 	host := strings.TrimPrefix(browserURL, "ws://")
 	host = host[:strings.IndexByte(host, '/')]
 	var pageURL string
-	for deadline := time.Now().Add(10 * time.Second); pageURL == "" && time.Now().Before(deadline); {
+	testutil.Await(10*time.Second, 100*time.Millisecond, func() bool {
 		var targets []struct {
 			Type                 string `json:"type"`
 			WebSocketDebuggerURL string `json:"webSocketDebuggerUrl"`
@@ -186,13 +188,11 @@ func launchBrowser(bin string) (*browser, error) {
 		for _, tg := range targets {
 			if tg.Type == "page" && tg.WebSocketDebuggerURL != "" {
 				pageURL = tg.WebSocketDebuggerURL
-				break
+				return true
 			}
 		}
-		if pageURL == "" {
-			time.Sleep(100 * time.Millisecond)
-		}
-	}
+		return false
+	})
 	if pageURL == "" {
 		return fail(errors.New("chromium has no page target"))
 	}
@@ -362,14 +362,13 @@ func (b *browser) eval(expr string, out any) error {
 // condition, not a timing assertion, so its limit is generous.
 func (b *browser) waitFor(what, expr string) {
 	b.t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
 	var lastErr error
-	for time.Now().Before(deadline) {
+	if testutil.Await(20*time.Second, 50*time.Millisecond, func() bool {
 		var ok bool
-		if lastErr = b.eval(expr, &ok); lastErr == nil && ok {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
+		lastErr = b.eval(expr, &ok)
+		return lastErr == nil && ok
+	}) {
+		return
 	}
 	b.screenshot("failed-" + sanitize(what))
 	b.t.Fatalf("waiting for %s: condition %s never held (last error: %v); board state: %+v; page errors: %v",

@@ -22,6 +22,7 @@ import (
 
 	"github.com/posd/posd/internal/client"
 	"github.com/posd/posd/internal/domain"
+	"github.com/posd/posd/internal/testutil"
 )
 
 var (
@@ -106,18 +107,16 @@ func (s *posdServer) start() {
 	if err := s.cmd.Start(); err != nil {
 		s.t.Fatalf("start posd serve: %v", err)
 	}
-	for deadline := time.Now().Add(20 * time.Second); ; {
-		resp, err := http.Get(s.base + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
+	var err error
+	if !testutil.Await(20*time.Second, 50*time.Millisecond, func() bool {
+		var resp *http.Response
+		if resp, err = http.Get(s.base + "/healthz"); err != nil {
+			return false
 		}
-		if time.Now().After(deadline) {
-			s.t.Fatalf("posd serve did not become healthy at %s: %v", s.base, err)
-		}
-		time.Sleep(50 * time.Millisecond)
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}) {
+		s.t.Fatalf("posd serve did not become healthy at %s: %v", s.base, err)
 	}
 }
 

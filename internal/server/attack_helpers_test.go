@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/posd/posd/internal/testutil"
 )
 
 // The attack tests drive the real posd binary from more than one loopback
@@ -146,31 +148,32 @@ func tryServeOn(t *testing.T, db string, extra ...string) (p *attackProc, inUse 
 			t.Logf("posd stderr:\n%s", tail(p.stderr.String(), 4000))
 		}
 	})
-	deadline := time.Now().Add(60 * time.Second)
-	for {
+	if !testutil.Await(60*time.Second, 50*time.Millisecond, func() bool {
 		select {
 		case <-p.exited:
 			if strings.Contains(p.stderr.String(), "address already in use") {
-				return p, true
+				inUse = true
+				return true
 			}
 			t.Fatalf("posd serve exited: %v\n%s", p.err, p.stderr)
 		default:
 		}
 		// Its own "listening" line first: a /healthz answer alone could
 		// come from another server that took the port.
-		if strings.Contains(p.stderr.String(), "posd listening") {
-			resp, err := http.Get(p.Base + "/healthz")
-			if err == nil {
-				resp.Body.Close()
-				if resp.StatusCode == http.StatusOK {
-					break
-				}
-			}
+		if !strings.Contains(p.stderr.String(), "posd listening") {
+			return false
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("posd serve did not answer /healthz\n%s", p.stderr)
+		resp, err := http.Get(p.Base + "/healthz")
+		if err != nil {
+			return false
 		}
-		time.Sleep(50 * time.Millisecond)
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}) {
+		t.Fatalf("posd serve did not answer /healthz\n%s", p.stderr)
+	}
+	if inUse {
+		return p, true
 	}
 	tok, err := os.ReadFile(db + ".token")
 	if err != nil {

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/posd/posd/internal/testutil"
 )
 
 // azEnvClean is the environment without anything that would hand a client
@@ -98,19 +100,15 @@ func TestFreshClientUsesTokenFile(t *testing.T) {
 			<-exited
 		}
 	})
-	deadline := time.Now().Add(wait)
-	for {
-		resp, err := http.Get(base + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
+	if !testutil.Await(wait, 20*time.Millisecond, func() bool {
+		var resp *http.Response
+		if resp, err = http.Get(base + "/healthz"); err != nil {
+			return false
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("posd serve did not come up: %v\n%s", err, serveErr.String())
-		}
-		time.Sleep(20 * time.Millisecond)
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	}) {
+		t.Fatalf("posd serve did not come up: %v\n%s", err, serveErr.String())
 	}
 
 	tokenFile := filepath.Join(dir, "posd.db.token")

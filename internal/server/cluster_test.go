@@ -25,6 +25,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/posd/posd/internal/client"
+	"github.com/posd/posd/internal/testutil"
 	"github.com/posd/posd/store/postgres/pgtest"
 )
 
@@ -76,23 +77,20 @@ func (n *clusterNode) start() {
 			t.Logf("node %d stderr:\n%s", n.port, tail(p.stderr.String(), 3000))
 		}
 	})
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	if !testutil.Await(30*time.Second, 50*time.Millisecond, func() bool {
 		select {
 		case <-p.exited:
 			t.Fatalf("node %d exited: %v\n%s", n.port, p.err, p.stderr)
 		default:
 		}
-		if resp, err := http.Get(p.Base + "/healthz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
+		resp, err := http.Get(p.Base + "/healthz")
+		if err != nil {
+			return false
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("node %d did not answer /healthz\n%s", n.port, p.stderr)
-		}
-		time.Sleep(50 * time.Millisecond)
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}) {
+		t.Fatalf("node %d did not answer /healthz\n%s", n.port, p.stderr)
 	}
 }
 
@@ -277,23 +275,19 @@ func TestClusterThreeNodesOneStream(t *testing.T) {
 	}
 	for _, f := range followers {
 		expect := want(f.rooms[0])
-		deadline := time.Now().Add(20 * time.Second)
-		for {
+		var got []int64
+		if !testutil.Await(20*time.Second, 100*time.Millisecond, func() bool {
 			f.mu.Lock()
-			got := slices.Clone(f.ids)
+			got = slices.Clone(f.ids)
 			bad := f.bad
 			f.mu.Unlock()
 			if bad != "" {
 				t.Fatalf("%v: out of order or repeated: %s", f.rooms, bad)
 			}
-			if slices.Equal(got, expect) {
-				break
-			}
-			if time.Now().After(deadline) {
-				i := firstDifference(got, expect)
-				t.Fatalf("%v: got %d events, the log has %d for it; first difference at %d: got %v, log %v", f.rooms, len(got), len(expect), i, got[i:min(i+5, len(got))], expect[i:min(i+5, len(expect))])
-			}
-			time.Sleep(100 * time.Millisecond)
+			return slices.Equal(got, expect)
+		}) {
+			i := firstDifference(got, expect)
+			t.Fatalf("%v: got %d events, the log has %d for it; first difference at %d: got %v, log %v", f.rooms, len(got), len(expect), i, got[i:min(i+5, len(got))], expect[i:min(i+5, len(expect))])
 		}
 	}
 	// The Socket.IO clients got tenant 1's orders once, in order, across
@@ -342,21 +336,16 @@ func TestClusterThreeNodesOneStream(t *testing.T) {
 	}
 	// Every node has delivered the whole log: /healthz shows no lag.
 	for _, n := range nodes {
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			var h struct {
-				Log struct{ Head, Delivered, Lag int64 }
-			}
+		var h struct {
+			Log struct{ Head, Delivered, Lag int64 }
+		}
+		if !testutil.Await(10*time.Second, 100*time.Millisecond, func() bool {
 			if err := getJSON(ctx, n.proc.Base+"/healthz", &h); err != nil {
 				t.Fatal(err)
 			}
-			if h.Log.Head > 0 && h.Log.Lag == 0 {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("node %d: /healthz log %+v, want lag 0", n.port, h.Log)
-			}
-			time.Sleep(100 * time.Millisecond)
+			return h.Log.Head > 0 && h.Log.Lag == 0
+		}) {
+			t.Fatalf("node %d: /healthz log %+v, want lag 0", n.port, h.Log)
 		}
 	}
 	t.Logf("%d orders through 3 nodes, one killed and restarted; %d followers each got their rooms' events once, in order", writes.Load(), len(followers))
@@ -509,10 +498,8 @@ func startSIOClient(t *testing.T, url string, tenant int, mode string) *sioClust
 // stops it and returns what it saw.
 func (c *sioClusterClient) finish(t *testing.T, want int) sioClusterResult {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for c.seen.Load() < int64(want) && time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond)
-	}
+	// Short of want, the summary below tells what it missed.
+	testutil.Await(20*time.Second, 50*time.Millisecond, func() bool { return c.seen.Load() >= int64(want) })
 	c.stdin.Close()
 	select {
 	case line := <-c.summary:

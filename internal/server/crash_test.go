@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/posd/posd/internal/testutil"
 )
 
 // durProc is one run of the real posd binary.
@@ -42,7 +44,7 @@ func durServe(t *testing.T, bin, addr, db string) *durProc {
 		_ = cmd.Process.Kill()
 		<-p.exited
 	})
-	durEventually(t, "posd serve to answer", 60*time.Second, func() bool {
+	testutil.Eventually(t, 60*time.Second, "posd serve to answer", func() bool {
 		select {
 		case <-p.exited:
 			t.Fatalf("posd serve exited: %v\n%s", p.err, p.stderr)
@@ -254,7 +256,7 @@ func TestCrashSafety(t *testing.T) {
 	// A graceful restart: the follower is told 1001 going away, then
 	// resumes from its last id.
 	time.Sleep(500 * time.Millisecond)
-	durEventually(t, "the follower to be connected", 30*time.Second, func() bool {
+	testutil.Eventually(t, 30*time.Second, "the follower to be connected", func() bool {
 		st, raw, err := api.call("GET", "/api/connections", nil)
 		return err == nil && st == http.StatusOK && strings.Contains(string(raw), `"active":1`)
 	})
@@ -324,7 +326,7 @@ func TestCrashSafety(t *testing.T) {
 	}
 
 	// The follower resumed across every restart and got each event once.
-	durEventually(t, fmt.Sprintf("the follower to reach event %d", maxID), 60*time.Second, func() bool {
+	testutil.Eventually(t, 60*time.Second, fmt.Sprintf("the follower to reach event %d", maxID), func() bool {
 		return follower.lastID() >= int64(maxID)
 	})
 	close(follower.stop)

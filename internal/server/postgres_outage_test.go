@@ -9,6 +9,7 @@ import (
 
 	"github.com/posd/posd/internal/server"
 	"github.com/posd/posd/internal/server/servertest"
+	"github.com/posd/posd/internal/testutil"
 	"github.com/posd/posd/store/postgres/pgtest"
 )
 
@@ -72,16 +73,12 @@ func TestPostgresBadMinute(t *testing.T) {
 	next("pong") // the socket is alive through the outage
 
 	outage.Restore()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		r := s.Do(t, s.Admin, "POST", "/api/orders", order)
-		if r.Status == http.StatusCreated {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("writes did not come back: %d %s", r.Status, r.Body)
-		}
-		time.Sleep(100 * time.Millisecond)
+	var r servertest.Response
+	if !testutil.Await(20*time.Second, 100*time.Millisecond, func() bool {
+		r = s.Do(t, s.Admin, "POST", "/api/orders", order)
+		return r.Status == http.StatusCreated
+	}) {
+		t.Fatalf("writes did not come back: %d %s", r.Status, r.Body)
 	}
 	if got := eventID(next("event")); got != first+1 {
 		t.Fatalf("after the outage the socket got event %d, want %d: the refused write took no id and nothing was lost", got, first+1)

@@ -36,6 +36,7 @@ import (
 	"github.com/posd/posd/internal/client"
 	"github.com/posd/posd/internal/server"
 	"github.com/posd/posd/internal/server/servertest"
+	"github.com/posd/posd/internal/testutil"
 )
 
 // azClock is a settable clock for the server.
@@ -603,12 +604,8 @@ func TestAuthOff(t *testing.T) {
 	if h.Auth != "off" || !strings.Contains(h.Warning, "OFF") {
 		t.Fatalf("healthz %+v", h)
 	}
-	deadline := time.Now().Add(wait)
-	for !strings.Contains(logs.String(), "AUTHENTICATION IS OFF") {
-		if time.Now().After(deadline) {
-			t.Fatalf("no start-up warning in:\n%s", logs.String())
-		}
-		time.Sleep(10 * time.Millisecond)
+	if !testutil.Await(wait, testutil.Poll, func() bool { return strings.Contains(logs.String(), "AUTHENTICATION IS OFF") }) {
+		t.Fatalf("no start-up warning in:\n%s", logs.String())
 	}
 	if !strings.Contains(logs.String(), "level=WARN") {
 		t.Fatal("the warning is not at WARN level")
