@@ -44,10 +44,10 @@ func chromiumPath(t *testing.T) string {
 }
 
 type browser struct {
-	t       *testing.T
-	cmd     *exec.Cmd
-	profile string
-	conn    *websocket.Conn
+	t    *testing.T
+	cmd  *exec.Cmd
+	dir  string // the profile and temporary files, removed by close
+	conn *websocket.Conn
 
 	writeMu sync.Mutex
 	mu      sync.Mutex
@@ -114,8 +114,16 @@ func startBrowser(t *testing.T) *browser {
 }
 
 func launchBrowser(bin string) (*browser, error) {
-	profile, err := os.MkdirTemp("", "posd-board-chromium-")
+	// Everything Chromium writes goes under one directory that close
+	// removes: its profile, and its temporary files, which it leaves in
+	// TMPDIR when killed.
+	dir, err := os.MkdirTemp("", "posd-board-chromium-")
 	if err != nil {
+		return nil, err
+	}
+	profile, tmp := filepath.Join(dir, "profile"), filepath.Join(dir, "tmp")
+	if err := os.Mkdir(tmp, 0o700); err != nil {
+		_ = os.RemoveAll(dir)
 		return nil, err
 	}
 	cmd := exec.Command(bin,
@@ -127,15 +135,18 @@ func launchBrowser(bin string) (*browser, error) {
 		"--window-size=1920,1080", "--force-device-scale-factor=1", "--no-proxy-server",
 		"--user-data-dir="+profile, "--remote-debugging-address=127.0.0.1",
 		"--remote-debugging-port=0", "about:blank")
+	cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
+		_ = os.RemoveAll(dir)
 		return nil, err
 	}
 	if err := cmd.Start(); err != nil {
+		_ = os.RemoveAll(dir)
 		return nil, fmt.Errorf("start chromium: %w", err)
 	}
-	b := &browser{cmd: cmd, profile: profile, pending: map[int64]chan cdpMessage{}, closed: make(chan struct{})}
+	b := &browser{cmd: cmd, dir: dir, pending: map[int64]chan cdpMessage{}, closed: make(chan struct{})}
 	fail := func(err error) (*browser, error) {
 		b.close()
 		return nil, err
@@ -446,8 +457,8 @@ func (b *browser) close() {
 		_ = syscall.Kill(-b.cmd.Process.Pid, syscall.SIGKILL)
 		_ = b.cmd.Wait()
 	}
-	if b.profile != "" {
-		_ = os.RemoveAll(b.profile)
+	if b.dir != "" {
+		_ = os.RemoveAll(b.dir)
 	}
 }
 

@@ -27,37 +27,50 @@ import (
 // show that what one address does cannot lock out another.
 
 var (
-	attackBinOnce sync.Once
-	attackBin     string
-	attackBinErr  error
+	posdBinOnce sync.Once
+	posdBinDir  string // removed by TestMain: no run leaves a binary behind
+	posdBin     string
+	posdBinErr  error
 )
 
-// attackBinary builds cmd/posd once per test binary; POSD_ATTACK_BIN
-// names another build to attack instead (to see a test fail on the build
-// before a fix).
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if posdBinDir != "" {
+		_ = os.RemoveAll(posdBinDir)
+	}
+	os.Exit(code)
+}
+
+// posdBinary builds cmd/posd once per test binary, for every test that
+// runs the real thing; POSD_ATTACK_BIN names another build to run instead
+// (to see a test fail on the build before a fix).
+func posdBinary(t *testing.T) string {
+	t.Helper()
+	if bin := os.Getenv("POSD_ATTACK_BIN"); bin != "" {
+		return bin
+	}
+	posdBinOnce.Do(func() {
+		if posdBinDir, posdBinErr = os.MkdirTemp("", "posd-server-bin-"); posdBinErr != nil {
+			return
+		}
+		posdBin = filepath.Join(posdBinDir, "posd")
+		if out, err := exec.Command("go", "build", "-o", posdBin, "github.com/posd/posd/cmd/posd").CombinedOutput(); err != nil {
+			posdBinErr = fmt.Errorf("build: %v\n%s", err, out)
+		}
+	})
+	if posdBinErr != nil {
+		t.Fatal(posdBinErr)
+	}
+	return posdBin
+}
+
+// attackBinary is posdBinary for the attack tests, which -short skips.
 func attackBinary(t *testing.T) string {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("builds and attacks the binary")
 	}
-	if bin := os.Getenv("POSD_ATTACK_BIN"); bin != "" {
-		return bin
-	}
-	attackBinOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "posd-attack-bin-")
-		if err != nil {
-			attackBinErr = err
-			return
-		}
-		attackBin = filepath.Join(dir, "posd")
-		if out, err := exec.Command("go", "build", "-o", attackBin, "github.com/posd/posd/cmd/posd").CombinedOutput(); err != nil {
-			attackBinErr = fmt.Errorf("build: %v\n%s", err, out)
-		}
-	})
-	if attackBinErr != nil {
-		t.Fatal(attackBinErr)
-	}
-	return attackBin
+	return posdBinary(t)
 }
 
 // attackProc is a running posd serve with auth on.

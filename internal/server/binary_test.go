@@ -62,10 +62,7 @@ func TestFreshClientUsesTokenFile(t *testing.T) {
 		t.Skip("builds the binary")
 	}
 	tmp := t.TempDir()
-	bin := filepath.Join(tmp, "posd")
-	if out, err := exec.Command("go", "build", "-o", bin, "github.com/posd/posd/cmd/posd").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := posdBinary(t)
 	dir := filepath.Join(tmp, "data")
 	elsewhere := filepath.Join(tmp, "elsewhere")
 	for _, d := range []string{dir, elsewhere} {

@@ -180,13 +180,8 @@ func TestCrashSafety(t *testing.T) {
 		t.Skip("builds and kills the binary")
 	}
 	tmp := t.TempDir()
-	bin := filepath.Join(tmp, "posd")
+	bin := posdBinary(t)
 	began := time.Now()
-	if out, err := exec.Command("go", "build", "-o", bin, "github.com/posd/posd/cmd/posd").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
-	t.Logf("built the binary in %v", time.Since(began).Round(time.Millisecond))
-	began = time.Now()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -273,6 +273,9 @@ func TestSinceAheadOfTheLog(t *testing.T) {
 	for i := range 3 {
 		s.MustDo(t, http.StatusCreated, "", "POST", "/api/orders", durOrder(tenants[0], fmt.Sprint("c", i)), nil)
 	}
+	// The hub publishes a commit after the API has answered: a socket that
+	// joined before event 3 was out would get it live.
+	testutil.Eventually(t, 10*time.Second, "event 3 published", func() bool { return s.Hub.LastPublished() >= 3 })
 	ws := s.Dial(t, "", "rooms=tenant-1&since=500")
 	f := servertest.Read(t, ws, 10*time.Second)
 	if f.Op != "error" || f.Code != "gap" || !strings.Contains(f.Message, "newer than the log's newest (3)") {
