@@ -6,7 +6,6 @@ package board_test
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -52,16 +51,6 @@ func posdBinary(t *testing.T) string {
 		t.Fatalf("build posd: %v\n%s", buildErr, buildOut)
 	}
 	return buildBin
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // posdServer is one `posd serve` process.
@@ -191,7 +180,7 @@ func TestBoardEndToEnd(t *testing.T) {
 	chromiumPath(t) // skip early, before building anything
 	ctx := t.Context()
 	dir := t.TempDir()
-	srv := startPosd(t, dir, freePort(t), "--auth=off")
+	srv := startPosd(t, dir, testutil.FreePort(t), "--auth=off")
 	api := mustClient(t, srv.base, "")
 	tenant, err := api.CreateTenant(ctx, "Warung Nasi Goreng", "NG")
 	if err != nil {
@@ -249,7 +238,7 @@ func TestBoardWithDisplayToken(t *testing.T) {
 	chromiumPath(t)
 	ctx := t.Context()
 	dir := t.TempDir()
-	srv := startPosd(t, dir, freePort(t))
+	srv := startPosd(t, dir, testutil.FreePort(t))
 	admin, err := os.ReadFile(filepath.Join(dir, "posd.db.token"))
 	if err != nil {
 		t.Fatalf("admin token file: %v", err)

@@ -64,6 +64,20 @@ func posdBinary(t *testing.T) string {
 	return posdBin
 }
 
+// posdEnv is the environment for a posd child process, without anything
+// that would point it somewhere else or hand it a server or a token.
+func posdEnv() []string {
+	var out []string
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(k, "POSD_") || k == "PORT" || k == "CORS_ORIGIN" {
+			continue
+		}
+		out = append(out, kv)
+	}
+	return out
+}
+
 // attackBinary is posdBinary for the attack tests, which -short skips.
 func attackBinary(t *testing.T) string {
 	t.Helper()
@@ -80,26 +94,9 @@ type attackProc struct {
 	Base   string // http://Addr
 	Admin  string // the admin token
 	DB     string
-	stderr *lockedBuffer
+	stderr *testutil.Buffer
 	exited chan struct{}
 	err    error
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // attackServe starts the binary on a free port of 0.0.0.0 (so that every
@@ -132,22 +129,17 @@ func serveOn(t *testing.T, db string, extra ...string) *attackProc {
 func tryServeOn(t *testing.T, db string, extra ...string) (p *attackProc, inUse bool) {
 	t.Helper()
 	bin := attackBinary(t)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
+	port := testutil.FreePort(t)
 	p = &attackProc{
 		Addr:   "127.0.0.1:" + strconv.Itoa(port),
 		DB:     db,
-		stderr: &lockedBuffer{},
+		stderr: &testutil.Buffer{},
 		exited: make(chan struct{}),
 	}
 	p.Base = "http://" + p.Addr
 	args := append([]string{"serve", "--addr", "0.0.0.0:" + strconv.Itoa(port), "--db", db, "--log-level", "info"}, extra...)
 	p.cmd = exec.Command(bin, args...)
-	p.cmd.Env = azEnvClean()
+	p.cmd.Env = posdEnv()
 	p.cmd.Dir = filepath.Dir(db)
 	p.cmd.Stderr = p.stderr
 	if err := p.cmd.Start(); err != nil {

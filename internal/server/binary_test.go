@@ -3,7 +3,6 @@ package server_test
 import (
 	"bytes"
 	"errors"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -17,20 +16,6 @@ import (
 	"github.com/posd/posd/internal/testutil"
 )
 
-// azEnvClean is the environment without anything that would hand a client
-// a server or a token.
-func azEnvClean() []string {
-	var out []string
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(k, "POSD_") || k == "PORT" || k == "CORS_ORIGIN" {
-			continue
-		}
-		out = append(out, kv)
-	}
-	return out
-}
-
 type azRun struct {
 	code           int
 	stdout, stderr string
@@ -40,7 +25,7 @@ func azPosd(t *testing.T, bin, dir string, args ...string) azRun {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = dir
-	cmd.Env = azEnvClean()
+	cmd.Env = posdEnv()
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
@@ -70,18 +55,13 @@ func TestFreshClientUsesTokenFile(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := testutil.FreeAddr(t)
 	base := "http://" + addr
 
 	serve := exec.Command(bin, "serve", "--addr", addr, "--db", filepath.Join(dir, "posd.db"))
 	serve.Dir = tmp
-	serve.Env = azEnvClean()
-	var serveErr syncBuffer
+	serve.Env = posdEnv()
+	var serveErr testutil.Buffer
 	serve.Stdout, serve.Stderr = &serveErr, &serveErr
 	if err := serve.Start(); err != nil {
 		t.Fatal(err)
@@ -97,6 +77,7 @@ func TestFreshClientUsesTokenFile(t *testing.T) {
 			<-exited
 		}
 	})
+	var err error
 	if !testutil.Await(wait, 20*time.Millisecond, func() bool {
 		var resp *http.Response
 		if resp, err = http.Get(base + "/healthz"); err != nil {
@@ -152,7 +133,7 @@ func TestFreshClientUsesTokenFile(t *testing.T) {
 	// The kasir token is not an admin: it may not issue tokens.
 	cmd := exec.Command(bin, "token", "create", "--server", base, "--role", "admin")
 	cmd.Dir = elsewhere
-	cmd.Env = append(azEnvClean(), "POSD_TOKEN="+kasir)
+	cmd.Env = append(posdEnv(), "POSD_TOKEN="+kasir)
 	if err := cmd.Run(); err == nil {
 		t.Fatal("a kasir token created an admin token")
 	}

@@ -39,30 +39,20 @@ type clusterNode struct {
 	proc *attackProc
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // start runs the node (again) on its port and waits for /healthz.
 func (n *clusterNode) start() {
 	t := n.t
 	t.Helper()
 	p := &attackProc{
 		Addr:   "127.0.0.1:" + strconv.Itoa(n.port),
-		stderr: &lockedBuffer{},
+		stderr: &testutil.Buffer{},
 		exited: make(chan struct{}),
 	}
 	p.Base = "http://" + p.Addr
 	p.cmd = exec.Command(attackBinary(t), "serve", "--addr", p.Addr, "--db", n.dsn, "--auth=off", "--log-level", "warn",
 		"--max-conns-per-addr", "5000", "--max-prelogin-per-addr", "5000")
 	p.cmd.Args = append(p.cmd.Args, n.args...)
-	p.cmd.Env = azEnvClean()
+	p.cmd.Env = posdEnv()
 	p.cmd.Dir = n.dir
 	p.cmd.Stderr = p.stderr
 	if err := p.cmd.Start(); err != nil {
@@ -109,7 +99,7 @@ func startCluster(t *testing.T, n int) []*clusterNode {
 	dir := t.TempDir()
 	var nodes []*clusterNode
 	for i := range n {
-		port := freePort(t)
+		port := testutil.FreePort(t)
 		app := fmt.Sprintf("posd-cluster-%d", port)
 		nodes = append(nodes, &clusterNode{t: t, port: port, dsn: pgtest.WithParam(t, dsn, "application_name", app), dir: dir,
 			args: []string{"--node-id", fmt.Sprintf("node%d", i)}})
@@ -414,7 +404,7 @@ type sioClusterClient struct {
 	mode    string
 	cmd     *exec.Cmd
 	stdin   io.WriteCloser
-	errb    *lockedBuffer
+	errb    *testutil.Buffer
 	seen    atomic.Int64 // events printed so far
 	summary chan string  // the last line
 	mu      sync.Mutex
@@ -457,7 +447,7 @@ func startSIOClient(t *testing.T, url string, tenant int, mode string) *sioClust
 		}
 		t.Skip(msg)
 	}
-	c := &sioClusterClient{mode: mode, errb: &lockedBuffer{}, summary: make(chan string, 1)}
+	c := &sioClusterClient{mode: mode, errb: &testutil.Buffer{}, summary: make(chan string, 1)}
 	c.cmd = exec.Command(node, filepath.Join(dir, "cluster-client.mjs"), url, strconv.Itoa(tenant), mode)
 	c.cmd.Dir = dir
 	c.cmd.Stderr = c.errb

@@ -6,9 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -33,7 +31,7 @@ type durProc struct {
 func durServe(t *testing.T, bin, addr, db string) *durProc {
 	t.Helper()
 	cmd := exec.Command(bin, "serve", "--addr", addr, "--db", db, "--auth=off", "--log-level", "warn")
-	cmd.Env = durEnvClean()
+	cmd.Env = posdEnv()
 	p := &durProc{cmd: cmd, stderr: &bytes.Buffer{}, exited: make(chan struct{})}
 	cmd.Stderr = p.stderr
 	if err := cmd.Start(); err != nil {
@@ -182,12 +180,7 @@ func TestCrashSafety(t *testing.T) {
 	tmp := t.TempDir()
 	bin := posdBinary(t)
 	began := time.Now()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := testutil.FreeAddr(t)
 	db := filepath.Join(tmp, "posd.db")
 	base := "http://" + addr
 
@@ -401,20 +394,6 @@ func durOrderIDs(t *testing.T, db string) map[int64]bool {
 	}
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)
-	}
-	return out
-}
-
-// durEnvClean is the environment without anything that would point posd
-// somewhere else (its own copy: other tests' helpers may change).
-func durEnvClean() []string {
-	var out []string
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(k, "POSD_") || k == "PORT" || k == "CORS_ORIGIN" {
-			continue
-		}
-		out = append(out, kv)
 	}
 	return out
 }

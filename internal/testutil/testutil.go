@@ -3,6 +3,10 @@
 package testutil
 
 import (
+	"bytes"
+	"net"
+	"strconv"
+	"sync"
 	"testing"
 	"time"
 )
@@ -51,4 +55,74 @@ func Await(timeout, interval time.Duration, cond func() bool) bool {
 		time.Sleep(interval)
 	}
 	return true
+}
+
+// FreePort is a loopback TCP port nothing listened on a moment ago, for a
+// child process told to listen there. Another process may take it in
+// between.
+func FreePort(tb testing.TB) int {
+	tb.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// FreeAddr is FreePort as a host:port on 127.0.0.1.
+func FreeAddr(tb testing.TB) string {
+	tb.Helper()
+	return "127.0.0.1:" + strconv.Itoa(FreePort(tb))
+}
+
+// Clock is a time source the test moves by hand, safe to read from the
+// goroutines of the code under test.
+type Clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+// NewClock is a Clock standing at t.
+func NewClock(t time.Time) *Clock { return &Clock{now: t} }
+
+// Now is the clock's time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+// Add moves the clock by d.
+func (c *Clock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+// Set moves the clock to t.
+func (c *Clock) Set(t time.Time) {
+	c.mu.Lock()
+	c.now = t
+	c.mu.Unlock()
+}
+
+// Buffer is a bytes.Buffer that goroutines may write while the test reads
+// it: a logger's sink, a child process's output.
+type Buffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *Buffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+// String is everything written so far.
+func (b *Buffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }

@@ -3,7 +3,9 @@ package testutil
 import (
 	"errors"
 	"fmt"
+	"net"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -79,5 +81,49 @@ func TestAwaitChecksAtItsInterval(t *testing.T) {
 	Await(100*time.Millisecond, 30*time.Millisecond, func() bool { n.Add(1); return false })
 	if got := n.Load(); got < 2 || got > 5 {
 		t.Fatalf("%d checks in 100 ms at a 30 ms interval, want 2 to 5", got)
+	}
+}
+
+func TestFreeAddrIsFree(t *testing.T) {
+	addr := FreeAddr(t)
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("listen on %s: %v", addr, err)
+	}
+	l.Close()
+}
+
+func TestClockMovesOnlyWhenTold(t *testing.T) {
+	t0 := time.Date(2026, 2, 3, 10, 0, 0, 0, time.UTC)
+	c := NewClock(t0)
+	if got := c.Now(); !got.Equal(t0) {
+		t.Fatalf("Now = %v, want %v", got, t0)
+	}
+	c.Add(90 * time.Second)
+	if got := c.Now(); !got.Equal(t0.Add(90 * time.Second)) {
+		t.Fatalf("after Add: %v", got)
+	}
+	c.Set(t0)
+	if got := c.Now(); !got.Equal(t0) {
+		t.Fatalf("after Set: %v", got)
+	}
+}
+
+func TestBufferTakesConcurrentWriters(t *testing.T) {
+	var b Buffer
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 100 {
+				_, _ = b.Write([]byte("x"))
+				_ = b.String()
+			}
+		}()
+	}
+	wg.Wait()
+	if n := len(b.String()); n != 800 {
+		t.Fatalf("%d bytes, want 800", n)
 	}
 }

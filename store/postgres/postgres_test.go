@@ -1,7 +1,6 @@
 package postgres_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -213,31 +212,13 @@ func TestLogNeverSkipsAnEvent(t *testing.T) {
 
 var errAbort = errors.New("rolled back on purpose")
 
-// syncBuffer is a log sink safe for the listener's goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 // A node hears the other's commits (NOTIFY), and a terminated LISTEN
 // connection is re-established, with one Changed call on reconnecting
 // and one WARN for the outage.
 func TestChangedFollowsOtherNodes(t *testing.T) {
 	dsn := pgtest.DSN(t)
 	var changed atomic.Int64
-	var logs syncBuffer
+	var logs testutil.Buffer
 	a := open(t, dsn, store.Options{Changed: func() { changed.Add(1) }, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	b := open(t, dsn, store.Options{})
 	ctx := context.Background()
@@ -283,7 +264,7 @@ func TestDatabaseDownIsUnavailable(t *testing.T) {
 	dsn := pgtest.DSN(t)
 	pdsn, p := pgtest.Through(t, dsn)
 	var changed atomic.Int64
-	var logs syncBuffer
+	var logs testutil.Buffer
 	s := open(t, pdsn, store.Options{Changed: func() { changed.Add(1) }, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	ctx := context.Background()
 	write := func() error {

@@ -7,7 +7,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -61,16 +60,6 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
-}
-
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 type server struct {
@@ -160,7 +149,7 @@ func TestDisplayAgainstRealServer(t *testing.T) {
 	bin := buildPosd(t)
 	t.Logf("built in %v", time.Since(start).Round(time.Millisecond))
 	dir := t.TempDir()
-	addr := freePort(t)
+	addr := testutil.FreeAddr(t)
 	db := filepath.Join(dir, "posd.db")
 	srv := startServer(t, bin, addr, db)
 
@@ -281,7 +270,7 @@ func TestKasirAgainstRealServer(t *testing.T) {
 	}
 	bin := buildPosd(t)
 	dir := t.TempDir()
-	addr := freePort(t)
+	addr := testutil.FreeAddr(t)
 	startServer(t, bin, addr, filepath.Join(dir, "posd.db"))
 	ctx := context.Background()
 	api, err := client.New(client.Config{Server: "http://" + addr})
