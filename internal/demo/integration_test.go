@@ -36,10 +36,7 @@ func TestDemoAgainstServer(t *testing.T) {
 			if err != nil {
 				return
 			}
-			var f struct {
-				Op    string `json:"op"`
-				Event string `json:"event"`
-			}
+			var f servertest.Frame
 			if json.Unmarshal(data, &f) == nil && f.Op == "event" {
 				mu.Lock()
 				seen[f.Event]++
