@@ -55,6 +55,14 @@ type Config struct {
 	drainAt int64
 }
 
+// Defaults of the settings a zero Config leaves out (posd bench's flags
+// take theirs from here).
+const (
+	DefaultWorkers            = 32
+	DefaultConnectConcurrency = 64
+	DefaultDrain              = 10 * time.Second
+)
+
 func (c *Config) defaults() {
 	if len(c.Servers) == 0 && c.Server != "" {
 		c.Servers = []string{c.Server}
@@ -72,16 +80,16 @@ func (c *Config) defaults() {
 		c.Reader = ReaderEpoll
 	}
 	if c.Workers <= 0 {
-		c.Workers = 32
+		c.Workers = DefaultWorkers
 	}
 	if c.ConnectConcurrency <= 0 {
-		c.ConnectConcurrency = 64
+		c.ConnectConcurrency = DefaultConnectConcurrency
 	}
 	if c.Settle < 0 {
 		c.Settle = 0
 	}
 	if c.Drain <= 0 {
-		c.Drain = 10 * time.Second
+		c.Drain = DefaultDrain
 	}
 }
 

@@ -35,8 +35,8 @@ type Config struct {
 	// Subscribe starts the event stream after since in rooms.
 	Subscribe func(since int64, rooms []string) widgets.Stream
 	TenantID  int64         // 0: every stall (the display room)
-	Warn      time.Duration // age at which a ticket turns yellow (default 5m)
-	Late      time.Duration // age at which it turns red (default 10m)
+	Warn      time.Duration // age at which a ticket turns yellow (default DefaultWarn)
+	Late      time.Duration // age at which it turns red (default DefaultLate)
 	Now       func() time.Time
 	Bell      io.Writer     // where the new-order bell (BEL) goes; nil: silent
 	Highlight time.Duration // how long a new ticket stays highlighted (default 30s)
@@ -46,12 +46,19 @@ type Config struct {
 	NoTick        bool          // tests: no clock ticks
 }
 
+// Ages at which a ticket's timer changes colour, unless Config says
+// otherwise (posd display --warn and --late).
+const (
+	DefaultWarn = 5 * time.Minute
+	DefaultLate = 10 * time.Minute
+)
+
 func (c *Config) defaults() {
 	if c.Warn <= 0 {
-		c.Warn = 5 * time.Minute
+		c.Warn = DefaultWarn
 	}
 	if c.Late <= 0 {
-		c.Late = 10 * time.Minute
+		c.Late = DefaultLate
 	}
 	if c.Late < c.Warn {
 		c.Late = c.Warn
