@@ -113,8 +113,8 @@ func newAlertCmd() *cobra.Command {
 		},
 	}
 	o.register(cmd, true)
-	cmd.Flags().StringVar(&severity, "severity", "info", "error, warning or info")
-	completeFlag(cmd, "severity", "error", "warning", "info")
+	cmd.Flags().StringVar(&severity, "severity", domain.SeverityInfo, "error, warning or info")
+	completeFlag(cmd, "severity", domain.Severities...)
 	return cmd
 }
 
@@ -455,7 +455,7 @@ func newPayCmd() *cobra.Command {
 	f := cmd.Flags()
 	f.Int64Var(&order, "order", 0, "order id")
 	f.Int64Var(&amount, "amount", 0, "amount tendered in whole Rupiah (cash may exceed the total)")
-	f.StringVar(&method, "method", "cash", "cash, qris, card or ewallet")
+	f.StringVar(&method, "method", string(domain.MethodCash), "cash, qris, card or ewallet")
 	completeFlag(cmd, "method", methodNames()...)
 	f.Int64Var(&counter, "counter", 0, "kasir counter id")
 	f.StringVar(&idemKey, "idempotency-key", "", "key to make a retry of this exact command act once (default: a fresh one)")

@@ -41,6 +41,12 @@ const (
 	DefaultDBPath      = "posd.db"
 	DefaultRetention   = 24 * time.Hour
 	DefaultKeepPerRoom = 1000
+
+	// DefaultTokenFile is where the first admin token goes for the
+	// default database, and for any PostgreSQL one: where client commands
+	// run in the same directory look for it.
+	DefaultTokenFile = DefaultDBPath + tokenSuffix
+	tokenSuffix      = ".token" // a SQLite file's token file is the file's name + this
 )
 
 // Config is everything posd serve can be told.
@@ -124,10 +130,9 @@ func (c *Config) defaults() {
 		c.DBPath = DefaultDBPath
 	}
 	if c.TokenFile == "" {
-		c.TokenFile = c.DBPath + ".token"
+		c.TokenFile = c.DBPath + tokenSuffix
 		if backend.IsPostgres(c.DBPath) {
-			// Where client commands run in this directory look for it.
-			c.TokenFile = DefaultDBPath + ".token"
+			c.TokenFile = DefaultTokenFile
 		}
 	}
 	if c.Retention <= 0 {

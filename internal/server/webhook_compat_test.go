@@ -43,7 +43,7 @@ func TestWebhooksVerifiedByStandardWebhooks(t *testing.T) {
 	cmd.Dir = dir
 	stdin, _ := cmd.StdinPipe()
 	stdout, _ := cmd.StdoutPipe()
-	errb := &lockedBuffer{}
+	errb := &testutil.Buffer{}
 	cmd.Stderr = errb
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

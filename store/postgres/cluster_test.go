@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/posd/posd/internal/domain"
+	"github.com/posd/posd/internal/testutil"
 	"github.com/posd/posd/store"
 	"github.com/posd/posd/store/postgres"
 	"github.com/posd/posd/store/postgres/pgtest"
@@ -36,7 +37,7 @@ func TestBroadcastReachesEveryNode(t *testing.T) {
 	if err := a.Broadcast(context.Background(), store.Command{Kind: store.CmdCloseToken, From: "aaaaaaaa", TokenID: 42}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "both commands on every node", 5*time.Second, func() bool {
+	testutil.Eventually(t, 5*time.Second, "both commands on every node", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(got["a"]) == 2 && len(got["b"]) == 2 && len(got["c"]) == 2

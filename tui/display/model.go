@@ -41,8 +41,8 @@ type Config struct {
 	// Subscribe starts the event stream after since in rooms.
 	Subscribe func(since int64, rooms []string) widgets.Stream
 	TenantID  int64         // 0: every stall (the display room)
-	Warn      time.Duration // age at which a ticket turns yellow (default 5m)
-	Late      time.Duration // age at which it turns red (default 10m)
+	Warn      time.Duration // age at which a ticket turns yellow (default DefaultWarn)
+	Late      time.Duration // age at which it turns red (default report.DefaultLate)
 	Now       func() time.Time
 	Bell      io.Writer     // where the new-order bell (BEL) goes; nil: silent
 	Highlight time.Duration // how long a new ticket stays highlighted (default 30s)

@@ -34,7 +34,7 @@ func TestOpsAgainstTheDemoInTmux(t *testing.T) {
 	}
 	bin := buildPosd(t)
 	dir := t.TempDir()
-	addr := freePort(t)
+	addr := testutil.FreeAddr(t)
 	startServerWith(t, bin, addr, dir, "serve", "--demo", "--demo-rate", "60", "--addr", addr, "--db", filepath.Join(dir, "posd.db"))
 	screen := startTmux(t, 80, 24, dir, bin, "ops", "--server", "http://"+addr)
 
