@@ -112,7 +112,7 @@ func (s *Service) AddWebhook(ctx context.Context, p auth.Principal, in NewWebhoo
 		return CreatedWebhook{}, err
 	}
 	w := store.Webhook{TenantID: in.TenantID, URL: in.URL, Events: events, Secret: s.hooks.Delivery.NewSecret(),
-		State: store.WebhookActive, Cursor: head, CreatedAt: time.Now().UTC().Truncate(time.Millisecond)}
+		State: store.WebhookActive, Cursor: head, CreatedAt: s.now().UTC().Truncate(time.Millisecond)}
 	if err := s.hooks.Store.InsertWebhook(ctx, &w); err != nil {
 		return CreatedWebhook{}, err
 	}
@@ -208,7 +208,7 @@ func (s *Service) changeWebhook(ctx context.Context, p auth.Principal, id int64,
 	if _, err := s.Webhook(ctx, p, id); err != nil {
 		return nil, err
 	}
-	c.At = time.Now()
+	c.At = s.now()
 	w, err := s.hooks.Store.ChangeWebhook(ctx, id, c)
 	if err != nil {
 		return nil, err
