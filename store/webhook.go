@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"strings"
 	"time"
 )
 
@@ -134,6 +135,10 @@ type WebhookDelivery struct {
 // (?1). A backend appends RETURNING with its column list where it reads
 // the rows back.
 const (
+	// InsertWebhookSQL: $1 tenant, $2 url, $3 events (comma-separated),
+	// $4 secret, $5 state, $6 cursor, $7 created (ms); returns the id.
+	InsertWebhookSQL = `INSERT INTO webhooks (tenant_id, url, events, secret, state, cursor_id, gen, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, 1, $7) RETURNING id`
 	// ChangeWebhookSQL: $1 id, $2 state ("" unchanged), $3 reason,
 	// $4 at (ms), $5 cursor (NULL unchanged).
 	ChangeWebhookSQL = `UPDATE webhooks SET
@@ -164,6 +169,11 @@ const (
 	// none), which retention does not prune past.
 	WebhookFloorSQL = `SELECT MIN(cursor_id) FROM webhooks WHERE state = 'active'`
 )
+
+// InsertWebhookArgs are InsertWebhookSQL's arguments.
+func InsertWebhookArgs(w *Webhook) []any {
+	return []any{w.TenantID, w.URL, strings.Join(w.Events, ","), w.Secret, w.State, w.Cursor, w.CreatedAt.UnixMilli()}
+}
 
 // ChangeWebhookArgs are ChangeWebhookSQL's arguments.
 func ChangeWebhookArgs(id int64, c WebhookChange) []any {

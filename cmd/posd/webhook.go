@@ -28,23 +28,28 @@ func newWebhookCmd() *cobra.Command {
 func newWebhookAddCmd() *cobra.Command {
 	var o clientOptions
 	var req client.WebhookRequest
+	var idemKey string
 	cmd := &cobra.Command{
-		Use:   "add --url https://… [--event NAME]... [--tenant ID]",
+		Use:   "add --url https://… [--event NAME]... [--tenant ID] [--idempotency-key KEY]",
 		Short: "Register an endpoint; it gets events committed from now on. Prints its secret, once",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if req.URL == "" {
 				return usageErr("--url is required")
 			}
-			return call(cmd, &o, func(ctx context.Context, c *client.Client) (client.Webhook, error) {
-				return c.AddWebhook(ctx, req)
+			if idemKey == "" {
+				idemKey = newIdempotencyKey()
+			}
+			return unsure(call(cmd, &o, func(ctx context.Context, c *client.Client) (client.Webhook, error) {
+				return c.AddWebhook(ctx, req, writeOpts(idemKey)...)
 			}, func(w io.Writer, h client.Webhook) {
 				fmt.Fprintf(w, "webhook %d added: %s\nsecret (shown once; receivers verify signatures with it):\n%s\n", h.ID, h.URL, h.Secret)
-			})
+			}), idemKey)
 		},
 	}
 	o.register(cmd, true)
 	f := cmd.Flags()
+	f.StringVar(&idemKey, "idempotency-key", "", "key to make a retry of this exact command add one endpoint (default: a fresh one)")
 	f.StringVar(&req.URL, "url", "", "the endpoint (https://…; http and private addresses only if the server allows them)")
 	f.StringArrayVar(&req.Events, "event", nil, "an event name to send (repeatable; default every event)")
 	f.Int64Var(&req.TenantID, "tenant", 0, "only this stall's events (a stall's token: always its own)")

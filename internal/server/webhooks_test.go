@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -204,5 +205,57 @@ func TestWebhookRegistrationRefusesPrivateDestinations(t *testing.T) {
 	s.MustDo(t, 200, s.Admin, "GET", "/api/webhooks", nil, &list)
 	if len(list.Webhooks) != 0 {
 		t.Fatalf("registered %+v", list.Webhooks)
+	}
+}
+
+// A retried add (the same token, the same Idempotency-Key, the same body)
+// is answered as the first was, secret included, and registers one
+// endpoint; the same key for another body is refused, and another token's
+// key of the same name is its own.
+func TestWebhookAddHonoursIdempotencyKey(t *testing.T) {
+	s := servertest.Start(t, server.Config{Webhooks: webhook.Policy{AllowPrivate: true, AllowHTTP: true}})
+	rcv := webhooktest.New(t)
+	body := map[string]any{"url": rcv.URL + "/posd"}
+	var first, again hookView
+	s.MustDo(t, 201, s.Admin, "POST", "/api/webhooks", body, &first)
+	r := s.Do(t, s.Admin, "POST", "/api/webhooks", body, "Idempotency-Key", "add-1")
+	if r.Status != 201 {
+		t.Fatalf("keyed add: %d %s", r.Status, r.Body)
+	}
+	mustJSON(t, r.Body, &first)
+	r = s.Do(t, s.Admin, "POST", "/api/webhooks", body, "Idempotency-Key", "add-1")
+	if r.Status != 201 || r.Header.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("retried add: %d %s (replayed %q)", r.Status, r.Body, r.Header.Get("Idempotent-Replayed"))
+	}
+	mustJSON(t, r.Body, &again)
+	if again != first || !strings.HasPrefix(again.Secret, "whsec_") {
+		t.Fatalf("retry answered %+v; want the first answer %+v, its secret included", again, first)
+	}
+	if r := s.Do(t, s.Admin, "POST", "/api/webhooks", map[string]any{"url": rcv.URL + "/other"}, "Idempotency-Key", "add-1"); r.Status != 422 || r.ErrorCode() != "idempotency_key_reused" {
+		t.Fatalf("the key reused for another body: %d %s", r.Status, r.Body)
+	}
+	other := tokenFor(t, s, map[string]any{"role": "admin"})
+	var theirs hookView
+	r = s.Do(t, other, "POST", "/api/webhooks", body, "Idempotency-Key", "add-1")
+	if r.Status != 201 || r.Header.Get("Idempotent-Replayed") != "" {
+		t.Fatalf("another token's add-1: %d %s", r.Status, r.Body)
+	}
+	mustJSON(t, r.Body, &theirs)
+	if theirs.ID == first.ID {
+		t.Fatalf("another token's key answered with this token's endpoint %d", first.ID)
+	}
+	var list struct {
+		Webhooks []hookView `json:"webhooks"`
+	}
+	s.MustDo(t, 200, s.Admin, "GET", "/api/webhooks", nil, &list)
+	if len(list.Webhooks) != 3 {
+		t.Fatalf("%d endpoints after an add without key, a keyed add retried once and another token's; want 3", len(list.Webhooks))
+	}
+}
+
+func mustJSON(t *testing.T, raw []byte, v any) {
+	t.Helper()
+	if err := json.Unmarshal(raw, v); err != nil {
+		t.Fatalf("decode %s: %v", raw, err)
 	}
 }

@@ -111,13 +111,23 @@ func (s *Service) AddWebhook(ctx context.Context, p auth.Principal, in NewWebhoo
 	if err != nil {
 		return CreatedWebhook{}, err
 	}
-	w := store.Webhook{TenantID: in.TenantID, URL: in.URL, Events: events, Secret: s.hooks.Delivery.NewSecret(),
-		State: store.WebhookActive, Cursor: head, CreatedAt: s.now().UTC().Truncate(time.Millisecond)}
-	if err := s.hooks.Store.InsertWebhook(ctx, &w); err != nil {
+	secret := s.hooks.Delivery.NewSecret()
+	// In one transaction with the request's idempotency record: a client
+	// that lost the answer and retries with the same key gets this answer
+	// again, secret included, instead of a second endpoint.
+	created, err := write(ctx, s, func(tx store.Tx) (CreatedWebhook, error) {
+		w := store.Webhook{TenantID: in.TenantID, URL: in.URL, Events: events, Secret: secret,
+			State: store.WebhookActive, Cursor: head, CreatedAt: tx.Now().UTC().Truncate(time.Millisecond)}
+		if err := tx.InsertWebhook(&w); err != nil {
+			return CreatedWebhook{}, err
+		}
+		return CreatedWebhook{Webhook: w, Secret: w.Secret}, nil
+	})
+	if err != nil {
 		return CreatedWebhook{}, err
 	}
 	s.hooks.Delivery.Changed()
-	return CreatedWebhook{Webhook: w, Secret: w.Secret}, nil
+	return created, nil
 }
 
 // ListWebhooks lists the endpoints p manages.
