@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -128,6 +129,36 @@ type WebhookDelivery struct {
 	Error   string        `json:"error,omitempty"`
 	Node    string        `json:"node,omitempty"`
 	At      time.Time     `json:"at"`
+}
+
+// WebhookGap is a span of the log that retention deleted past an
+// endpoint's cursor before the endpoint got it: a paused or disabled
+// endpoint does not hold retention back, nor could a prune that began
+// before the endpoint became active again. The span bounds what was lost:
+// of its ids, those retention kept (the newest of each room) are still
+// delivered, and not every id was the endpoint's event.
+type WebhookGap struct {
+	From int64 `json:"from"`
+	To   int64 `json:"to"`
+}
+
+// PrunedPast is the gap between an endpoint's cursor and the horizon
+// (store.Horizon, for the endpoint's rooms: the highest id retention
+// deleted), and whether there is one.
+func PrunedPast(cursor, horizon int64) (WebhookGap, bool) {
+	return WebhookGap{From: cursor + 1, To: horizon}, horizon > cursor
+}
+
+// IDs is the span as a delivery record names it, "101–250".
+func (g WebhookGap) IDs() string {
+	if g.From == g.To {
+		return strconv.FormatInt(g.From, 10)
+	}
+	return strconv.FormatInt(g.From, 10) + "–" + strconv.FormatInt(g.To, 10)
+}
+
+func (g WebhookGap) String() string {
+	return "events " + g.IDs() + " were pruned by retention before delivery"
 }
 
 // The statements both backends run for webhooks, written once in

@@ -130,7 +130,12 @@ func newWebhookStateCmd(use, short string, do func(*client.Client, context.Conte
 			}
 			return call(cmd, &o, func(ctx context.Context, c *client.Client) (client.Webhook, error) {
 				return do(c, ctx, id)
-			}, func(w io.Writer, h client.Webhook) { fmt.Fprintf(w, "webhook %d: %s\n", h.ID, webhookStatus(h)) })
+			}, func(w io.Writer, h client.Webhook) {
+				fmt.Fprintf(w, "webhook %d: %s\n", h.ID, webhookStatus(h))
+				if h.Warning != "" {
+					fmt.Fprintf(w, "warning: %s; the endpoint will not get them (retention kept the rest, which it gets)\n", h.Warning)
+				}
+			})
 		},
 	}
 	o.register(cmd, true)
@@ -158,6 +163,9 @@ func newWebhookTestCmd() *cobra.Command {
 }
 
 func deliveryLine(d client.WebhookDelivery) string {
+	if d.Attempt == 0 { // not an attempt: events retention deleted before delivery
+		return fmt.Sprintf("%s  events %s  not delivered: %s", d.At.Local().Format("15:04:05.000"), d.EventID, d.Error)
+	}
 	status := "no answer"
 	if d.Status != 0 {
 		status = fmt.Sprint(d.Status)
