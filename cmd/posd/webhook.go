@@ -57,14 +57,39 @@ func newWebhookAddCmd() *cobra.Command {
 	return cmd
 }
 
+// webhookStatus is an endpoint's state in a few words: for a disabled one
+// since when and why, for one retrying an event since when, how many
+// attempts failed, when the next is and the last error.
 func webhookStatus(h client.Webhook) string {
 	switch {
+	case h.State == "disabled" && h.DisabledAt != nil:
+		return fmt.Sprintf("DISABLED since %s: %s", h.DisabledAt.Local().Format(time.Stamp), h.DisabledReason)
 	case h.State == "disabled":
 		return "DISABLED: " + h.DisabledReason
 	case h.FailingSince != nil:
-		return fmt.Sprintf("failing since %s (%d attempts): %s", h.FailingSince.Local().Format("Jan 2 15:04:05"), h.Attempt, h.LastError)
+		s := fmt.Sprintf("RETRYING since %s, %d attempt%s failed", h.FailingSince.Local().Format(time.Stamp), h.Attempt, plural(h.Attempt))
+		if h.NextAttemptAt != nil {
+			s += ", next " + timeOfDay(*h.NextAttemptAt, time.Now())
+		}
+		return s + ": " + h.LastError
 	}
 	return h.State
+}
+
+// timeOfDay is t as a clock reads it, with the date when it is not today.
+func timeOfDay(t, now time.Time) string {
+	t, now = t.Local(), now.Local()
+	if y, m, d := t.Date(); y == now.Year() && m == now.Month() && d == now.Day() {
+		return t.Format(time.TimeOnly)
+	}
+	return t.Format(time.Stamp)
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
 }
 
 func newWebhookListCmd() *cobra.Command {
