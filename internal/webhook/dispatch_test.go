@@ -332,10 +332,14 @@ func testPrunedGapRecordedOnce(t *testing.T, stall bool) {
 	if stall {
 		rooms, owner = []string{domain.TenantRoom(tn)}, tn
 	}
-	w := r.add(t, rcv, owner)
-	if _, err := r.st.ChangeWebhook(ctx, w.ID, store.WebhookChange{State: store.WebhookPaused}); err != nil {
+	// Paused from the start, so that no worker delivers before the prune.
+	head, _ := r.st.LastEventID(ctx)
+	w := &store.Webhook{TenantID: owner, URL: rcv.URL + "/hook", Secret: webhook.NewSecret(), State: store.WebhookPaused,
+		Cursor: head, CreatedAt: time.Now()}
+	if err := r.st.InsertWebhook(ctx, w); err != nil {
 		t.Fatal(err)
 	}
+	rcv.SetSecret(w.Secret)
 	for i := range 10 {
 		r.order(t, tn)
 		if i%3 == 0 {
