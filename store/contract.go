@@ -200,6 +200,10 @@ type Tx interface {
 	AppendEvent(ev domain.Event) (domain.Event, error)
 	PutIdempotency(tokenID int64, key string, r IdempotentResult) error
 	IdempotencyUsed(tokenID int64, key string) (bool, error)
+	// InsertWebhook stores w (its ID and Gen are set) in the transaction,
+	// so that an endpoint and the idempotency record of the request that
+	// added it commit together.
+	InsertWebhook(w *Webhook) error
 
 	// InsertOrder also records the order's first status at its creation;
 	// RecordStatus records each later one, in the transaction that makes

@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -129,11 +131,45 @@ type WebhookDelivery struct {
 	At      time.Time     `json:"at"`
 }
 
+// WebhookGap is a span of the log that retention deleted past an
+// endpoint's cursor before the endpoint got it: a paused or disabled
+// endpoint does not hold retention back, nor could a prune that began
+// before the endpoint became active again. The span bounds what was lost:
+// of its ids, those retention kept (the newest of each room) are still
+// delivered, and not every id was the endpoint's event.
+type WebhookGap struct {
+	From int64 `json:"from"`
+	To   int64 `json:"to"`
+}
+
+// PrunedPast is the gap between an endpoint's cursor and the horizon
+// (store.Horizon, for the endpoint's rooms: the highest id retention
+// deleted), and whether there is one.
+func PrunedPast(cursor, horizon int64) (WebhookGap, bool) {
+	return WebhookGap{From: cursor + 1, To: horizon}, horizon > cursor
+}
+
+// IDs is the span as a delivery record names it, "101–250".
+func (g WebhookGap) IDs() string {
+	if g.From == g.To {
+		return strconv.FormatInt(g.From, 10)
+	}
+	return strconv.FormatInt(g.From, 10) + "–" + strconv.FormatInt(g.To, 10)
+}
+
+func (g WebhookGap) String() string {
+	return "events " + g.IDs() + " were pruned by retention before delivery"
+}
+
 // The statements both backends run for webhooks, written once in
 // PostgreSQL's placeholders ($1); SQLite runs them with its numbered ones
 // (?1). A backend appends RETURNING with its column list where it reads
 // the rows back.
 const (
+	// InsertWebhookSQL: $1 tenant, $2 url, $3 events (comma-separated),
+	// $4 secret, $5 state, $6 cursor, $7 created (ms); returns the id.
+	InsertWebhookSQL = `INSERT INTO webhooks (tenant_id, url, events, secret, state, cursor_id, gen, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, 1, $7) RETURNING id`
 	// ChangeWebhookSQL: $1 id, $2 state ("" unchanged), $3 reason,
 	// $4 at (ms), $5 cursor (NULL unchanged).
 	ChangeWebhookSQL = `UPDATE webhooks SET
@@ -164,6 +200,11 @@ const (
 	// none), which retention does not prune past.
 	WebhookFloorSQL = `SELECT MIN(cursor_id) FROM webhooks WHERE state = 'active'`
 )
+
+// InsertWebhookArgs are InsertWebhookSQL's arguments.
+func InsertWebhookArgs(w *Webhook) []any {
+	return []any{w.TenantID, w.URL, strings.Join(w.Events, ","), w.Secret, w.State, w.Cursor, w.CreatedAt.UnixMilli()}
+}
 
 // ChangeWebhookArgs are ChangeWebhookSQL's arguments.
 func ChangeWebhookArgs(id int64, c WebhookChange) []any {

@@ -28,23 +28,28 @@ func newWebhookCmd() *cobra.Command {
 func newWebhookAddCmd() *cobra.Command {
 	var o clientOptions
 	var req client.WebhookRequest
+	var idemKey string
 	cmd := &cobra.Command{
-		Use:   "add --url https://… [--event NAME]... [--tenant ID]",
+		Use:   "add --url https://… [--event NAME]... [--tenant ID] [--idempotency-key KEY]",
 		Short: "Register an endpoint; it gets events committed from now on. Prints its secret, once",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if req.URL == "" {
 				return usageErr("--url is required")
 			}
-			return call(cmd, &o, func(ctx context.Context, c *client.Client) (client.Webhook, error) {
-				return c.AddWebhook(ctx, req)
+			if idemKey == "" {
+				idemKey = newIdempotencyKey()
+			}
+			return unsure(call(cmd, &o, func(ctx context.Context, c *client.Client) (client.Webhook, error) {
+				return c.AddWebhook(ctx, req, writeOpts(idemKey)...)
 			}, func(w io.Writer, h client.Webhook) {
 				fmt.Fprintf(w, "webhook %d added: %s\nsecret (shown once; receivers verify signatures with it):\n%s\n", h.ID, h.URL, h.Secret)
-			})
+			}), idemKey)
 		},
 	}
 	o.register(cmd, true)
 	f := cmd.Flags()
+	f.StringVar(&idemKey, "idempotency-key", "", "key to make a retry of this exact command add one endpoint (default: a fresh one)")
 	f.StringVar(&req.URL, "url", "", "the endpoint (https://…; http and private addresses only if the server allows them)")
 	f.StringArrayVar(&req.Events, "event", nil, "an event name to send (repeatable; default every event)")
 	f.Int64Var(&req.TenantID, "tenant", 0, "only this stall's events (a stall's token: always its own)")
@@ -52,14 +57,39 @@ func newWebhookAddCmd() *cobra.Command {
 	return cmd
 }
 
+// webhookStatus is an endpoint's state in a few words: for a disabled one
+// since when and why, for one retrying an event since when, how many
+// attempts failed, when the next is and the last error.
 func webhookStatus(h client.Webhook) string {
 	switch {
+	case h.State == "disabled" && h.DisabledAt != nil:
+		return fmt.Sprintf("DISABLED since %s: %s", h.DisabledAt.Local().Format(time.Stamp), h.DisabledReason)
 	case h.State == "disabled":
 		return "DISABLED: " + h.DisabledReason
 	case h.FailingSince != nil:
-		return fmt.Sprintf("failing since %s (%d attempts): %s", h.FailingSince.Local().Format("Jan 2 15:04:05"), h.Attempt, h.LastError)
+		s := fmt.Sprintf("RETRYING since %s, %d attempt%s failed", h.FailingSince.Local().Format(time.Stamp), h.Attempt, plural(h.Attempt))
+		if h.NextAttemptAt != nil {
+			s += ", next " + timeOfDay(*h.NextAttemptAt, time.Now())
+		}
+		return s + ": " + h.LastError
 	}
 	return h.State
+}
+
+// timeOfDay is t as a clock reads it, with the date when it is not today.
+func timeOfDay(t, now time.Time) string {
+	t, now = t.Local(), now.Local()
+	if y, m, d := t.Date(); y == now.Year() && m == now.Month() && d == now.Day() {
+		return t.Format(time.TimeOnly)
+	}
+	return t.Format(time.Stamp)
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
 }
 
 func newWebhookListCmd() *cobra.Command {
@@ -125,7 +155,12 @@ func newWebhookStateCmd(use, short string, do func(*client.Client, context.Conte
 			}
 			return call(cmd, &o, func(ctx context.Context, c *client.Client) (client.Webhook, error) {
 				return do(c, ctx, id)
-			}, func(w io.Writer, h client.Webhook) { fmt.Fprintf(w, "webhook %d: %s\n", h.ID, webhookStatus(h)) })
+			}, func(w io.Writer, h client.Webhook) {
+				fmt.Fprintf(w, "webhook %d: %s\n", h.ID, webhookStatus(h))
+				if h.Warning != "" {
+					fmt.Fprintf(w, "warning: %s; the endpoint will not get them (retention kept the rest, which it gets)\n", h.Warning)
+				}
+			})
 		},
 	}
 	o.register(cmd, true)
@@ -153,6 +188,9 @@ func newWebhookTestCmd() *cobra.Command {
 }
 
 func deliveryLine(d client.WebhookDelivery) string {
+	if d.Attempt == 0 { // not an attempt: events retention deleted before delivery
+		return fmt.Sprintf("%s  events %s  not delivered: %s", d.At.Local().Format("15:04:05.000"), d.EventID, d.Error)
+	}
 	status := "no answer"
 	if d.Status != 0 {
 		status = fmt.Sprint(d.Status)

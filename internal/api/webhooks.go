@@ -44,7 +44,16 @@ func (a *API) pauseWebhook(w http.ResponseWriter, r *http.Request, p auth.Princi
 }
 
 func (a *API) resumeWebhook(w http.ResponseWriter, r *http.Request, p auth.Principal) error {
-	return a.webhookCall(w, r, func(id int64) (*store.Webhook, error) { return a.cfg.Service.ResumeWebhook(r.Context(), p, id) })
+	id, err := pathID(r, "id")
+	if err != nil {
+		return err
+	}
+	hook, err := a.cfg.Service.ResumeWebhook(r.Context(), p, id)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, hook)
+	return nil
 }
 
 func (a *API) replayWebhook(w http.ResponseWriter, r *http.Request, p auth.Principal) error {

@@ -26,6 +26,17 @@ type Webhook struct {
 	Owner          string     `json:"owner,omitempty"`
 	CreatedAt      time.Time  `json:"created_at"`
 	Secret         string     `json:"secret,omitempty"`
+	// Warning and Pruned, in the answer to a resume: events retention
+	// deleted past the cursor before the endpoint got them.
+	Warning string      `json:"warning,omitempty"`
+	Pruned  *WebhookGap `json:"pruned,omitempty"`
+}
+
+// WebhookGap is a span of event ids retention deleted before an endpoint
+// got them.
+type WebhookGap struct {
+	From int64 `json:"from"`
+	To   int64 `json:"to"`
 }
 
 // Failing reports an endpoint that is disabled or retrying an event.

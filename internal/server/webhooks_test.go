@@ -1,7 +1,10 @@
 package server_test
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -205,4 +208,139 @@ func TestWebhookRegistrationRefusesPrivateDestinations(t *testing.T) {
 	if len(list.Webhooks) != 0 {
 		t.Fatalf("registered %+v", list.Webhooks)
 	}
+}
+
+// A retried add (the same token, the same Idempotency-Key, the same body)
+// is answered as the first was, secret included, and registers one
+// endpoint; the same key for another body is refused, and another token's
+// key of the same name is its own.
+func TestWebhookAddHonoursIdempotencyKey(t *testing.T) {
+	s := servertest.Start(t, server.Config{Webhooks: webhook.Policy{AllowPrivate: true, AllowHTTP: true}})
+	rcv := webhooktest.New(t)
+	body := map[string]any{"url": rcv.URL + "/posd"}
+	var first, again hookView
+	s.MustDo(t, 201, s.Admin, "POST", "/api/webhooks", body, &first)
+	r := s.Do(t, s.Admin, "POST", "/api/webhooks", body, "Idempotency-Key", "add-1")
+	if r.Status != 201 {
+		t.Fatalf("keyed add: %d %s", r.Status, r.Body)
+	}
+	mustJSON(t, r.Body, &first)
+	r = s.Do(t, s.Admin, "POST", "/api/webhooks", body, "Idempotency-Key", "add-1")
+	if r.Status != 201 || r.Header.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("retried add: %d %s (replayed %q)", r.Status, r.Body, r.Header.Get("Idempotent-Replayed"))
+	}
+	mustJSON(t, r.Body, &again)
+	if again != first || !strings.HasPrefix(again.Secret, "whsec_") {
+		t.Fatalf("retry answered %+v; want the first answer %+v, its secret included", again, first)
+	}
+	if r := s.Do(t, s.Admin, "POST", "/api/webhooks", map[string]any{"url": rcv.URL + "/other"}, "Idempotency-Key", "add-1"); r.Status != 422 || r.ErrorCode() != "idempotency_key_reused" {
+		t.Fatalf("the key reused for another body: %d %s", r.Status, r.Body)
+	}
+	other := tokenFor(t, s, map[string]any{"role": "admin"})
+	var theirs hookView
+	r = s.Do(t, other, "POST", "/api/webhooks", body, "Idempotency-Key", "add-1")
+	if r.Status != 201 || r.Header.Get("Idempotent-Replayed") != "" {
+		t.Fatalf("another token's add-1: %d %s", r.Status, r.Body)
+	}
+	mustJSON(t, r.Body, &theirs)
+	if theirs.ID == first.ID {
+		t.Fatalf("another token's key answered with this token's endpoint %d", first.ID)
+	}
+	var list struct {
+		Webhooks []hookView `json:"webhooks"`
+	}
+	s.MustDo(t, 200, s.Admin, "GET", "/api/webhooks", nil, &list)
+	if len(list.Webhooks) != 3 {
+		t.Fatalf("%d endpoints after an add without key, a keyed add retried once and another token's; want 3", len(list.Webhooks))
+	}
+}
+
+func mustJSON(t *testing.T, raw []byte, v any) {
+	t.Helper()
+	if err := json.Unmarshal(raw, v); err != nil {
+		t.Fatalf("decode %s: %v", raw, err)
+	}
+}
+
+// A paused endpoint resumed after retention pruned events past its cursor
+// is told so: the resume answer names the range, a delivery row records
+// it, and what retention kept is still delivered, in order. A replay from
+// below the horizon is refused with 409 naming the first id it can start
+// from.
+func TestWebhookResumeAfterPruneNamesWhatWasLost(t *testing.T) {
+	clock := newDurClock()
+	s := durStart(t, func(c *server.Config) {
+		clock.config(c)
+		c.Retention, c.KeepPerRoom, c.PruneEvery = time.Hour, 5, time.Hour
+		c.Webhooks = webhook.Policy{AllowPrivate: true, AllowHTTP: true}
+	})
+	tenants, _ := durSeed(t, s, 1, 0)
+	rcv := webhooktest.New(t)
+	var h hookView
+	s.MustDo(t, 201, "", "POST", "/api/webhooks", map[string]any{"url": rcv.URL}, &h)
+	rcv.SetSecret(h.Secret)
+	path := fmt.Sprintf("/api/webhooks/%d", h.ID)
+	s.MustDo(t, 201, "", "POST", "/api/orders", durOrder(tenants[0], "before"), nil)
+	testutil.Eventually(t, 10*time.Second, "the first order delivered", func() bool { return len(rcv.Accepted()) > 0 })
+	s.MustDo(t, 200, "", "POST", path+"/pause", nil, &h)
+
+	for i := range 20 {
+		s.MustDo(t, 201, "", "POST", "/api/orders", durOrder(tenants[0], fmt.Sprint("old ", i)), nil)
+	}
+	clock.Add(2 * time.Hour)
+	s.Prune(context.Background())
+	horizon := int64(durCount(t, s, `SELECT value FROM log_meta WHERE key = 'pruned_through'`))
+	if horizon <= h.Cursor {
+		t.Fatalf("retention pruned through %d, not past the cursor %d: nothing to test", horizon, h.Cursor)
+	}
+	var delivered []int64
+	for _, m := range rcv.Accepted() {
+		delivered = append(delivered, m.EventID())
+	}
+
+	var resumed struct {
+		hookView
+		Warning string `json:"warning"`
+		Pruned  struct {
+			From int64 `json:"from"`
+			To   int64 `json:"to"`
+		} `json:"pruned"`
+	}
+	s.MustDo(t, 200, "", "POST", path+"/resume", nil, &resumed)
+	lost := fmt.Sprintf("events %d–%d were pruned by retention before delivery", h.Cursor+1, horizon)
+	if resumed.State != "active" || resumed.Pruned.From != h.Cursor+1 || resumed.Pruned.To != horizon || !strings.Contains(resumed.Warning, lost) {
+		t.Fatalf("resume answered %+v; want a warning %q", resumed, lost)
+	}
+	// What retention kept after the cursor arrives, in order (and the
+	// alert that says events were lost: an admin's endpoint gets alerts).
+	testutil.EventuallyNil(t, 10*time.Second, func() error {
+		want := slices.Clone(delivered)
+		for _, id := range roomEvents(t, s, "") {
+			if id > h.Cursor {
+				want = append(want, id)
+			}
+		}
+		return rcv.CheckComplete(want)
+	})
+	var ds struct {
+		Deliveries []struct {
+			EventID string `json:"event_id"`
+			Error   string `json:"error"`
+		} `json:"deliveries"`
+	}
+	testutil.EventuallyNil(t, 5*time.Second, func() error {
+		s.MustDo(t, 200, "", "GET", path+"/deliveries", nil, &ds)
+		for _, d := range ds.Deliveries {
+			if strings.Contains(d.Error, lost) {
+				return nil
+			}
+		}
+		return fmt.Errorf("no delivery row says %q: %+v", lost, ds.Deliveries)
+	})
+
+	r := s.Do(t, "", "POST", path+"/replay", map[string]any{"since": h.Cursor})
+	if r.Status != 409 || r.ErrorCode() != "conflict" || !strings.Contains(string(r.Body), fmt.Sprintf("since must be at least %d", horizon)) {
+		t.Fatalf("replay from below the horizon: %d %s; want 409 naming %d", r.Status, r.Body, horizon)
+	}
+	s.MustDo(t, 200, "", "POST", path+"/replay", map[string]any{"since": horizon}, nil)
 }

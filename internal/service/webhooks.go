@@ -54,6 +54,17 @@ type CreatedWebhook struct {
 	Secret string `json:"secret"`
 }
 
+// ChangedWebhook is an endpoint after an operator's change, with what the
+// change could not give back.
+type ChangedWebhook struct {
+	store.Webhook
+	// Pruned: retention deleted events past the cursor before the endpoint
+	// got them (a paused or disabled endpoint does not hold it back);
+	// Warning says so in words.
+	Pruned  *store.WebhookGap `json:"pruned,omitempty"`
+	Warning string            `json:"warning,omitempty"`
+}
+
 // mayManageWebhooks: admins manage every endpoint, a stall's token its
 // stall's; nobody else any, and they are told so before any lookup.
 func mayManageWebhooks(p auth.Principal) error {
@@ -111,13 +122,23 @@ func (s *Service) AddWebhook(ctx context.Context, p auth.Principal, in NewWebhoo
 	if err != nil {
 		return CreatedWebhook{}, err
 	}
-	w := store.Webhook{TenantID: in.TenantID, URL: in.URL, Events: events, Secret: s.hooks.Delivery.NewSecret(),
-		State: store.WebhookActive, Cursor: head, CreatedAt: time.Now().UTC().Truncate(time.Millisecond)}
-	if err := s.hooks.Store.InsertWebhook(ctx, &w); err != nil {
+	secret := s.hooks.Delivery.NewSecret()
+	// In one transaction with the request's idempotency record: a client
+	// that lost the answer and retries with the same key gets this answer
+	// again, secret included, instead of a second endpoint.
+	created, err := write(ctx, s, func(tx store.Tx) (CreatedWebhook, error) {
+		w := store.Webhook{TenantID: in.TenantID, URL: in.URL, Events: events, Secret: secret,
+			State: store.WebhookActive, Cursor: head, CreatedAt: tx.Now().UTC().Truncate(time.Millisecond)}
+		if err := tx.InsertWebhook(&w); err != nil {
+			return CreatedWebhook{}, err
+		}
+		return CreatedWebhook{Webhook: w, Secret: w.Secret}, nil
+	})
+	if err != nil {
 		return CreatedWebhook{}, err
 	}
 	s.hooks.Delivery.Changed()
-	return CreatedWebhook{Webhook: w, Secret: w.Secret}, nil
+	return created, nil
 }
 
 // ListWebhooks lists the endpoints p manages.
@@ -172,9 +193,34 @@ func (s *Service) PauseWebhook(ctx context.Context, p auth.Principal, id int64) 
 }
 
 // ResumeWebhook delivers on from the cursor, a paused or disabled
-// endpoint alike, with its retry clock started afresh.
-func (s *Service) ResumeWebhook(ctx context.Context, p auth.Principal, id int64) (*store.Webhook, error) {
-	return s.changeWebhook(ctx, p, id, store.WebhookChange{State: store.WebhookActive})
+// endpoint alike, with its retry clock started afresh. Events retention
+// deleted past the cursor meanwhile cannot be sent: the answer names
+// them, and the worker records them among the deliveries.
+func (s *Service) ResumeWebhook(ctx context.Context, p auth.Principal, id int64) (*ChangedWebhook, error) {
+	w, err := s.changeWebhook(ctx, p, id, store.WebhookChange{State: store.WebhookActive})
+	if err != nil {
+		return nil, err
+	}
+	// Read after the change: from its commit on, the endpoint holds
+	// retention back, so this horizon is the last that can cut into it
+	// (but for a prune already under way, which the worker reports).
+	horizon, err := s.hooks.Store.HorizonFor(ctx, webhookRooms(w))
+	if err != nil {
+		return nil, err
+	}
+	out := &ChangedWebhook{Webhook: *w}
+	if gap, ok := store.PrunedPast(w.Cursor, horizon); ok {
+		out.Pruned, out.Warning = &gap, gap.String()
+	}
+	return out, nil
+}
+
+// webhookRooms are the rooms whose events w gets; nil: every room.
+func webhookRooms(w *store.Webhook) []string {
+	if w.TenantID == 0 {
+		return nil
+	}
+	return []string{domain.TenantRoom(w.TenantID)}
 }
 
 // ReplayWebhook sends again every event after since (an event id).
@@ -190,16 +236,15 @@ func (s *Service) ReplayWebhook(ctx context.Context, p auth.Principal, id, since
 	if since < 0 || since > head {
 		return nil, domain.Errorf(domain.CodeInvalid, "since must be an event id from 0 to %d", head)
 	}
-	var rooms []string
-	if w.TenantID != 0 {
-		rooms = []string{domain.TenantRoom(w.TenantID)}
-	}
-	pruned, err := s.hooks.Store.HorizonFor(ctx, rooms)
+	horizon, err := s.hooks.Store.HorizonFor(ctx, webhookRooms(w))
 	if err != nil {
 		return nil, err
 	}
-	if since < pruned {
-		return nil, domain.Errorf(domain.CodeInvalid, "events up to %d were pruned by retention: replay from %d or later", pruned, pruned)
+	// Refused rather than replayed with a hole: the receiver asked for
+	// everything after since, and would not get it.
+	if gap, ok := store.PrunedPast(since, horizon); ok {
+		return nil, domain.Errorf(domain.CodeConflict, "%s and cannot be replayed: since must be at least %d", gap, horizon).
+			With("reason", domain.ReasonPruned).With("first_since", horizon)
 	}
 	return s.changeWebhook(ctx, p, id, store.WebhookChange{Cursor: &since})
 }
@@ -208,7 +253,7 @@ func (s *Service) changeWebhook(ctx context.Context, p auth.Principal, id int64,
 	if _, err := s.Webhook(ctx, p, id); err != nil {
 		return nil, err
 	}
-	c.At = time.Now()
+	c.At = s.now()
 	w, err := s.hooks.Store.ChangeWebhook(ctx, id, c)
 	if err != nil {
 		return nil, err

@@ -21,6 +21,7 @@ import (
 type Store interface {
 	ReadLog(ctx context.Context, after int64, limit int) ([]domain.Event, error)
 	ReadEvents(ctx context.Context, after int64, rooms []string, limit int) ([]domain.Event, error)
+	HorizonFor(ctx context.Context, rooms []string) (int64, error)
 	ClaimWebhooks(ctx context.Context, owner string, now, until time.Time) ([]store.Webhook, error)
 	ReleaseWebhooks(ctx context.Context, owner string) error
 	WebhookProgress(ctx context.Context, p store.WebhookProgress) (bool, error)
@@ -78,7 +79,8 @@ type Config struct {
 	FlushEvery time.Duration
 	// Page is how many events a worker reads from the log at a time.
 	Page int
-	// Alert tells the admins an endpoint was disabled.
+	// Alert tells the admins an endpoint was disabled, or that retention
+	// deleted events before it got them.
 	Alert   func(ctx context.Context, message string)
 	Metrics Metrics
 	Logger  *slog.Logger

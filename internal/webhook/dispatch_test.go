@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -307,5 +308,107 @@ func TestPingIsSignedAndRecorded(t *testing.T) {
 	ds, _ := r.st.WebhookDeliveries(context.Background(), w.ID, 10)
 	if len(ds) != 1 || ds[0].EventID != d.EventID {
 		t.Fatalf("deliveries %+v", ds)
+	}
+}
+
+// An endpoint that becomes active with its cursor below what retention
+// deleted (resumed after a prune, or caught by a prune already under way)
+// gets what retention kept, and the gap is recorded once: a delivery row
+// naming the span, an alert; then the cursor moves past it, so a new
+// generation of the worker does not report it again. An admin's endpoint
+// and a stall's (whose pages skip other stalls' ids).
+func TestPrunedGapRecordedOnce(t *testing.T) {
+	t.Run("admin", func(t *testing.T) { testPrunedGapRecordedOnce(t, false) })
+	t.Run("stall", func(t *testing.T) { testPrunedGapRecordedOnce(t, true) })
+}
+
+func testPrunedGapRecordedOnce(t *testing.T, stall bool) {
+	r := newRig(t, nil)
+	ctx := context.Background()
+	rcv := webhooktest.New(t)
+	tn, other := r.tenant(t, "A"), r.tenant(t, "B")
+	var rooms []string
+	var owner int64
+	if stall {
+		rooms, owner = []string{domain.TenantRoom(tn)}, tn
+	}
+	// Paused from the start, so that no worker delivers before the prune.
+	head, _ := r.st.LastEventID(ctx)
+	w := &store.Webhook{TenantID: owner, URL: rcv.URL + "/hook", Secret: webhook.NewSecret(), State: store.WebhookPaused,
+		Cursor: head, CreatedAt: time.Now()}
+	if err := r.st.InsertWebhook(ctx, w); err != nil {
+		t.Fatal(err)
+	}
+	rcv.SetSecret(w.Secret)
+	for i := range 10 {
+		r.order(t, tn)
+		if i%3 == 0 {
+			r.order(t, other)
+		}
+	}
+	if _, err := r.st.Prune(ctx, time.Now().Add(time.Hour), 1); err != nil {
+		t.Fatal(err)
+	}
+	horizon, _ := r.st.HorizonFor(ctx, rooms)
+	if horizon <= w.Cursor {
+		t.Fatalf("pruned through %d, not past the cursor %d", horizon, w.Cursor)
+	}
+	kept, _ := r.st.ReadEvents(ctx, w.Cursor, rooms, 100)
+	var want []int64
+	for _, ev := range kept {
+		if rooms == nil || slices.Contains(ev.Rooms, rooms[0]) {
+			want = append(want, ev.ID)
+		}
+	}
+	if _, err := r.st.ChangeWebhook(ctx, w.ID, store.WebhookChange{State: store.WebhookActive}); err != nil {
+		t.Fatal(err)
+	}
+	r.d.Kick()
+	gap := store.WebhookGap{From: w.Cursor + 1, To: horizon}
+	select {
+	case msg := <-r.alerts:
+		if !strings.Contains(msg, gap.String()) {
+			t.Fatalf("alert %q; want it to say %q", msg, gap)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no alert about the pruned events")
+	}
+	testutil.EventuallyNil(t, 10*time.Second, func() error { return rcv.CheckInOrder(want) })
+	testutil.EventuallyNil(t, 5*time.Second, func() error {
+		if got, _ := r.st.Webhook(ctx, w.ID); got.Cursor < horizon {
+			return errors.New("the cursor has not passed the gap")
+		}
+		return nil
+	})
+	gapRows := func() []store.WebhookDelivery {
+		ds, _ := r.st.WebhookDeliveries(ctx, w.ID, 100)
+		var out []store.WebhookDelivery
+		for _, d := range ds {
+			if d.Attempt == 0 {
+				out = append(out, d)
+			}
+		}
+		return out
+	}
+	if rows := gapRows(); len(rows) != 1 || rows[0].EventID != gap.IDs() || rows[0].Error != gap.String() {
+		t.Fatalf("gap rows %+v; want one for %s", rows, gap.IDs())
+	}
+	// A new generation (pause, resume) starts from the stored cursor,
+	// past the gap: nothing more to report.
+	for _, st := range []string{store.WebhookPaused, store.WebhookActive} {
+		if _, err := r.st.ChangeWebhook(ctx, w.ID, store.WebhookChange{State: st}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.d.Kick()
+	next := r.order(t, tn)
+	testutil.EventuallyNil(t, 10*time.Second, func() error { return rcv.CheckInOrder(append(want, next)) })
+	if rows := gapRows(); len(rows) != 1 {
+		t.Fatalf("gap rows %+v after a new generation; want still one", rows)
+	}
+	select {
+	case msg := <-r.alerts:
+		t.Fatalf("a second alert: %q", msg)
+	default:
 	}
 }

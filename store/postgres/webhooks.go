@@ -50,13 +50,13 @@ func optMS(t *time.Time) any {
 
 // InsertWebhook stores w and fills in its id and generation.
 func (s *Store) InsertWebhook(ctx context.Context, w *store.Webhook) error {
+	return s.Write(ctx, func(tx store.Tx) error { return tx.InsertWebhook(w) })
+}
+
+// InsertWebhook stores w in the transaction.
+func (t *tx) InsertWebhook(w *store.Webhook) error {
 	w.Gen = 1
-	err := s.writeTx(ctx, func(tx pgx.Tx) error {
-		return tx.QueryRow(ctx, `INSERT INTO webhooks (tenant_id, url, events, secret, state, cursor_id, gen, created_at)
-			VALUES ($1, $2, $3, $4, $5, $6, 1, $7) RETURNING id`,
-			w.TenantID, w.URL, strings.Join(w.Events, ","), w.Secret, w.State, w.Cursor, ms(w.CreatedAt)).Scan(&w.ID)
-	})
-	if err != nil {
+	if err := t.tx.QueryRow(t.ctx, store.InsertWebhookSQL, store.InsertWebhookArgs(w)...).Scan(&w.ID); err != nil {
 		return fmt.Errorf("insert webhook: %w", err)
 	}
 	return nil
