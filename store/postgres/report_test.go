@@ -17,8 +17,8 @@ import (
 )
 
 // loadCourt writes a generated court straight into the tables with COPY,
-// one day at a time, then has the planner's statistics brought up to date
-// as a long-running database's would be.
+// one day at a time, then has the planner's statistics and the visibility
+// map brought up to date as autovacuum keeps a long-running database's.
 func loadCourt(ctx context.Context, s *postgres.Store, spec storetest.CourtSpec) (storetest.CourtTotals, error) {
 	pool := s.Pool()
 	for id := 1; id <= spec.Stalls; id++ {
@@ -56,6 +56,13 @@ func loadCourt(ctx context.Context, s *postgres.Store, spec storetest.CourtSpec)
 			})
 		}
 		if err == nil {
+			tm := d.Timings()
+			err = copyIn("order_timings", []string{"order_id", "tenant_id", "created_at", "preparing_at", "ready_at", "completed_at", "cancelled_at"}, len(tm), func(i int) []any {
+				o := tm[i]
+				return []any{o.OrderID, o.TenantID, o.Created, o.Preparing, o.Ready, o.Completed, o.Cancelled}
+			})
+		}
+		if err == nil {
 			err = copyIn("event_counts", []string{"bucket", "tenant_id", "name", "n"}, len(d.Counts), func(i int) []any {
 				c := d.Counts[i]
 				return []any{c.Start, c.TenantID, c.Name, c.Count}
@@ -66,7 +73,7 @@ func loadCourt(ctx context.Context, s *postgres.Store, spec storetest.CourtSpec)
 	if err != nil {
 		return tot, err
 	}
-	_, err = pool.Exec(ctx, `ANALYZE`)
+	_, err = pool.Exec(ctx, `VACUUM ANALYZE`)
 	return tot, err
 }
 

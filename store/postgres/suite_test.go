@@ -17,7 +17,7 @@ func backend() storetest.Backend {
 			return func(t *testing.T, opts store.Options) store.Store { return open(t, dsn, opts) }
 		},
 		SetPruneBatchSize: postgres.SetPruneBatchSize,
-		SchemaVersion:     10,
+		SchemaVersion:     11,
 	}
 }
 

@@ -11,7 +11,7 @@ import (
 
 // LoadCourt writes a generated court straight into s's tables: its
 // stalls, then each day's orders, payments, status history and event
-// counts in multi-row INSERTs, one transaction a day.
+// counts and the orders' timings in multi-row INSERTs, one transaction a day.
 func LoadCourt(ctx context.Context, s *Store, spec storetest.CourtSpec) (storetest.CourtTotals, error) {
 	err := s.writeTx(ctx, func(tx *sql.Tx) error {
 		for id := 1; id <= spec.Stalls; id++ {
@@ -62,6 +62,13 @@ func LoadCourt(ctx context.Context, s *Store, spec storetest.CourtSpec) (storete
 				err = ins("order_status_history", "order_id, tenant_id, status, at", len(d.History), func(i int) []any {
 					h := d.History[i]
 					return []any{h.OrderID, h.TenantID, h.Status, h.At}
+				})
+			}
+			if err == nil {
+				tm := d.Timings()
+				err = ins("order_timings", "order_id, tenant_id, created_at, preparing_at, ready_at, completed_at, cancelled_at", len(tm), func(i int) []any {
+					o := tm[i]
+					return []any{o.OrderID, o.TenantID, o.Created, o.Preparing, o.Ready, o.Completed, o.Cancelled}
 				})
 			}
 			if err == nil {

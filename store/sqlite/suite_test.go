@@ -25,6 +25,6 @@ func TestStoreSuite(t *testing.T) {
 			}
 		},
 		SetPruneBatchSize: sqlite.SetPruneBatchSize,
-		SchemaVersion:     10,
+		SchemaVersion:     11,
 	})
 }

@@ -169,3 +169,31 @@ func GenerateCourt(spec CourtSpec, sink func(CourtDay) error) (CourtTotals, erro
 	}
 	return tot, nil
 }
+
+// Timings are the day's orders' rows of order_timings, from their history.
+func (d CourtDay) Timings() []report.OrderTimes {
+	var out []report.OrderTimes
+	at := map[int64]int{}
+	for _, h := range d.History {
+		i, ok := at[h.OrderID]
+		if !ok {
+			i = len(out)
+			at[h.OrderID] = i
+			out = append(out, report.OrderTimes{OrderID: h.OrderID, TenantID: h.TenantID})
+		}
+		o := &out[i]
+		switch domain.Status(h.Status) {
+		case domain.StatusPending:
+			o.Created = h.At
+		case domain.StatusPreparing:
+			o.Preparing = h.At
+		case domain.StatusReady:
+			o.Ready = h.At
+		case domain.StatusCompleted:
+			o.Completed = h.At
+		case domain.StatusCancelled:
+			o.Cancelled = h.At
+		}
+	}
+	return out
+}
