@@ -40,13 +40,17 @@ func loadCourt(ctx context.Context, s *postgres.Store, spec storetest.CourtSpec)
 			return []any{o.ID, o.TenantID, o.Seq, o.Number, "Budi", o.Status, o.Total, o.Paid, o.Refunded, o.CreatedAt, o.UpdatedAt}
 		})
 		if err == nil {
-			err = copyIn("payments", []string{"id", "kind", "order_id", "method", "amount", "amount_paid", "status", "reference", "original_payment_id", "refunded_amount", "created_at"}, len(d.Payments), func(i int) []any {
+			tenant := make(map[int64]int64, len(d.Orders))
+			for _, o := range d.Orders {
+				tenant[o.ID] = o.TenantID
+			}
+			err = copyIn("payments", []string{"id", "kind", "order_id", "method", "amount", "amount_paid", "status", "reference", "original_payment_id", "refunded_amount", "created_at", "tenant_id"}, len(d.Payments), func(i int) []any {
 				p := d.Payments[i]
 				var orig *int64
 				if p.OriginalID != 0 {
 					orig = &p.OriginalID
 				}
-				return []any{p.ID, p.Kind, p.OrderID, p.Method, p.Amount, p.Amount, "success", p.Reference, orig, p.Refunded, p.CreatedAt}
+				return []any{p.ID, p.Kind, p.OrderID, p.Method, p.Amount, p.Amount, "success", p.Reference, orig, p.Refunded, p.CreatedAt, tenant[p.OrderID]}
 			})
 		}
 		if err == nil {

@@ -13,19 +13,19 @@ import (
 	"github.com/posd/posd/internal/report"
 )
 
-// The report reads, the same statements as SQLite's: payments by
-// payments_created (which covers the sums), cancellations by
+// The report reads, the same rows as SQLite's: payments by
+// payments_created (which covers the sums, the stall included),
+// cancellations by
 // order_status_history_at, order timings by order_timings_created, event
 // counts by their key.
 
 // moneySums sums per segment too: width_bucket counts the cuts ($5, in
 // ascending order) at or before a payment's time.
-const moneySums = `SELECT o.tenant_id, p.kind, p.method, width_bucket(p.created_at, $5::bigint[]), COUNT(*), SUM(p.amount)::bigint,
+const moneySums = `SELECT p.tenant_id, p.kind, p.method, width_bucket(p.created_at, $5::bigint[]), COUNT(*), SUM(p.amount)::bigint,
 		COALESCE(SUM(CASE WHEN p.kind = 'refund' AND op.created_at < $1 THEN p.amount ELSE 0 END), 0)::bigint
 	FROM payments p
-	JOIN orders o ON o.id = p.order_id
 	LEFT JOIN payments op ON op.id = p.original_payment_id
-	WHERE p.created_at >= $2 AND p.created_at < $3 AND p.status = 'success' AND ($4::bigint = 0 OR o.tenant_id = $4)
+	WHERE p.created_at >= $2 AND p.created_at < $3 AND p.status = 'success' AND ($4::bigint = 0 OR p.tenant_id = $4)
 	GROUP BY 1, 2, 3, 4`
 
 // MoneySums sums payments and refunds per stall, kind and method, and per

@@ -49,13 +49,17 @@ func LoadCourt(ctx context.Context, s *Store, spec storetest.CourtSpec) (storete
 				return []any{o.ID, o.TenantID, o.Seq, o.Number, "Budi", o.Status, o.Total, o.Paid, o.Refunded, o.CreatedAt, o.UpdatedAt}
 			})
 			if err == nil {
-				err = ins("payments", "id, kind, order_id, counter_id, method, amount, amount_paid, status, reference, original_payment_id, refunded_amount, created_at", len(d.Payments), func(i int) []any {
+				tenant := make(map[int64]int64, len(d.Orders))
+				for _, o := range d.Orders {
+					tenant[o.ID] = o.TenantID
+				}
+				err = ins("payments", "id, kind, order_id, counter_id, method, amount, amount_paid, status, reference, original_payment_id, refunded_amount, created_at, tenant_id", len(d.Payments), func(i int) []any {
 					p := d.Payments[i]
 					var orig any
 					if p.OriginalID != 0 {
 						orig = p.OriginalID
 					}
-					return []any{p.ID, p.Kind, p.OrderID, nil, p.Method, p.Amount, p.Amount, "success", p.Reference, orig, p.Refunded, p.CreatedAt}
+					return []any{p.ID, p.Kind, p.OrderID, nil, p.Method, p.Amount, p.Amount, "success", p.Reference, orig, p.Refunded, p.CreatedAt, tenant[p.OrderID]}
 				})
 			}
 			if err == nil {
