@@ -29,7 +29,6 @@ type CancelRow struct {
 
 // OrderTimes is when one order reached each status.
 type OrderTimes struct {
-	OrderID   int64
 	TenantID  int64
 	Created   int64
 	Preparing int64

@@ -60,10 +60,10 @@ func loadCourt(ctx context.Context, s *postgres.Store, spec storetest.CourtSpec)
 			})
 		}
 		if err == nil {
-			tm := d.Timings()
+			tm, ids := d.Timings()
 			err = copyIn("order_timings", []string{"order_id", "tenant_id", "created_at", "preparing_at", "ready_at", "completed_at", "cancelled_at"}, len(tm), func(i int) []any {
 				o := tm[i]
-				return []any{o.OrderID, o.TenantID, o.Created, o.Preparing, o.Ready, o.Completed, o.Cancelled}
+				return []any{ids[i], o.TenantID, o.Created, o.Preparing, o.Ready, o.Completed, o.Cancelled}
 			})
 		}
 		if err == nil {

@@ -74,7 +74,7 @@ func (s *Store) Cancellations(ctx context.Context, w report.Window) ([]report.Ca
 
 // orderTimes reads the orders created in the window, one row each, from
 // the covering index.
-const orderTimes = `SELECT order_id, tenant_id, created_at, preparing_at, ready_at, completed_at, cancelled_at
+const orderTimes = `SELECT tenant_id, created_at, preparing_at, ready_at, completed_at, cancelled_at
 	FROM order_timings
 	WHERE created_at >= $1 AND created_at < $2 AND ($3::bigint = 0 OR tenant_id = $3)`
 
@@ -86,7 +86,7 @@ func (s *Store) OrderTimes(ctx context.Context, w report.Window) ([]report.Order
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (report.OrderTimes, error) {
 		var o report.OrderTimes
-		err := r.Scan(&o.OrderID, &o.TenantID, &o.Created, &o.Preparing, &o.Ready, &o.Completed, &o.Cancelled)
+		err := r.Scan(&o.TenantID, &o.Created, &o.Preparing, &o.Ready, &o.Completed, &o.Cancelled)
 		return o, err
 	})
 	if err != nil {

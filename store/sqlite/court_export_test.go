@@ -69,10 +69,10 @@ func LoadCourt(ctx context.Context, s *Store, spec storetest.CourtSpec) (storete
 				})
 			}
 			if err == nil {
-				tm := d.Timings()
+				tm, ids := d.Timings()
 				err = ins("order_timings", "order_id, tenant_id, created_at, preparing_at, ready_at, completed_at, cancelled_at", len(tm), func(i int) []any {
 					o := tm[i]
-					return []any{o.OrderID, o.TenantID, o.Created, o.Preparing, o.Ready, o.Completed, o.Cancelled}
+					return []any{ids[i], o.TenantID, o.Created, o.Preparing, o.Ready, o.Completed, o.Cancelled}
 				})
 			}
 			if err == nil {

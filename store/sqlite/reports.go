@@ -90,8 +90,9 @@ func (s *Store) Cancellations(ctx context.Context, w report.Window) ([]report.Ca
 }
 
 // orderTimes reads the orders created in the window, one row each, out of
-// the covering index (order_id is the table's key, which the index holds).
-const orderTimes = `SELECT order_id, tenant_id, created_at, preparing_at, ready_at, completed_at, cancelled_at
+// the covering index: the columns the report needs and no others (each
+// column of each row costs the driver a call).
+const orderTimes = `SELECT tenant_id, created_at, preparing_at, ready_at, completed_at, cancelled_at
 	FROM order_timings INDEXED BY order_timings_created
 	WHERE created_at >= ? AND created_at < ? AND (? = 0 OR tenant_id = ?)`
 
@@ -105,7 +106,7 @@ func (s *Store) OrderTimes(ctx context.Context, w report.Window) ([]report.Order
 	var out []report.OrderTimes
 	for rows.Next() {
 		var o report.OrderTimes
-		if err := rows.Scan(&o.OrderID, &o.TenantID, &o.Created, &o.Preparing, &o.Ready, &o.Completed, &o.Cancelled); err != nil {
+		if err := rows.Scan(&o.TenantID, &o.Created, &o.Preparing, &o.Ready, &o.Completed, &o.Cancelled); err != nil {
 			return nil, fmt.Errorf("read order times: %w", err)
 		}
 		out = append(out, o)

@@ -26,5 +26,6 @@ func TestStoreSuite(t *testing.T) {
 		},
 		SetPruneBatchSize: sqlite.SetPruneBatchSize,
 		SchemaVersion:     11,
+		HistoryTimes:      sqlite.HistoryTimes,
 	})
 }

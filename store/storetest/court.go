@@ -170,16 +170,19 @@ func GenerateCourt(spec CourtSpec, sink func(CourtDay) error) (CourtTotals, erro
 	return tot, nil
 }
 
-// Timings are the day's orders' rows of order_timings, from their history.
-func (d CourtDay) Timings() []report.OrderTimes {
+// Timings are the day's orders' rows of order_timings, from their
+// history, and the orders' ids.
+func (d CourtDay) Timings() ([]report.OrderTimes, []int64) {
 	var out []report.OrderTimes
+	var ids []int64
 	at := map[int64]int{}
 	for _, h := range d.History {
 		i, ok := at[h.OrderID]
 		if !ok {
 			i = len(out)
 			at[h.OrderID] = i
-			out = append(out, report.OrderTimes{OrderID: h.OrderID, TenantID: h.TenantID})
+			out = append(out, report.OrderTimes{TenantID: h.TenantID})
+			ids = append(ids, h.OrderID)
 		}
 		o := &out[i]
 		switch domain.Status(h.Status) {
@@ -195,5 +198,5 @@ func (d CourtDay) Timings() []report.OrderTimes {
 			o.Cancelled = h.At
 		}
 	}
-	return out
+	return out, ids
 }
