@@ -110,17 +110,20 @@ type Store interface {
 	//
 	// MoneySums sums successful payments and refunds per stall, kind and
 	// method by their own time; a refund's Prior is its amount when its
-	// payment was taken before priorBefore.
-	MoneySums(ctx context.Context, w report.Window, priorBefore time.Time) ([]report.MoneyRow, error)
+	// payment was taken before priorBefore. With cuts (ascending, inside
+	// the window) it sums per segment too: a row's Segment is how many
+	// cuts are at or before its payments' time.
+	MoneySums(ctx context.Context, w report.Window, priorBefore time.Time, cuts ...time.Time) ([]report.MoneyRow, error)
 	// Cancellations counts orders cancelled in the window and their
 	// totals, per stall, by the time of the cancel.
 	Cancellations(ctx context.Context, w report.Window) ([]report.CancelRow, error)
-	// OrderTimes is the status history of every order created in the
-	// window.
+	// OrderTimes is when every order created in the window reached each
+	// status, as its status history says.
 	OrderTimes(ctx context.Context, w report.Window) ([]report.OrderTimes, error)
-	// EventCounts lists the event counts of the quarter hours in the
-	// window: every stall's, or one stall's and those of no one stall.
-	EventCounts(ctx context.Context, w report.Window) ([]report.EventBucket, error)
+	// EventHours sums the event counts of the span's quarter hours per
+	// local hour and event name: every stall's, or one stall's and the
+	// alerts.
+	EventHours(ctx context.Context, s report.LocalSpan) ([]report.EventHour, error)
 	// Terms reads every share, fee and closed period.
 	Terms(ctx context.Context) (report.Terms, error)
 	// ClosedPeriod is a closed month with its snapshot, or nil.

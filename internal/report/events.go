@@ -1,7 +1,7 @@
 package report
 
 import (
-	"sort"
+	"slices"
 	"time"
 
 	"github.com/posd/posd/internal/domain"
@@ -10,47 +10,47 @@ import (
 // HourLayout is how a local hour is written: "2026-12-04T12".
 const HourLayout = "2006-01-02T15"
 
-// BuildEvents is the event report from quarter-hour counts, by local hour.
-// For one stall (tenantID > 0) it counts that stall's events and the
-// alerts, which went to every screen, its own included; buckets of other
-// stalls, and other events of no one stall, are left out.
-func BuildEvents(r Range, tz string, loc *time.Location, buckets []EventBucket, tenantID int64) Events {
+// BuildEvents is the event report from the counts per local hour, as a
+// store sums them over each LocalSpan of the range. A store reading one
+// stall's counts includes the alerts, which went to every screen, its own
+// included; an hour seen twice (when the clocks go back) is counted once,
+// with the events of both.
+func BuildEvents(r Range, tz string, hours []EventHour) Events {
 	out := Events{TZ: tz, From: r.From, To: r.To, Types: map[string]EventCount{}}
-	perType := map[string]map[string]int64{}
-	perHour := map[string]int64{}
-	hourOf := map[int64]string{} // a bucket's rows (one per stall and type) come together
-	for _, b := range buckets {
-		if tenantID != 0 && b.TenantID != tenantID && (b.TenantID != 0 || b.Name != domain.EventAlert) {
-			continue
+	perType := map[string]map[int64]int64{}
+	perHour := map[int64]int64{}
+	for _, h := range hours {
+		if perType[h.Name] == nil {
+			perType[h.Name] = map[int64]int64{}
 		}
-		h, ok := hourOf[b.Start]
-		if !ok {
-			h = time.UnixMilli(b.Start).In(loc).Format(HourLayout)
-			hourOf[b.Start] = h
-		}
-		if perType[b.Name] == nil {
-			perType[b.Name] = map[string]int64{}
-		}
-		perType[b.Name][h] += b.Count
-		perHour[h] += b.Count
-		if b.Name == domain.EventAlert {
-			out.Alerts += b.Count
+		perType[h.Name][h.Hour] += h.Count
+		perHour[h.Hour] += h.Count
+		if h.Name == domain.EventAlert {
+			out.Alerts += h.Count
 		}
 	}
-	for name, hours := range perType {
-		ec := EventCount{Hours: make([]HourCount, 0, len(hours))}
-		for h, n := range hours {
+	label := func(h int64) string { return time.UnixMilli(h).UTC().Format(HourLayout) }
+	for name, hs := range perType {
+		ec := EventCount{Hours: make([]HourCount, 0, len(hs))}
+		keys := make([]int64, 0, len(hs))
+		for h, n := range hs {
 			ec.Total += n
-			ec.Hours = append(ec.Hours, HourCount{Hour: h, Count: n})
+			keys = append(keys, h)
 		}
-		sort.Slice(ec.Hours, func(i, j int) bool { return ec.Hours[i].Hour < ec.Hours[j].Hour })
+		slices.Sort(keys)
+		for _, h := range keys {
+			ec.Hours = append(ec.Hours, HourCount{Hour: label(h), Count: hs[h]})
+		}
 		out.Types[name] = ec
 	}
-	var peak int64
+	var peak, peakHour int64
 	for h, n := range perHour {
-		if n > peak || (n == peak && h < out.PeakHour) {
-			peak, out.PeakHour = n, h
+		if n > peak || (n == peak && h < peakHour) {
+			peak, peakHour = n, h
 		}
+	}
+	if peak > 0 {
+		out.PeakHour = label(peakHour)
 	}
 	return out
 }

@@ -58,6 +58,21 @@ func TestResolveLocalDays(t *testing.T) {
 	}
 }
 
+// hoursOf groups buckets by local hour over w's spans, as a store does in
+// SQL: (bucket + offset) / 1h.
+func hoursOf(w Window, loc *time.Location, buckets []EventBucket) []EventHour {
+	var out []EventHour
+	for _, sp := range w.LocalSpans(loc) {
+		for _, b := range buckets {
+			if b.Start >= sp.Start.UnixMilli() && b.Start < sp.End.UnixMilli() {
+				h := (b.Start + sp.Offset) / 3600000 * 3600000
+				out = append(out, EventHour{Hour: h, Name: b.Name, Count: b.Count})
+			}
+		}
+	}
+	return out
+}
+
 func TestBucketsFitLocalHours(t *testing.T) {
 	at := time.Date(2026, 12, 4, 5, 44, 59, 999e6, time.UTC)
 	if got := BucketOf(at); got != time.Date(2026, 12, 4, 5, 30, 0, 0, time.UTC).UnixMilli() {
@@ -65,20 +80,54 @@ func TestBucketsFitLocalHours(t *testing.T) {
 	}
 	// Kathmandu is UTC+5:45: the quarter hour from 05:15 UTC is 11:00–11:15 local.
 	ktm, _ := time.LoadLocation("Asia/Kathmandu")
-	r := Range{From: "2026-12-04", To: "2026-12-04"}
-	ev := BuildEvents(r, "Asia/Kathmandu", ktm, []EventBucket{
+	r := DayRange("2026-12-04", "2026-12-04", ktm)
+	w := r.Window(0)
+	if sp := w.LocalSpans(ktm); len(sp) != 1 || sp[0].Offset != (5*60+45)*60000 || sp[0].Window != w {
+		t.Fatalf("Kathmandu's spans of a day = %+v", sp)
+	}
+	ev := BuildEvents(r, "Asia/Kathmandu", hoursOf(w, ktm, []EventBucket{
 		{Start: time.Date(2026, 12, 4, 5, 0, 0, 0, time.UTC).UnixMilli(), Name: "order:created", Count: 1, TenantID: 1},
 		{Start: time.Date(2026, 12, 4, 5, 15, 0, 0, time.UTC).UnixMilli(), Name: "order:created", Count: 2, TenantID: 2},
 		{Start: time.Date(2026, 12, 4, 5, 30, 0, 0, time.UTC).UnixMilli(), Name: "alert", Count: 1},
 		{Start: time.Date(2026, 12, 4, 5, 30, 0, 0, time.UTC).UnixMilli(), Name: "notification", Count: 4},
-	}, 0)
+	}))
 	h := ev.Types["order:created"].Hours
 	if len(h) != 2 || h[0] != (HourCount{"2026-12-04T10", 1}) || h[1] != (HourCount{"2026-12-04T11", 2}) || ev.PeakHour != "2026-12-04T11" || ev.Alerts != 1 {
 		t.Errorf("events = %+v", ev)
 	}
-	mine := BuildEvents(r, "", ktm, []EventBucket{{Start: 0, Name: "order:created", Count: 1, TenantID: 1}, {Start: 0, Name: "alert", Count: 1}, {Start: 0, Name: "notification", Count: 4}}, 1)
-	if len(mine.Types) != 2 || mine.Alerts != 1 {
-		t.Errorf("stall 1's events = %+v; want its order and the alert, not the notification", mine)
+	if none := BuildEvents(r, "", nil); none.PeakHour != "" || len(none.Types) != 0 {
+		t.Errorf("no events: %+v", none)
+	}
+}
+
+// A day on which the clocks go back is two spans; its hour from 02:00
+// local is lived twice and counts the events of both.
+func TestLocalSpansAtTransitions(t *testing.T) {
+	ber, _ := time.LoadLocation("Europe/Berlin")
+	r := DayRange("2026-10-25", "2026-10-25", ber)
+	back := time.Date(2026, 10, 25, 1, 0, 0, 0, time.UTC) // 03:00 CEST becomes 02:00 CET
+	sp := r.Window(3).LocalSpans(ber)
+	if len(sp) != 2 || !sp[0].Start.Equal(r.Start) || !sp[0].End.Equal(back) || sp[0].Offset != 7200000 ||
+		!sp[1].Start.Equal(back) || !sp[1].End.Equal(r.End) || sp[1].Offset != 3600000 || sp[1].TenantID != 3 {
+		t.Fatalf("spans of 2026-10-25 in Berlin = %+v", sp)
+	}
+	ev := BuildEvents(r, "Europe/Berlin", hoursOf(r.Window(0), ber, []EventBucket{
+		{Start: back.Add(-30 * time.Minute).UnixMilli(), Name: "order:created", Count: 1}, // 02:30 CEST
+		{Start: back.Add(30 * time.Minute).UnixMilli(), Name: "order:created", Count: 2},  // 02:30 CET
+		{Start: back.Add(90 * time.Minute).UnixMilli(), Name: "order:created", Count: 1},  // 03:30 CET
+	}))
+	h := ev.Types["order:created"].Hours
+	if len(h) != 2 || h[0] != (HourCount{"2026-10-25T02", 3}) || h[1] != (HourCount{"2026-10-25T03", 1}) {
+		t.Errorf("hours = %+v", h)
+	}
+	// A year in a zone without daylight saving time is one span.
+	jkt, _ := time.LoadLocation("Asia/Jakarta")
+	y := DayRange("2026-01-01", "2026-12-31", jkt)
+	if sp := y.Window(0).LocalSpans(jkt); len(sp) != 1 || sp[0].Offset != 7*3600000 {
+		t.Errorf("a year in Jakarta = %+v", sp)
+	}
+	if sp := DayRange("2026-01-01", "2026-12-31", ber).Window(0).LocalSpans(ber); len(sp) != 3 {
+		t.Errorf("a year in Berlin = %d spans; want 3", len(sp))
 	}
 }
 

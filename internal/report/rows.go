@@ -16,6 +16,7 @@ type MoneyRow struct {
 	Count    int64
 	Amount   int64
 	Prior    int64
+	Segment  int // of the cuts a store was given (0 without)
 }
 
 // CancelRow counts one stall's orders cancelled over a range of time, by
@@ -28,7 +29,6 @@ type CancelRow struct {
 
 // OrderTimes is when one order reached each status.
 type OrderTimes struct {
-	OrderID   int64
 	TenantID  int64
 	Created   int64
 	Preparing int64
@@ -38,12 +38,48 @@ type OrderTimes struct {
 }
 
 // EventBucket counts the events of one name and stall (0: of no one
-// stall) appended in the quarter hour that starts at Start (unix ms).
+// stall) appended in the quarter hour that starts at Start (unix ms): the
+// counts kept beside the log.
 type EventBucket struct {
 	Start    int64
 	TenantID int64
 	Name     string
 	Count    int64
+}
+
+// EventHour counts the events of one name in one local hour. Hour is the
+// hour's start as a local clock reads it, in unix ms as if the zone were
+// UTC: a store adds a LocalSpan's offset to the buckets and groups them.
+type EventHour struct {
+	Hour  int64
+	Name  string
+	Count int64
+}
+
+// LocalSpan is a part of a window in which the zone's offset from UTC
+// (Offset, in ms east) does not change: within it, a bucket's local hour
+// is (Start + Offset) / 1h.
+type LocalSpan struct {
+	Window
+	Offset int64
+}
+
+// LocalSpans cuts w at loc's transitions (daylight saving time, a change
+// of the zone's standard offset): one span in most windows, and at most a
+// few in a year.
+func (w Window) LocalSpans(loc *time.Location) []LocalSpan {
+	var out []LocalSpan
+	for start := w.Start; start.Before(w.End); {
+		_, off := start.In(loc).Zone()
+		_, next := start.In(loc).ZoneBounds()
+		end := w.End
+		if !next.IsZero() && next.Before(end) {
+			end = next
+		}
+		out = append(out, LocalSpan{Window: Window{Start: start, End: end, TenantID: w.TenantID}, Offset: int64(off) * 1000})
+		start = end
+	}
+	return out
 }
 
 // BucketSize is the span of an EventBucket. Every time zone's offset is a

@@ -14,10 +14,10 @@ import (
 
 // ReportReader is the store's report reads (see store.Store).
 type ReportReader interface {
-	MoneySums(ctx context.Context, w report.Window, priorBefore time.Time) ([]report.MoneyRow, error)
+	MoneySums(ctx context.Context, w report.Window, priorBefore time.Time, cuts ...time.Time) ([]report.MoneyRow, error)
 	Cancellations(ctx context.Context, w report.Window) ([]report.CancelRow, error)
 	OrderTimes(ctx context.Context, w report.Window) ([]report.OrderTimes, error)
-	EventCounts(ctx context.Context, w report.Window) ([]report.EventBucket, error)
+	EventHours(ctx context.Context, s report.LocalSpan) ([]report.EventHour, error)
 	Terms(ctx context.Context) (report.Terms, error)
 	ClosedPeriod(ctx context.Context, month string) (*report.Closed, error)
 }
@@ -119,11 +119,15 @@ func (s *Service) EventsReport(ctx context.Context, p auth.Principal, q report.Q
 	if err != nil {
 		return report.Events{}, err
 	}
-	buckets, err := s.rep.EventCounts(ctx, r.Window(tenant))
-	if err != nil {
-		return report.Events{}, err
+	var hours []report.EventHour
+	for _, sp := range r.Window(tenant).LocalSpans(s.loc) {
+		h, err := s.rep.EventHours(ctx, sp)
+		if err != nil {
+			return report.Events{}, err
+		}
+		hours = append(hours, h...)
 	}
-	return report.BuildEvents(r, s.loc.String(), s.loc, buckets, tenant), nil
+	return report.BuildEvents(r, s.loc.String(), hours), nil
 }
 
 // SettlementReport is the revenue-share settlement of a period. A closed
@@ -149,13 +153,24 @@ func (s *Service) SettlementReport(ctx context.Context, p auth.Principal, q repo
 func (s *Service) settle(ctx context.Context, r report.Range, tenant int64, stalls []report.Stall, terms report.Terms) (report.Settlement, error) {
 	segs := report.Segments(r, terms)
 	sums := make([]report.SegmentSums, len(segs))
+	var cuts []time.Time
 	for i, seg := range segs {
-		dr := report.DayRange(seg.From, seg.To, s.loc)
-		rows, err := s.rep.MoneySums(ctx, dr.Window(tenant), r.Start)
-		if err != nil {
-			return report.Settlement{}, err
+		sums[i].Range = report.DayRange(seg.From, seg.To, s.loc)
+		if i > 0 {
+			cuts = append(cuts, sums[i].Start)
 		}
-		sums[i] = report.SegmentSums{Range: dr, Rows: rows}
+	}
+	// One statement for the period, summed per segment: a scan of the
+	// month's payments, not one per segment.
+	rows, err := s.rep.MoneySums(ctx, r.Window(tenant), r.Start, cuts...)
+	if err != nil {
+		return report.Settlement{}, err
+	}
+	for _, row := range rows {
+		if row.Segment < 0 || row.Segment >= len(sums) {
+			return report.Settlement{}, fmt.Errorf("settle %s..%s: a sum of segment %d of %d", r.From, r.To, row.Segment, len(sums))
+		}
+		sums[row.Segment].Rows = append(sums[row.Segment].Rows, row)
 	}
 	return report.Settle(r, s.loc.String(), stalls, terms, sums), nil
 }

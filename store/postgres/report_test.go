@@ -17,8 +17,8 @@ import (
 )
 
 // loadCourt writes a generated court straight into the tables with COPY,
-// one day at a time, then has the planner's statistics brought up to date
-// as a long-running database's would be.
+// one day at a time, then has the planner's statistics and the visibility
+// map brought up to date as autovacuum keeps a long-running database's.
 func loadCourt(ctx context.Context, s *postgres.Store, spec storetest.CourtSpec) (storetest.CourtTotals, error) {
 	pool := s.Pool()
 	for id := 1; id <= spec.Stalls; id++ {
@@ -40,19 +40,30 @@ func loadCourt(ctx context.Context, s *postgres.Store, spec storetest.CourtSpec)
 			return []any{o.ID, o.TenantID, o.Seq, o.Number, "Budi", o.Status, o.Total, o.Paid, o.Refunded, o.CreatedAt, o.UpdatedAt}
 		})
 		if err == nil {
-			err = copyIn("payments", []string{"id", "kind", "order_id", "method", "amount", "amount_paid", "status", "reference", "original_payment_id", "refunded_amount", "created_at"}, len(d.Payments), func(i int) []any {
+			tenant := make(map[int64]int64, len(d.Orders))
+			for _, o := range d.Orders {
+				tenant[o.ID] = o.TenantID
+			}
+			err = copyIn("payments", []string{"id", "kind", "order_id", "method", "amount", "amount_paid", "status", "reference", "original_payment_id", "refunded_amount", "created_at", "tenant_id"}, len(d.Payments), func(i int) []any {
 				p := d.Payments[i]
 				var orig *int64
 				if p.OriginalID != 0 {
 					orig = &p.OriginalID
 				}
-				return []any{p.ID, p.Kind, p.OrderID, p.Method, p.Amount, p.Amount, "success", p.Reference, orig, p.Refunded, p.CreatedAt}
+				return []any{p.ID, p.Kind, p.OrderID, p.Method, p.Amount, p.Amount, "success", p.Reference, orig, p.Refunded, p.CreatedAt, tenant[p.OrderID]}
 			})
 		}
 		if err == nil {
 			err = copyIn("order_status_history", []string{"order_id", "tenant_id", "status", "at"}, len(d.History), func(i int) []any {
 				h := d.History[i]
 				return []any{h.OrderID, h.TenantID, h.Status, h.At}
+			})
+		}
+		if err == nil {
+			tm, ids := d.Timings()
+			err = copyIn("order_timings", []string{"order_id", "tenant_id", "created_at", "preparing_at", "ready_at", "completed_at", "cancelled_at"}, len(tm), func(i int) []any {
+				o := tm[i]
+				return []any{ids[i], o.TenantID, o.Created, o.Preparing, o.Ready, o.Completed, o.Cancelled}
 			})
 		}
 		if err == nil {
@@ -66,7 +77,7 @@ func loadCourt(ctx context.Context, s *postgres.Store, spec storetest.CourtSpec)
 	if err != nil {
 		return tot, err
 	}
-	_, err = pool.Exec(ctx, `ANALYZE`)
+	_, err = pool.Exec(ctx, `VACUUM ANALYZE`)
 	return tot, err
 }
 

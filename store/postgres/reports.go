@@ -13,27 +13,35 @@ import (
 	"github.com/posd/posd/internal/report"
 )
 
-// The report reads, the same statements as SQLite's: payments by
-// payments_created (which covers the sums), the status history by
-// order_status_history_at, event counts by their key.
+// The report reads, the same rows as SQLite's: payments by
+// payments_created (which covers the sums, the stall included),
+// cancellations by
+// order_status_history_at, order timings by order_timings_created, event
+// counts by their key.
 
-const moneySums = `SELECT o.tenant_id, p.kind, p.method, COUNT(*), SUM(p.amount),
-		COALESCE(SUM(CASE WHEN p.kind = 'refund' AND op.created_at < $1 THEN p.amount ELSE 0 END), 0)
+// moneySums sums per segment too: width_bucket counts the cuts ($5, in
+// ascending order) at or before a payment's time.
+const moneySums = `SELECT p.tenant_id, p.kind, p.method, width_bucket(p.created_at, $5::bigint[]), COUNT(*), SUM(p.amount)::bigint,
+		COALESCE(SUM(CASE WHEN p.kind = 'refund' AND op.created_at < $1 THEN p.amount ELSE 0 END), 0)::bigint
 	FROM payments p
-	JOIN orders o ON o.id = p.order_id
 	LEFT JOIN payments op ON op.id = p.original_payment_id
-	WHERE p.created_at >= $2 AND p.created_at < $3 AND p.status = 'success' AND ($4::bigint = 0 OR o.tenant_id = $4)
-	GROUP BY o.tenant_id, p.kind, p.method`
+	WHERE p.created_at >= $2 AND p.created_at < $3 AND p.status = 'success' AND ($4::bigint = 0 OR p.tenant_id = $4)
+	GROUP BY 1, 2, 3, 4`
 
-// MoneySums sums payments and refunds per stall, kind and method.
-func (s *Store) MoneySums(ctx context.Context, w report.Window, priorBefore time.Time) ([]report.MoneyRow, error) {
-	rows, err := s.pool.Query(ctx, moneySums, ms(priorBefore), ms(w.Start), ms(w.End), w.TenantID)
+// MoneySums sums payments and refunds per stall, kind and method, and per
+// segment between cuts.
+func (s *Store) MoneySums(ctx context.Context, w report.Window, priorBefore time.Time, cuts ...time.Time) ([]report.MoneyRow, error) {
+	at := make([]int64, len(cuts))
+	for i, c := range cuts {
+		at[i] = ms(c)
+	}
+	rows, err := s.pool.Query(ctx, moneySums, ms(priorBefore), ms(w.Start), ms(w.End), w.TenantID, at)
 	if err != nil {
 		return nil, readErr("read sales", err)
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (report.MoneyRow, error) {
 		var m report.MoneyRow
-		err := r.Scan(&m.TenantID, &m.Kind, &m.Method, &m.Count, &m.Amount, &m.Prior)
+		err := r.Scan(&m.TenantID, &m.Kind, &m.Method, &m.Segment, &m.Count, &m.Amount, &m.Prior)
 		return m, err
 	})
 	if err != nil {
@@ -42,8 +50,11 @@ func (s *Store) MoneySums(ctx context.Context, w report.Window, priorBefore time
 	return out, nil
 }
 
-const cancellations = `SELECT h.tenant_id, COUNT(*), COALESCE(SUM(o.total_amount), 0)::bigint
-	FROM order_status_history h JOIN orders o ON o.id = h.order_id
+// cancellations looks up each cancelled order's total by its key: a join
+// let the planner hash every order of the year for a month's few
+// thousand cancellations.
+const cancellations = `SELECT h.tenant_id, COUNT(*), COALESCE(SUM((SELECT o.total_amount FROM orders o WHERE o.id = h.order_id)), 0)::bigint
+	FROM order_status_history h
 	WHERE h.status = 'cancelled' AND h.at >= $1 AND h.at < $2 AND ($3::bigint = 0 OR h.tenant_id = $3)
 	GROUP BY h.tenant_id`
 
@@ -64,17 +75,13 @@ func (s *Store) Cancellations(ctx context.Context, w report.Window) ([]report.Ca
 	return out, nil
 }
 
-// orderTimes starts from the 'pending' rows in the window (one per order
-// created in it) and looks up each later status by the history's key.
-const orderTimes = `SELECT p.order_id, p.tenant_id, p.at,
-		COALESCE((SELECT x.at FROM order_status_history x WHERE x.order_id = p.order_id AND x.status = 'preparing'), 0),
-		COALESCE((SELECT x.at FROM order_status_history x WHERE x.order_id = p.order_id AND x.status = 'ready'), 0),
-		COALESCE((SELECT x.at FROM order_status_history x WHERE x.order_id = p.order_id AND x.status = 'completed'), 0),
-		COALESCE((SELECT x.at FROM order_status_history x WHERE x.order_id = p.order_id AND x.status = 'cancelled'), 0)
-	FROM order_status_history p
-	WHERE p.status = 'pending' AND p.at >= $1 AND p.at < $2 AND ($3::bigint = 0 OR p.tenant_id = $3)`
+// orderTimes reads the orders created in the window, one row each, from
+// the covering index.
+const orderTimes = `SELECT tenant_id, created_at, preparing_at, ready_at, completed_at, cancelled_at
+	FROM order_timings
+	WHERE created_at >= $1 AND created_at < $2 AND ($3::bigint = 0 OR tenant_id = $3)`
 
-// OrderTimes is the status history of the orders created in the window.
+// OrderTimes is when each order created in the window reached each status.
 func (s *Store) OrderTimes(ctx context.Context, w report.Window) ([]report.OrderTimes, error) {
 	rows, err := s.pool.Query(ctx, orderTimes, ms(w.Start), ms(w.End), w.TenantID)
 	if err != nil {
@@ -82,7 +89,7 @@ func (s *Store) OrderTimes(ctx context.Context, w report.Window) ([]report.Order
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (report.OrderTimes, error) {
 		var o report.OrderTimes
-		err := r.Scan(&o.OrderID, &o.TenantID, &o.Created, &o.Preparing, &o.Ready, &o.Completed, &o.Cancelled)
+		err := r.Scan(&o.TenantID, &o.Created, &o.Preparing, &o.Ready, &o.Completed, &o.Cancelled)
 		return o, err
 	})
 	if err != nil {
@@ -91,19 +98,20 @@ func (s *Store) OrderTimes(ctx context.Context, w report.Window) ([]report.Order
 	return out, nil
 }
 
-const eventCounts = `SELECT bucket, tenant_id, name, n FROM event_counts
-	WHERE bucket >= $1 AND bucket < $2 AND ($3::bigint = 0 OR tenant_id IN ($3, 0))`
+const eventHours = `SELECT (bucket + $1) / 3600000 * 3600000 AS hour, name, SUM(n)::bigint FROM event_counts
+	WHERE bucket >= $2 AND bucket < $3 AND ($4::bigint = 0 OR tenant_id = $4 OR (tenant_id = 0 AND name = $5))
+	GROUP BY 1, 2`
 
-// EventCounts lists the quarter-hour event counts in the window.
-func (s *Store) EventCounts(ctx context.Context, w report.Window) ([]report.EventBucket, error) {
-	rows, err := s.pool.Query(ctx, eventCounts, ms(w.Start), ms(w.End), w.TenantID)
+// EventHours sums the span's event counts per local hour and name.
+func (s *Store) EventHours(ctx context.Context, sp report.LocalSpan) ([]report.EventHour, error) {
+	rows, err := s.pool.Query(ctx, eventHours, sp.Offset, ms(sp.Start), ms(sp.End), sp.TenantID, domain.EventAlert)
 	if err != nil {
 		return nil, readErr("read event counts", err)
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (report.EventBucket, error) {
-		var b report.EventBucket
-		err := r.Scan(&b.Start, &b.TenantID, &b.Name, &b.Count)
-		return b, err
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (report.EventHour, error) {
+		var h report.EventHour
+		err := r.Scan(&h.Hour, &h.Name, &h.Count)
+		return h, err
 	})
 	if err != nil {
 		return nil, readErr("read event counts", err)
@@ -181,9 +189,25 @@ func (s *Store) ClosedPeriod(ctx context.Context, month string) (*report.Closed,
 	return &c, nil
 }
 
-const recordStatus = `INSERT INTO order_status_history (order_id, tenant_id, status, at) VALUES ($1, $2, $3, $4)`
+// recordStatus writes a line of an order's status history and, in the
+// same statement, the time in its timings row (made at its first status).
+// Each status comes once (the history's key), so the greater of the two
+// times is the one to keep.
+const recordStatus = `WITH h AS (INSERT INTO order_status_history (order_id, tenant_id, status, at) VALUES ($1, $2, $3, $4))
+	INSERT INTO order_timings (order_id, tenant_id, created_at, preparing_at, ready_at, completed_at, cancelled_at)
+	VALUES ($1, $2,
+		CASE $3::text WHEN 'pending' THEN $4 ELSE 0 END, CASE $3::text WHEN 'preparing' THEN $4 ELSE 0 END,
+		CASE $3::text WHEN 'ready' THEN $4 ELSE 0 END, CASE $3::text WHEN 'completed' THEN $4 ELSE 0 END,
+		CASE $3::text WHEN 'cancelled' THEN $4 ELSE 0 END)
+	ON CONFLICT (order_id) DO UPDATE SET
+		created_at = GREATEST(order_timings.created_at, excluded.created_at),
+		preparing_at = GREATEST(order_timings.preparing_at, excluded.preparing_at),
+		ready_at = GREATEST(order_timings.ready_at, excluded.ready_at),
+		completed_at = GREATEST(order_timings.completed_at, excluded.completed_at),
+		cancelled_at = GREATEST(order_timings.cancelled_at, excluded.cancelled_at)`
 
-// RecordStatus adds a line to an order's status history.
+// RecordStatus adds a line to an order's status history and sets the
+// time in its timings row, which the speed report reads.
 func (t *tx) RecordStatus(orderID, tenantID int64, status domain.Status, at time.Time) error {
 	if _, err := t.tx.Exec(t.ctx, recordStatus, orderID, tenantID, string(status), ms(at)); err != nil {
 		return fmt.Errorf("record status of order %d: %w", orderID, err)

@@ -11,7 +11,7 @@ import (
 
 // LoadCourt writes a generated court straight into s's tables: its
 // stalls, then each day's orders, payments, status history and event
-// counts in multi-row INSERTs, one transaction a day.
+// counts and the orders' timings in multi-row INSERTs, one transaction a day.
 func LoadCourt(ctx context.Context, s *Store, spec storetest.CourtSpec) (storetest.CourtTotals, error) {
 	err := s.writeTx(ctx, func(tx *sql.Tx) error {
 		for id := 1; id <= spec.Stalls; id++ {
@@ -49,19 +49,30 @@ func LoadCourt(ctx context.Context, s *Store, spec storetest.CourtSpec) (storete
 				return []any{o.ID, o.TenantID, o.Seq, o.Number, "Budi", o.Status, o.Total, o.Paid, o.Refunded, o.CreatedAt, o.UpdatedAt}
 			})
 			if err == nil {
-				err = ins("payments", "id, kind, order_id, counter_id, method, amount, amount_paid, status, reference, original_payment_id, refunded_amount, created_at", len(d.Payments), func(i int) []any {
+				tenant := make(map[int64]int64, len(d.Orders))
+				for _, o := range d.Orders {
+					tenant[o.ID] = o.TenantID
+				}
+				err = ins("payments", "id, kind, order_id, counter_id, method, amount, amount_paid, status, reference, original_payment_id, refunded_amount, created_at, tenant_id", len(d.Payments), func(i int) []any {
 					p := d.Payments[i]
 					var orig any
 					if p.OriginalID != 0 {
 						orig = p.OriginalID
 					}
-					return []any{p.ID, p.Kind, p.OrderID, nil, p.Method, p.Amount, p.Amount, "success", p.Reference, orig, p.Refunded, p.CreatedAt}
+					return []any{p.ID, p.Kind, p.OrderID, nil, p.Method, p.Amount, p.Amount, "success", p.Reference, orig, p.Refunded, p.CreatedAt, tenant[p.OrderID]}
 				})
 			}
 			if err == nil {
 				err = ins("order_status_history", "order_id, tenant_id, status, at", len(d.History), func(i int) []any {
 					h := d.History[i]
 					return []any{h.OrderID, h.TenantID, h.Status, h.At}
+				})
+			}
+			if err == nil {
+				tm, ids := d.Timings()
+				err = ins("order_timings", "order_id, tenant_id, created_at, preparing_at, ready_at, completed_at, cancelled_at", len(tm), func(i int) []any {
+					o := tm[i]
+					return []any{ids[i], o.TenantID, o.Created, o.Preparing, o.Ready, o.Completed, o.Cancelled}
 				})
 			}
 			if err == nil {

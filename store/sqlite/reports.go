@@ -5,41 +5,65 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/posd/posd/internal/domain"
 	"github.com/posd/posd/internal/report"
 )
 
-// The report reads. Each is one indexed statement: payments by
-// payments_created (which covers the sums; orders are read by their key
-// for the stall), the status history by order_status_history_at, event
-// counts by their key, whose first column is the bucket.
+// The report reads. Each is one statement over an index that holds what
+// it reads, in an order that lets SQLite stream the sums out of it
+// without sorting: payments by payments_report, cancellations by
+// order_status_history_at, order timings by order_timings_created, event
+// counts by event_counts_name.
 
-const moneySums = `SELECT o.tenant_id, p.kind, p.method, COUNT(*), SUM(p.amount),
+// moneySums reads, for each stall (the one asked, or every stall), kind
+// and accepted method, the range of its payments' times in
+// payments_report, whose key begins with those: the groups come out of
+// the index in order. A method the API does not accept is not counted.
+var moneySums = `SELECT p.tenant_id, p.kind, p.method, COUNT(*), SUM(p.amount),
 		COALESCE(SUM(CASE WHEN p.kind = 'refund' AND op.created_at < ? THEN p.amount ELSE 0 END), 0)
-	FROM payments p INDEXED BY payments_created
-	JOIN orders o ON o.id = p.order_id
+	FROM payments p INDEXED BY payments_report
 	LEFT JOIN payments op ON op.id = p.original_payment_id
-	WHERE p.created_at >= ? AND p.created_at < ? AND p.status = 'success' AND (? = 0 OR o.tenant_id = ?)
-	GROUP BY o.tenant_id, p.kind, p.method`
+	WHERE p.status = 'success' AND p.tenant_id IN (SELECT id FROM tenants WHERE ? IN (0, id))
+		AND p.kind IN ('payment', 'refund') AND p.method IN (` + methodList() + `)
+		AND p.created_at >= ? AND p.created_at < ?
+	GROUP BY 1, 2, 3`
 
-// MoneySums sums payments and refunds per stall, kind and method.
-func (s *Store) MoneySums(ctx context.Context, w report.Window, priorBefore time.Time) ([]report.MoneyRow, error) {
-	rows, err := s.rdb.QueryContext(ctx, moneySums, ms(priorBefore), ms(w.Start), ms(w.End), w.TenantID, w.TenantID)
-	if err != nil {
-		return nil, fmt.Errorf("read sales: %w", err)
+func methodList() string {
+	q := make([]string, len(domain.Methods))
+	for i, m := range domain.Methods {
+		q[i] = "'" + string(m) + "'"
 	}
-	defer rows.Close()
+	return strings.Join(q, ", ")
+}
+
+// MoneySums sums payments and refunds per stall, kind and method, and per
+// segment between cuts: one statement per segment, each streamed from the
+// index, costs less than one that sorts the period's payments by segment.
+func (s *Store) MoneySums(ctx context.Context, w report.Window, priorBefore time.Time, cuts ...time.Time) ([]report.MoneyRow, error) {
 	var out []report.MoneyRow
-	for rows.Next() {
-		var r report.MoneyRow
-		if err := rows.Scan(&r.TenantID, &r.Kind, &r.Method, &r.Count, &r.Amount, &r.Prior); err != nil {
+	bounds := append(append([]time.Time{w.Start}, cuts...), w.End)
+	for seg := range len(bounds) - 1 {
+		rows, err := s.rdb.QueryContext(ctx, moneySums, ms(priorBefore), w.TenantID, ms(bounds[seg]), ms(bounds[seg+1]))
+		if err != nil {
 			return nil, fmt.Errorf("read sales: %w", err)
 		}
-		out = append(out, r)
+		for rows.Next() {
+			r := report.MoneyRow{Segment: seg}
+			if err := rows.Scan(&r.TenantID, &r.Kind, &r.Method, &r.Count, &r.Amount, &r.Prior); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("read sales: %w", err)
+			}
+			out = append(out, r)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("read sales: %w", err)
+		}
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 const cancellations = `SELECT h.tenant_id, COUNT(*), COALESCE(SUM(o.total_amount), 0)
@@ -65,17 +89,14 @@ func (s *Store) Cancellations(ctx context.Context, w report.Window) ([]report.Ca
 	return out, rows.Err()
 }
 
-// orderTimes starts from the 'pending' rows in the window (one per order
-// created in it) and looks up each later status by the history's key.
-const orderTimes = `SELECT p.order_id, p.tenant_id, p.at,
-		COALESCE((SELECT x.at FROM order_status_history x WHERE x.order_id = p.order_id AND x.status = 'preparing'), 0),
-		COALESCE((SELECT x.at FROM order_status_history x WHERE x.order_id = p.order_id AND x.status = 'ready'), 0),
-		COALESCE((SELECT x.at FROM order_status_history x WHERE x.order_id = p.order_id AND x.status = 'completed'), 0),
-		COALESCE((SELECT x.at FROM order_status_history x WHERE x.order_id = p.order_id AND x.status = 'cancelled'), 0)
-	FROM order_status_history p
-	WHERE p.status = 'pending' AND p.at >= ? AND p.at < ? AND (? = 0 OR p.tenant_id = ?)`
+// orderTimes reads the orders created in the window, one row each, out of
+// the covering index: the columns the report needs and no others (each
+// column of each row costs the driver a call).
+const orderTimes = `SELECT tenant_id, created_at, preparing_at, ready_at, completed_at, cancelled_at
+	FROM order_timings INDEXED BY order_timings_created
+	WHERE created_at >= ? AND created_at < ? AND (? = 0 OR tenant_id = ?)`
 
-// OrderTimes is the status history of the orders created in the window.
+// OrderTimes is when each order created in the window reached each status.
 func (s *Store) OrderTimes(ctx context.Context, w report.Window) ([]report.OrderTimes, error) {
 	rows, err := s.rdb.QueryContext(ctx, orderTimes, ms(w.Start), ms(w.End), w.TenantID, w.TenantID)
 	if err != nil {
@@ -85,7 +106,7 @@ func (s *Store) OrderTimes(ctx context.Context, w report.Window) ([]report.Order
 	var out []report.OrderTimes
 	for rows.Next() {
 		var o report.OrderTimes
-		if err := rows.Scan(&o.OrderID, &o.TenantID, &o.Created, &o.Preparing, &o.Ready, &o.Completed, &o.Cancelled); err != nil {
+		if err := rows.Scan(&o.TenantID, &o.Created, &o.Preparing, &o.Ready, &o.Completed, &o.Cancelled); err != nil {
 			return nil, fmt.Errorf("read order times: %w", err)
 		}
 		out = append(out, o)
@@ -93,23 +114,28 @@ func (s *Store) OrderTimes(ctx context.Context, w report.Window) ([]report.Order
 	return out, rows.Err()
 }
 
-const eventCounts = `SELECT bucket, tenant_id, name, n FROM event_counts
-	WHERE bucket >= ? AND bucket < ? AND (? = 0 OR tenant_id IN (?, 0))`
+// eventHours sums per quarter hour and name first, which streams out of
+// event_counts_name in its order, then per local hour over those few rows.
+const eventHours = `SELECT (bucket + ?) / 3600000 * 3600000 AS hour, name, SUM(n) FROM (
+		SELECT bucket, name, SUM(n) AS n FROM event_counts INDEXED BY event_counts_name
+		WHERE bucket >= ? AND bucket < ? AND (? = 0 OR tenant_id = ? OR (tenant_id = 0 AND name = ?))
+		GROUP BY bucket, name)
+	GROUP BY hour, name`
 
-// EventCounts lists the quarter-hour event counts in the window.
-func (s *Store) EventCounts(ctx context.Context, w report.Window) ([]report.EventBucket, error) {
-	rows, err := s.rdb.QueryContext(ctx, eventCounts, ms(w.Start), ms(w.End), w.TenantID, w.TenantID)
+// EventHours sums the span's event counts per local hour and name.
+func (s *Store) EventHours(ctx context.Context, sp report.LocalSpan) ([]report.EventHour, error) {
+	rows, err := s.rdb.QueryContext(ctx, eventHours, sp.Offset, ms(sp.Start), ms(sp.End), sp.TenantID, sp.TenantID, domain.EventAlert)
 	if err != nil {
 		return nil, fmt.Errorf("read event counts: %w", err)
 	}
 	defer rows.Close()
-	var out []report.EventBucket
+	var out []report.EventHour
 	for rows.Next() {
-		var b report.EventBucket
-		if err := rows.Scan(&b.Start, &b.TenantID, &b.Name, &b.Count); err != nil {
+		var h report.EventHour
+		if err := rows.Scan(&h.Hour, &h.Name, &h.Count); err != nil {
 			return nil, fmt.Errorf("read event counts: %w", err)
 		}
-		out = append(out, b)
+		out = append(out, h)
 	}
 	return out, rows.Err()
 }
@@ -180,10 +206,27 @@ func (s *Store) ClosedPeriod(ctx context.Context, month string) (*report.Closed,
 	return &c, nil
 }
 
-// RecordStatus adds a line to an order's status history.
+// recordTiming sets the time of one status in an order's timings row,
+// making the row at its first status. Each status comes once (the
+// history's key), so the larger of the two times is the one to keep.
+const recordTiming = `INSERT INTO order_timings (order_id, tenant_id, created_at, preparing_at, ready_at, completed_at, cancelled_at)
+	VALUES (?1, ?2,
+		CASE ?3 WHEN 'pending' THEN ?4 ELSE 0 END, CASE ?3 WHEN 'preparing' THEN ?4 ELSE 0 END,
+		CASE ?3 WHEN 'ready' THEN ?4 ELSE 0 END, CASE ?3 WHEN 'completed' THEN ?4 ELSE 0 END,
+		CASE ?3 WHEN 'cancelled' THEN ?4 ELSE 0 END)
+	ON CONFLICT (order_id) DO UPDATE SET
+		created_at = max(created_at, excluded.created_at), preparing_at = max(preparing_at, excluded.preparing_at),
+		ready_at = max(ready_at, excluded.ready_at), completed_at = max(completed_at, excluded.completed_at),
+		cancelled_at = max(cancelled_at, excluded.cancelled_at)`
+
+// RecordStatus adds a line to an order's status history and sets the
+// time in its timings row, which the speed report reads.
 func (t *Tx) RecordStatus(orderID, tenantID int64, status domain.Status, at time.Time) error {
 	if _, err := t.exec(`INSERT INTO order_status_history (order_id, tenant_id, status, at) VALUES (?, ?, ?, ?)`, orderID, tenantID, string(status), ms(at)); err != nil {
 		return fmt.Errorf("record status of order %d: %w", orderID, err)
+	}
+	if _, err := t.exec(recordTiming, orderID, tenantID, string(status), ms(at)); err != nil {
+		return fmt.Errorf("record timing of order %d: %w", orderID, err)
 	}
 	return nil
 }

@@ -33,8 +33,8 @@ func TestMigrateFreshAndReopen(t *testing.T) {
 	s := openStore(t, path, nil)
 	ctx := context.Background()
 	v, err := s.SchemaVersion(ctx)
-	if err != nil || v != 10 {
-		t.Fatalf("schema version %d, %v; want 10", v, err)
+	if err != nil || v != 11 {
+		t.Fatalf("schema version %d, %v; want 11", v, err)
 	}
 	svc := service.New(s, nil)
 	if _, err := svc.CreateTenant(ctx, auth.Anonymous, "Warung", "T1"); err != nil {

@@ -177,8 +177,8 @@ func (t *Tx) InsertPayment(p *domain.Payment) error {
 	if p.OriginalPaymentID != 0 {
 		orig = p.OriginalPaymentID
 	}
-	res, err := t.exec(`INSERT INTO payments (kind, order_id, counter_id, method, amount, amount_paid, change_amount, status, reference, original_payment_id, reason, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	res, err := t.exec(`INSERT INTO payments (kind, order_id, counter_id, method, amount, amount_paid, change_amount, status, reference, original_payment_id, reason, created_at, tenant_id)
+		VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, (SELECT tenant_id FROM orders WHERE id = ?2))`,
 		p.Kind, p.OrderID, counter, string(p.Method), p.Amount, p.AmountPaid, p.Change, p.Status, p.Reference, orig, p.Reason, ms(p.CreatedAt))
 	if isUnique(err) && p.Kind == domain.KindPayment {
 		return domain.Errorf(domain.CodeConflict, "order %d is already paid", p.OrderID)

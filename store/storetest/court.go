@@ -169,3 +169,34 @@ func GenerateCourt(spec CourtSpec, sink func(CourtDay) error) (CourtTotals, erro
 	}
 	return tot, nil
 }
+
+// Timings are the day's orders' rows of order_timings, from their
+// history, and the orders' ids.
+func (d CourtDay) Timings() ([]report.OrderTimes, []int64) {
+	var out []report.OrderTimes
+	var ids []int64
+	at := map[int64]int{}
+	for _, h := range d.History {
+		i, ok := at[h.OrderID]
+		if !ok {
+			i = len(out)
+			at[h.OrderID] = i
+			out = append(out, report.OrderTimes{TenantID: h.TenantID})
+			ids = append(ids, h.OrderID)
+		}
+		o := &out[i]
+		switch domain.Status(h.Status) {
+		case domain.StatusPending:
+			o.Created = h.At
+		case domain.StatusPreparing:
+			o.Preparing = h.At
+		case domain.StatusReady:
+			o.Ready = h.At
+		case domain.StatusCompleted:
+			o.Completed = h.At
+		case domain.StatusCancelled:
+			o.Cancelled = h.At
+		}
+	}
+	return out, ids
+}

@@ -110,12 +110,12 @@ func testStatusHistory(t *testing.T, b Backend) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sort.Slice(times, func(i, j int) bool { return times[i].OrderID < times[j].OrderID })
+	sort.Slice(times, func(i, j int) bool { return times[i].Created < times[j].Created })
 	ms := func(s string) int64 { return utc(s).UnixMilli() }
 	want := []report.OrderTimes{
-		{OrderID: fast.ID, TenantID: tn.ID, Created: ms("2026-12-04T05:00:00Z"), Preparing: ms("2026-12-04T05:02:00Z"), Ready: ms("2026-12-04T05:07:00Z"), Completed: ms("2026-12-04T05:09:30Z")},
-		{OrderID: slow.ID, TenantID: tn.ID, Created: ms("2026-12-04T06:00:00Z"), Preparing: ms("2026-12-04T06:04:00Z"), Ready: ms("2026-12-04T06:20:00Z")},
-		{OrderID: gone.ID, TenantID: tn.ID, Created: ms("2026-12-04T06:30:00Z"), Cancelled: ms("2026-12-04T06:31:00Z")},
+		{TenantID: tn.ID, Created: ms("2026-12-04T05:00:00Z"), Preparing: ms("2026-12-04T05:02:00Z"), Ready: ms("2026-12-04T05:07:00Z"), Completed: ms("2026-12-04T05:09:30Z")},
+		{TenantID: tn.ID, Created: ms("2026-12-04T06:00:00Z"), Preparing: ms("2026-12-04T06:04:00Z"), Ready: ms("2026-12-04T06:20:00Z")},
+		{TenantID: tn.ID, Created: ms("2026-12-04T06:30:00Z"), Cancelled: ms("2026-12-04T06:31:00Z")},
 	}
 	if len(times) != len(want) {
 		t.Fatalf("OrderTimes = %+v; want %+v", times, want)
@@ -154,6 +154,76 @@ func testStatusHistory(t *testing.T, b Backend) {
 	after := speed()
 	if a, b := mustJSON(t, before), mustJSON(t, after); !bytes.Equal(a, b) {
 		t.Errorf("the speed report changed with the prune:\n%s\n%s", a, b)
+	}
+}
+
+// Orders taken at random down every path (served and collected, left at
+// the counter, cancelled before or during cooking, some still open):
+// the timings the speed report reads agree, order for order, with the
+// status history, which stays the record.
+func testOrderTimingsAgreeWithHistory(t *testing.T, b Backend) {
+	ctx := context.Background()
+	start := utc("2026-12-04T03:00:00Z")
+	c := newCourt(t, b, start)
+	tenants := []int64{c.Tenant(t, "T1").ID, c.Tenant(t, "T2").ID, c.Tenant(t, "T3").ID}
+	rng := rand.New(rand.NewPCG(11, 12))
+	const n = 60
+	var open []int64
+	status := map[int64]domain.Status{}
+	for i := range n {
+		c.set(c.now().Add(time.Duration(1+rng.IntN(90)) * time.Second))
+		o := c.Order(t, tenants[rng.IntN(len(tenants))], int64(1000*(1+i)))
+		open = append(open, o.ID)
+		status[o.ID] = domain.StatusPending
+		// Move a few of the open orders on, one status at a time, so
+		// that orders' steps interleave.
+		for range rng.IntN(3) {
+			if len(open) == 0 {
+				break
+			}
+			k := rng.IntN(len(open))
+			id := open[k]
+			c.set(c.now().Add(time.Duration(1+rng.IntN(300)) * time.Second))
+			next := map[domain.Status]domain.Status{domain.StatusPending: domain.StatusPreparing, domain.StatusPreparing: domain.StatusReady, domain.StatusReady: domain.StatusCompleted}[status[id]]
+			switch {
+			case status[id] != domain.StatusReady && rng.IntN(6) == 0:
+				if _, err := c.Svc.Cancel(ctx, auth.Anonymous, id, "gone"); err != nil {
+					t.Fatal(err)
+				}
+				open = append(open[:k], open[k+1:]...)
+			default:
+				c.status(t, id, next)
+				status[id] = next
+				if next == domain.StatusCompleted {
+					open = append(open[:k], open[k+1:]...)
+				}
+			}
+		}
+	}
+	got, err := c.Store.OrderTimes(ctx, report.Window{Start: start, End: c.now().Add(time.Second)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := b.HistoryTimes(t, c.Store)
+	key := func(s []report.OrderTimes) {
+		sort.Slice(s, func(i, j int) bool { return s[i].Created < s[j].Created })
+	}
+	key(got)
+	key(want)
+	if len(got) != n || len(want) != n {
+		t.Fatalf("%d timings rows, %d orders in the history; want %d", len(got), len(want), n)
+	}
+	steps := 0
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("timings %+v; the history says %+v", got[i], want[i])
+		}
+		if want[i].Preparing != 0 || want[i].Cancelled != 0 {
+			steps++
+		}
+	}
+	if steps < n/3 {
+		t.Errorf("only %d of %d orders moved on: the test did not exercise the timings", steps, n)
 	}
 }
 
