@@ -82,17 +82,19 @@ func TestWALStaysBoundedUnderSustainedWrites(t *testing.T) {
 	if orders.Load() < 300 {
 		t.Fatalf("only %d orders: too few to tell", orders.Load())
 	}
-	// The bound: the limit, plus the orders (about 72 kB of WAL each) of
-	// four rounds of the checkpointer, a round being taken as twice
+	// The bound: the limit, plus the orders (about 100 kB of WAL each:
+	// the order, its items, event, status history, timings and counts)
+	// of four rounds of the checkpointer, a round being taken as twice
 	// CheckpointInterval (the wait, then the checkpoints themselves). One
 	// round is the normal overshoot; the others allow readers to put a
 	// restart off (under -race a read takes 40 ms and outlasts the first
-	// 50 ms wait). Without restarts 600 orders write about 43 MB of WAL.
+	// 50 ms wait). Without restarts 600 orders write about 60 MB of WAL.
 	round := 2 * sqlite.CheckpointInterval.Seconds()
-	// On a loaded machine the rate is low and readers put restarts off
-	// more often, so the overshoot is also allowed twice the limit; still
-	// far below the unbounded 43 MB of 600 orders.
-	bound := int64(limit) + max(int64(4*round*rate*72e3), 2*limit)
+	// On a loaded machine the rate is low and the readers, slowed as
+	// much, put restarts off many times in a row (10 of 16 seen at 58
+	// orders/s), so the overshoot is also allowed five times the limit:
+	// 24 MiB, still well below the unbounded 60 MB of 600 orders.
+	bound := int64(limit) + max(int64(4*round*rate*100e3), 5*limit)
 	if most > bound {
 		t.Fatalf("WAL reached %.1f MiB; the bound at %.0f orders/s is %.1f MiB", float64(most)/(1<<20), rate, float64(bound)/(1<<20))
 	}
