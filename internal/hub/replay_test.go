@@ -104,7 +104,7 @@ func collect(t *testing.T, c *Client, last int64) (ids []int64, other []string) 
 	var frames [][]byte
 	for {
 		var err error
-		frames, err = c.Next(ctx, frames[:0])
+		frames, err = pull(ctx, c, frames[:0])
 		for _, f := range frames {
 			id, perr := strconv.ParseInt(string(f), 10, 64)
 			if perr != nil {
@@ -146,7 +146,7 @@ func TestReplayHandOverWithCommitsDuringReplay(t *testing.T) {
 			l.commit(h, 5, "tenant-1")
 		}
 	})
-	c := NewClient(0)
+	c := newPullClient(nil)
 	if err := h.Register(c, []string{"tenant-1"}, 40); err != nil {
 		t.Fatal(err)
 	}
@@ -187,7 +187,7 @@ func TestReplayConcurrentWriterOnceInOrder(t *testing.T) {
 		}
 	}()
 	var want []int64
-	c := NewClient(0)
+	c := newPullClient(nil)
 	if err := h.Register(c, []string{"tenant-1", "display"}, 10); err != nil {
 		t.Fatal(err)
 	}
@@ -223,7 +223,7 @@ func TestReplayOverflowSetsLaggedAndRereads(t *testing.T) {
 	h, l := newTestHub(t, Options{ReplayPageSize: 10, MaxQueueMessages: 4})
 	l.commit(h, 20, "tenant-1")
 	testutil.Eventually(t, 20*time.Second, "initial fan-out", func() bool { return h.LastPublished() == 20 })
-	c := NewClient(0)
+	c := newPullClient(nil)
 	var sawLagged bool
 	l.setHook(func(n int) {
 		if n != 1 {
@@ -276,7 +276,7 @@ func TestReplayOverflowSetsLaggedAndRereads(t *testing.T) {
 	}
 	// Close signals Done before it unregisters the client: wait for that.
 	testutil.Eventually(t, 20*time.Second, "the slow consumer to be unregistered", func() bool {
-		return h.Active() == 0 && h.RoomSize("tenant-1") == 0
+		return h.Active() == 0 && h.RoomSizes()["tenant-1"] == 0
 	})
 }
 
@@ -284,7 +284,7 @@ func TestReplayOverflowSetsLaggedAndRereads(t *testing.T) {
 // frame precedes the replay.
 func TestResumeMovesCursor(t *testing.T) {
 	h, l := newTestHub(t, Options{ReplayPageSize: 4})
-	c := NewClient(0)
+	c := newPullClient(nil)
 	if err := h.Register(c, []string{"tenant-1"}, -1); err != nil {
 		t.Fatal(err)
 	}
@@ -293,34 +293,31 @@ func TestResumeMovesCursor(t *testing.T) {
 	if !slices.Equal(ids, seq(1, 20)) {
 		t.Fatalf("live: %v", ids)
 	}
-	if c.LastID() != 20 {
-		t.Fatalf("LastID %d, want 20", c.LastID())
-	}
 
 	c.ResumeWith(5, []byte("resumed 5"))
 	ids, other := collect(t, c, 20)
 	if !slices.Equal(ids, seq(6, 20)) || !slices.Equal(other, []string{"resumed 5"}) {
-		t.Fatalf("after Resume(5): events %v, other %v", ids, other)
+		t.Fatalf("after ResumeWith(5): events %v, other %v", ids, other)
 	}
 
 	// Forward: events up to 25 are skipped on request.
 	l.commit(h, 10, "tenant-1") // 21..30, queued
-	c.Resume(25)
+	c.ResumeWith(25, nil)
 	ids, _ = collect(t, c, 30)
 	if !slices.Equal(ids, seq(26, 30)) {
-		t.Fatalf("after Resume(25): %v", ids)
+		t.Fatalf("after ResumeWith(25): %v", ids)
 	}
 
 	// Resume while a replay page is being read: the stale page is dropped
 	// and the replay restarts from the new cursor.
 	l.setHook(func(n int) {
 		l.setHook(nil)
-		c.Resume(2)
+		c.ResumeWith(2, nil)
 	})
-	c.Resume(10)
+	c.ResumeWith(10, nil)
 	ids, _ = collect(t, c, 30)
 	if !slices.Equal(ids, seq(3, 30)) {
-		t.Fatalf("Resume during a page read: %v, want 3..30", ids)
+		t.Fatalf("ResumeWith during a page read: %v, want 3..30", ids)
 	}
 }
 
@@ -328,7 +325,7 @@ func TestResumeMovesCursor(t *testing.T) {
 // events queued before the resume.
 func TestResumeHeadPrecedesReplay(t *testing.T) {
 	h, l := newTestHub(t, Options{ReplayPageSize: 2})
-	c := NewClient(0)
+	c := newPullClient(nil)
 	if err := h.Register(c, []string{"tenant-1"}, -1); err != nil {
 		t.Fatal(err)
 	}
@@ -337,7 +334,7 @@ func TestResumeHeadPrecedesReplay(t *testing.T) {
 	c.ResumeWith(3, []byte("ack"))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	frames, err := c.Next(ctx, nil)
+	frames, err := pull(ctx, c, nil)
 	if err != nil || len(frames) == 0 || string(frames[0]) != "ack" {
 		t.Fatalf("first frames %q (%v), want the ack first", frames, err)
 	}
@@ -360,11 +357,12 @@ func TestReplayDetectsPruneDuringReplay(t *testing.T) {
 			h, l := newTestHub(t, Options{ReplayPageSize: 5})
 			l.commit(h, 40, "tenant-1")
 			testutil.Eventually(t, 20*time.Second, "fan-out", func() bool { return h.LastPublished() == 40 })
-			c := NewClient(0)
+			var gap func(*TooOldError) []byte
 			if withFrame {
-				c.GapFrame = func(g *TooOldError) []byte { return []byte(fmt.Sprintf("gap oldest=%d", g.Oldest)) }
+				gap = func(g *TooOldError) []byte { return []byte(fmt.Sprintf("gap oldest=%d", g.Oldest)) }
 			}
-			if err := h.CheckSince(context.Background(), 0); err != nil {
+			c := newPullClient(gap)
+			if err := h.CheckSinceRooms(context.Background(), 0, nil); err != nil {
 				t.Fatal(err)
 			}
 			// Retention runs after CheckSince said yes, during the first page.
@@ -384,7 +382,7 @@ func TestReplayDetectsPruneDuringReplay(t *testing.T) {
 			var err error
 			for err == nil && !slices.Contains(got, "gap oldest=21") {
 				var frames [][]byte
-				frames, err = c.Next(ctx, nil)
+				frames, err = pull(ctx, c, nil)
 				for _, f := range frames {
 					got = append(got, string(f))
 				}
@@ -415,10 +413,10 @@ func TestReplayDetectsPruneDuringReplay(t *testing.T) {
 // Caps: rooms per connection and total connections.
 func TestRegisterCaps(t *testing.T) {
 	h, _ := newTestHub(t, Options{MaxRoomsPerConn: 2, MaxConnections: 2})
-	if err := h.Register(NewClient(0), []string{"a", "b", "c"}, -1); !errors.Is(err, ErrTooManyRooms) {
+	if err := h.Register(newPullClient(nil), []string{"a", "b", "c"}, -1); !errors.Is(err, ErrTooManyRooms) {
 		t.Fatalf("3 rooms: %v", err)
 	}
-	a, b := NewClient(0), NewClient(0)
+	a, b := newPullClient(nil), newPullClient(nil)
 	if err := h.Register(a, []string{"a", "b"}, -1); err != nil {
 		t.Fatal(err)
 	}
@@ -431,11 +429,11 @@ func TestRegisterCaps(t *testing.T) {
 	if err := h.Register(b, nil, -1); err != nil {
 		t.Fatal(err)
 	}
-	if err := h.Register(NewClient(0), nil, -1); !errors.Is(err, ErrTooManyConnections) {
+	if err := h.Register(newPullClient(nil), nil, -1); !errors.Is(err, ErrTooManyConnections) {
 		t.Fatalf("third connection: %v", err)
 	}
 	a.Close(GoingAway)
-	if err := h.Register(NewClient(0), nil, -1); err != nil {
+	if err := h.Register(newPullClient(nil), nil, -1); err != nil {
 		t.Fatalf("after a close: %v", err)
 	}
 }
@@ -447,7 +445,7 @@ func TestResumeSameCursorDuringPageRead(t *testing.T) {
 	h, l := newTestHub(t, Options{ReplayPageSize: 4})
 	l.commit(h, 10, "tenant-1")
 	testutil.Eventually(t, 20*time.Second, "fan-out", func() bool { return h.LastPublished() == 10 })
-	c := NewClient(0)
+	c := newPullClient(nil)
 	l.setHook(func(n int) {
 		if n == 1 {
 			c.ResumeWith(0, []byte("ack"))
@@ -460,7 +458,7 @@ func TestResumeSameCursorDuringPageRead(t *testing.T) {
 	defer cancel()
 	var first []string
 	for !slices.Contains(first, "10") {
-		frames, err := c.Next(ctx, nil)
+		frames, err := pull(ctx, c, nil)
 		if err != nil {
 			t.Fatalf("%q: %v", first, err)
 		}
@@ -475,11 +473,11 @@ func TestResumeSameCursorDuringPageRead(t *testing.T) {
 		l.setHook(nil)
 		c.ResumeWith(10, []byte("ack2"))
 	})
-	c.Resume(10)
+	c.ResumeWith(10, nil)
 	l.commit(h, 2, "tenant-1")
 	var got []string
 	for len(got) < 3 {
-		frames, err := c.Next(ctx, nil)
+		frames, err := pull(ctx, c, nil)
 		if err != nil {
 			t.Fatalf("%q: %v", got, err)
 		}
@@ -508,7 +506,7 @@ func TestCheckSinceAheadOfTheLog(t *testing.T) {
 	h := New(Options{Encoders: []Encoder{testEncoder}}, headFakeLog{l}, nil)
 	l.events = append(l.events, domain.Event{ID: 1}, domain.Event{ID: 2}, domain.Event{ID: 3})
 	for since, ahead := range map[int64]bool{-1: false, 0: false, 2: false, 3: false, 4: true, 1000: true} {
-		err := h.CheckSince(context.Background(), since)
+		err := h.CheckSinceRooms(context.Background(), since, nil)
 		var gap *TooOldError
 		if got := errors.As(err, &gap) && gap.Ahead; got != ahead {
 			t.Errorf("since %d: %v, want ahead=%v", since, err, ahead)
@@ -519,7 +517,7 @@ func TestCheckSinceAheadOfTheLog(t *testing.T) {
 	}
 	// A log that cannot tell its head is trusted as before.
 	h2 := New(Options{Encoders: []Encoder{testEncoder}}, l, nil)
-	if err := h2.CheckSince(context.Background(), 1000); err != nil {
+	if err := h2.CheckSinceRooms(context.Background(), 1000, nil); err != nil {
 		t.Fatalf("plain log: %v", err)
 	}
 }
@@ -528,7 +526,7 @@ func TestCheckSinceAheadOfTheLog(t *testing.T) {
 // message bound would.
 func TestQueueBytesBound(t *testing.T) {
 	h, l := newTestHub(t, Options{MaxQueueMessages: 1000, MaxQueueBytes: 64})
-	c := NewClient(0)
+	c := newPullClient(nil)
 	if err := h.Register(c, []string{"tenant-1"}, -1); err != nil {
 		t.Fatal(err)
 	}

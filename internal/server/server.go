@@ -306,7 +306,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	var authn auth.Authenticator = auth.Open{}
 	s.Tokens = auth.NewTokens(st, cfg.Now, func(id int64) {
 		n := h.CloseWhere(func(c *hub.Client) bool {
-			p, ok := c.Tag.(auth.Principal)
+			p, ok := c.Tag().(auth.Principal)
 			return ok && p.TokenID == id
 		}, hub.Revoked)
 		cfg.Logger.Info("token revoked", "token_id", id, "connections_closed", n)
@@ -630,7 +630,7 @@ func (s *Server) CloseRevoked(ctx context.Context) int {
 		return 0
 	}
 	n := s.Hub.CloseWhere(func(c *hub.Client) bool {
-		p, ok := c.Tag.(auth.Principal)
+		p, ok := c.Tag().(auth.Principal)
 		return ok && revoked[p.TokenID]
 	}, hub.Revoked)
 	if n > 0 {
@@ -644,7 +644,7 @@ func (s *Server) CloseRevoked(ctx context.Context) int {
 func (s *Server) CloseExpired() int {
 	now := s.cfg.Now()
 	n := s.Hub.CloseWhere(func(c *hub.Client) bool {
-		p, ok := c.Tag.(auth.Principal)
+		p, ok := c.Tag().(auth.Principal)
 		return ok && !p.ExpiresAt.IsZero() && !now.Before(p.ExpiresAt)
 	}, TokenExpired)
 	if n > 0 {
@@ -758,7 +758,7 @@ func (s *Server) command(cmd store.Command) {
 		s.log.Info("room disconnected by another node", "room", cmd.Room, "from", cmd.From, "connections", n)
 	case store.CmdCloseToken:
 		n := s.Hub.CloseWhere(func(c *hub.Client) bool {
-			p, ok := c.Tag.(auth.Principal)
+			p, ok := c.Tag().(auth.Principal)
 			return ok && p.TokenID == cmd.TokenID
 		}, hub.Revoked)
 		s.log.Info("token revoked by another node", "token_id", cmd.TokenID, "from", cmd.From, "connections_closed", n)

@@ -106,7 +106,7 @@ func TestSlowConsumerIsolated(t *testing.T) {
 			}
 		}()
 	}
-	durEventually(t, "every client in the room", 60*time.Second, func() bool { return s.Hub.RoomSize(room) == clients })
+	durEventually(t, "every client in the room", 60*time.Second, func() bool { return s.Hub.RoomSizes()[room] == clients })
 
 	// The slow client reads only once the hub has dropped it: then a
 	// contiguous prefix of the events, and the documented close.
@@ -117,7 +117,7 @@ func TestSlowConsumerIsolated(t *testing.T) {
 	slowDone := make(chan struct{})
 	go func() {
 		defer close(slowDone)
-		for s.Hub.RoomSize(room) == clients {
+		for s.Hub.RoomSizes()[room] == clients {
 			time.Sleep(5 * time.Millisecond)
 		}
 		_ = slow.SetReadDeadline(time.Now().Add(2 * time.Minute))
@@ -216,7 +216,7 @@ func TestSlowConsumerIsolated(t *testing.T) {
 			t.Fatalf("client %d: %s", i, bad)
 		}
 	}
-	durEventually(t, "the slow consumer to be dropped", 60*time.Second, func() bool { return s.Hub.RoomSize(room) == clients-1 })
+	durEventually(t, "the slow consumer to be dropped", 60*time.Second, func() bool { return s.Hub.RoomSizes()[room] == clients-1 })
 	close(stopSampling)
 	<-sampled
 	runtime.GC()

@@ -27,14 +27,14 @@ func TestSocketIOWebSocketHonoursWriteTimeout(t *testing.T) {
 	c.connect("")
 	c.joinTenant(tenants[0])
 	room := domain.TenantRoom(tenants[0])
-	if n := s.Hub.RoomSize(room); n != 1 {
+	if n := s.Hub.RoomSizes()[room]; n != 1 {
 		t.Fatalf("room size %d", n)
 	}
 	// The client reads no more; orders keep coming until it is dropped.
 	// With Socket.IO's own defaults (128 KiB, 10 s) that takes over 10 s;
 	// with the server's settings well under 5.
 	deadline := time.Now().Add(5 * time.Second)
-	for s.Hub.RoomSize(room) == 1 {
+	for s.Hub.RoomSizes()[room] == 1 {
 		if time.Now().After(deadline) {
 			t.Fatal("the non-reading Socket.IO client was not dropped within 5 s: the server's write timeout did not reach Socket.IO")
 		}

@@ -24,6 +24,7 @@ import (
 	"github.com/posd/posd/internal/auth"
 	"github.com/posd/posd/internal/edge"
 	"github.com/posd/posd/internal/hub"
+	"github.com/posd/posd/internal/protocol/wsconn"
 )
 
 // Defaults of the limits posd serve has flags for.
@@ -179,8 +180,10 @@ type Server struct {
 	lastSweep time.Time
 
 	peerTransport http.RoundTripper
+	ws            wsconn.Config // every session's WebSocket
 
-	writes    sync.WaitGroup // background record writes (detach)
+	wg        sync.WaitGroup // every goroutine the server starts (WebSockets, refreshLoop): Wait
+	writes    sync.WaitGroup // background record writes (detach), waited by Close
 	stop      chan struct{}  // ends refreshLoop
 	closeOnce sync.Once
 	closeDone chan struct{}
@@ -210,7 +213,15 @@ func NewServer(cfg Config) *Server {
 	pt.Proxy = nil // nodes talk to each other directly
 	pt.MaxIdleConnsPerHost = 64
 	s.peerTransport = pt
-	go s.refreshLoop()
+	s.ws = wsconn.Config{
+		WriteTimeout: cfg.WriteTimeout, Text: true, ReadLimit: int64(cfg.MaxPayload), SendBuffer: cfg.SendBuffer,
+		Group: &s.wg,
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.refreshLoop()
+	}()
 	return s
 }
 
@@ -360,6 +371,11 @@ wait:
 	waitOrTimeout(s.writes.Wait, recordTimeout)
 	s.refresh(pids)
 }
+
+// Wait blocks until every goroutine the server started has ended: after
+// Close, every WebSocket's close frame has been written and its reader has
+// returned.
+func (s *Server) Wait() { s.wg.Wait() }
 
 func waitOrTimeout(wait func(), d time.Duration) {
 	done := make(chan struct{})

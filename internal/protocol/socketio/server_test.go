@@ -316,7 +316,7 @@ func TestRevokedGetsServerDisconnect(t *testing.T) {
 	w.read()
 	w.send(`40{"token":"tenant1"}`)
 	connectReply(t, w.next())
-	n := e.hub.CloseWhere(func(c *hub.Client) bool { return c.Tag.(auth.Principal).TokenID == 2 }, hub.Revoked)
+	n := e.hub.CloseWhere(func(c *hub.Client) bool { return c.Tag().(auth.Principal).TokenID == 2 }, hub.Revoked)
 	if n != 1 {
 		t.Fatalf("closed %d, want 1", n)
 	}

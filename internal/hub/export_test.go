@@ -1,0 +1,7 @@
+package hub
+
+// For the external tests (package hub_test).
+var (
+	NewPullClient = newPullClient
+	Pull          = pull
+)
