@@ -556,7 +556,8 @@ func (s *Server) Run(ctx context.Context) error {
 	s.sio.Close()                // again, and waited for (it writes the recovery records): Shutdown runs its hooks in the background
 	stopHub()                    // every socket gets 1001 going away
 	<-s.Hub.Done()
-	waitOrTimeout(s.native.Wait, 3*time.Second)
+	waitOrTimeout(s.native.Wait, 3*time.Second) // every /ws close frame written, every reader returned
+	waitOrTimeout(s.sio.Wait, 3*time.Second)    // the same for Socket.IO's WebSockets
 	stopBG()
 	<-bgDone
 	if s.clustered {
