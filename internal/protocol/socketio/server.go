@@ -4,9 +4,10 @@
 // backed by the event log.
 //
 // One Engine.IO session holds at most one Socket.IO socket ("/"); the socket
-// is one hub.Client. Every byte a session sends goes through session.pull,
-// whose only consumer at a time is the transport's writer: the WebSocket
-// writer goroutine, or the pending long-polling GET.
+// is one hub.Client, whose hooks (hub.Conn) are the session's. Every byte a
+// session sends is taken by one consumer at a time: the pending
+// long-polling GET (session.pull), or its WebSocket's writer (session.Pull,
+// a wsconn.Source), which wsconn runs as it does native's.
 package socketio
 
 import (
