@@ -299,13 +299,13 @@ func (c *Client) startReplay(since int64, head []byte) {
 	c.kick(start)
 }
 
-// ResumeWith replays every event after since in c's rooms, then continues
+// Resume replays every event after since in c's rooms, then continues
 // live, and writes head (the transport's acknowledgement) before the first
 // replayed event. Frames written before head may still carry
 // events of the old cursor; every event after head has id > since, in order,
 // once. That is the boundary a client needs to resume a live connection
 // without seeing an event twice.
-func (c *Client) ResumeWith(since int64, head []byte) { c.startReplay(since, head) }
+func (c *Client) Resume(since int64, head []byte) { c.startReplay(since, head) }
 
 func (c *Client) queued() int {
 	c.mu.Lock()

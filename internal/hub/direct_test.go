@@ -98,7 +98,7 @@ func enc(dst []byte, ev *domain.Event) []byte { return append(append(dst, itoa(e
 func TestDirectWriteWhenIdle(t *testing.T) {
 	h := startHub(t, hub.Options{Encoders: []hub.Encoder{enc}})
 	s := newSocket(-1, nil)
-	if err := h.Register(s.c, []string{"display"}, -1); err != nil {
+	if err := h.Register(s.c, []string{"display"}, -1, nil); err != nil {
 		t.Fatal(err)
 	}
 	for i := int64(1); i <= 5; i++ {
@@ -117,7 +117,7 @@ func TestDirectWriteWhenIdle(t *testing.T) {
 func TestDirectFullSocketKeepsOrder(t *testing.T) {
 	h := startHub(t, hub.Options{Encoders: []hub.Encoder{enc}})
 	s := newSocket(3, nil) // "1;" fits, "10;" does not
-	if err := h.Register(s.c, []string{"display"}, -1); err != nil {
+	if err := h.Register(s.c, []string{"display"}, -1, nil); err != nil {
 		t.Fatal(err)
 	}
 	h.Publish([]domain.Event{ev(1, "display"), ev(10, "display"), ev(11, "display"), ev(12, "display")})
@@ -138,7 +138,7 @@ func TestDirectAfterReplayNoDuplicate(t *testing.T) {
 	go h.Run(ctx)
 	t.Cleanup(func() { cancel(); <-h.Done() })
 	s := newSocket(-1, nil)
-	if err := h.Register(s.c, []string{"display"}, 0); err != nil {
+	if err := h.Register(s.c, []string{"display"}, 0, nil); err != nil {
 		t.Fatal(err)
 	}
 	waitText(t, s, "1;2;3;")
@@ -171,14 +171,14 @@ func TestDirectWriteOfNothingStaysAnEvent(t *testing.T) {
 		go h.Run(ctx)
 		s := newSocket(0, make(chan struct{}))
 		c := s.c
-		if err := h.Register(c, []string{"display"}, -1); err != nil {
+		if err := h.Register(c, []string{"display"}, -1, nil); err != nil {
 			t.Fatal(err)
 		}
 		h.Publish([]domain.Event{ev(10, "display")})
 		testutil.Eventually(t, 10*time.Second, "a wake-up", func() bool { s.mu.Lock(); defer s.mu.Unlock(); return s.woken > 0 })
 		want := "10;"
 		if resume {
-			c.ResumeWith(0, []byte("R;"))
+			c.Resume(0, []byte("R;"))
 			want = "R;1;2;10;"
 		}
 		s.mu.Lock()

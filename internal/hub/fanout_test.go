@@ -79,11 +79,11 @@ func TestOnceAcrossRoomsAndEncodeOnce(t *testing.T) {
 	enc := &countingEncoder{}
 	h := startHub(t, hub.Options{Encoders: []hub.Encoder{enc.encode}})
 	multi := hub.NewPullClient(nil)
-	if err := h.Register(multi, []string{"tenant-1", "display", "kasir-1"}, -1); err != nil {
+	if err := h.Register(multi, []string{"tenant-1", "display", "kasir-1"}, -1, nil); err != nil {
 		t.Fatal(err)
 	}
 	other := hub.NewPullClient(nil)
-	if err := h.Register(other, []string{"tenant-2"}, -1); err != nil {
+	if err := h.Register(other, []string{"tenant-2"}, -1, nil); err != nil {
 		t.Fatal(err)
 	}
 	h.Publish([]domain.Event{ev(1, "tenant-1", "display", "kasir-1"), ev(2, "tenant-2"), ev(3, domain.RoomAll),
@@ -104,7 +104,7 @@ func TestSlowConsumerIsClosedOthersContinue(t *testing.T) {
 	slow := hub.NewPullClient(nil)
 	fast := hub.NewPullClient(nil)
 	for _, c := range []*hub.Client{slow, fast} {
-		if err := h.Register(c, []string{"display"}, -1); err != nil {
+		if err := h.Register(c, []string{"display"}, -1, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -164,7 +164,7 @@ func TestSlowConsumerIsClosedOthersContinue(t *testing.T) {
 func TestRoomLimitsAndMembership(t *testing.T) {
 	h := startHub(t, hub.Options{MaxRoomsPerConn: 2, MaxConnections: 2, Encoders: []hub.Encoder{(&countingEncoder{}).encode}})
 	c := hub.NewPullClient(nil)
-	if err := h.Register(c, []string{"tenant-1"}, -1); err != nil {
+	if err := h.Register(c, []string{"tenant-1"}, -1, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := h.Join(c, "display"); err != nil {
@@ -176,10 +176,10 @@ func TestRoomLimitsAndMembership(t *testing.T) {
 	if err := h.Join(c, "kasir-1"); err != hub.ErrTooManyRooms {
 		t.Fatalf("third room: %v, want ErrTooManyRooms", err)
 	}
-	if err := h.Register(hub.NewPullClient(nil), nil, -1); err != nil {
+	if err := h.Register(hub.NewPullClient(nil), nil, -1, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := h.Register(hub.NewPullClient(nil), nil, -1); err != hub.ErrTooManyConnections {
+	if err := h.Register(hub.NewPullClient(nil), nil, -1, nil); err != hub.ErrTooManyConnections {
 		t.Fatalf("third connection: %v", err)
 	}
 	h.Leave(c, "tenant-1")
@@ -251,7 +251,7 @@ func benchFanout(b *testing.B, direct bool) {
 	for range clients {
 		bc := &benchConn{direct: direct, received: &received, writers: &writers}
 		bc.c = hub.NewClient(0, bc, nil)
-		if err := h.Register(bc.c, []string{"tenant-1"}, -1); err != nil {
+		if err := h.Register(bc.c, []string{"tenant-1"}, -1, nil); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -285,17 +285,13 @@ func (h *Hub) fanout(ev *domain.Event) {
 	h.opts.Metrics.Delivered(delivered)
 }
 
-// Register adds c with its first rooms. since >= 0 asks for a replay of every
-// event after since in those rooms before live delivery; the hand-over is
-// gap-free because c receives live events from this moment on and the replay
-// skips nothing that the log holds.
-func (h *Hub) Register(c *Client, rooms []string, since int64) error {
-	return h.RegisterWith(c, rooms, since, nil)
-}
-
-// RegisterWith is Register that writes head (the transport's greeting) before
-// anything else: before the first replayed event, before any live one.
-func (h *Hub) RegisterWith(c *Client, rooms []string, since int64, head []byte) error {
+// Register adds c with its first rooms, and writes head (the transport's
+// greeting, or nil) before anything else: before the first replayed event,
+// before any live one. since >= 0 asks for a replay of every event after
+// since in those rooms before live delivery; the hand-over is gap-free
+// because c receives live events from this moment on and the replay skips
+// nothing that the log holds.
+func (h *Hub) Register(c *Client, rooms []string, since int64, head []byte) error {
 	if len(rooms) > h.opts.MaxRoomsPerConn {
 		return ErrTooManyRooms
 	}

@@ -147,7 +147,7 @@ func TestReplayHandOverWithCommitsDuringReplay(t *testing.T) {
 		}
 	})
 	c := newPullClient(nil)
-	if err := h.Register(c, []string{"tenant-1"}, 40); err != nil {
+	if err := h.Register(c, []string{"tenant-1"}, 40, nil); err != nil {
 		t.Fatal(err)
 	}
 	ids, _ := collect(t, c, 300)
@@ -188,7 +188,7 @@ func TestReplayConcurrentWriterOnceInOrder(t *testing.T) {
 	}()
 	var want []int64
 	c := newPullClient(nil)
-	if err := h.Register(c, []string{"tenant-1", "display"}, 10); err != nil {
+	if err := h.Register(c, []string{"tenant-1", "display"}, 10, nil); err != nil {
 		t.Fatal(err)
 	}
 	testutil.Eventually(t, 20*time.Second, "2,000 events", func() bool { return h.LastPublished() >= 2000 })
@@ -237,7 +237,7 @@ func TestReplayOverflowSetsLaggedAndRereads(t *testing.T) {
 		sawLagged = c.lagged
 		c.mu.Unlock()
 	})
-	if err := h.Register(c, []string{"tenant-1"}, 0); err != nil {
+	if err := h.Register(c, []string{"tenant-1"}, 0, nil); err != nil {
 		t.Fatal(err)
 	}
 	ids, _ := collect(t, c, 70)
@@ -285,7 +285,7 @@ func TestReplayOverflowSetsLaggedAndRereads(t *testing.T) {
 func TestResumeMovesCursor(t *testing.T) {
 	h, l := newTestHub(t, Options{ReplayPageSize: 4})
 	c := newPullClient(nil)
-	if err := h.Register(c, []string{"tenant-1"}, -1); err != nil {
+	if err := h.Register(c, []string{"tenant-1"}, -1, nil); err != nil {
 		t.Fatal(err)
 	}
 	l.commit(h, 20, "tenant-1")
@@ -294,44 +294,44 @@ func TestResumeMovesCursor(t *testing.T) {
 		t.Fatalf("live: %v", ids)
 	}
 
-	c.ResumeWith(5, []byte("resumed 5"))
+	c.Resume(5, []byte("resumed 5"))
 	ids, other := collect(t, c, 20)
 	if !slices.Equal(ids, seq(6, 20)) || !slices.Equal(other, []string{"resumed 5"}) {
-		t.Fatalf("after ResumeWith(5): events %v, other %v", ids, other)
+		t.Fatalf("after Resume(5): events %v, other %v", ids, other)
 	}
 
 	// Forward: events up to 25 are skipped on request.
 	l.commit(h, 10, "tenant-1") // 21..30, queued
-	c.ResumeWith(25, nil)
+	c.Resume(25, nil)
 	ids, _ = collect(t, c, 30)
 	if !slices.Equal(ids, seq(26, 30)) {
-		t.Fatalf("after ResumeWith(25): %v", ids)
+		t.Fatalf("after Resume(25): %v", ids)
 	}
 
 	// Resume while a replay page is being read: the stale page is dropped
 	// and the replay restarts from the new cursor.
 	l.setHook(func(n int) {
 		l.setHook(nil)
-		c.ResumeWith(2, nil)
+		c.Resume(2, nil)
 	})
-	c.ResumeWith(10, nil)
+	c.Resume(10, nil)
 	ids, _ = collect(t, c, 30)
 	if !slices.Equal(ids, seq(3, 30)) {
-		t.Fatalf("ResumeWith during a page read: %v, want 3..30", ids)
+		t.Fatalf("Resume during a page read: %v, want 3..30", ids)
 	}
 }
 
-// The head frame of ResumeWith comes before any replayed event, even with
+// The head frame of Resume comes before any replayed event, even with
 // events queued before the resume.
 func TestResumeHeadPrecedesReplay(t *testing.T) {
 	h, l := newTestHub(t, Options{ReplayPageSize: 2})
 	c := newPullClient(nil)
-	if err := h.Register(c, []string{"tenant-1"}, -1); err != nil {
+	if err := h.Register(c, []string{"tenant-1"}, -1, nil); err != nil {
 		t.Fatal(err)
 	}
 	l.commit(h, 6, "tenant-1")
 	testutil.Eventually(t, 20*time.Second, "fan-out", func() bool { return h.LastPublished() == 6 })
-	c.ResumeWith(3, []byte("ack"))
+	c.Resume(3, []byte("ack"))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	frames, err := pull(ctx, c, nil)
@@ -373,7 +373,7 @@ func TestReplayDetectsPruneDuringReplay(t *testing.T) {
 					l.mu.Unlock()
 				}
 			})
-			if err := h.Register(c, []string{"tenant-1"}, 0); err != nil {
+			if err := h.Register(c, []string{"tenant-1"}, 0, nil); err != nil {
 				t.Fatal(err)
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -413,11 +413,11 @@ func TestReplayDetectsPruneDuringReplay(t *testing.T) {
 // Caps: rooms per connection and total connections.
 func TestRegisterCaps(t *testing.T) {
 	h, _ := newTestHub(t, Options{MaxRoomsPerConn: 2, MaxConnections: 2})
-	if err := h.Register(newPullClient(nil), []string{"a", "b", "c"}, -1); !errors.Is(err, ErrTooManyRooms) {
+	if err := h.Register(newPullClient(nil), []string{"a", "b", "c"}, -1, nil); !errors.Is(err, ErrTooManyRooms) {
 		t.Fatalf("3 rooms: %v", err)
 	}
 	a, b := newPullClient(nil), newPullClient(nil)
-	if err := h.Register(a, []string{"a", "b"}, -1); err != nil {
+	if err := h.Register(a, []string{"a", "b"}, -1, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := h.Join(a, "c"); !errors.Is(err, ErrTooManyRooms) {
@@ -426,14 +426,14 @@ func TestRegisterCaps(t *testing.T) {
 	if err := h.Join(a, "a"); err != nil {
 		t.Fatalf("re-join: %v", err)
 	}
-	if err := h.Register(b, nil, -1); err != nil {
+	if err := h.Register(b, nil, -1, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := h.Register(newPullClient(nil), nil, -1); !errors.Is(err, ErrTooManyConnections) {
+	if err := h.Register(newPullClient(nil), nil, -1, nil); !errors.Is(err, ErrTooManyConnections) {
 		t.Fatalf("third connection: %v", err)
 	}
 	a.Close(GoingAway)
-	if err := h.Register(newPullClient(nil), nil, -1); err != nil {
+	if err := h.Register(newPullClient(nil), nil, -1, nil); err != nil {
 		t.Fatalf("after a close: %v", err)
 	}
 }
@@ -448,10 +448,10 @@ func TestResumeSameCursorDuringPageRead(t *testing.T) {
 	c := newPullClient(nil)
 	l.setHook(func(n int) {
 		if n == 1 {
-			c.ResumeWith(0, []byte("ack"))
+			c.Resume(0, []byte("ack"))
 		}
 	})
-	if err := h.Register(c, []string{"tenant-1"}, 0); err != nil {
+	if err := h.Register(c, []string{"tenant-1"}, 0, nil); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -471,9 +471,9 @@ func TestResumeSameCursorDuringPageRead(t *testing.T) {
 	}
 	l.setHook(func(n int) {
 		l.setHook(nil)
-		c.ResumeWith(10, []byte("ack2"))
+		c.Resume(10, []byte("ack2"))
 	})
-	c.ResumeWith(10, nil)
+	c.Resume(10, nil)
 	l.commit(h, 2, "tenant-1")
 	var got []string
 	for len(got) < 3 {
@@ -527,7 +527,7 @@ func TestCheckSinceAheadOfTheLog(t *testing.T) {
 func TestQueueBytesBound(t *testing.T) {
 	h, l := newTestHub(t, Options{MaxQueueMessages: 1000, MaxQueueBytes: 64})
 	c := newPullClient(nil)
-	if err := h.Register(c, []string{"tenant-1"}, -1); err != nil {
+	if err := h.Register(c, []string{"tenant-1"}, -1, nil); err != nil {
 		t.Fatal(err)
 	}
 	// Ids 1..9 render as one byte, 10.. as two: 40 events are ~70 bytes.

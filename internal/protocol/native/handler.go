@@ -196,7 +196,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		head = errorFrame("gap", gap.Error(), gap.Oldest)
 	}
 	head = append(head, readyFrame(rooms, h.cfg.Hub.LastPublished(), since >= 0)...)
-	if err := h.cfg.Hub.RegisterWith(c, rooms, since, head); err != nil {
+	if err := h.cfg.Hub.Register(c, rooms, since, head); err != nil {
 		reason := hub.TryAgainLater
 		if errors.Is(err, hub.ErrTooManyRooms) {
 			reason = hub.PolicyViolation
@@ -328,7 +328,7 @@ func (s *session) handle(data []byte) bool {
 		}
 		// The ack precedes the replay: events after it are exactly those
 		// after since, whatever was already on the wire before it.
-		c.ResumeWith(*op.Since, resumedFrame(*op.Since))
+		c.Resume(*op.Since, resumedFrame(*op.Since))
 	case "ping":
 		c.Send(appPongFrame)
 	}

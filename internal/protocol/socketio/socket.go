@@ -196,7 +196,7 @@ func (s *session) connect(ctx context.Context, p sioPacket) {
 	// or live, and only once the socket is the session's (Pull and pull
 	// take the hub client's frames from then on).
 	c := hub.NewClient(srv.cfg.Proto, s, principal)
-	if err := srv.cfg.Hub.RegisterWith(c, rooms, since, connectPacket(sock.id, sock.pid)); err != nil {
+	if err := srv.cfg.Hub.Register(c, rooms, since, connectPacket(sock.id, sock.pid)); err != nil {
 		s.refuseConnect(connectErrorPacket(mainNamespace, err.Error(), map[string]string{"code": string(domain.CodeUnavailable)}))
 		return
 	}

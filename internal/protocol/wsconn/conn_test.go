@@ -15,6 +15,7 @@ import (
 
 	"github.com/posd/posd/internal/hub"
 	"github.com/posd/posd/internal/protocol/wsframe"
+	"github.com/posd/posd/internal/testutil"
 )
 
 // source is a Source the test fills; each Pull takes everything queued.
@@ -379,9 +380,13 @@ func TestWriteTimeoutReachesTheSource(t *testing.T) {
 	if !errors.As(err, &ne) || !ne.Timeout() {
 		t.Fatalf("WriteFailed(%v), want a timeout", err)
 	}
-	if took, err := c.TryWrite([]byte("x")); took || !errors.Is(err, net.ErrClosed) {
-		t.Fatalf("TryWrite after the failure = %v, %v", took, err)
-	}
+	// The socket closes right after the Source hears of it.
+	testutil.EventuallyNil(t, 10*time.Second, func() error {
+		if took, err := c.TryWrite([]byte("x")); took || !errors.Is(err, net.ErrClosed) {
+			return fmt.Errorf("TryWrite after the failure = %v, %v; want false, net.ErrClosed", took, err)
+		}
+		return nil
+	})
 }
 
 // With keepalive on, the peer gets pings, and a peer that answers nothing
