@@ -45,6 +45,13 @@ var errSessionClosed = errors.New("engine.io session closed")
 // session is one Engine.IO session and, once the client sent CONNECT, its
 // Socket.IO socket.
 type session struct {
+	// The WebSocket, once it carries the session: it owns every write to
+	// the socket (its writer Pulls from the session), and a live event that
+	// finds nothing waiting is written by the hub's fan-out itself
+	// (TryWrite), which reads this without taking mu. First: the one field
+	// of the session a delivery reads.
+	ws atomic.Pointer[wsconn.Conn]
+
 	srv    *Server
 	id     string
 	remote string
@@ -61,7 +68,7 @@ type session struct {
 	mu         sync.Mutex
 	transport  transportKind
 	upgrading  bool            // a WebSocket probe succeeded; polls get noop
-	queue      [][]byte        // packets not going through the hub client (before CONNECT; the CONNECT reply)
+	queue      [][]byte        // packets not going through the hub client (before CONNECT, the open packet, the last ones)
 	queueBytes int             // bytes in queue, bounded with it while no socket is connected
 	refused    int             // CONNECTs refused so far
 	sock       *socket         // nil until CONNECT succeeds
@@ -75,12 +82,6 @@ type session struct {
 	pingTimer  *time.Timer
 	connTimer  *time.Timer // armed while no socket is connected
 	pongTimer  *time.Timer // armed while a ping awaits its pong
-
-	// The WebSocket, once it carries the session: it owns every write to
-	// the socket (its writer Pulls from the session), and a live event that
-	// finds nothing waiting is written by the hub's fan-out itself
-	// (TryWrite), which reads this without taking mu.
-	ws atomic.Pointer[wsconn.Conn]
 }
 
 func newSession(srv *Server, r *http.Request, t transportKind) *session {

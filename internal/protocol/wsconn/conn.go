@@ -81,9 +81,21 @@ type Handler interface {
 // Conn is one WebSocket's server side. It implements hub.Conn: a hub
 // client's writer is the Conn's.
 type Conn struct {
+	// What a direct write reads comes first and together: a fan-out to
+	// thousands of sockets finds each one's Conn out of the cache, and
+	// every cache line it touches per delivery costs.
+	mu      sync.Mutex
+	started bool
+	writing bool // the writer slot: a writer goroutine runs, or a direct write
+	again   bool // something arrived while the slot was taken: look again
+	closed  bool // the socket is closed or closing: nothing more goes out
+	pingDue bool // a keepalive ping is due
+	fd      int  // for TryWrite; -1: every frame goes through the writer (TLS)
+	cfg     *Config
+	partial []byte // the rest of a frame a direct write began: it goes out first
+	pong    []byte // the answer to the peer's latest ping
+
 	nc   net.Conn
-	cfg  *Config
-	fd   int // for TryWrite; -1: every frame goes through the writer (TLS)
 	r    *wsframe.Reader
 	src  Source
 	h    Handler
@@ -92,15 +104,6 @@ type Conn struct {
 	// moment for it, so the peer reads our close frame, not a reset.
 	readerDone chan struct{}
 	readErr    error // the reader's, for ReadEnded
-
-	mu      sync.Mutex
-	started bool
-	writing bool   // the writer slot: a writer goroutine runs, or a direct write
-	again   bool   // something arrived while the slot was taken: look again
-	closed  bool   // the socket is closed or closing: nothing more goes out
-	partial []byte // the rest of a frame a direct write began: it goes out first
-	pong    []byte // the answer to the peer's latest ping
-	pingDue bool   // a keepalive ping is due
 }
 
 var _ hub.Conn = (*Conn)(nil)
