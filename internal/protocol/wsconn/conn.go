@@ -94,16 +94,18 @@ type Conn struct {
 	cfg     *Config
 	partial []byte // the rest of a frame a direct write began: it goes out first
 	pong    []byte // the answer to the peer's latest ping
+	// readerGone: the reader has returned. lingering is made by a close
+	// that waits for that (so the peer reads our close frame rather than
+	// a reset), and closed by the reader; an open connection holds none.
+	readerGone bool
+	lingering  chan struct{}
 
-	nc   net.Conn
-	r    *wsframe.Reader
-	src  Source
-	h    Handler
-	ping *time.Timer
-	// readerDone is closed when the reader has returned: the close waits a
-	// moment for it, so the peer reads our close frame, not a reset.
-	readerDone chan struct{}
-	readErr    error // the reader's, for ReadEnded
+	nc      net.Conn
+	r       *wsframe.Reader
+	src     Source
+	h       Handler
+	ping    *time.Timer
+	readErr error // the reader's, for ReadEnded
 }
 
 var _ hub.Conn = (*Conn)(nil)
@@ -116,11 +118,7 @@ func New(nc net.Conn, cfg *Config) *Conn {
 			_ = tc.SetWriteBuffer(cfg.SendBuffer)
 		}
 	}
-	return &Conn{
-		nc: nc, cfg: cfg, fd: socketFD(nc),
-		r:          wsframe.NewReader(nc, cfg.ReadLimit),
-		readerDone: make(chan struct{}),
-	}
+	return &Conn{nc: nc, cfg: cfg, fd: socketFD(nc), r: wsframe.NewReader(nc, cfg.ReadLimit)}
 }
 
 // Start hands the connection to src and h: the reader runs from now on,
@@ -352,7 +350,12 @@ func (c *Conn) extend() {
 func (c *Conn) read() {
 	defer c.cfg.Group.Done()
 	c.r.Serve(c.readAvailable)
-	close(c.readerDone)
+	c.mu.Lock()
+	c.readerGone = true
+	if c.lingering != nil {
+		close(c.lingering)
+	}
+	c.mu.Unlock()
 	c.h.ReadEnded(c.readErr)
 }
 
@@ -490,12 +493,20 @@ func (c *Conn) finish(reason hub.CloseReason) {
 	_, _ = c.nc.Write(closeFrame(reason))
 	// Give the peer a moment to answer the close before the TCP
 	// connection goes, so it reads our code rather than a reset.
-	t := time.NewTimer(time.Second)
-	select {
-	case <-c.readerDone:
-	case <-t.C:
+	c.mu.Lock()
+	wait := !c.readerGone
+	if wait {
+		c.lingering = make(chan struct{})
 	}
-	t.Stop()
+	c.mu.Unlock()
+	if wait {
+		t := time.NewTimer(time.Second)
+		select {
+		case <-c.lingering:
+		case <-t.C:
+		}
+		t.Stop()
+	}
 	c.closeSocket()
 }
 
