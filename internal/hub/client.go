@@ -65,7 +65,6 @@ type Client struct {
 	epoch     uint64 // counts replays started: a page read for an older one is stale
 	reason    CloseReason
 	closeOnce sync.Once
-	doneCh    chan struct{}
 }
 
 // Conn is what the hub asks of a client's transport: the one owner of the
@@ -92,14 +91,11 @@ type Conn interface {
 // NewClient makes a client speaking proto over conn; tag is the
 // transport's own data, for Tag. Register it with Hub.Register.
 func NewClient(proto Protocol, conn Conn, tag any) *Client {
-	return &Client{proto: proto, conn: conn, tag: tag, doneCh: make(chan struct{})}
+	return &Client{proto: proto, conn: conn, tag: tag}
 }
 
 // Tag is the data the transport gave NewClient.
 func (c *Client) Tag() any { return c.tag }
-
-// Done is closed when the client has been closed, by anyone.
-func (c *Client) Done() <-chan struct{} { return c.doneCh }
 
 // Reason is why the client was closed (zero while open).
 func (c *Client) Reason() CloseReason {
@@ -278,7 +274,6 @@ func (c *Client) Close(reason CloseReason) {
 		c.bytes = 0
 		start := c.wakeLocked() // the writer sends the close frame
 		c.mu.Unlock()
-		close(c.doneCh)
 		c.kick(start)
 		if c.hub != nil {
 			c.hub.unregister(c)

@@ -1,6 +1,12 @@
 package hub
 
-import "context"
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/posd/posd/internal/testutil"
+)
 
 // pullConn is a transport whose writer the test drives, in the order a real
 // one runs: Wake only records that there is something to take, and pull
@@ -52,4 +58,10 @@ func pull(ctx context.Context, c *Client, dst [][]byte) ([][]byte, error) {
 			return dst, ctx.Err()
 		}
 	}
+}
+
+// waitClosed waits until c has been closed, by anyone.
+func waitClosed(t *testing.T, c *Client) {
+	t.Helper()
+	testutil.Eventually(t, 20*time.Second, "the client to be closed", func() bool { return c.Reason() != (CloseReason{}) })
 }

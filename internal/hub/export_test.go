@@ -4,4 +4,5 @@ package hub
 var (
 	NewPullClient = newPullClient
 	Pull          = pull
+	WaitClosed    = waitClosed
 )

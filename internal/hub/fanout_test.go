@@ -148,11 +148,7 @@ func TestSlowConsumerIsClosedOthersContinue(t *testing.T) {
 	if len(frames) != n || frames[n-1] != itoa(n) {
 		t.Fatalf("fast client got %d frames, last %v", len(frames), frames[len(frames)-1])
 	}
-	select {
-	case <-slow.Done():
-	case <-time.After(10 * time.Second):
-		t.Fatal("slow client not closed")
-	}
+	hub.WaitClosed(t, slow)
 	if r := slow.Reason(); r != hub.SlowConsumer || r.Code != 4008 {
 		t.Fatalf("slow client closed with %+v", r)
 	}
