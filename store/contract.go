@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/posd/posd/internal/domain"
+	"github.com/posd/posd/internal/report"
 )
 
 // Store is one database. It is safe for concurrent use.
@@ -102,6 +103,32 @@ type Store interface {
 	// does nothing.
 	Broadcast(ctx context.Context, cmd Command) error
 
+	Webhooks
+	// The rows the reports are built from (package report), read with
+	// indexed SQL over [Start, End) of a report.Window, of one stall or
+	// (TenantID 0) of all.
+	//
+	// MoneySums sums successful payments and refunds per stall, kind and
+	// method by their own time; a refund's Prior is its amount when its
+	// payment was taken before priorBefore. With cuts (ascending, inside
+	// the window) it sums per segment too: a row's Segment is how many
+	// cuts are at or before its payments' time.
+	MoneySums(ctx context.Context, w report.Window, priorBefore time.Time, cuts ...time.Time) ([]report.MoneyRow, error)
+	// Cancellations counts orders cancelled in the window and their
+	// totals, per stall, by the time of the cancel.
+	Cancellations(ctx context.Context, w report.Window) ([]report.CancelRow, error)
+	// OrderTimes is when every order created in the window reached each
+	// status, as its status history says.
+	OrderTimes(ctx context.Context, w report.Window) ([]report.OrderTimes, error)
+	// EventHours sums the event counts of the span's quarter hours per
+	// local hour and event name: every stall's, or one stall's and the
+	// alerts.
+	EventHours(ctx context.Context, s report.LocalSpan) ([]report.EventHour, error)
+	// Terms reads every share, fee and closed period.
+	Terms(ctx context.Context) (report.Terms, error)
+	// ClosedPeriod is a closed month with its snapshot, or nil.
+	ClosedPeriod(ctx context.Context, month string) (*report.Closed, error)
+
 	SchemaVersion(ctx context.Context) (int, error)
 	Close() error
 }
@@ -135,6 +162,7 @@ func (n NodeInfo) Live(now time.Time) bool {
 const (
 	CmdCloseRoom  = "close_room"  // close Room's connections (4002)
 	CmdCloseToken = "close_token" // close TokenID's connections (4001)
+	CmdWebhooks   = "webhooks"    // endpoints were added or changed: claim now
 )
 
 // Command is an order to every node. From names the node that sent it,
@@ -175,6 +203,26 @@ type Tx interface {
 	AppendEvent(ev domain.Event) (domain.Event, error)
 	PutIdempotency(tokenID int64, key string, r IdempotentResult) error
 	IdempotencyUsed(tokenID int64, key string) (bool, error)
+	// InsertWebhook stores w (its ID and Gen are set) in the transaction,
+	// so that an endpoint and the idempotency record of the request that
+	// added it commit together.
+	InsertWebhook(w *Webhook) error
+
+	// InsertOrder also records the order's first status at its creation;
+	// RecordStatus records each later one, in the transaction that makes
+	// the change: the status history the speed report reads, which
+	// retention never prunes.
+	RecordStatus(orderID, tenantID int64, status domain.Status, at time.Time) error
+	// Terms reads every share, fee and closed period, and holds them until
+	// the commit: a share change and a close of a period on any node
+	// cannot interleave.
+	Terms() (report.Terms, error)
+	// SetShare and SetFee record a share or fee from a day on, replacing
+	// one set from the same day.
+	SetShare(s report.Share) error
+	SetFee(f report.Fee) error
+	// ClosePeriod stores a closed period; one already closed is a conflict.
+	ClosePeriod(c report.Closed) error
 }
 
 // Options tune a store. A nil func is ignored.

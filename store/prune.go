@@ -18,6 +18,8 @@ type PrunePlan struct {
 	batch, limit int
 	scanned      int
 	young        bool
+	hold         int64 // nothing above it goes (an active webhook's cursor)
+	held         bool
 
 	Victims []int64          // ids to delete
 	Top     int64            // the highest of them
@@ -31,13 +33,17 @@ func NewPrunePlan(floor map[string]int64, cutoff time.Time, batch int, after int
 	return &PrunePlan{floor: floor, old: cutoff.UnixMilli(), batch: batch, limit: batch * 4, Next: after, RoomTop: map[string]int64{}}
 }
 
+// KeepAbove keeps every event after id: an active webhook endpoint has
+// not delivered them yet. The walk stops there, as at a young event.
+func (p *PrunePlan) KeepAbove(id int64) { p.hold, p.held = id, true }
+
 // Limit is how many candidates the backend reads for this batch.
 func (p *PrunePlan) Limit() int { return p.limit }
 
 // Consider takes the next candidate (rooms comma-separated, as stored);
 // false means stop reading.
 func (p *PrunePlan) Consider(id int64, rooms string, createdMS int64) bool {
-	if createdMS >= p.old {
+	if createdMS >= p.old || (p.held && id > p.hold) {
 		p.young = true
 		return false
 	}

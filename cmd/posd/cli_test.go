@@ -4,12 +4,19 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/posd/posd/internal/bench"
+	"github.com/posd/posd/internal/domain"
+	"github.com/posd/posd/internal/hub"
+	"github.com/posd/posd/internal/protocol/native"
+	"github.com/posd/posd/internal/report"
 	"github.com/posd/posd/internal/server"
 	"github.com/posd/posd/internal/server/servertest"
+	"github.com/posd/posd/tui/display"
 )
 
 // run executes the CLI in-process and returns stdout, stderr and the exit
@@ -284,6 +291,7 @@ func TestDemoBannerNamesTheCommandRun(t *testing.T) {
 	for _, want := range []string{
 		"\n  go run ./cmd/posd display\n",
 		"\n  go run ./cmd/posd kasir --counter 1\n",
+		"\n  go run ./cmd/posd ops\n",
 		"/board?token=$(go run ./cmd/posd token create --role display --display)",
 	} {
 		if !strings.Contains(b.String(), want) {
@@ -292,5 +300,40 @@ func TestDemoBannerNamesTheCommandRun(t *testing.T) {
 	}
 	if strings.Contains(b.String(), " posd display") {
 		t.Errorf("banner names a posd binary the user does not have:\n%s", b.String())
+	}
+}
+
+// A flag's default is the constant of the package it configures, so the
+// two cannot drift apart: the help shows what a zero config would do.
+func TestFlagDefaultsAreThePackages(t *testing.T) {
+	t.Setenv("POSD_TOKEN_FILE", "")
+	root := newRootCmd()
+	for _, tc := range []struct {
+		cmd, flag, want string
+	}{
+		{"bench", "workers", strconv.Itoa(bench.DefaultWorkers)},
+		{"bench", "connect-concurrency", strconv.Itoa(bench.DefaultConnectConcurrency)},
+		{"bench", "drain", bench.DefaultDrain.String()},
+		{"display", "warn", display.DefaultWarn.String()},
+		{"display", "late", report.DefaultLate.String()},
+		{"display", "token-file", server.DefaultTokenFile},
+		{"alert", "severity", domain.SeverityInfo},
+		{"pay", "method", string(domain.MethodCash)},
+		{"serve", "addr", server.DefaultAddr},
+		{"serve", "retention", server.DefaultRetention.String()},
+		{"serve", "queue-messages", strconv.Itoa(hub.DefaultMaxQueueMessages)},
+		{"serve", "ping-interval", native.DefaultPingInterval.String()},
+	} {
+		c, _, err := root.Find([]string{tc.cmd})
+		if err != nil || c.Name() != tc.cmd {
+			t.Fatalf("no command %q: %v", tc.cmd, err)
+		}
+		f := c.Flags().Lookup(tc.flag)
+		if f == nil {
+			t.Fatalf("%s has no --%s", tc.cmd, tc.flag)
+		}
+		if f.DefValue != tc.want {
+			t.Errorf("%s --%s defaults to %q, its package to %q", tc.cmd, tc.flag, f.DefValue, tc.want)
+		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/posd/posd/internal/client"
+	"github.com/posd/posd/internal/server"
 )
 
 // clientOptions are the flags every client subcommand shares.
@@ -30,7 +31,7 @@ func (o *clientOptions) register(cmd *cobra.Command, withJSON bool) {
 	o.flags = f
 	f.StringVar(&o.server, "server", envOr("POSD_SERVER", client.DefaultServer), "posd server URL (env POSD_SERVER)")
 	f.StringVar(&o.token, "token", "", "API token (env POSD_TOKEN, which keeps it out of the process list; default: ./posd.db.token for a server on this machine)")
-	f.StringVar(&o.tokenFile, "token-file", envOr("POSD_TOKEN_FILE", "posd.db.token"), "file holding the token when --token is empty (env POSD_TOKEN_FILE)")
+	f.StringVar(&o.tokenFile, "token-file", envOr("POSD_TOKEN_FILE", server.DefaultTokenFile), "file holding the token when --token is empty (env POSD_TOKEN_FILE)")
 	f.StringVar(&o.ca, "ca", "", "PEM file of a private certificate authority for https:// servers")
 	if withJSON {
 		f.BoolVar(&o.json, "json", false, "print JSON instead of human-readable output")
@@ -80,7 +81,7 @@ func defaultToken(tokenFile string) string {
 
 func readTokenFile(path string) string {
 	if path == "" {
-		path = "posd.db.token"
+		path = server.DefaultTokenFile
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {

@@ -113,8 +113,8 @@ func newAlertCmd() *cobra.Command {
 		},
 	}
 	o.register(cmd, true)
-	cmd.Flags().StringVar(&severity, "severity", "info", "error, warning or info")
-	completeFlag(cmd, "severity", "error", "warning", "info")
+	cmd.Flags().StringVar(&severity, "severity", domain.SeverityInfo, "error, warning or info")
+	completeFlag(cmd, "severity", domain.Severities...)
 	return cmd
 }
 
@@ -169,8 +169,11 @@ func newStatsCmd() *cobra.Command {
 			if err != nil {
 				return apiFailure(err)
 			}
+			// Endpoints that are disabled or retrying; a token that manages
+			// none (not an admin) just sees none.
+			failing, _ := c.FailingWebhooks(cmd.Context())
 			if o.json {
-				return printJSON(cmd.OutOrStdout(), map[string]any{"active": active, "rooms": rooms, "nodes": nodes})
+				return printJSON(cmd.OutOrStdout(), map[string]any{"active": active, "rooms": rooms, "nodes": nodes, "failing_webhooks": failing})
 			}
 			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintf(w, "nodes\t%d\n", nodes)
@@ -182,6 +185,9 @@ func newStatsCmd() *cobra.Command {
 			sort.Strings(names)
 			for _, r := range names {
 				fmt.Fprintf(w, "%s\t%d\n", r, rooms[r])
+			}
+			for _, h := range failing {
+				fmt.Fprintf(w, "webhook %d\t%s\t%s\n", h.ID, h.URL, webhookStatus(h))
 			}
 			return w.Flush()
 		},
@@ -449,7 +455,7 @@ func newPayCmd() *cobra.Command {
 	f := cmd.Flags()
 	f.Int64Var(&order, "order", 0, "order id")
 	f.Int64Var(&amount, "amount", 0, "amount tendered in whole Rupiah (cash may exceed the total)")
-	f.StringVar(&method, "method", "cash", "cash, qris, card or ewallet")
+	f.StringVar(&method, "method", string(domain.MethodCash), "cash, qris, card or ewallet")
 	completeFlag(cmd, "method", methodNames()...)
 	f.Int64Var(&counter, "counter", 0, "kasir counter id")
 	f.StringVar(&idemKey, "idempotency-key", "", "key to make a retry of this exact command act once (default: a fresh one)")

@@ -7,6 +7,7 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/spf13/cobra"
 
+	"github.com/posd/posd/internal/report"
 	"github.com/posd/posd/tui/display"
 	"github.com/posd/posd/tui/widgets"
 )
@@ -46,8 +47,8 @@ server and turn yellow at --warn and red at --late. Press ? for the keys.`,
 	}
 	o.register(cmd, false)
 	cmd.Flags().Int64Var(&tenant, "tenant", 0, "show one stall's orders (default: every stall)")
-	cmd.Flags().DurationVar(&warn, "warn", 5*time.Minute, "age at which a ticket's timer turns yellow")
-	cmd.Flags().DurationVar(&late, "late", 10*time.Minute, "age at which a ticket's timer turns red")
+	cmd.Flags().DurationVar(&warn, "warn", display.DefaultWarn, "age at which a ticket's timer turns yellow")
+	cmd.Flags().DurationVar(&late, "late", report.DefaultLate, "age at which a ticket's timer turns red")
 	cmd.Flags().BoolVar(&noBell, "no-bell", false, "do not ring the terminal bell on a new order")
 	return cmd
 }

@@ -25,6 +25,7 @@ func newRootCmd() *cobra.Command {
 		newNotifyCmd(),
 		newStatsCmd(),
 		newNodesCmd(),
+		newWebhookCmd(),
 		newOrderCmd(),
 		newPayCmd(),
 		newRefundCmd(),
@@ -34,7 +35,10 @@ func newRootCmd() *cobra.Command {
 		newDemoCmd(),
 		newDisplayCmd(),
 		newKasirCmd(),
+		newOpsCmd(),
 		newDBCmd(),
+		newReportCmd(),
+		newTenantCmd(),
 	)
 	return root
 }

@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
+	_ "time/tzdata" // --tz works on machines without a zone database
 
 	"github.com/spf13/cobra"
 
@@ -23,7 +25,7 @@ import (
 
 func newServeCmd() *cobra.Command {
 	var cfg server.Config
-	var authMode, logLevel, cors, proxies string
+	var authMode, logLevel, cors, proxies, tz string
 	var withDemo bool
 	var demoRate float64
 	cmd := &cobra.Command{
@@ -69,6 +71,9 @@ client subcommands run in the same directory use it automatically.`,
 			if cfg.Edge.TrustedProxies, err = edge.ParsePrefixes(proxies); err != nil {
 				return fmt.Errorf("--trusted-proxy: %w", err)
 			}
+			if cfg.Location, err = time.LoadLocation(tz); err != nil {
+				return fmt.Errorf("--tz: unknown time zone %q (want a name such as Asia/Jakarta)", tz)
+			}
 			cfg.Logger = lg
 			s, err := server.New(cmd.Context(), cfg)
 			if err != nil {
@@ -104,6 +109,7 @@ client subcommands run in the same directory use it automatically.`,
 	f := cmd.Flags()
 	f.StringVar(&cfg.Addr, "addr", server.DefaultAddr, "listen address (env PORT sets the port on 127.0.0.1)")
 	f.StringVar(&cfg.DBPath, "db", envOr("POSD_DB", server.DefaultDBPath), "SQLite database file, or a postgres:// URL to share one database among several nodes (env POSD_DB)")
+	f.StringVar(&tz, "tz", envOr("TZ", "UTC"), "time zone of the food court's local days, which reports count in, e.g. Asia/Jakarta (env TZ)")
 	f.StringVar(&cfg.NodeID, "node-id", "", "this node's name among nodes sharing a PostgreSQL database (default: random at each start)")
 	f.StringVar(&cfg.Advertise, "advertise", "", "host:port the other nodes reach this one at (default: the listen address)")
 	f.StringVar(&cfg.TokenFile, "token-file", "", "where to write the first admin token (default <db>.token)")
@@ -138,6 +144,8 @@ client subcommands run in the same directory use it automatically.`,
 	f.Int64Var(&cfg.Limits.MaxPayment, "max-payment", domain.DefaultMaxPayment, "largest amount tendered in one payment, in Rupiah (at least --max-order-total)")
 	f.DurationVar(&cfg.SIOConnectTimeout, "connect-timeout", socketio.DefaultConnectTimeout, "a Socket.IO session that has not connected a socket by then is closed")
 	f.IntVar(&cfg.SIOMaxPreloginPerAddr, "max-prelogin-per-addr", socketio.DefaultMaxPreloginPerAddr, "Socket.IO sessions one address may hold before they connect; more are refused with 429")
+	f.BoolVar(&cfg.Webhooks.AllowPrivate, "allow-private", false, "let webhooks reach loopback, private, link-local and other non-public addresses (a trusted LAN)")
+	f.BoolVar(&cfg.Webhooks.AllowHTTP, "allow-http", false, "let webhooks use plain http (https is required otherwise)")
 	f.BoolVar(&cfg.Pprof, "pprof", false, "serve /debug/pprof (admin token required)")
 	f.BoolVar(&withDemo, "demo", false, "also run posd demo against this server: a food court with live traffic")
 	f.Float64Var(&demoRate, "demo-rate", demo.DefaultRate, "orders per minute for --demo")
@@ -172,6 +180,6 @@ func demoBanner(w io.Writer, self, url string, authOff bool) {
 	if !authOff {
 		board += "?token=$(" + self + " token create --role display --display)"
 	}
-	fmt.Fprintf(w, "posd: demo traffic is running. In two more terminals here:\n  %s display\n  %s kasir --counter 1\nand the pickup board at %s\n",
-		self, self, board)
+	fmt.Fprintf(w, "posd: demo traffic is running. In more terminals here:\n  %s display\n  %s kasir --counter 1\n  %s ops\nand the pickup board at %s\n",
+		self, self, self, board)
 }

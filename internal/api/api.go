@@ -77,6 +77,12 @@ type Observer interface {
 	ObserveRequest(route string, status int, d time.Duration)
 }
 
+// SlowCloses counts the connections this node closed because they did not
+// read fast enough (4008); nil is allowed (none reported).
+type SlowCloses interface {
+	SlowConsumerCloses() int64
+}
+
 // Config wires the API.
 type Config struct {
 	Service      *service.Service
@@ -88,6 +94,7 @@ type Config struct {
 	AuthOff      bool
 	MaxBodyBytes int64
 	Observer     Observer
+	SlowCloses   SlowCloses
 	Storage      Storage
 	Lag          Lag // nil: /healthz says nothing of the log
 	// Cluster nil: counts are this node's, and commands stay on it.
@@ -155,6 +162,23 @@ func (a *API) routes() {
 	write("POST", "/api/tokens", http.StatusCreated, a.createToken)
 	get("/api/tokens", a.listTokens)
 	write("DELETE", "/api/tokens/{id}", http.StatusOK, a.revokeToken)
+	write("POST", "/api/webhooks", http.StatusCreated, a.addWebhook)
+	get("/api/webhooks", a.listWebhooks)
+	get("/api/webhooks/{id}", a.getWebhook)
+	write("DELETE", "/api/webhooks/{id}", http.StatusOK, a.removeWebhook)
+	write("POST", "/api/webhooks/{id}/pause", http.StatusOK, a.pauseWebhook)
+	write("POST", "/api/webhooks/{id}/resume", http.StatusOK, a.resumeWebhook)
+	write("POST", "/api/webhooks/{id}/test", http.StatusOK, a.testWebhook)
+	write("POST", "/api/webhooks/{id}/replay", http.StatusOK, a.replayWebhook)
+	get("/api/webhooks/{id}/deliveries", a.webhookDeliveries)
+	get("/api/reports/sales", a.salesReport)
+	get("/api/reports/speed", a.speedReport)
+	get("/api/reports/settlement", a.settlementReport)
+	get("/api/reports/events", a.eventsReport)
+	get("/api/reports/terms", a.reportTerms)
+	write("POST", "/api/reports/close", http.StatusCreated, a.closePeriod)
+	write("POST", "/api/tenants/{id}/shares", http.StatusCreated, a.setShare)
+	write("POST", "/api/fees", http.StatusCreated, a.setFee)
 	a.mux.Handle("/api/", a.wrap("/api/", func(http.ResponseWriter, *http.Request, auth.Principal) error {
 		return domain.Errorf(domain.CodeNotFound, "no such API route")
 	}, 0))

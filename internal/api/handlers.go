@@ -402,7 +402,13 @@ func (a *API) connections(w http.ResponseWriter, r *http.Request, p auth.Princip
 	for _, n := range nodes {
 		active += n.Connections
 	}
-	writeJSON(w, http.StatusOK, map[string]int{"active": active, "nodes": len(nodes)})
+	// The slow closes are this node's since it started: nodes do not share
+	// the counter (their heartbeats carry connections and rooms only).
+	var slow int64
+	if a.cfg.SlowCloses != nil {
+		slow = a.cfg.SlowCloses.SlowConsumerCloses()
+	}
+	writeJSON(w, http.StatusOK, map[string]int64{"active": int64(active), "nodes": int64(len(nodes)), "slow_consumer_closes": slow})
 	return nil
 }
 

@@ -13,7 +13,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,31 +20,14 @@ import (
 
 	"github.com/posd/posd/internal/auth"
 	"github.com/posd/posd/internal/domain"
+	"github.com/posd/posd/internal/testutil"
 	"github.com/posd/posd/store"
 	"github.com/posd/posd/store/sqlite"
 )
 
-// clock is a settable time source.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 type tokenEnv struct {
 	toks    *auth.Tokens
-	clock   *clock
+	clock   *testutil.Clock
 	db      string
 	revoked []int64
 }
@@ -53,7 +35,7 @@ type tokenEnv struct {
 func newTokens(t *testing.T) *tokenEnv {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "posd.db")
-	c := &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	c := testutil.NewClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 	st, err := sqlite.Open(context.Background(), path, store.Options{Now: c.Now})
 	if err != nil {
 		t.Fatal(err)

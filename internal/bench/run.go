@@ -17,6 +17,7 @@ import (
 	"time"
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+	"github.com/gorilla/websocket"
 )
 
 // Config is one bench run.
@@ -54,6 +55,14 @@ type Config struct {
 	drainAt int64
 }
 
+// Defaults of the settings a zero Config leaves out (posd bench's flags
+// take theirs from here).
+const (
+	DefaultWorkers            = 32
+	DefaultConnectConcurrency = 64
+	DefaultDrain              = 10 * time.Second
+)
+
 func (c *Config) defaults() {
 	if len(c.Servers) == 0 && c.Server != "" {
 		c.Servers = []string{c.Server}
@@ -71,16 +80,16 @@ func (c *Config) defaults() {
 		c.Reader = ReaderEpoll
 	}
 	if c.Workers <= 0 {
-		c.Workers = 32
+		c.Workers = DefaultWorkers
 	}
 	if c.ConnectConcurrency <= 0 {
-		c.ConnectConcurrency = 64
+		c.ConnectConcurrency = DefaultConnectConcurrency
 	}
 	if c.Settle < 0 {
 		c.Settle = 0
 	}
 	if c.Drain <= 0 {
-		c.Drain = 10 * time.Second
+		c.Drain = DefaultDrain
 	}
 }
 
@@ -229,270 +238,292 @@ type BenchResult struct {
 }
 
 // Run performs one bench run. ctx cancels it; whatever was measured until
-// then is still reported.
+// then is still reported. Its steps: setup (stalls, HTTP clients, the
+// servers' first sample), connect the WebSocket clients, settle, load
+// (drive the orders while collecting the deliveries, then drain), report.
 func Run(ctx context.Context, cfg Config) (*Result, error) {
 	cfg.defaults()
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
 	epoch := time.Now()
-	now := func() int64 { return int64(time.Since(epoch)) }
-	res := &Result{
+	r := &run{cfg: &cfg, now: func() int64 { return int64(time.Since(epoch)) }, res: newResult(&cfg, epoch)}
+	defer r.closeAPIs()
+	if err := r.setup(ctx); err != nil {
+		return nil, err
+	}
+	f, err := r.connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if r.res.Connect.Connected == 0 {
+		f.close()
+		return r.res, fmt.Errorf("no client could connect: %s", r.res.Connect.FirstErr)
+	}
+	if ctx.Err() != nil {
+		f.close()
+		return r.res, ctx.Err()
+	}
+	r.settle(ctx)
+	m, err := r.load(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	r.report(m, f)
+	return r.res, ctx.Err()
+}
+
+// run is one Run's state, shared by its steps.
+type run struct {
+	cfg       *Config
+	now       func() int64 // since the run began: every timestamp the ledger compares
+	res       *Result
+	apis      []*api // one per server
+	tenantIDs []int64
+	layout    *Layout
+	cost      *serverCost
+}
+
+func newResult(cfg *Config, epoch time.Time) *Result {
+	return &Result{
 		StartedAt: epoch.UTC().Format(time.RFC3339), LoadAvg: loadAvg(),
 		Proto: cfg.Proto, Reader: cfg.Reader, PollIntervalUS: cfg.PollInterval.Microseconds(), Server: strings.Join(cfg.Servers, ","), Clients: cfg.Clients, Tenants: cfg.Tenants,
 		Rate: cfg.Rate, DurationS: cfg.Duration.Seconds(),
 	}
+}
+
+// setup makes sure there are file descriptors for every client, opens the
+// HTTP clients, finds the stalls and takes the servers' first sample.
+func (r *run) setup(ctx context.Context) error {
+	cfg := r.cfg
 	limit, err := RaiseFileLimit(uint64(cfg.Clients + cfg.Workers + 256))
 	if err != nil {
-		return nil, err
+		return err
 	}
-	res.Connect.FDLimit = limit
+	r.res.Connect.FDLimit = limit
 	if limit < uint64(cfg.Clients+cfg.Workers+16) {
-		return nil, fmt.Errorf("file descriptor limit %d is too low for %d clients", limit, cfg.Clients)
+		return fmt.Errorf("file descriptor limit %d is too low for %d clients", limit, cfg.Clients)
 	}
-
 	// One HTTP client per node, each with the full worker count of
 	// connections: the driver picks the node per order, not per worker.
-	apis := make([]*api, len(cfg.Servers))
+	r.apis = make([]*api, len(cfg.Servers))
 	for i, s := range cfg.Servers {
-		apis[i] = newAPI(s, cfg.Token, cfg.Workers)
-		defer apis[i].close()
+		r.apis[i] = newAPI(s, cfg.Token, cfg.Workers)
 	}
-	api := apis[0]
-	tenantIDs := cfg.TenantIDs
+	if r.tenantIDs, err = r.tenants(ctx); err != nil {
+		return err
+	}
+	r.layout = NewLayout(cfg.Clients, cfg.Tenants, cfg.DisplayShare)
+	r.res.DisplayClients = r.layout.DisplayClients()
+	r.cost = newServerCost(ctx, cfg, r.apis)
+	r.cost.before, err = r.cost.sample()
+	return err
+}
+
+func (r *run) closeAPIs() {
+	for _, a := range r.apis {
+		if a != nil {
+			a.close()
+		}
+	}
+}
+
+// tenants are the stalls' ids: found or created through the API with
+// Setup, else as given, else 1..Tenants.
+func (r *run) tenants(ctx context.Context) ([]int64, error) {
+	cfg := r.cfg
 	if cfg.Setup {
-		if tenantIDs, err = api.setupTenants(ctx, cfg.Tenants, cfg.Yes); err != nil {
-			return nil, err
-		}
-	} else if len(tenantIDs) == 0 {
+		return r.apis[0].setupTenants(ctx, cfg.Tenants, cfg.Yes)
+	}
+	ids := cfg.TenantIDs
+	if len(ids) == 0 {
 		for i := 1; i <= cfg.Tenants; i++ {
-			tenantIDs = append(tenantIDs, int64(i))
+			ids = append(ids, int64(i))
 		}
 	}
+	return ids, nil
+}
 
-	layout := NewLayout(cfg.Clients, cfg.Tenants, cfg.DisplayShare)
-	res.DisplayClients = layout.DisplayClients()
-
-	// The servers' CPU and RSS: from /proc with --server-pid, else from
-	// their own /metrics when they export the standard process_* series
-	// (posd does; the Node reference does not, and then there are no server
-	// figures). One sampler per node.
-	var samplers []func() (ProcSample, error)
-	source := ""
-	switch {
-	case len(cfg.ServerPIDs) > 0:
-		source = "proc"
-		for _, pid := range cfg.ServerPIDs {
-			samplers = append(samplers, func() (ProcSample, error) { return SampleProc(pid) })
-		}
-	case !cfg.NoMetrics:
-		for _, a := range apis {
-			if _, err := a.metricsSample(ctx); err != nil {
-				samplers = nil
-				break
-			}
-			samplers = append(samplers, func() (ProcSample, error) { return a.metricsSample(ctx) })
-		}
-		if samplers != nil {
-			source = "metrics"
-		}
-	}
-	sampleAll := func() ([]ProcSample, error) {
-		out := make([]ProcSample, len(samplers))
-		for i, f := range samplers {
-			var err error
-			if out[i], err = f(); err != nil {
-				return nil, err
-			}
-		}
-		return out, nil
-	}
-	var srv0, srv1, srv2 []ProcSample
-	if samplers != nil {
-		if srv0, err = sampleAll(); err != nil {
-			return nil, err
-		}
-	}
-
-	// Connect.
-	clients := make([]*client, cfg.Clients)
-	live := make([]bool, cfg.Clients)
-	var closing atomic.Bool
-	var disconnects atomic.Int64
-	var firstDiscon atomic.Value
-	var readers sync.WaitGroup
-	connHist := hdrhistogram.New(1, 120_000_000, 3)
-	var connMu sync.Mutex
-	lost := func(err error) {
-		if !closing.Load() {
-			disconnects.Add(1)
-			firstDiscon.CompareAndSwap(nil, err.Error())
-		}
-	}
-	dialer := newDialer()
-	var pl *poller
-	plDone := make(chan struct{})
+// connect dials the clients, ConnectConcurrency at a time, and starts
+// reading them; res.Connect gets the counts and timings. Its error is the
+// poller's: a client that cannot connect is counted, not returned.
+func (r *run) connect(ctx context.Context) (*fleet, error) {
+	cfg := r.cfg
+	f := &fleet{clients: make([]*client, cfg.Clients), live: make([]bool, cfg.Clients), plDone: make(chan struct{})}
 	if cfg.Reader == ReaderEpoll {
-		if pl, err = newPoller(cfg.Clients, cfg.PollInterval, cfg.Proto, now, func(_ *client, err error) { lost(err) }); err != nil {
+		pl, err := newPoller(cfg.Clients, cfg.PollInterval, cfg.Proto, r.now, func(_ *client, err error) { f.lost(err) })
+		if err != nil {
 			return nil, err
 		}
+		f.pl = pl
 		go func() {
-			defer close(plDone)
+			defer close(f.plDone)
 			pl.run()
 		}()
 	} else {
-		close(plDone)
+		close(f.plDone)
 	}
+	res := &r.res.Connect
+	hist := hdrhistogram.New(1, 120_000_000, 3)
+	dialer := newDialer()
+	var mu sync.Mutex
 	t0 := time.Now()
-	next := atomic.Int64{}
-	var cwg sync.WaitGroup
-	for w := 0; w < min(cfg.ConnectConcurrency, cfg.Clients); w++ {
-		cwg.Add(1)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(cfg.ConnectConcurrency, cfg.Clients) {
+		wg.Add(1)
 		go func() {
-			defer cwg.Done()
+			defer wg.Done()
 			for {
 				i := int(next.Add(1) - 1)
 				if i >= cfg.Clients || ctx.Err() != nil {
 					return
 				}
 				start := time.Now()
-				c := &client{idx: int32(i), node: spread(i, cfg.Tenants, len(cfg.Servers))}
-				dctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-				err := c.connect(dctx, &cfg, cfg.Servers[c.node], dialer, tenantIDs[layout.Tenant(i)], layout.InDisplay(i), now)
-				cancel()
-				if err == nil && pl != nil {
-					if err = pl.add(c); err != nil {
-						c.ws.close()
-					}
-				}
-				connMu.Lock()
+				c, err := r.dial(ctx, f, dialer, i)
+				mu.Lock()
 				if err != nil {
-					res.Connect.Failed++
-					if res.Connect.FirstErr == "" {
-						res.Connect.FirstErr = err.Error()
+					res.Failed++
+					if res.FirstErr == "" {
+						res.FirstErr = err.Error()
 					}
-					connMu.Unlock()
+					mu.Unlock()
 					continue
 				}
-				_ = connHist.RecordValue(max(int64(time.Since(start)/time.Microsecond), 1))
-				res.Connect.Connected++
-				live[i] = true
-				clients[i] = c
-				connMu.Unlock()
-				if pl == nil {
-					readers.Add(1)
-					go func() {
-						defer readers.Done()
-						lost(c.readLoop(cfg.Proto, now))
-					}()
-				}
+				_ = hist.RecordValue(max(int64(time.Since(start)/time.Microsecond), 1))
+				res.Connected++
+				f.live[i] = true
+				f.clients[i] = c
+				mu.Unlock()
+				f.read(c, cfg.Proto, r.now)
 			}
 		}()
 	}
-	cwg.Wait()
-	res.Connect.Seconds = time.Since(t0).Seconds()
-	res.Connect.PerConnMS = percentiles(connHist)
-	closeAll := func() {
-		closing.Store(true)
-		if pl != nil {
-			_ = pl.close()
-		}
-		<-plDone
-		for _, c := range clients {
-			switch {
-			case c == nil:
-			case c.ws != nil:
-				c.ws.close()
-			default:
-				c.conn.Close()
-			}
-		}
-		readers.Wait()
-	}
-	if res.Connect.Connected == 0 {
-		closeAll()
-		return res, fmt.Errorf("no client could connect: %s", res.Connect.FirstErr)
-	}
-	if ctx.Err() != nil {
-		closeAll()
-		return res, ctx.Err()
-	}
-	if cfg.Progress != nil {
-		fmt.Fprintf(cfg.Progress, "connected %d/%d clients in %.2fs (%d failed); settling %s\n",
-			res.Connect.Connected, cfg.Clients, res.Connect.Seconds, res.Connect.Failed, cfg.Settle)
-	}
-	sleepCtx(ctx, cfg.Settle)
+	wg.Wait()
+	res.Seconds = time.Since(t0).Seconds()
+	res.PerConnMS = percentiles(hist)
+	return f, nil
+}
 
-	ledger := NewLedger(layout, live)
+// dial connects client i, to its server and in its rooms, and hands it to
+// the poller if there is one.
+func (r *run) dial(ctx context.Context, f *fleet, dialer *websocket.Dialer, i int) (*client, error) {
+	cfg := r.cfg
+	c := &client{idx: int32(i), node: spread(i, cfg.Tenants, len(cfg.Servers))}
+	dctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	err := c.connect(dctx, cfg, cfg.Servers[c.node], dialer, r.tenantIDs[r.layout.Tenant(i)], r.layout.InDisplay(i), r.now)
+	cancel()
+	if err != nil {
+		return nil, err
+	}
+	if f.pl != nil {
+		if err := f.pl.add(c); err != nil {
+			c.ws.close()
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// settle says how the connecting went and leaves the server Settle to
+// calm down before the first order.
+func (r *run) settle(ctx context.Context) {
+	if r.cfg.Progress != nil {
+		c := r.res.Connect
+		fmt.Fprintf(r.cfg.Progress, "connected %d/%d clients in %.2fs (%d failed); settling %s\n",
+			c.Connected, r.cfg.Clients, c.Seconds, c.Failed, r.cfg.Settle)
+	}
+	sleepCtx(ctx, r.cfg.Settle)
+}
+
+// loaded is what the load step leaves for the report.
+type loaded struct {
+	drive             driveStats
+	ledger            *Ledger
+	stats             LedgerStats
+	col               *collector
+	runStart, sendEnd int64
+	self1, self2      ProcSample
+}
+
+// load drives the orders at Rate for Duration while a collector matches
+// every delivery to its order, then drains; it ends by closing f. Its
+// error is the servers' sample failing before the first order.
+func (r *run) load(ctx context.Context, f *fleet) (*loaded, error) {
+	cfg := r.cfg
+	ledger := NewLedger(r.layout, f.live)
 	var perOrder float64
 	for t := 0; t < cfg.Tenants; t++ {
 		perOrder += float64(ledger.ExpectedPerOrder(t))
 	}
-	res.FanoutPerOrder = perOrder / float64(cfg.Tenants)
+	r.res.FanoutPerOrder = perOrder / float64(cfg.Tenants)
 
-	if samplers != nil {
-		if srv1, err = sampleAll(); err != nil {
-			closeAll()
-			return nil, err
-		}
+	var err error
+	if r.cost.connected, err = r.cost.sample(); err != nil {
+		f.close()
+		return nil, err
 	}
-	self1 := SelfSample()
+	m := &loaded{ledger: ledger, self1: SelfSample()}
 
 	// Collect: one goroutine owns the ledger.
 	orders := &sink[placed]{}
-	col := &collector{ledger: ledger, clients: clients, orders: orders, perNode: make([]int64, len(cfg.Servers))}
-	drv := &driver{apis: apis, tenantIDs: tenantIDs, rate: cfg.Rate, duration: cfg.Duration, workers: cfg.Workers, now: now, out: orders}
+	m.col = &collector{ledger: ledger, clients: f.clients, orders: orders, perNode: make([]int64, len(cfg.Servers))}
+	drv := &driver{apis: r.apis, tenantIDs: r.tenantIDs, rate: cfg.Rate, duration: cfg.Duration, workers: cfg.Workers, now: r.now, out: orders}
 	colDone := make(chan struct{})
 	stopCol := make(chan struct{})
-	runStart := now()
+	m.runStart = r.now()
 	var dbw *dbWatch
 	if cfg.WatchDB != "" {
 		dbw = watchDB(cfg.WatchDB, DBWatchInterval)
 	}
 	go func() {
 		defer close(colDone)
-		col.loop(stopCol, cfg.Progress, drv, runStart, now)
+		m.col.loop(stopCol, cfg.Progress, drv, m.runStart, r.now)
 	}()
 
-	ds := drv.run(ctx)
-	sendEnd := now()
+	m.drive = drv.run(ctx)
+	m.sendEnd = r.now()
+	r.res.Deliveries.Drained = r.drain(ctx, m.col, m.drive.OK)
 
-	// Drain: wait until every accepted order reached every expected client
-	// (or the drain limit passes).
-	deadline := time.Now().Add(cfg.Drain)
-	for ctx.Err() == nil && time.Now().Before(deadline) {
-		s := col.snapshot()
-		if s.orders == ds.OK && s.complete == s.orders && s.pending == 0 {
-			res.Deliveries.Drained = true
-			break
-		}
-		if cfg.drainAt > 0 && s.orders == ds.OK && s.pending == 0 && s.received >= cfg.drainAt {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
+	if r.cost.end, err = r.cost.sample(); err != nil {
+		r.cost.end = r.cost.connected
 	}
-
-	if samplers != nil {
-		srv2, err = sampleAll()
-		if err != nil {
-			srv2 = srv1
-		}
-	}
-	self2 := SelfSample()
+	m.self2 = SelfSample()
 	if dbw != nil {
-		res.DB = dbw.stop()
+		r.res.DB = dbw.stop()
 	}
 	close(stopCol)
 	<-colDone
-	closeAll()
-	st := ledger.Close()
+	f.close()
+	m.stats = ledger.Close()
+	return m, nil
+}
 
-	// Report.
+// drain waits until every accepted order reached every expected client,
+// or Drain passes; it reports whether they all did.
+func (r *run) drain(ctx context.Context, col *collector, accepted int64) bool {
+	deadline := time.Now().Add(r.cfg.Drain)
+	for ctx.Err() == nil && time.Now().Before(deadline) {
+		s := col.snapshot()
+		if s.orders == accepted && s.complete == s.orders && s.pending == 0 {
+			return true
+		}
+		if r.cfg.drainAt > 0 && s.orders == accepted && s.pending == 0 && s.received >= r.cfg.drainAt {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return false
+}
+
+// report fills the result from what the load left.
+func (r *run) report(m *loaded, f *fleet) {
+	res, ds, st := r.res, m.drive, m.stats
 	res.Orders = OrdersResult{
 		Scheduled: ds.Scheduled, OK: ds.OK, Failed: ds.Failed, FirstErr: ds.FirstErr,
 		HTTPMS: percentiles(ds.HTTP), MaxLagMS: float64(ds.MaxLag) / 1e6,
 	}
-	if sec := float64(sendEnd-runStart) / 1e9; sec > 0 {
+	if sec := float64(m.sendEnd-m.runStart) / 1e9; sec > 0 {
 		res.Orders.AchievedPS = float64(ds.OK) / sec
 	}
 	if len(ds.Statuses) > 0 {
@@ -504,58 +535,166 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	d := &res.Deliveries
 	d.Expected, d.Received, d.Matched = st.Expected, st.Received+st.Unmatched, st.Matched
 	d.Missing, d.Duplicated, d.Misrouted, d.Unmatched = st.Missing, st.Duplicated, st.Misrouted, st.Unmatched
-	for _, c := range clients {
+	for _, c := range f.clients {
 		if c != nil {
 			d.ErrorFrames += c.errors
 			d.OtherFrames += c.other
 		}
 	}
-	d.Disconnects = disconnects.Load()
-	if v, ok := firstDiscon.Load().(string); ok {
+	d.Disconnects = f.disconnects.Load()
+	if v, ok := f.firstDiscon.Load().(string); ok {
 		d.FirstDiscon = v
 	}
-	if span := float64(col.lastAt-runStart) / 1e9; span > 0 {
+	if span := float64(m.col.lastAt-m.runStart) / 1e9; span > 0 {
 		d.PerSecond = float64(d.Received) / span
 	}
-	res.LatencyMS = percentiles(ledger.Latency())
+	res.LatencyMS = percentiles(m.ledger.Latency())
 
-	res.Bench.CPUSeconds = (self2.CPU - self1.CPU).Seconds()
-	res.Bench.RSSKiB = self2.RSSKiB
+	res.Bench.CPUSeconds = (m.self2.CPU - m.self1.CPU).Seconds()
+	res.Bench.RSSKiB = m.self2.RSSKiB
 	if d.Received > 0 {
-		res.Bench.CPUUsPerDelivery = float64(self2.CPU-self1.CPU) / 1e3 / float64(d.Received)
+		res.Bench.CPUUsPerDelivery = float64(m.self2.CPU-m.self1.CPU) / 1e3 / float64(d.Received)
 	}
-	if samplers != nil {
-		span := float64(now()-runStart) / 1e9
-		if len(samplers) == 1 {
-			res.Process = serverResult(source, srv0[0], srv1[0], srv2[0], d.Received, int64(res.Connect.Connected), span)
-			res.Process.Deliveries = 0 // the run's own count; kept out so one server's report reads as it always has
-			if len(cfg.ServerPIDs) == 1 {
-				res.Process.PID = cfg.ServerPIDs[0]
-			}
-		} else {
-			var sum [3]ProcSample
-			perConn := make([]int64, len(cfg.Servers))
-			for i, c := range clients {
-				if c != nil && live[i] {
-					perConn[c.node]++
-				}
-			}
-			for i := range samplers {
-				nr := serverResult(source, srv0[i], srv1[i], srv2[i], col.perNode[i], perConn[i], span)
-				nr.Node = cfg.Servers[i]
-				if len(cfg.ServerPIDs) > 0 {
-					nr.PID = cfg.ServerPIDs[i]
-				}
-				res.Nodes = append(res.Nodes, *nr)
-				for k, s := range [3]ProcSample{srv0[i], srv1[i], srv2[i]} {
-					sum[k].CPU += s.CPU
-					sum[k].RSSKiB += s.RSSKiB
-				}
-			}
-			res.Process = serverResult(source, sum[0], sum[1], sum[2], d.Received, int64(res.Connect.Connected), span)
+	r.cost.report(res, r.cfg, f, m.col.perNode, float64(r.now()-m.runStart)/1e9)
+}
+
+// fleet is the run's WebSocket clients and what reads them: the epoll
+// poller, or a goroutine per client.
+type fleet struct {
+	clients []*client // nil where a client did not connect
+	live    []bool
+	pl      *poller // nil with ReaderGorilla
+	plDone  chan struct{}
+	readers sync.WaitGroup
+
+	closing     atomic.Bool // set by close: what ends from then on was not lost
+	disconnects atomic.Int64
+	firstDiscon atomic.Value // string
+}
+
+// lost counts a connection that ended before the bench closed it.
+func (f *fleet) lost(err error) {
+	if !f.closing.Load() {
+		f.disconnects.Add(1)
+		f.firstDiscon.CompareAndSwap(nil, err.Error())
+	}
+}
+
+// read starts c's own reader, unless the poller reads every socket.
+func (f *fleet) read(c *client, proto string, now func() int64) {
+	if f.pl != nil {
+		return
+	}
+	f.readers.Add(1)
+	go func() {
+		defer f.readers.Done()
+		f.lost(c.readLoop(proto, now))
+	}()
+}
+
+// close ends every connection and waits for the readers to return.
+func (f *fleet) close() {
+	f.closing.Store(true)
+	if f.pl != nil {
+		_ = f.pl.close()
+	}
+	<-f.plDone
+	for _, c := range f.clients {
+		switch {
+		case c == nil:
+		case c.ws != nil:
+			c.ws.close()
+		default:
+			c.conn.Close()
 		}
 	}
-	return res, ctx.Err()
+	f.readers.Wait()
+}
+
+// serverCost follows the servers' CPU and RSS: from /proc with
+// --server-pid, else from their own /metrics when they export the
+// standard process_* series (posd does; the Node reference does not, and
+// then there are no server figures). One sampler per node; a sample is
+// taken before connecting, before the first order and after the drain.
+type serverCost struct {
+	source                 string // "proc", "metrics", or "" for no figures
+	samplers               []func() (ProcSample, error)
+	before, connected, end []ProcSample
+}
+
+func newServerCost(ctx context.Context, cfg *Config, apis []*api) *serverCost {
+	c := &serverCost{}
+	switch {
+	case len(cfg.ServerPIDs) > 0:
+		c.source = "proc"
+		for _, pid := range cfg.ServerPIDs {
+			c.samplers = append(c.samplers, func() (ProcSample, error) { return SampleProc(pid) })
+		}
+	case !cfg.NoMetrics:
+		for _, a := range apis {
+			if _, err := a.metricsSample(ctx); err != nil {
+				c.samplers = nil
+				break
+			}
+			c.samplers = append(c.samplers, func() (ProcSample, error) { return a.metricsSample(ctx) })
+		}
+		if c.samplers != nil {
+			c.source = "metrics"
+		}
+	}
+	return c
+}
+
+// sample samples every server (nothing when there are no figures).
+func (c *serverCost) sample() ([]ProcSample, error) {
+	if c.samplers == nil {
+		return nil, nil
+	}
+	out := make([]ProcSample, len(c.samplers))
+	for i, f := range c.samplers {
+		var err error
+		if out[i], err = f(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// report puts the servers' figures in res: the one server's, or each
+// node's and their sum. span is the seconds since the first order.
+func (c *serverCost) report(res *Result, cfg *Config, f *fleet, perNode []int64, span float64) {
+	if c.samplers == nil {
+		return
+	}
+	received, connected := res.Deliveries.Received, int64(res.Connect.Connected)
+	if len(c.samplers) == 1 {
+		res.Process = serverResult(c.source, c.before[0], c.connected[0], c.end[0], received, connected, span)
+		res.Process.Deliveries = 0 // the run's own count; kept out so one server's report reads as it always has
+		if len(cfg.ServerPIDs) == 1 {
+			res.Process.PID = cfg.ServerPIDs[0]
+		}
+		return
+	}
+	var sum [3]ProcSample
+	perConn := make([]int64, len(cfg.Servers))
+	for i, cl := range f.clients {
+		if cl != nil && f.live[i] {
+			perConn[cl.node]++
+		}
+	}
+	for i := range c.samplers {
+		nr := serverResult(c.source, c.before[i], c.connected[i], c.end[i], perNode[i], perConn[i], span)
+		nr.Node = cfg.Servers[i]
+		if len(cfg.ServerPIDs) > 0 {
+			nr.PID = cfg.ServerPIDs[i]
+		}
+		res.Nodes = append(res.Nodes, *nr)
+		for k, s := range [3]ProcSample{c.before[i], c.connected[i], c.end[i]} {
+			sum[k].CPU += s.CPU
+			sum[k].RSSKiB += s.RSSKiB
+		}
+	}
+	res.Process = serverResult(c.source, sum[0], sum[1], sum[2], received, connected, span)
 }
 
 // serverResult is one process's (or the nodes' summed) cost between the

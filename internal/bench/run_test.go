@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/posd/posd/internal/testutil"
 )
 
 // fakeServer is a tiny in-test stand-in for posd and the Node reference: the
@@ -32,7 +34,6 @@ type fakeServer struct {
 	wantJoins int // order creation waits until this many room joins landed
 
 	mu       sync.Mutex
-	joined   *sync.Cond
 	joins    int
 	conns    []*fakeConn
 	tenants  int64
@@ -57,9 +58,7 @@ func (c *fakeConn) send(b []byte) {
 }
 
 func newFakeServer(t *testing.T) *fakeServer {
-	f := &fakeServer{t: t, token: "sekret"}
-	f.joined = sync.NewCond(&f.mu)
-	return f
+	return &fakeServer{t: t, token: "sekret"}
 }
 
 func (f *fakeServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -122,13 +121,15 @@ func (f *fakeServer) createOrder(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, `{"error":{"code":"bad_request"}}`, http.StatusBadRequest)
 		return
 	}
-	f.mu.Lock()
-	deadline := time.Now().Add(10 * time.Second)
-	for f.joins < f.wantJoins && time.Now().Before(deadline) {
-		f.mu.Unlock()
-		time.Sleep(time.Millisecond)
+	// Orders wait for the sockets to join, as a real server's would
+	// reach only the sockets already in their rooms; past the wait they
+	// go anyway, and the run's own checks tell what was missed.
+	testutil.Await(10*time.Second, testutil.Poll, func() bool {
 		f.mu.Lock()
-	}
+		defer f.mu.Unlock()
+		return f.joins >= f.wantJoins
+	})
+	f.mu.Lock()
 	f.orders++
 	id := f.orders
 	dup, misroute, skip := id == f.dupOrder, id == f.misrouteOrder, id == f.skipOrder
@@ -351,6 +352,48 @@ func testRunNative(t *testing.T, reader readerCase) {
 	want := map[string]string{"epoll-woken": "woken by every frame", "epoll-tick": "500 µs tick", "gorilla": "gorilla reader"}[reader.name]
 	if !strings.Contains(sum.String(), want) {
 		t.Errorf("summary does not say %q:\n%s", want, sum.String())
+	}
+}
+
+// Two nodes of one cluster (one fake behind two listeners): the clients
+// and orders go to both, nothing is lost, and each node's figures come
+// with the deliveries its own clients received, adding up to the run's.
+func TestRunAcrossNodes(t *testing.T) {
+	f := newFakeServer(t)
+	var servers []string
+	for range 2 {
+		srv := httptest.NewServer(f)
+		t.Cleanup(srv.Close)
+		servers = append(servers, srv.URL)
+	}
+	t.Cleanup(f.closeAll)
+	cfg := Config{
+		Servers: servers, Token: f.token, Setup: true, Proto: ProtoNative, Clients: 40, Tenants: 4, DisplayShare: 0.1,
+		Rate: 400, Duration: 100 * time.Millisecond, Workers: 4, Settle: time.Millisecond, Drain: 10 * time.Second,
+	}
+	f.wantJoins = cfg.Clients + 4
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := Run(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := res.Deliveries
+	if res.Orders.OK != 40 || d.Expected != 40*13 || !res.Lossless() || !d.Drained {
+		t.Fatalf("orders %d, deliveries %+v: want 40 orders, %d deliveries, all of them", res.Orders.OK, d, 40*13)
+	}
+	if res.Server != strings.Join(servers, ",") || len(res.Nodes) != 2 {
+		t.Fatalf("server %q, %d nodes; want both nodes reported", res.Server, len(res.Nodes))
+	}
+	var sum int64
+	for i, n := range res.Nodes {
+		if n.Node != servers[i] || n.Source != "metrics" || n.Deliveries == 0 || n.RSSConnectedKiB <= 0 {
+			t.Errorf("node %d: %+v", i, n)
+		}
+		sum += n.Deliveries
+	}
+	if sum != d.Received || res.Process == nil || res.Process.Deliveries != d.Received {
+		t.Errorf("nodes' deliveries add up to %d, the run's total %+v; want %d", sum, res.Process, d.Received)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"strings"
@@ -76,6 +77,27 @@ func dialWS(ctx context.Context, server, path string, q url.Values) (*wsConn, er
 	if dl, ok := ctx.Deadline(); ok {
 		_ = tc.SetDeadline(dl)
 	}
+	left, err := wsHandshake(tc, u, path, q)
+	if err != nil {
+		return fail(err)
+	}
+	c := &wsConn{nc: tc}
+	if len(left) > 0 {
+		c.rbuf = append([]byte(nil), left...)
+	}
+	raw, err := tc.SyscallConn()
+	if err != nil {
+		return fail(err)
+	}
+	_ = raw.Control(func(fd uintptr) { c.fd = int(fd) })
+	_ = tc.SetDeadline(time.Time{})
+	return c, nil
+}
+
+// wsHandshake asks conn's server to upgrade u's path + path?q and checks
+// its answer. It returns what came after the response's header: frames the
+// server wrote at once, before this client's first read.
+func wsHandshake(conn net.Conn, u *url.URL, path string, q url.Values) ([]byte, error) {
 	var keyRaw [16]byte
 	_, _ = rand.Read(keyRaw[:])
 	key := base64.StdEncoding.EncodeToString(keyRaw[:])
@@ -86,57 +108,48 @@ func dialWS(ctx context.Context, server, path string, q url.Values) (*wsConn, er
 	req := "GET " + target + " HTTP/1.1\r\nHost: " + u.Host +
 		"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + key +
 		"\r\nSec-WebSocket-Version: 13\r\n\r\n"
-	if _, err := tc.Write([]byte(req)); err != nil {
-		return fail(fmt.Errorf("websocket handshake: %w", err))
+	if _, err := conn.Write([]byte(req)); err != nil {
+		return nil, fmt.Errorf("websocket handshake: %w", err)
 	}
-	buf := make([]byte, 0, 1024)
-	var end int
+	buf, end, err := readHead(conn)
+	if err != nil {
+		return nil, err
+	}
+	status, rest, _ := strings.Cut(string(buf[:end]), "\r\n")
+	if f := strings.Fields(status); len(f) < 2 || f[1] != "101" {
+		return nil, fmt.Errorf("websocket: bad handshake: %s %s", strings.TrimSpace(status), strings.TrimSpace(string(truncate(buf[end:], 200))))
+	}
+	sum := sha1.Sum([]byte(key + wsGUID))
+	want := base64.StdEncoding.EncodeToString(sum[:])
+	for _, line := range strings.Split(rest, "\r\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if ok && strings.EqualFold(strings.TrimSpace(k), "Sec-WebSocket-Accept") && strings.TrimSpace(v) == want {
+			return buf[end:], nil
+		}
+	}
+	return nil, errors.New("websocket: bad handshake: Sec-WebSocket-Accept missing or wrong")
+}
+
+// readHead reads r up to the end of an HTTP response header, of at most
+// 16 KiB; the header is buf[:end], what followed it buf[end:].
+func readHead(r io.Reader) (buf []byte, end int, err error) {
+	buf = make([]byte, 0, 1024)
 	for {
 		if i := bytes.Index(buf, []byte("\r\n\r\n")); i >= 0 {
-			end = i + 4
-			break
+			return buf, i + 4, nil
 		}
 		if len(buf) >= 16<<10 {
-			return fail(errors.New("websocket handshake: response header too large"))
+			return nil, 0, errors.New("websocket handshake: response header too large")
 		}
 		if len(buf) == cap(buf) {
 			buf = append(buf, 0)[:len(buf)]
 		}
-		n, err := tc.Read(buf[len(buf):cap(buf)])
+		n, err := r.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
 		if err != nil {
-			return fail(fmt.Errorf("websocket handshake: %w", err))
+			return nil, 0, fmt.Errorf("websocket handshake: %w", err)
 		}
 	}
-	head := string(buf[:end])
-	status, rest, _ := strings.Cut(head, "\r\n")
-	if f := strings.Fields(status); len(f) < 2 || f[1] != "101" {
-		body := buf[end:]
-		return fail(fmt.Errorf("websocket: bad handshake: %s %s", strings.TrimSpace(status), strings.TrimSpace(string(truncate(body, 200)))))
-	}
-	sum := sha1.Sum([]byte(key + wsGUID))
-	want := base64.StdEncoding.EncodeToString(sum[:])
-	accepted := false
-	for _, line := range strings.Split(rest, "\r\n") {
-		k, v, ok := strings.Cut(line, ":")
-		if ok && strings.EqualFold(strings.TrimSpace(k), "Sec-WebSocket-Accept") && strings.TrimSpace(v) == want {
-			accepted = true
-		}
-	}
-	if !accepted {
-		return fail(errors.New("websocket: bad handshake: Sec-WebSocket-Accept missing or wrong"))
-	}
-	c := &wsConn{nc: tc}
-	if left := buf[end:]; len(left) > 0 {
-		c.rbuf = append([]byte(nil), left...)
-	}
-	raw, err := tc.SyscallConn()
-	if err != nil {
-		return fail(err)
-	}
-	_ = raw.Control(func(fd uintptr) { c.fd = int(fd) })
-	_ = tc.SetDeadline(time.Time{})
-	return c, nil
 }
 
 // parseFrame parses one frame at the start of b. size is the bytes it

@@ -22,6 +22,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/posd/posd/internal/testutil"
 )
 
 const chromiumInstall = "apt-get update && apt-get install -y chromium"
@@ -42,10 +44,10 @@ func chromiumPath(t *testing.T) string {
 }
 
 type browser struct {
-	t       *testing.T
-	cmd     *exec.Cmd
-	profile string
-	conn    *websocket.Conn
+	t    *testing.T
+	cmd  *exec.Cmd
+	dir  string // the profile and temporary files, removed by close
+	conn *websocket.Conn
 
 	writeMu sync.Mutex
 	mu      sync.Mutex
@@ -112,8 +114,16 @@ func startBrowser(t *testing.T) *browser {
 }
 
 func launchBrowser(bin string) (*browser, error) {
-	profile, err := os.MkdirTemp("", "posd-board-chromium-")
+	// Everything Chromium writes goes under one directory that close
+	// removes: its profile, and its temporary files, which it leaves in
+	// TMPDIR when killed.
+	dir, err := os.MkdirTemp("", "posd-board-chromium-")
 	if err != nil {
+		return nil, err
+	}
+	profile, tmp := filepath.Join(dir, "profile"), filepath.Join(dir, "tmp")
+	if err := os.Mkdir(tmp, 0o700); err != nil {
+		_ = os.RemoveAll(dir)
 		return nil, err
 	}
 	cmd := exec.Command(bin,
@@ -125,15 +135,18 @@ func launchBrowser(bin string) (*browser, error) {
 		"--window-size=1920,1080", "--force-device-scale-factor=1", "--no-proxy-server",
 		"--user-data-dir="+profile, "--remote-debugging-address=127.0.0.1",
 		"--remote-debugging-port=0", "about:blank")
+	cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
+		_ = os.RemoveAll(dir)
 		return nil, err
 	}
 	if err := cmd.Start(); err != nil {
+		_ = os.RemoveAll(dir)
 		return nil, fmt.Errorf("start chromium: %w", err)
 	}
-	b := &browser{cmd: cmd, profile: profile, pending: map[int64]chan cdpMessage{}, closed: make(chan struct{})}
+	b := &browser{cmd: cmd, dir: dir, pending: map[int64]chan cdpMessage{}, closed: make(chan struct{})}
 	fail := func(err error) (*browser, error) {
 		b.close()
 		return nil, err
@@ -173,7 +186,7 @@ func launchBrowser(bin string) (*browser, error) {
 	host := strings.TrimPrefix(browserURL, "ws://")
 	host = host[:strings.IndexByte(host, '/')]
 	var pageURL string
-	for deadline := time.Now().Add(10 * time.Second); pageURL == "" && time.Now().Before(deadline); {
+	testutil.Await(10*time.Second, 100*time.Millisecond, func() bool {
 		var targets []struct {
 			Type                 string `json:"type"`
 			WebSocketDebuggerURL string `json:"webSocketDebuggerUrl"`
@@ -186,13 +199,11 @@ func launchBrowser(bin string) (*browser, error) {
 		for _, tg := range targets {
 			if tg.Type == "page" && tg.WebSocketDebuggerURL != "" {
 				pageURL = tg.WebSocketDebuggerURL
-				break
+				return true
 			}
 		}
-		if pageURL == "" {
-			time.Sleep(100 * time.Millisecond)
-		}
-	}
+		return false
+	})
 	if pageURL == "" {
 		return fail(errors.New("chromium has no page target"))
 	}
@@ -362,14 +373,13 @@ func (b *browser) eval(expr string, out any) error {
 // condition, not a timing assertion, so its limit is generous.
 func (b *browser) waitFor(what, expr string) {
 	b.t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
 	var lastErr error
-	for time.Now().Before(deadline) {
+	if testutil.Await(20*time.Second, 50*time.Millisecond, func() bool {
 		var ok bool
-		if lastErr = b.eval(expr, &ok); lastErr == nil && ok {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
+		lastErr = b.eval(expr, &ok)
+		return lastErr == nil && ok
+	}) {
+		return
 	}
 	b.screenshot("failed-" + sanitize(what))
 	b.t.Fatalf("waiting for %s: condition %s never held (last error: %v); board state: %+v; page errors: %v",
@@ -447,8 +457,8 @@ func (b *browser) close() {
 		_ = syscall.Kill(-b.cmd.Process.Pid, syscall.SIGKILL)
 		_ = b.cmd.Wait()
 	}
-	if b.profile != "" {
-		_ = os.RemoveAll(b.profile)
+	if b.dir != "" {
+		_ = os.RemoveAll(b.dir)
 	}
 }
 

@@ -6,7 +6,6 @@ package board_test
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -22,6 +21,7 @@ import (
 
 	"github.com/posd/posd/internal/client"
 	"github.com/posd/posd/internal/domain"
+	"github.com/posd/posd/internal/testutil"
 )
 
 var (
@@ -51,16 +51,6 @@ func posdBinary(t *testing.T) string {
 		t.Fatalf("build posd: %v\n%s", buildErr, buildOut)
 	}
 	return buildBin
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // posdServer is one `posd serve` process.
@@ -106,18 +96,16 @@ func (s *posdServer) start() {
 	if err := s.cmd.Start(); err != nil {
 		s.t.Fatalf("start posd serve: %v", err)
 	}
-	for deadline := time.Now().Add(20 * time.Second); ; {
-		resp, err := http.Get(s.base + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
+	var err error
+	if !testutil.Await(20*time.Second, 50*time.Millisecond, func() bool {
+		var resp *http.Response
+		if resp, err = http.Get(s.base + "/healthz"); err != nil {
+			return false
 		}
-		if time.Now().After(deadline) {
-			s.t.Fatalf("posd serve did not become healthy at %s: %v", s.base, err)
-		}
-		time.Sleep(50 * time.Millisecond)
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}) {
+		s.t.Fatalf("posd serve did not become healthy at %s: %v", s.base, err)
 	}
 }
 
@@ -192,7 +180,7 @@ func TestBoardEndToEnd(t *testing.T) {
 	chromiumPath(t) // skip early, before building anything
 	ctx := t.Context()
 	dir := t.TempDir()
-	srv := startPosd(t, dir, freePort(t), "--auth=off")
+	srv := startPosd(t, dir, testutil.FreePort(t), "--auth=off")
 	api := mustClient(t, srv.base, "")
 	tenant, err := api.CreateTenant(ctx, "Warung Nasi Goreng", "NG")
 	if err != nil {
@@ -250,7 +238,7 @@ func TestBoardWithDisplayToken(t *testing.T) {
 	chromiumPath(t)
 	ctx := t.Context()
 	dir := t.TempDir()
-	srv := startPosd(t, dir, freePort(t))
+	srv := startPosd(t, dir, testutil.FreePort(t))
 	admin, err := os.ReadFile(filepath.Join(dir, "posd.db.token"))
 	if err != nil {
 		t.Fatalf("admin token file: %v", err)

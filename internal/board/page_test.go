@@ -18,6 +18,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/posd/posd/internal/board"
+	"github.com/posd/posd/internal/testutil"
 )
 
 type fakeOrder struct {
@@ -384,8 +385,8 @@ func TestPageBusy(t *testing.T) {
 	}
 	seen := map[string]bool{}
 	pagesSeen := map[string]bool{}
-	deadline := time.Now().Add(15 * time.Second)
-	for len(seen) < len(preparing) && time.Now().Before(deadline) {
+	// Not seeing them all is reported below, with what was missed.
+	testutil.Await(15*time.Second, 150*time.Millisecond, func() bool {
 		v := look()
 		if v.Count != "69" {
 			t.Fatalf("preparing count = %q, want 69", v.Count)
@@ -401,8 +402,8 @@ func TestPageBusy(t *testing.T) {
 		for _, n := range v.Visible {
 			seen[n] = true
 		}
-		time.Sleep(150 * time.Millisecond)
-	}
+		return len(seen) >= len(preparing)
+	})
 	var missing []string
 	for _, n := range preparing {
 		if !seen[n] {

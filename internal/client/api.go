@@ -264,6 +264,22 @@ func (c *Client) ConnectionsOnNodes(ctx context.Context) (active, nodes int, err
 	return out.Active, out.Nodes, err
 }
 
+// ConnectionStats is GET /api/connections: open connections summed over
+// the live nodes, how many nodes were counted, and how many connections the
+// answering node closed as slow consumers since it started.
+type ConnectionStats struct {
+	Active             int   `json:"active"`
+	Nodes              int   `json:"nodes"`
+	SlowConsumerCloses int64 `json:"slow_consumer_closes"`
+}
+
+// ConnectionStats reads the connection counts (admin).
+func (c *Client) ConnectionStats(ctx context.Context) (ConnectionStats, error) {
+	var out ConnectionStats
+	err := c.do(ctx, http.MethodGet, "/api/connections", nil, nil, &out, nil)
+	return out, err
+}
+
 // Node is one node sharing the server's database, as GET /api/nodes
 // lists it.
 type Node struct {

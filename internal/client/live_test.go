@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"sync"
 	"testing"
 	"time"
 
@@ -12,21 +11,10 @@ import (
 	"github.com/posd/posd/internal/domain"
 	"github.com/posd/posd/internal/server"
 	"github.com/posd/posd/internal/server/servertest"
+	"github.com/posd/posd/internal/testutil"
 )
 
 // These tests run the client against a real posd server in-process.
-
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *testClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *testClock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
 
 func newLive(t *testing.T, cfg server.Config) (*servertest.Server, *client.Client) {
 	t.Helper()
@@ -194,7 +182,7 @@ func TestLiveAPIAndStream(t *testing.T) {
 }
 
 func TestLiveGapAndReset(t *testing.T) {
-	clock := &testClock{now: time.Now().UTC()}
+	clock := testutil.NewClock(time.Now().UTC())
 	ts, c := newLive(t, server.Config{Retention: time.Minute, KeepPerRoom: 1, Now: clock.Now})
 	ctx := context.Background()
 	tenant := must(c.CreateTenant(ctx, "Bakso Pak Kumis", "BK"))

@@ -362,24 +362,20 @@ func TestStreamJoinLeaveSendOps(t *testing.T) {
 	s.Join("kasir-2")
 	s.Leave("display")
 	s.Reset(0)
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	var ops []string
+	if !testutil.Await(20*time.Second, testutil.Poll, func() bool {
 		h.mu.Lock()
-		ops := append([]string(nil), h.ops...)
-		h.mu.Unlock()
-		if len(ops) == 3 {
-			want := []string{`{"op":"join","room":"kasir-2"}`, `{"op":"leave","room":"display"}`, `{"op":"resume","since":0}`}
-			for i := range want {
-				if ops[i] != want[i]+"\n" && ops[i] != want[i] {
-					t.Fatalf("op %d = %q, want %q", i, ops[i], want[i])
-				}
-			}
-			break
+		defer h.mu.Unlock()
+		ops = append([]string(nil), h.ops...)
+		return len(ops) == 3
+	}) {
+		t.Fatalf("ops = %v", ops)
+	}
+	want := []string{`{"op":"join","room":"kasir-2"}`, `{"op":"leave","room":"display"}`, `{"op":"resume","since":0}`}
+	for i := range want {
+		if ops[i] != want[i]+"\n" && ops[i] != want[i] {
+			t.Fatalf("op %d = %q, want %q", i, ops[i], want[i])
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("ops = %v", ops)
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 	if got := s.Rooms(); len(got) != 1 || got[0] != "kasir-2" {
 		t.Fatalf("rooms = %v", got)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/posd/posd/internal/client"
 	"github.com/posd/posd/internal/domain"
+	"github.com/posd/posd/internal/testutil"
 )
 
 // virtualClock makes every sleep instant: a whole lunch hour runs in
@@ -283,15 +284,11 @@ func TestRunStopsOnCancel(t *testing.T) {
 	api := newFakeAPI()
 	done := make(chan error, 1)
 	go func() { done <- Run(ctx, api, Options{Rate: 6000, Speed: 1000, Seed: 1, Logger: quiet()}) }()
-	for {
+	testutil.Eventually(t, 10*time.Second, "five orders", func() bool {
 		api.mu.Lock()
-		n := len(api.orders)
-		api.mu.Unlock()
-		if n >= 5 {
-			break
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		defer api.mu.Unlock()
+		return len(api.orders) >= 5
+	})
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("Run = %v, want nil after cancel", err)

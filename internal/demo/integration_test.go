@@ -14,6 +14,7 @@ import (
 	"github.com/posd/posd/internal/domain"
 	"github.com/posd/posd/internal/server"
 	"github.com/posd/posd/internal/server/servertest"
+	"github.com/posd/posd/internal/testutil"
 )
 
 // The demo against a real server: a short, fast run of a fixed number of
@@ -35,10 +36,7 @@ func TestDemoAgainstServer(t *testing.T) {
 			if err != nil {
 				return
 			}
-			var f struct {
-				Op    string `json:"op"`
-				Event string `json:"event"`
-			}
+			var f servertest.Frame
 			if json.Unmarshal(data, &f) == nil && f.Op == "event" {
 				mu.Lock()
 				seen[f.Event]++
@@ -137,21 +135,20 @@ func TestDemoAgainstServer(t *testing.T) {
 	// event. Wait for the socket to catch up with the log, then compare.
 	want := logged[domain.EventOrderCreated] + logged[domain.EventOrderStatusChanged] + logged[domain.EventOrderCancelled] +
 		logged[domain.EventPaymentProcessed] + logged[domain.EventPaymentRefunded] + logged[domain.EventQRScanned]
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+	total := 0
+	testutil.Await(10*time.Second, testutil.Poll, func() bool {
 		mu.Lock()
-		total := 0
+		defer mu.Unlock()
+		total = 0
 		for name, n := range seen {
 			if name != domain.EventAlert {
 				total += n
 			}
 		}
-		mu.Unlock()
-		if total >= want || time.Now().After(deadline) {
-			if total != want {
-				t.Errorf("display socket saw %d order/payment/QR events, the log has %d", total, want)
-			}
-			break
-		}
+		return total >= want
+	})
+	if total != want {
+		t.Errorf("display socket saw %d order/payment/QR events, the log has %d", total, want)
 	}
 	ws.Close()
 	<-readDone

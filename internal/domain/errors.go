@@ -81,6 +81,7 @@ const (
 	ReasonRefundExceeds     = "refund_exceeds_remaining"
 	ReasonIllegalTransition = "illegal_transition"
 	ReasonNotCancellable    = "not_cancellable"
+	ReasonPruned            = "pruned" // the events asked for were deleted by retention
 )
 
 // ErrorMessage reports the client-facing message of err; internal errors get

@@ -31,7 +31,14 @@ var EventNames = []string{
 }
 
 // Alert severities.
-var Severities = []string{"error", "warning", "info"}
+const (
+	SeverityError   = "error"
+	SeverityWarning = "warning"
+	SeverityInfo    = "info"
+)
+
+// Severities lists every alert severity, the gravest first.
+var Severities = []string{SeverityError, SeverityWarning, SeverityInfo}
 
 // ValidSeverity reports whether s is one of Severities: the service checks
 // it, and the CLI before it sends, to say so without a round trip.

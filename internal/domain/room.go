@@ -84,3 +84,17 @@ func truncate(s string, n int) string {
 	}
 	return s[:n] + "…"
 }
+
+// TenantOf is the stall an event addressed to rooms belongs to: the id of
+// its tenant room, or 0 for an event of no one stall (an alert, a
+// notification).
+func TenantOf(rooms []string) int64 {
+	for _, r := range rooms {
+		if id, ok := strings.CutPrefix(r, string(RoomKindTenant)+"-"); ok {
+			if n, err := strconv.ParseInt(id, 10, 64); err == nil {
+				return n
+			}
+		}
+	}
+	return 0
+}

@@ -2,7 +2,6 @@ package edge
 
 import (
 	"bufio"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/posd/posd/internal/domain"
+	"github.com/posd/posd/internal/testutil"
 )
 
 func dialFrom(t *testing.T, src, addr string) net.Conn {
@@ -199,7 +199,7 @@ func TestBodiesInFlightAndTimeout(t *testing.T) {
 
 	stalled := dialFrom(t, "127.0.0.2", addr)
 	fmt.Fprintf(stalled, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n%s", strings.Repeat("a", 999))
-	waitFor(t, "the stalled body to be counted", func() bool { n, _ := e.bodies.get("127.0.0.2"); return n == 1000 })
+	testutil.Eventually(t, 5*time.Second, "the stalled body to be counted", func() bool { n, _ := e.bodies.get("127.0.0.2"); return n == 1000 })
 
 	post := func(src string) int {
 		c := dialFrom(t, src, addr)
@@ -229,18 +229,5 @@ func TestBodiesInFlightAndTimeout(t *testing.T) {
 	if err := <-readErr; domain.ErrorCode(err) != domain.CodeTimeout {
 		t.Fatalf("the handler read %v, want a request_timeout error", err)
 	}
-	waitFor(t, "the stalled body's place to be given back", func() bool { _, all := e.bodies.get(""); return all == 0 })
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	for !cond() {
-		select {
-		case <-ctx.Done():
-			t.Fatalf("timed out waiting for %s", what)
-		case <-time.After(5 * time.Millisecond):
-		}
-	}
+	testutil.Eventually(t, 5*time.Second, "the stalled body's place to be given back", func() bool { _, all := e.bodies.get(""); return all == 0 })
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/posd/posd/internal/domain"
 	"github.com/posd/posd/internal/hub"
+	"github.com/posd/posd/internal/testutil"
 )
 
 // fanoutLog is an empty log: these tests never replay.
@@ -135,11 +136,8 @@ func TestSlowConsumerIsClosedOthersContinue(t *testing.T) {
 	deadline := time.Now().Add(20 * time.Second)
 	for i := int64(1); i <= n; i++ {
 		h.Publish([]domain.Event{ev(i, "display")})
-		for received.Load() < i {
-			if time.Now().After(deadline) {
-				t.Fatalf("the fast client has %d of %d events", received.Load(), i)
-			}
-			time.Sleep(50 * time.Microsecond)
+		if !testutil.Await(time.Until(deadline), 50*time.Microsecond, func() bool { return received.Load() >= i }) {
+			t.Fatalf("the fast client has %d of %d events", received.Load(), i)
 		}
 	}
 	if err := <-readErr; err != nil {

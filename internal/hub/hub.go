@@ -59,6 +59,10 @@ type Options struct {
 	// grew (default 1 s), so a lost wake-up costs latency, never an event.
 	Follow       CommittedLog
 	PollInterval time.Duration
+	// Advanced, when set, is told the id of the newest event handed to
+	// connections each time it moves on, from the run goroutine: it must
+	// not block. Webhook workers wake on it rather than poll the log.
+	Advanced func(last int64)
 }
 
 func (o *Options) defaults() {
@@ -183,6 +187,9 @@ func (h *Hub) Run(ctx context.Context) {
 		}
 		f.cursor = head
 		h.published.Store(head)
+		if h.opts.Advanced != nil {
+			h.opts.Advanced(head)
+		}
 		t := time.NewTicker(h.opts.PollInterval)
 		defer t.Stop()
 		poll = t.C
@@ -209,10 +216,14 @@ func (h *Hub) Run(ctx context.Context) {
 		h.inboxMu.Lock()
 		batch, h.inbox = h.inbox, batch[:0]
 		h.inboxMu.Unlock()
+		before := h.published.Load()
 		again := h.accept(ctx, batch)
 		clear(batch)
 		if h.follow != nil && h.remote.Swap(false) {
 			again = h.catchUp(ctx, 0) || again
+		}
+		if last := h.published.Load(); last != before && h.opts.Advanced != nil {
+			h.opts.Advanced(last)
 		}
 		if again {
 			d := holeRetry

@@ -37,6 +37,9 @@ type Metrics struct {
 	events    sync.Map // name → *atomic.Int64
 
 	requests *prometheus.HistogramVec
+
+	webhookAttempts *prometheus.CounterVec
+	webhookLatency  prometheus.Histogram
 }
 
 // New registers every metric; live may be set later with SetLive.
@@ -104,6 +107,9 @@ func (m *Metrics) Delivered(n int) { m.delivered.Add(int64(n)) }
 // SlowConsumerClosed counts a slow-consumer close.
 func (m *Metrics) SlowConsumerClosed() { m.slow.Add(1) }
 
+// SlowConsumerCloses is how many slow consumers this node has closed.
+func (m *Metrics) SlowConsumerCloses() int64 { return m.slow.Load() }
+
 // Joined counts a room join.
 func (m *Metrics) Joined() { m.joins.Add(1) }
 
@@ -131,4 +137,43 @@ func (c *eventsCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(eventsDesc, prometheus.CounterValue, float64(v.(*atomic.Int64).Load()), k.(string))
 		return true
 	})
+}
+
+// SetWebhooks registers the webhook metrics: attempts by endpoint and
+// outcome, their latency, and how far each endpoint this node delivers is
+// behind the log (lags is read at scrape time).
+func (m *Metrics) SetWebhooks(lags func() map[int64]int64) {
+	m.webhookAttempts = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "posd_webhook_deliveries_total",
+		Help: "Webhook delivery attempts by endpoint id and outcome (success, http_error, network_error, refused).",
+	}, []string{"endpoint", "outcome"})
+	m.webhookLatency = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "posd_webhook_delivery_seconds",
+		Help:    "Time from sending a webhook to its answer (or failure).",
+		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+	})
+	m.reg.MustRegister(m.webhookAttempts, m.webhookLatency, &lagCollector{lags: lags})
+}
+
+// WebhookDelivery records one webhook attempt.
+func (m *Metrics) WebhookDelivery(endpoint int64, outcome string, d time.Duration) {
+	if m.webhookAttempts == nil {
+		return
+	}
+	m.webhookAttempts.WithLabelValues(strconv.FormatInt(endpoint, 10), outcome).Inc()
+	m.webhookLatency.Observe(d.Seconds())
+}
+
+// lagCollector reports posd_webhook_lag_events{endpoint=...}.
+type lagCollector struct{ lags func() map[int64]int64 }
+
+var lagDesc = prometheus.NewDesc("posd_webhook_lag_events",
+	"Log ids between the log's head and a webhook endpoint's cursor, for the endpoints this node delivers.", []string{"endpoint"}, nil)
+
+func (c *lagCollector) Describe(ch chan<- *prometheus.Desc) { ch <- lagDesc }
+
+func (c *lagCollector) Collect(ch chan<- prometheus.Metric) {
+	for id, lag := range c.lags() {
+		ch <- prometheus.MustNewConstMetric(lagDesc, prometheus.GaugeValue, float64(lag), strconv.FormatInt(id, 10))
+	}
 }

@@ -97,6 +97,10 @@ type StallSettlement struct {
 	Tenant   string `json:"tenant"`
 	ShareBP  int64  `json:"share_bp"`
 	SettlementFigures
+	// PriorRefunds is the part of the refunds in this period whose
+	// payments were taken before it began: a refund after a close lands
+	// here, in the period of the refund, and shows.
+	PriorRefunds int64 `json:"prior_refunds"`
 }
 
 // Events counts the log's events per type and local hour.

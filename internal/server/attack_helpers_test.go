@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/posd/posd/internal/testutil"
 )
 
 // The attack tests drive the real posd binary from more than one loopback
@@ -25,37 +27,64 @@ import (
 // show that what one address does cannot lock out another.
 
 var (
-	attackBinOnce sync.Once
-	attackBin     string
-	attackBinErr  error
+	posdBinOnce sync.Once
+	posdBinDir  string // removed by TestMain: no run leaves a binary behind
+	posdBin     string
+	posdBinErr  error
 )
 
-// attackBinary builds cmd/posd once per test binary; POSD_ATTACK_BIN
-// names another build to attack instead (to see a test fail on the build
-// before a fix).
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if posdBinDir != "" {
+		_ = os.RemoveAll(posdBinDir)
+	}
+	os.Exit(code)
+}
+
+// posdBinary builds cmd/posd once per test binary, for every test that
+// runs the real thing; POSD_ATTACK_BIN names another build to run instead
+// (to see a test fail on the build before a fix).
+func posdBinary(t *testing.T) string {
+	t.Helper()
+	if bin := os.Getenv("POSD_ATTACK_BIN"); bin != "" {
+		return bin
+	}
+	posdBinOnce.Do(func() {
+		if posdBinDir, posdBinErr = os.MkdirTemp("", "posd-server-bin-"); posdBinErr != nil {
+			return
+		}
+		posdBin = filepath.Join(posdBinDir, "posd")
+		if out, err := exec.Command("go", "build", "-o", posdBin, "github.com/posd/posd/cmd/posd").CombinedOutput(); err != nil {
+			posdBinErr = fmt.Errorf("build: %v\n%s", err, out)
+		}
+	})
+	if posdBinErr != nil {
+		t.Fatal(posdBinErr)
+	}
+	return posdBin
+}
+
+// posdEnv is the environment for a posd child process, without anything
+// that would point it somewhere else or hand it a server or a token.
+func posdEnv() []string {
+	var out []string
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(k, "POSD_") || k == "PORT" || k == "CORS_ORIGIN" {
+			continue
+		}
+		out = append(out, kv)
+	}
+	return out
+}
+
+// attackBinary is posdBinary for the attack tests, which -short skips.
 func attackBinary(t *testing.T) string {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("builds and attacks the binary")
 	}
-	if bin := os.Getenv("POSD_ATTACK_BIN"); bin != "" {
-		return bin
-	}
-	attackBinOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "posd-attack-bin-")
-		if err != nil {
-			attackBinErr = err
-			return
-		}
-		attackBin = filepath.Join(dir, "posd")
-		if out, err := exec.Command("go", "build", "-o", attackBin, "github.com/posd/posd/cmd/posd").CombinedOutput(); err != nil {
-			attackBinErr = fmt.Errorf("build: %v\n%s", err, out)
-		}
-	})
-	if attackBinErr != nil {
-		t.Fatal(attackBinErr)
-	}
-	return attackBin
+	return posdBinary(t)
 }
 
 // attackProc is a running posd serve with auth on.
@@ -65,26 +94,9 @@ type attackProc struct {
 	Base   string // http://Addr
 	Admin  string // the admin token
 	DB     string
-	stderr *lockedBuffer
+	stderr *testutil.Buffer
 	exited chan struct{}
 	err    error
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // attackServe starts the binary on a free port of 0.0.0.0 (so that every
@@ -117,22 +129,17 @@ func serveOn(t *testing.T, db string, extra ...string) *attackProc {
 func tryServeOn(t *testing.T, db string, extra ...string) (p *attackProc, inUse bool) {
 	t.Helper()
 	bin := attackBinary(t)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
+	port := testutil.FreePort(t)
 	p = &attackProc{
 		Addr:   "127.0.0.1:" + strconv.Itoa(port),
 		DB:     db,
-		stderr: &lockedBuffer{},
+		stderr: &testutil.Buffer{},
 		exited: make(chan struct{}),
 	}
 	p.Base = "http://" + p.Addr
 	args := append([]string{"serve", "--addr", "0.0.0.0:" + strconv.Itoa(port), "--db", db, "--log-level", "info"}, extra...)
 	p.cmd = exec.Command(bin, args...)
-	p.cmd.Env = azEnvClean()
+	p.cmd.Env = posdEnv()
 	p.cmd.Dir = filepath.Dir(db)
 	p.cmd.Stderr = p.stderr
 	if err := p.cmd.Start(); err != nil {
@@ -146,31 +153,32 @@ func tryServeOn(t *testing.T, db string, extra ...string) (p *attackProc, inUse 
 			t.Logf("posd stderr:\n%s", tail(p.stderr.String(), 4000))
 		}
 	})
-	deadline := time.Now().Add(60 * time.Second)
-	for {
+	if !testutil.Await(60*time.Second, 50*time.Millisecond, func() bool {
 		select {
 		case <-p.exited:
 			if strings.Contains(p.stderr.String(), "address already in use") {
-				return p, true
+				inUse = true
+				return true
 			}
 			t.Fatalf("posd serve exited: %v\n%s", p.err, p.stderr)
 		default:
 		}
 		// Its own "listening" line first: a /healthz answer alone could
 		// come from another server that took the port.
-		if strings.Contains(p.stderr.String(), "posd listening") {
-			resp, err := http.Get(p.Base + "/healthz")
-			if err == nil {
-				resp.Body.Close()
-				if resp.StatusCode == http.StatusOK {
-					break
-				}
-			}
+		if !strings.Contains(p.stderr.String(), "posd listening") {
+			return false
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("posd serve did not answer /healthz\n%s", p.stderr)
+		resp, err := http.Get(p.Base + "/healthz")
+		if err != nil {
+			return false
 		}
-		time.Sleep(50 * time.Millisecond)
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}) {
+		t.Fatalf("posd serve did not answer /healthz\n%s", p.stderr)
+	}
+	if inUse {
+		return p, true
 	}
 	tok, err := os.ReadFile(db + ".token")
 	if err != nil {

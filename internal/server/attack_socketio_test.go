@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/posd/posd/internal/testutil"
 )
 
 // Attacks on Socket.IO before login: what one address can make the server
@@ -90,22 +92,23 @@ func honestSocketIO(t *testing.T, p *attackProc) {
 	if st, b, err := f.Do(ctx, "POST", p.Base+"/api/alerts", p.Admin, map[string]string{"severity": "info", "message": "still here"}); err != nil || st != 201 {
 		t.Fatalf("alert: %d %s %v", st, b, err)
 	}
-	for deadline := time.Now().Add(10 * time.Second); ; {
+	// Each poll is a long poll: it waits at the server, not here.
+	if !testutil.Await(10*time.Second, 0, func() bool {
 		st, pkts := f.sioPoll(t, p.Base, sid)
 		if st != 200 {
 			t.Fatalf("honest poll: %d %q", st, pkts)
 		}
 		for _, pk := range pkts {
 			if strings.HasPrefix(pk, `42["alert"`) && strings.Contains(pk, "still here") {
-				return
+				return true
 			}
 			if pk == "2" {
 				f.sioPost(t, p.Base, sid, "3")
 			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("the honest client never got the alert")
-		}
+		return false
+	}) {
+		t.Fatal("the honest client never got the alert")
 	}
 }
 

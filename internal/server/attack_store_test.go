@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/posd/posd/internal/server/servertest"
 )
 
 // kill stops the server as a crash would (SIGKILL) and waits for it.
@@ -157,16 +159,16 @@ func TestAttackDiskFull(t *testing.T) {
 		t.Cleanup(func() { c.Close() })
 		return c
 	}
-	wsNext := func(c *websocket.Conn, op string) map[string]any {
+	wsNext := func(c *websocket.Conn, op string) servertest.Frame {
 		t.Helper()
 		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
 		for {
-			var m map[string]any
-			if err := c.ReadJSON(&m); err != nil {
+			var f servertest.Frame
+			if err := c.ReadJSON(&f); err != nil {
 				t.Fatalf("socket, waiting for %q: %v", op, err)
 			}
-			if m["op"] == op {
-				return m
+			if f.Op == op {
+				return f
 			}
 		}
 	}
@@ -244,7 +246,7 @@ func TestAttackDiskFull(t *testing.T) {
 	if st, _, code := post(honest, toks[0], 1); st != 201 {
 		t.Fatalf("first write after space returned: %d %s", st, code)
 	}
-	if ev := wsNext(sock, "event"); ev["event"] != "order:created" {
+	if ev := wsNext(sock, "event"); ev.Event != "order:created" {
 		t.Fatalf("socket after space returned: %v", ev)
 	}
 	if st, b, err := honest.Do(ctx, "GET", p.Base+"/healthz", "", nil); err != nil || st != 200 || !strings.Contains(string(b), `"status":"ok"`) {

@@ -3,6 +3,7 @@ package server_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -15,6 +16,7 @@ import (
 	"github.com/posd/posd/internal/server"
 	"github.com/posd/posd/internal/server/servertest"
 	"github.com/posd/posd/internal/service"
+	"github.com/posd/posd/internal/testutil"
 )
 
 var orderBody = []byte(`{"tenant_id":1,"customer_name":"Budi","items":[{"name":"Nasi Goreng","quantity":2,"unit_price":25000},{"name":"Es Teh","quantity":1,"unit_price":5000}]}`)
@@ -66,14 +68,13 @@ func BenchmarkCreateOrderHTTP(b *testing.B) {
 		}
 	})
 	// Every order:created reaches the display.
-	deadline := time.Now().Add(30 * time.Second)
-	for got.Load() < int64(b.N) && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
+	testutil.EventuallyNil(b, 30*time.Second, func() error {
+		if n := got.Load(); n < int64(b.N) {
+			return fmt.Errorf("display received %d of %d events", n, b.N)
+		}
+		return nil
+	})
 	b.StopTimer()
-	if got.Load() < int64(b.N) {
-		b.Fatalf("display received %d of %d events", got.Load(), b.N)
-	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "orders/s")
 }
 
@@ -97,9 +98,7 @@ func BenchmarkBroadcastWS(b *testing.B) {
 			}
 		}()
 	}
-	for received.Load() < clients { // ready frames
-		time.Sleep(time.Millisecond)
-	}
+	testutil.Eventually(b, 30*time.Second, "every client's ready frame", func() bool { return received.Load() >= clients })
 	svc := s.Service
 	ctx := context.Background()
 	in := service.NewOrder{TenantID: 1, CustomerName: "Budi", Items: []domain.Item{{Name: "Nasi", Quantity: 1, UnitPrice: 25000}}}

@@ -3,7 +3,6 @@ package server_test
 import (
 	"bytes"
 	"errors"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -13,21 +12,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
-)
 
-// azEnvClean is the environment without anything that would hand a client
-// a server or a token.
-func azEnvClean() []string {
-	var out []string
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(k, "POSD_") || k == "PORT" || k == "CORS_ORIGIN" {
-			continue
-		}
-		out = append(out, kv)
-	}
-	return out
-}
+	"github.com/posd/posd/internal/testutil"
+)
 
 type azRun struct {
 	code           int
@@ -38,7 +25,7 @@ func azPosd(t *testing.T, bin, dir string, args ...string) azRun {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = dir
-	cmd.Env = azEnvClean()
+	cmd.Env = posdEnv()
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
@@ -60,10 +47,7 @@ func TestFreshClientUsesTokenFile(t *testing.T) {
 		t.Skip("builds the binary")
 	}
 	tmp := t.TempDir()
-	bin := filepath.Join(tmp, "posd")
-	if out, err := exec.Command("go", "build", "-o", bin, "github.com/posd/posd/cmd/posd").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := posdBinary(t)
 	dir := filepath.Join(tmp, "data")
 	elsewhere := filepath.Join(tmp, "elsewhere")
 	for _, d := range []string{dir, elsewhere} {
@@ -71,18 +55,13 @@ func TestFreshClientUsesTokenFile(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := testutil.FreeAddr(t)
 	base := "http://" + addr
 
 	serve := exec.Command(bin, "serve", "--addr", addr, "--db", filepath.Join(dir, "posd.db"))
 	serve.Dir = tmp
-	serve.Env = azEnvClean()
-	var serveErr syncBuffer
+	serve.Env = posdEnv()
+	var serveErr testutil.Buffer
 	serve.Stdout, serve.Stderr = &serveErr, &serveErr
 	if err := serve.Start(); err != nil {
 		t.Fatal(err)
@@ -98,19 +77,16 @@ func TestFreshClientUsesTokenFile(t *testing.T) {
 			<-exited
 		}
 	})
-	deadline := time.Now().Add(wait)
-	for {
-		resp, err := http.Get(base + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
+	var err error
+	if !testutil.Await(wait, 20*time.Millisecond, func() bool {
+		var resp *http.Response
+		if resp, err = http.Get(base + "/healthz"); err != nil {
+			return false
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("posd serve did not come up: %v\n%s", err, serveErr.String())
-		}
-		time.Sleep(20 * time.Millisecond)
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	}) {
+		t.Fatalf("posd serve did not come up: %v\n%s", err, serveErr.String())
 	}
 
 	tokenFile := filepath.Join(dir, "posd.db.token")
@@ -157,7 +133,7 @@ func TestFreshClientUsesTokenFile(t *testing.T) {
 	// The kasir token is not an admin: it may not issue tokens.
 	cmd := exec.Command(bin, "token", "create", "--server", base, "--role", "admin")
 	cmd.Dir = elsewhere
-	cmd.Env = append(azEnvClean(), "POSD_TOKEN="+kasir)
+	cmd.Env = append(posdEnv(), "POSD_TOKEN="+kasir)
 	if err := cmd.Run(); err == nil {
 		t.Fatal("a kasir token created an admin token")
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/posd/posd/internal/server"
 	"github.com/posd/posd/internal/server/servertest"
+	"github.com/posd/posd/internal/testutil"
 	"github.com/posd/posd/store/postgres/pgtest"
 )
 
@@ -47,14 +48,16 @@ func TestClusterActsAsOne(t *testing.T) {
 
 	// Counted through any node once the heartbeats are in.
 	for range 3 { // one answer from each node, round robin
-		waitUntil(t, "both sockets counted through the proxy", func() bool {
-			var conns struct{ Active, Nodes int }
-			var room struct{ Clients, Nodes int }
+		var conns struct{ Active, Nodes int }
+		var room struct{ Clients, Nodes int }
+		if !testutil.Await(10*time.Second, nodesPoll, func() bool {
 			if getJSON(ctx, lb.URL+"/api/connections", &conns) != nil || getJSON(ctx, lb.URL+"/api/rooms/tenant-1", &room) != nil {
 				return false
 			}
 			return conns.Active == 2 && conns.Nodes == 3 && room.Clients == 2 && room.Nodes == 3
-		})
+		}) {
+			t.Fatalf("both sockets not counted through the proxy: connections %+v, room %+v", conns, room)
+		}
 	}
 
 	// The disconnect goes to node C, which holds neither socket.
@@ -99,7 +102,7 @@ func TestClusterActsAsOne(t *testing.T) {
 			Live bool
 		}
 	}
-	waitUntil(t, "three live nodes with lag 0", func() bool {
+	if !testutil.Await(10*time.Second, nodesPoll, func() bool {
 		if getJSON(ctx, lb.URL+"/api/nodes", &list) != nil || len(list.Nodes) != 3 {
 			return false
 		}
@@ -109,7 +112,9 @@ func TestClusterActsAsOne(t *testing.T) {
 			}
 		}
 		return list.Head > 0
-	})
+	}) {
+		t.Fatalf("want three live nodes with lag 0: /api/nodes %+v", list)
+	}
 	t.Logf("/api/nodes: %+v", list)
 }
 

@@ -25,6 +25,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/posd/posd/internal/client"
+	"github.com/posd/posd/internal/testutil"
 	"github.com/posd/posd/store/postgres/pgtest"
 )
 
@@ -38,30 +39,20 @@ type clusterNode struct {
 	proc *attackProc
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // start runs the node (again) on its port and waits for /healthz.
 func (n *clusterNode) start() {
 	t := n.t
 	t.Helper()
 	p := &attackProc{
 		Addr:   "127.0.0.1:" + strconv.Itoa(n.port),
-		stderr: &lockedBuffer{},
+		stderr: &testutil.Buffer{},
 		exited: make(chan struct{}),
 	}
 	p.Base = "http://" + p.Addr
 	p.cmd = exec.Command(attackBinary(t), "serve", "--addr", p.Addr, "--db", n.dsn, "--auth=off", "--log-level", "warn",
 		"--max-conns-per-addr", "5000", "--max-prelogin-per-addr", "5000")
 	p.cmd.Args = append(p.cmd.Args, n.args...)
-	p.cmd.Env = azEnvClean()
+	p.cmd.Env = posdEnv()
 	p.cmd.Dir = n.dir
 	p.cmd.Stderr = p.stderr
 	if err := p.cmd.Start(); err != nil {
@@ -76,23 +67,20 @@ func (n *clusterNode) start() {
 			t.Logf("node %d stderr:\n%s", n.port, tail(p.stderr.String(), 3000))
 		}
 	})
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	if !testutil.Await(30*time.Second, 50*time.Millisecond, func() bool {
 		select {
 		case <-p.exited:
 			t.Fatalf("node %d exited: %v\n%s", n.port, p.err, p.stderr)
 		default:
 		}
-		if resp, err := http.Get(p.Base + "/healthz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
+		resp, err := http.Get(p.Base + "/healthz")
+		if err != nil {
+			return false
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("node %d did not answer /healthz\n%s", n.port, p.stderr)
-		}
-		time.Sleep(50 * time.Millisecond)
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}) {
+		t.Fatalf("node %d did not answer /healthz\n%s", n.port, p.stderr)
 	}
 }
 
@@ -111,7 +99,7 @@ func startCluster(t *testing.T, n int) []*clusterNode {
 	dir := t.TempDir()
 	var nodes []*clusterNode
 	for i := range n {
-		port := freePort(t)
+		port := testutil.FreePort(t)
 		app := fmt.Sprintf("posd-cluster-%d", port)
 		nodes = append(nodes, &clusterNode{t: t, port: port, dsn: pgtest.WithParam(t, dsn, "application_name", app), dir: dir,
 			args: []string{"--node-id", fmt.Sprintf("node%d", i)}})
@@ -277,23 +265,19 @@ func TestClusterThreeNodesOneStream(t *testing.T) {
 	}
 	for _, f := range followers {
 		expect := want(f.rooms[0])
-		deadline := time.Now().Add(20 * time.Second)
-		for {
+		var got []int64
+		if !testutil.Await(20*time.Second, 100*time.Millisecond, func() bool {
 			f.mu.Lock()
-			got := slices.Clone(f.ids)
+			got = slices.Clone(f.ids)
 			bad := f.bad
 			f.mu.Unlock()
 			if bad != "" {
 				t.Fatalf("%v: out of order or repeated: %s", f.rooms, bad)
 			}
-			if slices.Equal(got, expect) {
-				break
-			}
-			if time.Now().After(deadline) {
-				i := firstDifference(got, expect)
-				t.Fatalf("%v: got %d events, the log has %d for it; first difference at %d: got %v, log %v", f.rooms, len(got), len(expect), i, got[i:min(i+5, len(got))], expect[i:min(i+5, len(expect))])
-			}
-			time.Sleep(100 * time.Millisecond)
+			return slices.Equal(got, expect)
+		}) {
+			i := firstDifference(got, expect)
+			t.Fatalf("%v: got %d events, the log has %d for it; first difference at %d: got %v, log %v", f.rooms, len(got), len(expect), i, got[i:min(i+5, len(got))], expect[i:min(i+5, len(expect))])
 		}
 	}
 	// The Socket.IO clients got tenant 1's orders once, in order, across
@@ -342,21 +326,16 @@ func TestClusterThreeNodesOneStream(t *testing.T) {
 	}
 	// Every node has delivered the whole log: /healthz shows no lag.
 	for _, n := range nodes {
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			var h struct {
-				Log struct{ Head, Delivered, Lag int64 }
-			}
+		var h struct {
+			Log struct{ Head, Delivered, Lag int64 }
+		}
+		if !testutil.Await(10*time.Second, 100*time.Millisecond, func() bool {
 			if err := getJSON(ctx, n.proc.Base+"/healthz", &h); err != nil {
 				t.Fatal(err)
 			}
-			if h.Log.Head > 0 && h.Log.Lag == 0 {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("node %d: /healthz log %+v, want lag 0", n.port, h.Log)
-			}
-			time.Sleep(100 * time.Millisecond)
+			return h.Log.Head > 0 && h.Log.Lag == 0
+		}) {
+			t.Fatalf("node %d: /healthz log %+v, want lag 0", n.port, h.Log)
 		}
 	}
 	t.Logf("%d orders through 3 nodes, one killed and restarted; %d followers each got their rooms' events once, in order", writes.Load(), len(followers))
@@ -425,7 +404,7 @@ type sioClusterClient struct {
 	mode    string
 	cmd     *exec.Cmd
 	stdin   io.WriteCloser
-	errb    *lockedBuffer
+	errb    *testutil.Buffer
 	seen    atomic.Int64 // events printed so far
 	summary chan string  // the last line
 	mu      sync.Mutex
@@ -468,7 +447,7 @@ func startSIOClient(t *testing.T, url string, tenant int, mode string) *sioClust
 		}
 		t.Skip(msg)
 	}
-	c := &sioClusterClient{mode: mode, errb: &lockedBuffer{}, summary: make(chan string, 1)}
+	c := &sioClusterClient{mode: mode, errb: &testutil.Buffer{}, summary: make(chan string, 1)}
 	c.cmd = exec.Command(node, filepath.Join(dir, "cluster-client.mjs"), url, strconv.Itoa(tenant), mode)
 	c.cmd.Dir = dir
 	c.cmd.Stderr = c.errb
@@ -509,10 +488,8 @@ func startSIOClient(t *testing.T, url string, tenant int, mode string) *sioClust
 // stops it and returns what it saw.
 func (c *sioClusterClient) finish(t *testing.T, want int) sioClusterResult {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for c.seen.Load() < int64(want) && time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond)
-	}
+	// Short of want, the summary below tells what it missed.
+	testutil.Await(20*time.Second, 50*time.Millisecond, func() bool { return c.seen.Load() >= int64(want) })
 	c.stdin.Close()
 	select {
 	case line := <-c.summary:

@@ -12,6 +12,7 @@ import (
 	"github.com/posd/posd/internal/edge"
 	"github.com/posd/posd/internal/server"
 	"github.com/posd/posd/internal/server/servertest"
+	"github.com/posd/posd/internal/testutil"
 )
 
 // rawUpgrade opens a WebSocket to /ws by hand and keeps only the net.Conn:
@@ -59,16 +60,12 @@ func BenchmarkConnectionMemory(b *testing.B) {
 			}
 			open = append(open, c)
 		}
-		for s.Hub.Active() < conns {
-			time.Sleep(time.Millisecond)
-		}
+		testutil.Eventually(b, 30*time.Second, "every connection registered", func() bool { return s.Hub.Active() >= conns })
 		after := inUse()
 		b.ReportMetric(float64(after-before)/conns, "B/conn")
 		for _, c := range open {
 			c.Close()
 		}
-		for s.Hub.Active() > 0 {
-			time.Sleep(time.Millisecond)
-		}
+		testutil.Eventually(b, 30*time.Second, "every connection gone", func() bool { return s.Hub.Active() == 0 })
 	}
 }

@@ -6,9 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -18,6 +16,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/posd/posd/internal/testutil"
 )
 
 // durProc is one run of the real posd binary.
@@ -31,7 +31,7 @@ type durProc struct {
 func durServe(t *testing.T, bin, addr, db string) *durProc {
 	t.Helper()
 	cmd := exec.Command(bin, "serve", "--addr", addr, "--db", db, "--auth=off", "--log-level", "warn")
-	cmd.Env = durEnvClean()
+	cmd.Env = posdEnv()
 	p := &durProc{cmd: cmd, stderr: &bytes.Buffer{}, exited: make(chan struct{})}
 	cmd.Stderr = p.stderr
 	if err := cmd.Start(); err != nil {
@@ -42,7 +42,7 @@ func durServe(t *testing.T, bin, addr, db string) *durProc {
 		_ = cmd.Process.Kill()
 		<-p.exited
 	})
-	durEventually(t, "posd serve to answer", 60*time.Second, func() bool {
+	testutil.Eventually(t, 60*time.Second, "posd serve to answer", func() bool {
 		select {
 		case <-p.exited:
 			t.Fatalf("posd serve exited: %v\n%s", p.err, p.stderr)
@@ -178,19 +178,9 @@ func TestCrashSafety(t *testing.T) {
 		t.Skip("builds and kills the binary")
 	}
 	tmp := t.TempDir()
-	bin := filepath.Join(tmp, "posd")
+	bin := posdBinary(t)
 	began := time.Now()
-	if out, err := exec.Command("go", "build", "-o", bin, "github.com/posd/posd/cmd/posd").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
-	t.Logf("built the binary in %v", time.Since(began).Round(time.Millisecond))
-	began = time.Now()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := testutil.FreeAddr(t)
 	db := filepath.Join(tmp, "posd.db")
 	base := "http://" + addr
 
@@ -254,7 +244,7 @@ func TestCrashSafety(t *testing.T) {
 	// A graceful restart: the follower is told 1001 going away, then
 	// resumes from its last id.
 	time.Sleep(500 * time.Millisecond)
-	durEventually(t, "the follower to be connected", 30*time.Second, func() bool {
+	testutil.Eventually(t, 30*time.Second, "the follower to be connected", func() bool {
 		st, raw, err := api.call("GET", "/api/connections", nil)
 		return err == nil && st == http.StatusOK && strings.Contains(string(raw), `"active":1`)
 	})
@@ -324,7 +314,7 @@ func TestCrashSafety(t *testing.T) {
 	}
 
 	// The follower resumed across every restart and got each event once.
-	durEventually(t, fmt.Sprintf("the follower to reach event %d", maxID), 60*time.Second, func() bool {
+	testutil.Eventually(t, 60*time.Second, fmt.Sprintf("the follower to reach event %d", maxID), func() bool {
 		return follower.lastID() >= int64(maxID)
 	})
 	close(follower.stop)
@@ -404,20 +394,6 @@ func durOrderIDs(t *testing.T, db string) map[int64]bool {
 	}
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)
-	}
-	return out
-}
-
-// durEnvClean is the environment without anything that would point posd
-// somewhere else (its own copy: other tests' helpers may change).
-func durEnvClean() []string {
-	var out []string
-	for _, kv := range os.Environ() {
-		k, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(k, "POSD_") || k == "PORT" || k == "CORS_ORIGIN" {
-			continue
-		}
-		out = append(out, kv)
 	}
 	return out
 }

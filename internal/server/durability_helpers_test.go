@@ -19,6 +19,7 @@ import (
 	"github.com/posd/posd/internal/protocol/native"
 	"github.com/posd/posd/internal/server"
 	"github.com/posd/posd/internal/server/servertest"
+	"github.com/posd/posd/internal/testutil"
 )
 
 // durStart runs a server with auth off (everyone is admin) on a temp file,
@@ -127,19 +128,14 @@ func (r *durReader) wait(t testing.TB, d time.Duration) (int, string) {
 type durFrames struct {
 	mu     sync.Mutex
 	frames []durFrame
-	cond   chan struct{}
 }
 
-func newDurFrames() *durFrames { return &durFrames{cond: make(chan struct{}, 1)} }
+func newDurFrames() *durFrames { return &durFrames{} }
 
 func (c *durFrames) add(f durFrame) {
 	c.mu.Lock()
 	c.frames = append(c.frames, f)
 	c.mu.Unlock()
-	select {
-	case c.cond <- struct{}{}:
-	default:
-	}
 }
 
 func (c *durFrames) snapshot() []durFrame {
@@ -151,19 +147,23 @@ func (c *durFrames) snapshot() []durFrame {
 // waitFor waits until some frame satisfies match and returns it.
 func (c *durFrames) waitFor(t testing.TB, what string, d time.Duration, match func(durFrame) bool) durFrame {
 	t.Helper()
-	deadline := time.After(d)
-	for {
-		for _, f := range c.snapshot() {
+	var found durFrame
+	checked := 0 // frames already looked at: each check reads only the new ones
+	if !testutil.Await(d, testutil.Poll, func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		for _, f := range c.frames[checked:] {
 			if match(f) {
-				return f
+				found = f
+				return true
 			}
 		}
-		select {
-		case <-c.cond:
-		case <-deadline:
-			t.Fatalf("no frame with %s within %v; got %d frames", what, d, len(c.snapshot()))
-		}
+		checked = len(c.frames)
+		return false
+	}) {
+		t.Fatalf("no frame with %s within %v; got %d frames", what, d, len(c.snapshot()))
 	}
+	return found
 }
 
 // eventIDs lists the ids of the event frames.
@@ -175,18 +175,6 @@ func (c *durFrames) eventIDs() []int64 {
 		}
 	}
 	return ids
-}
-
-// durEventually polls cond until it holds, failing after d.
-func durEventually(t testing.TB, what string, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 // durCount runs a COUNT(*) query on the server's database.

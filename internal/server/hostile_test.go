@@ -11,6 +11,7 @@ import (
 
 	"github.com/posd/posd/internal/server"
 	"github.com/posd/posd/internal/server/servertest"
+	"github.com/posd/posd/internal/testutil"
 )
 
 // durRows counts what a refused request must not have written.
@@ -296,11 +297,11 @@ func TestHostileWebSocket(t *testing.T) {
 	})
 
 	t.Run("connection cap", func(t *testing.T) {
-		durEventually(t, "earlier sockets to go", 30*time.Second, func() bool { return s.Hub.Active() == 0 })
+		testutil.Eventually(t, 30*time.Second, "earlier sockets to go", func() bool { return s.Hub.Active() == 0 })
 		var open []*websocket.Conn
 		for s.Hub.Active() < 4 {
 			open = append(open, s.Dial(t, "", "rooms=display"))
-			durEventually(t, "registration", 10*time.Second, func() bool { return s.Hub.Active() >= len(open) })
+			testutil.Eventually(t, 10*time.Second, "registration", func() bool { return s.Hub.Active() >= len(open) })
 		}
 		c, resp, err := s.TryDial("", "rooms=display", nil)
 		if err != nil {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/posd/posd/internal/server"
 	"github.com/posd/posd/internal/server/servertest"
+	"github.com/posd/posd/internal/testutil"
 )
 
 // On SQLite the cluster is this node: the counts are its live figures and
@@ -49,10 +50,12 @@ func TestNodesOnOneNode(t *testing.T) {
 			Live, Self  bool
 		}
 	}
-	waitUntil(t, "the order delivered", func() bool {
+	if !testutil.Await(10*time.Second, nodesPoll, func() bool {
 		s.MustDo(t, 200, s.Admin, "GET", "/api/nodes", nil, &nodes)
 		return len(nodes.Nodes) == 1 && nodes.Nodes[0].Lag == 0
-	})
+	}) {
+		t.Fatalf("the order was not delivered: /api/nodes %+v", nodes)
+	}
 	n := nodes.Nodes[0]
 	if n.ID != "solo0001" || n.Connections != 2 || !n.Live || !n.Self || nodes.Head == 0 || n.Delivered != nodes.Head {
 		t.Fatalf("/api/nodes %+v", nodes)
@@ -77,14 +80,6 @@ func TestNodesOnOneNode(t *testing.T) {
 	}
 }
 
-// waitUntil polls cond for up to 10 s.
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
+// nodesPoll is how often a test asks the nodes for their view: a
+// request each Poll would load the very nodes it waits for.
+const nodesPoll = 50 * time.Millisecond

@@ -9,6 +9,7 @@ import (
 
 	"github.com/posd/posd/internal/server"
 	"github.com/posd/posd/internal/server/servertest"
+	"github.com/posd/posd/internal/testutil"
 	"github.com/posd/posd/store/postgres/pgtest"
 )
 
@@ -22,7 +23,7 @@ func TestPostgresBadMinute(t *testing.T) {
 	s.MustDo(t, http.StatusCreated, s.Admin, "POST", "/api/tenants", `{"name":"Soto","code":"T1"}`, nil)
 	order := `{"tenant_id":1,"customer_name":"Budi","items":[{"name":"Soto","quantity":1,"unit_price":20000}]}`
 	ws := s.Dial(t, s.Admin, "rooms=tenant-1&since=0")
-	frames := make(chan map[string]any, 64)
+	frames := make(chan servertest.Frame, 64)
 	go func() {
 		for {
 			_, data, err := ws.ReadMessage()
@@ -30,12 +31,12 @@ func TestPostgresBadMinute(t *testing.T) {
 				close(frames)
 				return
 			}
-			var f map[string]any
+			var f servertest.Frame
 			_ = json.Unmarshal(data, &f)
 			frames <- f
 		}
 	}()
-	next := func(op string) map[string]any {
+	next := func(op string) servertest.Frame {
 		t.Helper()
 		timeout := time.After(15 * time.Second)
 		for {
@@ -44,7 +45,7 @@ func TestPostgresBadMinute(t *testing.T) {
 				if !ok {
 					t.Fatalf("the socket closed while waiting for %q", op)
 				}
-				if f["op"] == op {
+				if f.Op == op {
 					return f
 				}
 			case <-timeout:
@@ -52,12 +53,9 @@ func TestPostgresBadMinute(t *testing.T) {
 			}
 		}
 	}
-	eventID := func(f map[string]any) int64 {
-		return int64(f["payload"].(map[string]any)["id"].(float64))
-	}
 	next("ready")
 	s.MustDo(t, http.StatusCreated, s.Admin, "POST", "/api/orders", order, nil)
-	first := eventID(next("event"))
+	first := next("event").EventID()
 
 	outage.Cut()
 	if r := s.Do(t, s.Admin, "POST", "/api/orders", order); r.Status != http.StatusServiceUnavailable || r.ErrorCode() != "unavailable" {
@@ -72,18 +70,14 @@ func TestPostgresBadMinute(t *testing.T) {
 	next("pong") // the socket is alive through the outage
 
 	outage.Restore()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		r := s.Do(t, s.Admin, "POST", "/api/orders", order)
-		if r.Status == http.StatusCreated {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("writes did not come back: %d %s", r.Status, r.Body)
-		}
-		time.Sleep(100 * time.Millisecond)
+	var r servertest.Response
+	if !testutil.Await(20*time.Second, 100*time.Millisecond, func() bool {
+		r = s.Do(t, s.Admin, "POST", "/api/orders", order)
+		return r.Status == http.StatusCreated
+	}) {
+		t.Fatalf("writes did not come back: %d %s", r.Status, r.Body)
 	}
-	if got := eventID(next("event")); got != first+1 {
+	if got := next("event").EventID(); got != first+1 {
 		t.Fatalf("after the outage the socket got event %d, want %d: the refused write took no id and nothing was lost", got, first+1)
 	}
 	var list struct {

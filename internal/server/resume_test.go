@@ -19,6 +19,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/posd/posd/internal/server/servertest"
+	"github.com/posd/posd/internal/testutil"
 )
 
 // durAPI is a goroutine-safe API caller (the servertest helpers fail the test
@@ -413,10 +414,10 @@ func TestResumeUnderConcurrentWrites(t *testing.T) {
 			defer cwg.Done()
 			if i%4 == 3 {
 				// Some clients arrive late and replay a long log from 0
-				// while the writers go on.
-				for s.Hub.LastPublished() < int64(events/3) && ctx.Err() == nil {
-					time.Sleep(10 * time.Millisecond)
-				}
+				// while the writers go on (or as the test ends).
+				testutil.Await(3*time.Minute, 10*time.Millisecond, func() bool {
+					return s.Hub.LastPublished() >= int64(events/3) || ctx.Err() != nil
+				})
 			}
 			clients[i].run(ctx, s, calm, targets[i].Load)
 		}()

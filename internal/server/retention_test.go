@@ -12,6 +12,7 @@ import (
 	"github.com/posd/posd/internal/auth"
 	"github.com/posd/posd/internal/server"
 	"github.com/posd/posd/internal/server/servertest"
+	"github.com/posd/posd/internal/testutil"
 )
 
 // durClock is an injectable clock tests move by hand.
@@ -241,7 +242,7 @@ func TestOfflineNotificationArrivesOnResume(t *testing.T) {
 	s.MustDo(t, http.StatusCreated, "", "POST", "/api/notifications", map[string]any{"user_id": 7, "type": "welcome", "data": map[string]any{}}, nil)
 	seen := servertest.NextEvent(t, ws, 10*time.Second).EventID()
 	ws.Close()
-	durEventually(t, "the user to leave", 10*time.Second, func() bool { return s.Hub.RoomSizes()["user-7"] == 0 })
+	testutil.Eventually(t, 10*time.Second, "the user to leave", func() bool { return s.Hub.RoomSizes()["user-7"] == 0 })
 
 	// Offline: one for them, one for someone else.
 	s.MustDo(t, http.StatusCreated, "", "POST", "/api/notifications", `{"user_id":7,"type":"order_ready","data":{"order_id":42, "note":"<b>counter 3</b>"}}`, nil)
@@ -272,6 +273,9 @@ func TestSinceAheadOfTheLog(t *testing.T) {
 	for i := range 3 {
 		s.MustDo(t, http.StatusCreated, "", "POST", "/api/orders", durOrder(tenants[0], fmt.Sprint("c", i)), nil)
 	}
+	// The hub publishes a commit after the API has answered: a socket that
+	// joined before event 3 was out would get it live.
+	testutil.Eventually(t, 10*time.Second, "event 3 published", func() bool { return s.Hub.LastPublished() >= 3 })
 	ws := s.Dial(t, "", "rooms=tenant-1&since=500")
 	f := servertest.Read(t, ws, 10*time.Second)
 	if f.Op != "error" || f.Code != "gap" || !strings.Contains(f.Message, "newer than the log's newest (3)") {

@@ -25,7 +25,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -36,25 +35,8 @@ import (
 	"github.com/posd/posd/internal/client"
 	"github.com/posd/posd/internal/server"
 	"github.com/posd/posd/internal/server/servertest"
+	"github.com/posd/posd/internal/testutil"
 )
-
-// azClock is a settable clock for the server.
-type azClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *azClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *azClock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // azClose reads until the connection ends and returns its close error.
 func azClose(t *testing.T, c *websocket.Conn) *websocket.CloseError {
@@ -132,7 +114,7 @@ func TestRevocationClosesLiveSockets(t *testing.T) {
 }
 
 func TestExpiredTokens(t *testing.T) {
-	clk := &azClock{t: time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)}
+	clk := testutil.NewClock(time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC))
 	s := servertest.Start(t, server.Config{Now: clk.Now, ExpiryCheckEvery: time.Hour})
 	s.MustDo(t, 201, s.Admin, "POST", "/api/tenants", map[string]string{"name": "Stall", "code": "T1"}, nil)
 	_, short := azIssue(t, s, auth.TokenSpec{Role: auth.RoleTenant, TenantID: 1, ExpiresIn: "1h"})
@@ -516,26 +498,8 @@ func TestTLS(t *testing.T) {
 	}
 }
 
-// syncBuffer is a log sink safe for the server's goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 func TestTokensNeverLogged(t *testing.T) {
-	var logs syncBuffer
+	var logs testutil.Buffer
 	lg := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	s := servertest.Start(t, server.Config{Logger: lg, AuthFailBurst: 4, AuthFailEvery: time.Hour, Pprof: true})
 	s.MustDo(t, 201, s.Admin, "POST", "/api/tenants", map[string]string{"name": "Stall", "code": "T1"}, nil)
@@ -592,7 +556,7 @@ func TestTokensNeverLogged(t *testing.T) {
 }
 
 func TestAuthOff(t *testing.T) {
-	var logs syncBuffer
+	var logs testutil.Buffer
 	lg := slog.New(slog.NewTextHandler(&logs, nil))
 	s := servertest.Start(t, server.Config{AuthOff: true, Logger: lg})
 	var h struct {
@@ -603,12 +567,8 @@ func TestAuthOff(t *testing.T) {
 	if h.Auth != "off" || !strings.Contains(h.Warning, "OFF") {
 		t.Fatalf("healthz %+v", h)
 	}
-	deadline := time.Now().Add(wait)
-	for !strings.Contains(logs.String(), "AUTHENTICATION IS OFF") {
-		if time.Now().After(deadline) {
-			t.Fatalf("no start-up warning in:\n%s", logs.String())
-		}
-		time.Sleep(10 * time.Millisecond)
+	if !testutil.Await(wait, testutil.Poll, func() bool { return strings.Contains(logs.String(), "AUTHENTICATION IS OFF") }) {
+		t.Fatalf("no start-up warning in:\n%s", logs.String())
 	}
 	if !strings.Contains(logs.String(), "level=WARN") {
 		t.Fatal("the warning is not at WARN level")

@@ -29,6 +29,7 @@ import (
 	"github.com/posd/posd/internal/protocol/native"
 	"github.com/posd/posd/internal/protocol/socketio"
 	"github.com/posd/posd/internal/service"
+	"github.com/posd/posd/internal/webhook"
 	"github.com/posd/posd/store"
 	"github.com/posd/posd/store/backend"
 )
@@ -40,6 +41,12 @@ const (
 	DefaultDBPath      = "posd.db"
 	DefaultRetention   = 24 * time.Hour
 	DefaultKeepPerRoom = 1000
+
+	// DefaultTokenFile is where the first admin token goes for the
+	// default database, and for any PostgreSQL one: where client commands
+	// run in the same directory look for it.
+	DefaultTokenFile = DefaultDBPath + tokenSuffix
+	tokenSuffix      = ".token" // a SQLite file's token file is the file's name + this
 )
 
 // Config is everything posd serve can be told.
@@ -101,6 +108,15 @@ type Config struct {
 	// MaxHeaderBytes caps a request's header block (default 32 KiB).
 	MaxHeaderBytes int
 
+	// Webhooks is where webhooks may go (serve --allow-private,
+	// --allow-http); WebhookTuning, for tests, sets the rest of the
+	// dispatcher's configuration (its zero value: the defaults).
+	Webhooks      webhook.Policy
+	WebhookTuning webhook.Config
+	// Location is the zone of the food court's local days, which the
+	// reports count in (nil: UTC).
+	Location *time.Location
+
 	Pprof  bool // serve /debug/pprof (admin token required)
 	Logger *slog.Logger
 	Now    func() time.Time
@@ -114,10 +130,9 @@ func (c *Config) defaults() {
 		c.DBPath = DefaultDBPath
 	}
 	if c.TokenFile == "" {
-		c.TokenFile = c.DBPath + ".token"
+		c.TokenFile = c.DBPath + tokenSuffix
 		if backend.IsPostgres(c.DBPath) {
-			// Where client commands run in this directory look for it.
-			c.TokenFile = DefaultDBPath + ".token"
+			c.TokenFile = DefaultTokenFile
 		}
 	}
 	if c.Retention <= 0 {
@@ -212,7 +227,12 @@ type Server struct {
 	// so this node heartbeats and counts the others.
 	clustered bool
 	startedAt time.Time
+	webhooks  *webhook.Dispatcher
 }
+
+// SingleNodeOwner holds the webhook leases of a server alone on its
+// (SQLite) database, whatever its node id.
+const SingleNodeOwner = "local"
 
 // HeartbeatEvery is how often a node on a shared database records its
 // figures in the node registry; store.NodeLiveFor is several of these.
@@ -276,7 +296,26 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s.cfg.Hub.MaxConnections = cfg.Hub.MaxConnections
 	m := metrics.New()
+	// Webhooks follow the log beside the hub: woken as it moves on, each
+	// endpoint delivered from its own cursor by whichever node holds it.
+	wcfg := cfg.WebhookTuning
+	wcfg.Store, wcfg.Client, wcfg.NodeID, wcfg.Metrics, wcfg.Now = st, webhook.NewClient(cfg.Webhooks), cfg.NodeID, m, cfg.Now
+	if !s.clustered {
+		// One process owns a SQLite file: a restart after a crash takes
+		// its endpoints back at once instead of waiting out the dead
+		// process's leases (its node id was random).
+		wcfg.NodeID = SingleNodeOwner
+	}
+	wcfg.Logger = cfg.Logger.With("component", "webhook")
+	wcfg.Alert = func(ctx context.Context, msg string) {
+		if _, err := s.Service.Alert(ctx, auth.Principal{Role: auth.RoleAdmin}, "error", shortAlert(msg)); err != nil {
+			cfg.Logger.Error("alerting that a webhook endpoint was disabled", "err", err)
+		}
+	}
+	s.webhooks = webhook.New(wcfg)
+	m.SetWebhooks(s.webhooks.Lags)
 	hopts := cfg.Hub
+	hopts.Advanced = s.webhooks.Advanced
 	hopts.Metrics = m
 	hopts.Encoders = make([]hub.Encoder, numProtocols)
 	hopts.Encoders[ProtoNative] = native.Encode
@@ -297,7 +336,8 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		}
 		return float64(max(head-delivered, 0))
 	})
-	s.Service, err = service.NewWithConfig(st, service.Config{Logger: cfg.Logger.With("component", "service"), Limits: cfg.Limits})
+	s.Service, err = service.NewWithConfig(st, service.Config{Logger: cfg.Logger.With("component", "service"), Limits: cfg.Limits, Location: cfg.Location, Now: cfg.Now,
+		Webhooks: service.Webhooks{Store: st, Delivery: webhookDelivery{s}}})
 	if err != nil {
 		st.Close()
 		return nil, err
@@ -340,7 +380,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	a := api.New(api.Config{
 		Service: s.Service, Replays: st, Hub: h, Auth: authn, Tokens: s.Tokens, Origins: origins,
-		AuthOff: cfg.AuthOff, MaxBodyBytes: cfg.MaxBodyBytes, Logger: apiLog, Observer: m, Storage: storage, Lag: s, Cluster: s,
+		AuthOff: cfg.AuthOff, MaxBodyBytes: cfg.MaxBodyBytes, Logger: apiLog, Observer: m, SlowCloses: m, Storage: storage, Lag: s, Cluster: s,
 	})
 	s.native = native.New(native.Config{
 		Hub: h, Proto: ProtoNative, Auth: authn, Origins: origins,
@@ -510,6 +550,12 @@ func (s *Server) Run(ctx context.Context) error {
 	go s.Hub.Run(hubCtx)
 	// Registered before it serves, so that the others count it at once.
 	s.heartbeat(ctx)
+	whCtx, stopWebhooks := context.WithCancel(context.Background())
+	whDone := make(chan struct{})
+	go func() {
+		defer close(whDone)
+		s.webhooks.Run(whCtx)
+	}()
 	bgCtx, stopBG := context.WithCancel(context.Background())
 	bgDone := make(chan struct{})
 	go func() {
@@ -554,7 +600,9 @@ func (s *Server) Run(ctx context.Context) error {
 	defer cancel()
 	_ = s.http.Shutdown(shutCtx) // in-flight requests finish; their events are published
 	s.sio.Close()                // again, and waited for (it writes the recovery records): Shutdown runs its hooks in the background
-	stopHub()                    // every socket gets 1001 going away
+	stopWebhooks()               // each worker records its cursor; the leases are released for another node
+	<-whDone
+	stopHub() // every socket gets 1001 going away
 	<-s.Hub.Done()
 	waitOrTimeout(s.native.Wait, 3*time.Second) // every /ws close frame written, every reader returned
 	waitOrTimeout(s.sio.Wait, 3*time.Second)    // the same for Socket.IO's WebSockets
@@ -763,7 +811,45 @@ func (s *Server) command(cmd store.Command) {
 			return ok && p.TokenID == cmd.TokenID
 		}, hub.Revoked)
 		s.log.Info("token revoked by another node", "token_id", cmd.TokenID, "from", cmd.From, "connections_closed", n)
+	case store.CmdWebhooks:
+		s.webhooks.Kick()
 	default:
 		s.log.Warn("unknown command from another node ignored", "kind", cmd.Kind, "from", cmd.From)
 	}
+}
+
+// webhookDelivery is the service's way to webhook delivery on this node.
+type webhookDelivery struct{ s *Server }
+
+func (w webhookDelivery) CheckURL(ctx context.Context, raw string) error {
+	return w.s.webhooks.CheckURL(ctx, raw)
+}
+
+func (w webhookDelivery) NewSecret() string { return w.s.webhooks.NewSecret() }
+
+func (w webhookDelivery) Ping(ctx context.Context, hook store.Webhook) store.WebhookDelivery {
+	return w.s.webhooks.Ping(ctx, hook)
+}
+
+// Changed makes this node claim at once, and tells the others: whichever
+// node holds a changed endpoint restarts its worker now, not at its next
+// lease renewal.
+func (w webhookDelivery) Changed() {
+	w.s.webhooks.Kick()
+	if !w.s.clustered {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := w.s.Store.Broadcast(ctx, store.Command{Kind: store.CmdWebhooks, From: w.s.cfg.NodeID}); err != nil {
+		w.s.log.Warn("webhook change not sent to the other nodes; they take it up at their next claim", "err", err)
+	}
+}
+
+// shortAlert keeps an alert within domain.MaxAlertLen.
+func shortAlert(msg string) string {
+	if len(msg) <= domain.MaxAlertLen {
+		return msg
+	}
+	return strings.ToValidUTF8(msg[:domain.MaxAlertLen-3], "") + "..."
 }

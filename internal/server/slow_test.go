@@ -22,6 +22,7 @@ import (
 	"github.com/posd/posd/internal/domain"
 	"github.com/posd/posd/internal/server"
 	"github.com/posd/posd/internal/service"
+	"github.com/posd/posd/internal/testutil"
 )
 
 // durFastID pulls the event id out of an event frame without a JSON decode
@@ -106,7 +107,7 @@ func TestSlowConsumerIsolated(t *testing.T) {
 			}
 		}()
 	}
-	durEventually(t, "every client in the room", 60*time.Second, func() bool { return s.Hub.RoomSizes()[room] == clients })
+	testutil.Eventually(t, 60*time.Second, "every client in the room", func() bool { return s.Hub.RoomSizes()[room] == clients })
 
 	// The slow client reads only once the hub has dropped it: then a
 	// contiguous prefix of the events, and the documented close.
@@ -117,9 +118,8 @@ func TestSlowConsumerIsolated(t *testing.T) {
 	slowDone := make(chan struct{})
 	go func() {
 		defer close(slowDone)
-		for s.Hub.RoomSizes()[room] == clients {
-			time.Sleep(5 * time.Millisecond)
-		}
+		// Not dropped in time fails the test's own wait for the drop.
+		testutil.Await(2*time.Minute, 5*time.Millisecond, func() bool { return s.Hub.RoomSizes()[room] != clients })
 		_ = slow.SetReadDeadline(time.Now().Add(2 * time.Minute))
 		for {
 			_, data, err := slow.ReadMessage()
@@ -188,7 +188,7 @@ func TestSlowConsumerIsolated(t *testing.T) {
 		if step := max(queue/4, 1); i%step == step-1 {
 			sent := int64(i + 1)
 			waitStart := time.Now()
-			durEventually(t, "the fast clients to keep up", 60*time.Second, func() bool {
+			testutil.Eventually(t, 60*time.Second, "the fast clients to keep up", func() bool {
 				for _, f := range fasts {
 					if f.got.Load() < sent-int64(queue/2) {
 						select {
@@ -209,14 +209,17 @@ func TestSlowConsumerIsolated(t *testing.T) {
 	s.MustDo(t, http.StatusOK, "", "GET", "/api/rooms", nil, nil)
 
 	for i, f := range fasts {
-		durEventually(t, fmt.Sprintf("client %d to get all %d events (has %d)", i, events, f.got.Load()), 120*time.Second, func() bool {
-			return f.got.Load() >= int64(events)
+		testutil.EventuallyNil(t, 120*time.Second, func() error {
+			if got := f.got.Load(); got < int64(events) {
+				return fmt.Errorf("client %d has %d of the %d events", i, got, events)
+			}
+			return nil
 		})
 		if bad := f.bad.Load(); bad != nil {
 			t.Fatalf("client %d: %s", i, bad)
 		}
 	}
-	durEventually(t, "the slow consumer to be dropped", 60*time.Second, func() bool { return s.Hub.RoomSizes()[room] == clients-1 })
+	testutil.Eventually(t, 60*time.Second, "the slow consumer to be dropped", func() bool { return s.Hub.RoomSizes()[room] == clients-1 })
 	close(stopSampling)
 	<-sampled
 	runtime.GC()
@@ -229,6 +232,14 @@ func TestSlowConsumerIsolated(t *testing.T) {
 	}
 	if code != 4008 || text != "slow consumer" {
 		t.Fatalf("slow client closed with %d %q, want 4008 \"slow consumer\"", code, text)
+	}
+	// The operator's console reads the count from the API.
+	var conns struct {
+		SlowConsumerCloses int64 `json:"slow_consumer_closes"`
+	}
+	s.MustDo(t, http.StatusOK, "", "GET", "/api/connections", nil, &conns)
+	if conns.SlowConsumerCloses != 1 {
+		t.Fatalf("/api/connections says %d slow-consumer closes, want 1", conns.SlowConsumerCloses)
 	}
 	for i, f := range fasts {
 		select {
@@ -292,9 +303,9 @@ func TestDeadPeerDropped(t *testing.T) {
 			ready.Store(true) // registered in the hub
 		}
 	})
-	durEventually(t, "the mute client's ready frame", 30*time.Second, ready.Load)
+	testutil.Eventually(t, 30*time.Second, "the mute client's ready frame", ready.Load)
 	start := time.Now()
-	durEventually(t, "dead peers dropped", 30*time.Second, func() bool { return s.Hub.Active() == 0 })
+	testutil.Eventually(t, 30*time.Second, "dead peers dropped", func() bool { return s.Hub.Active() == 0 })
 	t.Logf("dead peers dropped %v after registration (ping interval %v)", time.Since(start).Round(time.Millisecond), interval)
 
 	var rooms struct {

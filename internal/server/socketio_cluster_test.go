@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/posd/posd/internal/testutil"
 )
 
 // eioPoller is a Socket.IO client on Engine.IO long-polling only, as a
@@ -69,10 +71,12 @@ func (c *eioPoller) open() ([]string, error) {
 	if status, body, err := c.do("POST", c.url(), connect); err != nil || status != 200 {
 		return nil, fmt.Errorf("CONNECT: %d %q %v", status, body, err)
 	}
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
-		pkts, err := c.poll()
-		if err != nil {
-			return nil, err
+	// Each poll is a long poll: it waits at the server, not here.
+	var rest []string
+	if testutil.Await(10*time.Second, 0, func() bool {
+		var pkts []string
+		if pkts, err = c.poll(); err != nil {
+			return true
 		}
 		for i, p := range pkts {
 			if !strings.HasPrefix(p, "40{") {
@@ -86,8 +90,12 @@ func (c *eioPoller) open() ([]string, error) {
 			}
 			c.pid = reply.PID
 			c.mu.Unlock()
-			return pkts[i+1:], nil
+			rest = pkts[i+1:]
+			return true
 		}
+		return false
+	}) {
+		return rest, err
 	}
 	return nil, fmt.Errorf("no CONNECT reply")
 }
@@ -191,7 +199,7 @@ func TestSocketIOPollingAcrossNodesSurvivesSIGKILL(t *testing.T) {
 	time.Sleep(200 * time.Millisecond) // the join is in
 	received := func(n int) {
 		t.Helper()
-		durEventually(t, fmt.Sprintf("%d order:created events", n), 20*time.Second, func() bool {
+		testutil.Eventually(t, 20*time.Second, fmt.Sprintf("%d order:created events", n), func() bool {
 			c.mu.Lock()
 			defer c.mu.Unlock()
 			return len(c.offsets) >= n

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/posd/posd/internal/testutil"
 )
 
 // A node killed with SIGKILL writes nothing at its end: Socket.IO recovery
@@ -14,7 +16,7 @@ import (
 // client recover on the restarted node, with what it missed meanwhile.
 func TestSocketIORecoversAfterSIGKILL(t *testing.T) {
 	dir := t.TempDir()
-	n := &clusterNode{t: t, port: freePort(t), dsn: dir + "/posd.db", dir: dir}
+	n := &clusterNode{t: t, port: testutil.FreePort(t), dsn: dir + "/posd.db", dir: dir}
 	n.start()
 	base := n.proc.Base
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

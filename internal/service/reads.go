@@ -23,6 +23,7 @@ type Reader interface {
 type Store interface {
 	Writer
 	Reader
+	ReportReader
 }
 
 // MaxPage is the most rows one read returns, whatever the caller asks: a

@@ -15,12 +15,13 @@ import (
 // tenant 2) and records what the service asked of it, so a test can tell a
 // refusal made before any lookup from one made after.
 type readStore struct {
-	without22   bool // a database in which order 22 was never written
-	asked       []string
-	orderFilter store.OrderFilter
-	payFilter   store.PaymentFilter
-	rooms       []string
-	limit       int
+	ReportReader      // reports are tested on real stores (reports_test.go)
+	without22    bool // a database in which order 22 was never written
+	asked        []string
+	orderFilter  store.OrderFilter
+	payFilter    store.PaymentFilter
+	rooms        []string
+	limit        int
 }
 
 func (s *readStore) Write(context.Context, func(store.Tx) error) error {

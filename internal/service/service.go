@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/posd/posd/internal/auth"
 	"github.com/posd/posd/internal/domain"
@@ -29,8 +30,12 @@ type Writer interface {
 type Service struct {
 	w      Writer
 	r      Reader
+	rep    ReportReader
 	log    *slog.Logger
 	limits domain.Limits
+	hooks  Webhooks
+	loc    *time.Location
+	now    func() time.Time
 }
 
 // Config tunes a Service; the zero value is the defaults.
@@ -39,6 +44,13 @@ type Config struct {
 	// Limits caps prices, quantities, order totals and payments; zero
 	// fields take domain's defaults.
 	Limits domain.Limits
+	// Webhooks are managed through the service when set.
+	Webhooks Webhooks
+	// Location is the zone of the food court's local days, which every
+	// report counts in (nil: UTC).
+	Location *time.Location
+	// Now is the clock reports read "today" and "late" by (nil: time.Now).
+	Now func() time.Time
 }
 
 func (c *Config) defaults() {
@@ -46,6 +58,12 @@ func (c *Config) defaults() {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	c.Limits = c.Limits.WithDefaults()
+	if c.Location == nil {
+		c.Location = time.UTC
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
 }
 
 // New builds a Service with the default limits.
@@ -60,7 +78,7 @@ func NewWithConfig(st Store, cfg Config) (*Service, error) {
 	if err := cfg.Limits.Validate(); err != nil {
 		return nil, err
 	}
-	return &Service{w: st, r: st, log: cfg.Logger, limits: cfg.Limits}, nil
+	return &Service{w: st, r: st, rep: st, log: cfg.Logger, limits: cfg.Limits, hooks: cfg.Webhooks, loc: cfg.Location, now: cfg.Now}, nil
 }
 
 type idemKey struct{}
@@ -272,6 +290,9 @@ func (s *Service) SetStatus(ctx context.Context, p auth.Principal, id int64, to 
 		if err := tx.UpdateOrder(o); err != nil {
 			return nil, err
 		}
+		if err := tx.RecordStatus(o.ID, o.TenantID, to, tx.Now()); err != nil {
+			return nil, err
+		}
 		_, err = tx.AppendEvent(domain.NewEvent(domain.EventOrderStatusChanged, "order_status_changed", tx.Now(), domain.OrderStatusChangedData{
 			OrderID: o.ID, OrderNumber: o.OrderNumber, PreviousStatus: from, NewStatus: to,
 			Transition: domain.Transition(from, to), CustomerName: o.CustomerName,
@@ -312,6 +333,9 @@ func (s *Service) Cancel(ctx context.Context, p auth.Principal, id int64, reason
 		o.Status = domain.StatusCancelled
 		o.CancelReason = reason
 		if err := tx.UpdateOrder(o); err != nil {
+			return nil, err
+		}
+		if err := tx.RecordStatus(o.ID, o.TenantID, domain.StatusCancelled, tx.Now()); err != nil {
 			return nil, err
 		}
 		_, err = tx.AppendEvent(domain.NewEvent(domain.EventOrderCancelled, "order_cancelled", tx.Now(), domain.OrderCancelledData{

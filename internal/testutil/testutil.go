@@ -3,6 +3,10 @@
 package testutil
 
 import (
+	"bytes"
+	"net"
+	"strconv"
+	"sync"
 	"testing"
 	"time"
 )
@@ -18,7 +22,7 @@ const Poll = time.Millisecond
 // EventuallyNil when the failure should say what was seen instead.
 func Eventually(tb testing.TB, timeout time.Duration, what string, cond func() bool) {
 	tb.Helper()
-	if !wait(timeout, cond) {
+	if !Await(timeout, Poll, cond) {
 		tb.Fatalf("timed out after %v waiting for %s", timeout, what)
 	}
 }
@@ -29,18 +33,96 @@ func Eventually(tb testing.TB, timeout time.Duration, what string, cond func() b
 func EventuallyNil(tb testing.TB, timeout time.Duration, check func() error) {
 	tb.Helper()
 	var last error
-	if !wait(timeout, func() bool { last = check(); return last == nil }) {
+	if !Await(timeout, Poll, func() bool { last = check(); return last == nil }) {
 		tb.Fatalf("timed out after %v: %v", timeout, last)
 	}
 }
 
-func wait(timeout time.Duration, cond func() bool) bool {
+// Await waits until cond holds, checking it every interval, and reports
+// whether it did within timeout. It is the wait under Eventually, for the
+// waits Eventually does not fit: a failure that must show state only the
+// caller has (a child's stderr, the first difference of two logs), a
+// timeout that is not a failure (stop waiting, then report what came), or
+// a condition too costly to check every Poll (a request to another
+// process, a browser's evaluation), which deserves a longer interval.
+// cond runs on the caller's goroutine, so it may itself end the test.
+func Await(timeout, interval time.Duration, cond func() bool) bool {
 	deadline := time.Now().Add(timeout)
 	for !cond() {
 		if time.Now().After(deadline) {
 			return false
 		}
-		time.Sleep(Poll)
+		time.Sleep(interval)
 	}
 	return true
+}
+
+// FreePort is a loopback TCP port nothing listened on a moment ago, for a
+// child process told to listen there. Another process may take it in
+// between.
+func FreePort(tb testing.TB) int {
+	tb.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// FreeAddr is FreePort as a host:port on 127.0.0.1.
+func FreeAddr(tb testing.TB) string {
+	tb.Helper()
+	return "127.0.0.1:" + strconv.Itoa(FreePort(tb))
+}
+
+// Clock is a time source the test moves by hand, safe to read from the
+// goroutines of the code under test.
+type Clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+// NewClock is a Clock standing at t.
+func NewClock(t time.Time) *Clock { return &Clock{now: t} }
+
+// Now is the clock's time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+// Add moves the clock by d.
+func (c *Clock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+// Set moves the clock to t.
+func (c *Clock) Set(t time.Time) {
+	c.mu.Lock()
+	c.now = t
+	c.mu.Unlock()
+}
+
+// Buffer is a bytes.Buffer that goroutines may write while the test reads
+// it: a logger's sink, a child process's output.
+type Buffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *Buffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+// String is everything written so far.
+func (b *Buffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }

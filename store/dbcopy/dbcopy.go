@@ -65,7 +65,7 @@ type Report struct {
 // referring to them. Tables it does not name are copied after these, by
 // name: a table added later that refers to one of these still finds its
 // rows there.
-var tableOrder = []string{"tenants", "counters", "orders", "order_items", "payments", "qr_codes", "events", "event_rooms"}
+var tableOrder = []string{"tenants", "counters", "orders", "order_items", "payments", "qr_codes", "events", "event_rooms", "webhooks"}
 
 // guarded are the tables whose rows mean the target is in use. Other
 // tables may hold rows a fresh migration inserts (log_meta's markers);

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/posd/posd/internal/domain"
+	"github.com/posd/posd/internal/testutil"
 	"github.com/posd/posd/store"
 	"github.com/posd/posd/store/postgres"
 	"github.com/posd/posd/store/postgres/pgtest"
@@ -36,7 +37,7 @@ func TestBroadcastReachesEveryNode(t *testing.T) {
 	if err := a.Broadcast(context.Background(), store.Command{Kind: store.CmdCloseToken, From: "aaaaaaaa", TokenID: 42}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "both commands on every node", 5*time.Second, func() bool {
+	testutil.Eventually(t, 5*time.Second, "both commands on every node", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(got["a"]) == 2 && len(got["b"]) == 2 && len(got["c"]) == 2
@@ -124,5 +125,38 @@ func TestPruneRunsOnOneNode(t *testing.T) {
 	k, err := s.PruneIdempotency(ctx, cutoff)
 	if err != nil || k != 5 {
 		t.Fatalf("after release pruned %d keys, %v; want 5", k, err)
+	}
+}
+
+// Two posd installations in two schemas of one database do not hear each
+// other: NOTIFY is per database, so a room disconnect broadcast in one
+// schema must not reach the other's nodes (it would close their sockets).
+func TestSchemasDoNotHearEachOther(t *testing.T) {
+	var mu sync.Mutex
+	var got []store.Command
+	other := open(t, pgtest.DSN(t), store.Options{})
+	mine := open(t, pgtest.DSN(t), store.Options{Command: func(c store.Command) {
+		mu.Lock()
+		got = append(got, c)
+		mu.Unlock()
+	}})
+	ctx := context.Background()
+	if err := other.Broadcast(ctx, store.Command{Kind: store.CmdCloseRoom, From: "other", Room: "tenant-1"}); err != nil {
+		t.Fatal(err)
+	}
+	// Notifications reach a listener in commit order: once this one is
+	// in, the other schema's, sent before it, would have been too.
+	if err := mine.Broadcast(ctx, store.Command{Kind: store.CmdCloseRoom, From: "mine", Room: "tenant-2"}); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 5*time.Second, "its own command", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(got) > 0
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 1 || got[0].From != "mine" {
+		t.Fatalf("commands heard in this schema: %+v; want only its own", got)
 	}
 }

@@ -207,8 +207,16 @@ func (s *Store) prune(ctx context.Context, cutoff time.Time, keepPerRoom int) (i
 	if err := rows.Err(); err != nil {
 		return 0, readErr("prune", err)
 	}
+	// An active webhook endpoint's backlog stays until it is delivered
+	// (or the endpoint is paused, disabled or removed).
+	var hold *int64
+	if v, ok, err := s.webhookFloor(ctx); err != nil {
+		return 0, err
+	} else if ok {
+		hold = &v
+	}
 	return store.PruneBatches(ctx, func(after int64) (int, int64, bool, error) {
-		return s.pruneBatch(ctx, cutoff, floor, after, pruneBatchSize)
+		return s.pruneBatch(ctx, cutoff, floor, hold, after, pruneBatchSize)
 	})
 }
 
@@ -239,8 +247,11 @@ const pruneCandidates = `SELECT id, rooms, created_at FROM events WHERE id > $1 
 // pruneBatch deletes up to batch events older than cutoff with ids above
 // after, reading at most 4×batch candidates. It returns where the next batch
 // starts, and whether there may be more.
-func (s *Store) pruneBatch(ctx context.Context, cutoff time.Time, floor map[string]int64, after int64, batch int) (n int, next int64, more bool, err error) {
+func (s *Store) pruneBatch(ctx context.Context, cutoff time.Time, floor map[string]int64, hold *int64, after int64, batch int) (n int, next int64, more bool, err error) {
 	plan := store.NewPrunePlan(floor, cutoff, batch, after)
+	if hold != nil {
+		plan.KeepAbove(*hold)
+	}
 	rows, err := s.pool.Query(ctx, pruneCandidates, after, plan.Limit())
 	if err != nil {
 		return 0, after, false, readErr("prune", err)

@@ -2,6 +2,8 @@ package postgres
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -61,7 +63,7 @@ func (s *Store) listen(ctx context.Context, ready chan<- struct{}) {
 			if n, err = conn.WaitForNotification(ctx); err != nil {
 				break
 			}
-			if n.Channel == CommandChannel {
+			if n.Channel == s.channels.cmd {
 				s.command(n.Payload)
 				continue
 			}
@@ -87,7 +89,7 @@ func (s *Store) listenConn(ctx context.Context) (*pgx.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := conn.Exec(dctx, "LISTEN "+NotifyChannel+"; LISTEN "+CommandChannel); err != nil {
+	if _, err := conn.Exec(dctx, "LISTEN "+pgx.Identifier{s.channels.log}.Sanitize()+"; LISTEN "+pgx.Identifier{s.channels.cmd}.Sanitize()); err != nil {
 		_ = conn.Close(context.Background())
 		return nil, err
 	}
@@ -104,3 +106,26 @@ func (s *Store) changed() {
 // while it is disconnected: tests terminate it to check that nothing is
 // lost.
 func (s *Store) ListenerPID() uint32 { return s.listenPID.Load() }
+
+// channels are the notification channels of one posd database. LISTEN and
+// NOTIFY are per database, not per schema, so two posd installations in
+// two schemas of one database would hear each other's commits and, worse,
+// carry out each other's commands (one's room disconnect closing the
+// other's sockets). Every schema but public therefore gets channels of its
+// own; public keeps the bare names, which nodes of earlier versions use.
+type channels struct{ log, cmd string }
+
+// maxChannel is PostgreSQL's longest identifier (NAMEDATALEN − 1).
+const maxChannel = 63
+
+func channelsOf(schema string) channels {
+	if schema == "" || schema == "public" {
+		return channels{NotifyChannel, CommandChannel}
+	}
+	suffix := schema
+	if len(CommandChannel)+1+len(suffix) > maxChannel {
+		sum := sha256.Sum256([]byte(schema))
+		suffix = hex.EncodeToString(sum[:12])
+	}
+	return channels{NotifyChannel + "." + suffix, CommandChannel + "." + suffix}
+}

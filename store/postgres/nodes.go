@@ -116,7 +116,7 @@ func (s *Store) Broadcast(ctx context.Context, cmd store.Command) error {
 	if len(raw) > maxCommandBytes {
 		return fmt.Errorf("broadcast: command of %d bytes is too large", len(raw))
 	}
-	if _, err := s.pool.Exec(ctx, `SELECT pg_notify($1, $2)`, CommandChannel, string(raw)); err != nil {
+	if _, err := s.pool.Exec(ctx, `SELECT pg_notify($1, $2)`, s.channels.cmd, string(raw)); err != nil {
 		return readErr("broadcast", err)
 	}
 	return nil

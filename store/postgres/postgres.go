@@ -86,6 +86,9 @@ type Store struct {
 	// pub hands committed events to Options.Committed in id order.
 	pub publisher
 
+	// channels are this schema's NotifyChannel and CommandChannel.
+	channels channels
+
 	listenCfg    *pgx.ConnConfig
 	listenPID    atomic.Uint32
 	listenCancel context.CancelFunc
@@ -131,6 +134,12 @@ func Open(ctx context.Context, dsn string, opts store.Options) (*Store, error) {
 		pool.Close()
 		return nil, err
 	}
+	var schema string
+	if err := pool.QueryRow(ctx, `SELECT current_schema()`).Scan(&schema); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("open postgres: read the schema: %w", err)
+	}
+	s.channels = channelsOf(schema)
 	lctx, cancel := context.WithCancel(context.Background())
 	s.listenCancel, s.listenDone = cancel, make(chan struct{})
 	ready := make(chan struct{})
@@ -311,7 +320,7 @@ func (s *Store) writeOnce(ctx context.Context, fn func(store.Tx) error) (err err
 	// database-wide lock at commit that would serialise every commit behind
 	// the notification queue. A lost notification costs a follower one poll.
 	last := t.events[len(t.events)-1].ID
-	if _, err := conn.Exec(ctx, `SELECT pg_notify($1, $2)`, NotifyChannel, strconv.FormatInt(last, 10)); err != nil {
+	if _, err := conn.Exec(ctx, `SELECT pg_notify($1, $2)`, s.channels.log, strconv.FormatInt(last, 10)); err != nil {
 		s.log.Warn("postgres: log notification not sent; followers will see the commit on their next poll", "event_id", last, "err", err)
 	}
 	return nil

@@ -1,7 +1,6 @@
 package postgres_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -17,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/posd/posd/internal/domain"
+	"github.com/posd/posd/internal/testutil"
 	"github.com/posd/posd/store"
 	"github.com/posd/posd/store/postgres"
 	"github.com/posd/posd/store/postgres/pgtest"
@@ -55,8 +55,8 @@ func TestMigrationsConcurrentStart(t *testing.T) {
 			t.Fatalf("node %d: %v", i, errs[i])
 		}
 		defer s.Close()
-		if v, err := s.SchemaVersion(ctx); err != nil || v != 8 {
-			t.Fatalf("node %d at version %d, %v; want 8", i, v, err)
+		if v, err := s.SchemaVersion(ctx); err != nil || v != backend().SchemaVersion {
+			t.Fatalf("node %d at version %d, %v; want %d", i, v, err, backend().SchemaVersion)
 		}
 	}
 	var n int
@@ -162,8 +162,10 @@ func TestLogNeverSkipsAnEvent(t *testing.T) {
 	var last int64
 	var gaps []string
 	seen := map[string]bool{}
-	deadline := time.Now().Add(60 * time.Second)
-	for finished := false; ; {
+	// The tail reads while the writers write, until they are done and
+	// it has read everything.
+	testutil.Eventually(t, 60*time.Second, "the writers to finish and the tail to read their events", func() bool {
+		finished := false
 		select {
 		case <-done:
 			finished = true
@@ -183,13 +185,8 @@ func TestLogNeverSkipsAnEvent(t *testing.T) {
 			seen[string(ev.Data)] = true
 			last = ev.ID
 		}
-		if finished && len(evs) == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("writers did not finish in time")
-		}
-	}
+		return finished && len(evs) == 0
+	})
 	select {
 	case err := <-errc:
 		t.Fatal(err)
@@ -215,42 +212,13 @@ func TestLogNeverSkipsAnEvent(t *testing.T) {
 
 var errAbort = errors.New("rolled back on purpose")
 
-// syncBuffer is a log sink safe for the listener's goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
-func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // A node hears the other's commits (NOTIFY), and a terminated LISTEN
 // connection is re-established, with one Changed call on reconnecting
 // and one WARN for the outage.
 func TestChangedFollowsOtherNodes(t *testing.T) {
 	dsn := pgtest.DSN(t)
 	var changed atomic.Int64
-	var logs syncBuffer
+	var logs testutil.Buffer
 	a := open(t, dsn, store.Options{Changed: func() { changed.Add(1) }, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	b := open(t, dsn, store.Options{})
 	ctx := context.Background()
@@ -264,10 +232,10 @@ func TestChangedFollowsOtherNodes(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, "the first Changed (on connecting)", 5*time.Second, func() bool { return changed.Load() >= 1 })
+	testutil.Eventually(t, 5*time.Second, "the first Changed (on connecting)", func() bool { return changed.Load() >= 1 })
 	before := changed.Load()
 	appendOne()
-	waitFor(t, "Changed after another node's commit", 5*time.Second, func() bool { return changed.Load() > before })
+	testutil.Eventually(t, 5*time.Second, "Changed after another node's commit", func() bool { return changed.Load() > before })
 
 	pid := a.ListenerPID()
 	if pid == 0 {
@@ -278,12 +246,12 @@ func TestChangedFollowsOtherNodes(t *testing.T) {
 		t.Fatalf("terminate the listener: %v, %v", ok, err)
 	}
 	before = changed.Load()
-	waitFor(t, "the listener to reconnect", 5*time.Second, func() bool { p := a.ListenerPID(); return p != 0 && p != pid })
+	testutil.Eventually(t, 5*time.Second, "the listener to reconnect", func() bool { p := a.ListenerPID(); return p != 0 && p != pid })
 	// One call for whatever was committed while disconnected.
-	waitFor(t, "Changed on reconnecting", 5*time.Second, func() bool { return changed.Load() > before })
+	testutil.Eventually(t, 5*time.Second, "Changed on reconnecting", func() bool { return changed.Load() > before })
 	before = changed.Load()
 	appendOne()
-	waitFor(t, "Changed after the reconnect", 5*time.Second, func() bool { return changed.Load() > before })
+	testutil.Eventually(t, 5*time.Second, "Changed after the reconnect", func() bool { return changed.Load() > before })
 	if n := strings.Count(logs.String(), "level=WARN"); n != 1 {
 		t.Fatalf("%d WARN lines for one outage, want 1:\n%s", n, logs.String())
 	}
@@ -296,7 +264,7 @@ func TestDatabaseDownIsUnavailable(t *testing.T) {
 	dsn := pgtest.DSN(t)
 	pdsn, p := pgtest.Through(t, dsn)
 	var changed atomic.Int64
-	var logs syncBuffer
+	var logs testutil.Buffer
 	s := open(t, pdsn, store.Options{Changed: func() { changed.Add(1) }, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	ctx := context.Background()
 	write := func() error {
@@ -308,7 +276,7 @@ func TestDatabaseDownIsUnavailable(t *testing.T) {
 	if err := write(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the listener", 5*time.Second, func() bool { return s.ListenerPID() != 0 })
+	testutil.Eventually(t, 5*time.Second, "the listener", func() bool { return s.ListenerPID() != 0 })
 	p.Cut()
 	err := write()
 	if domain.ErrorCode(err) != domain.CodeUnavailable {
@@ -323,8 +291,8 @@ func TestDatabaseDownIsUnavailable(t *testing.T) {
 	time.Sleep(300 * time.Millisecond) // a few listener retries
 	before := changed.Load()
 	p.Restore()
-	waitFor(t, "writes to succeed again", 10*time.Second, func() bool { return write() == nil })
-	waitFor(t, "the listener to reconnect", 10*time.Second, func() bool { return s.ListenerPID() != 0 && changed.Load() > before })
+	testutil.Eventually(t, 10*time.Second, "writes to succeed again", func() bool { return write() == nil })
+	testutil.Eventually(t, 10*time.Second, "the listener to reconnect", func() bool { return s.ListenerPID() != 0 && changed.Load() > before })
 	if n := strings.Count(logs.String(), "level=WARN"); n != 1 {
 		t.Fatalf("%d WARN lines for one outage, want 1:\n%s", n, logs.String())
 	}

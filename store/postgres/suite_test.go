@@ -1,8 +1,12 @@
 package postgres_test
 
 import (
+	"context"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
+
+	"github.com/posd/posd/internal/report"
 	"github.com/posd/posd/store"
 	"github.com/posd/posd/store/postgres"
 	"github.com/posd/posd/store/postgres/pgtest"
@@ -17,7 +21,22 @@ func backend() storetest.Backend {
 			return func(t *testing.T, opts store.Options) store.Store { return open(t, dsn, opts) }
 		},
 		SetPruneBatchSize: postgres.SetPruneBatchSize,
-		SchemaVersion:     8,
+		SchemaVersion:     11,
+		HistoryTimes: func(t *testing.T, s store.Store) []report.OrderTimes {
+			rows, err := s.(*postgres.Store).Pool().Query(context.Background(), storetest.HistoryPivot)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (report.OrderTimes, error) {
+				var o report.OrderTimes
+				err := r.Scan(&o.TenantID, &o.Created, &o.Preparing, &o.Ready, &o.Completed, &o.Cancelled)
+				return o, err
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return out
+		},
 	}
 }
 

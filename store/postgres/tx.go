@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/posd/posd/internal/domain"
+	"github.com/posd/posd/internal/report"
 	"github.com/posd/posd/store"
 )
 
@@ -79,8 +80,9 @@ func (t *tx) NextOrderNumber(tenantID int64) (seq int64, number string, err erro
 	return seq, domain.OrderNumber(code, seq), nil
 }
 
-// InsertOrder writes o with its items and QR code, filling in the ids.
-// The items and the QR code go in one round trip (a batch).
+// InsertOrder writes o with its items, QR code and the first line of its
+// status history, filling in the ids. All but the order's row go in one
+// round trip (a batch).
 func (t *tx) InsertOrder(o *domain.Order, seq int64) error {
 	err := t.tx.QueryRow(t.ctx, `INSERT INTO orders (tenant_id, seq, order_number, customer_name, status, total_amount, created_at, updated_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
@@ -88,10 +90,8 @@ func (t *tx) InsertOrder(o *domain.Order, seq int64) error {
 	if err != nil {
 		return fmt.Errorf("insert order: %w", err)
 	}
-	if len(o.Items) == 0 && o.QR == nil {
-		return nil
-	}
 	var b pgx.Batch
+	b.Queue(recordStatus, o.ID, o.TenantID, string(o.Status), ms(o.CreatedAt))
 	for i := range o.Items {
 		it := &o.Items[i]
 		b.Queue(`INSERT INTO order_items (order_id, name, quantity, unit_price, notes, subtotal) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
@@ -105,6 +105,10 @@ func (t *tx) InsertOrder(o *domain.Order, seq int64) error {
 		b.Queue(`INSERT INTO qr_codes (order_id, token, status, code) VALUES ($1, $2, $3, $4) RETURNING id`, o.ID, o.QR.Token, o.QR.Status, code)
 	}
 	br := t.tx.SendBatch(t.ctx, &b)
+	if _, err := br.Exec(); err != nil {
+		br.Close()
+		return fmt.Errorf("record status of order %d: %w", o.ID, err)
+	}
 	for i := range o.Items {
 		if err := br.QueryRow().Scan(&o.Items[i].ID); err != nil {
 			br.Close()
@@ -197,8 +201,8 @@ func (t *tx) InsertPayment(p *domain.Payment) error {
 	if p.OriginalPaymentID != 0 {
 		orig = &p.OriginalPaymentID
 	}
-	err := t.tx.QueryRow(t.ctx, `INSERT INTO payments (kind, order_id, counter_id, method, amount, amount_paid, change_amount, status, reference, original_payment_id, reason, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id`,
+	err := t.tx.QueryRow(t.ctx, `INSERT INTO payments (kind, order_id, counter_id, method, amount, amount_paid, change_amount, status, reference, original_payment_id, reason, created_at, tenant_id)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, (SELECT tenant_id FROM orders WHERE id = $2)) RETURNING id`,
 		p.Kind, p.OrderID, counter, string(p.Method), p.Amount, p.AmountPaid, p.Change, p.Status, p.Reference, orig, p.Reason, ms(p.CreatedAt)).Scan(&p.ID)
 	if isUnique(err) && p.Kind == domain.KindPayment {
 		return domain.Errorf(domain.CodeConflict, "order %d is already paid", p.OrderID)
@@ -258,7 +262,9 @@ func (t *tx) RecordScan(q *domain.QRCode) error {
 
 // appendEvent takes the next id from log_head, which stays locked until
 // this transaction ends, and writes the event and its rooms with it: one
-// statement, one round trip. The lock is what makes ids contiguous and
+// statement, one round trip, which also adds one to the event's
+// quarter-hour count (read from h, so taken after the log lock: every
+// writer takes the two locks in the same order). The lock is what makes ids contiguous and
 // visible in id order; it is held from here to COMMIT, so the service
 // appends its events last.
 const appendEvent = `WITH h AS (
@@ -269,6 +275,10 @@ const appendEvent = `WITH h AS (
 	), r AS (
 		INSERT INTO event_rooms (room, event_id)
 		SELECT DISTINCT u.room, e.id FROM e CROSS JOIN unnest($9::text[]) AS u(room)
+	), c AS (
+		INSERT INTO event_counts (bucket, tenant_id, name, n)
+		SELECT $10, $11, $1, 1 FROM h
+		ON CONFLICT (bucket, tenant_id, name) DO UPDATE SET n = event_counts.n + 1
 	)
 	SELECT id FROM e`
 
@@ -289,7 +299,7 @@ func (t *tx) AppendEvent(ev domain.Event) (domain.Event, error) {
 		rooms = []string{}
 	}
 	err := t.tx.QueryRow(t.ctx, appendEvent, ev.Name, ev.Type, ms(ev.Timestamp), data, ev.Severity, ev.Message,
-		strings.Join(ev.Rooms, ","), ms(t.now), rooms).Scan(&ev.ID)
+		strings.Join(ev.Rooms, ","), ms(t.now), rooms, report.BucketOf(ev.Timestamp), domain.TenantOf(ev.Rooms)).Scan(&ev.ID)
 	if err != nil {
 		return ev, fmt.Errorf("append event: %w", err)
 	}

@@ -4,6 +4,7 @@ package sqlite_test
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"syscall"
 	"testing"
@@ -101,5 +102,45 @@ func BenchmarkPruneNothingDue(b *testing.B) {
 		if err != nil || n != 0 {
 			b.Fatalf("pruned %d, %v", n, err)
 		}
+	}
+}
+
+// BenchmarkHorizonFor: what a webhook worker adds to each read of the log
+// to learn whether retention deleted events past its cursor, for an
+// admin's endpoint (every room) and a stall's (its room and every
+// connection's), on a log that retention has pruned in 12 rooms.
+func BenchmarkHorizonFor(b *testing.B) {
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	clock := now.Add(-48 * time.Hour) // the events are written two days ago
+	s, err := sqlite.Open(context.Background(), b.TempDir()+"/posd.db", store.Options{Now: func() time.Time { return clock }})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	err = s.Write(ctx, func(tx store.Tx) error {
+		for i := range 2000 {
+			if _, err := tx.AppendEvent(domain.NewEvent(domain.EventOrderCreated, "order_created", clock, nil,
+				"tenant-"+strconv.Itoa(i%10+1), "kasir", domain.RoomAll)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	clock = now
+	if _, err := s.Prune(ctx, now.Add(-24*time.Hour), 100); err != nil {
+		b.Fatal(err)
+	}
+	for _, rooms := range [][]string{nil, {"tenant-3"}} {
+		b.Run(fmt.Sprintf("rooms=%d", len(rooms)), func(b *testing.B) {
+			for b.Loop() {
+				if h, err := s.HorizonFor(ctx, rooms); err != nil || h == 0 {
+					b.Fatalf("horizon %d, %v", h, err)
+				}
+			}
+		})
 	}
 }

@@ -139,8 +139,16 @@ func (s *Store) Prune(ctx context.Context, cutoff time.Time, keepPerRoom int) (i
 	if err := rows.Err(); err != nil {
 		return 0, fmt.Errorf("prune: %w", err)
 	}
+	// An active webhook endpoint's backlog stays until it is delivered
+	// (or the endpoint is paused, disabled or removed).
+	var hold *int64
+	if v, ok, err := s.webhookFloor(ctx); err != nil {
+		return 0, err
+	} else if ok {
+		hold = &v
+	}
 	return store.PruneBatches(ctx, func(after int64) (int, int64, bool, error) {
-		return s.pruneBatch(ctx, cutoff, floor, after, pruneBatchSize)
+		return s.pruneBatch(ctx, cutoff, floor, hold, after, pruneBatchSize)
 	})
 }
 
@@ -175,8 +183,11 @@ const pruneCandidates = `SELECT id, rooms, created_at FROM events WHERE id > ? O
 // starts, and whether there may be more: old events that keep-per-room
 // keeps (a quiet room's, a user's notifications) are stepped over, however
 // many of them come first.
-func (s *Store) pruneBatch(ctx context.Context, cutoff time.Time, floor map[string]int64, after int64, batch int) (n int, next int64, more bool, err error) {
+func (s *Store) pruneBatch(ctx context.Context, cutoff time.Time, floor map[string]int64, hold *int64, after int64, batch int) (n int, next int64, more bool, err error) {
 	plan := store.NewPrunePlan(floor, cutoff, batch, after)
+	if hold != nil {
+		plan.KeepAbove(*hold)
+	}
 	rows, err := s.rdb.QueryContext(ctx, pruneCandidates, after, plan.Limit())
 	if err != nil {
 		return 0, after, false, fmt.Errorf("prune: %w", err)

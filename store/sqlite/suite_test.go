@@ -25,6 +25,7 @@ func TestStoreSuite(t *testing.T) {
 			}
 		},
 		SetPruneBatchSize: sqlite.SetPruneBatchSize,
-		SchemaVersion:     8,
+		SchemaVersion:     11,
+		HistoryTimes:      sqlite.HistoryTimes,
 	})
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/posd/posd/store"
 
 	"github.com/posd/posd/internal/domain"
+	"github.com/posd/posd/internal/report"
 )
 
 // Tx is one write transaction. Its methods are the store operations the
@@ -96,7 +97,8 @@ func (t *Tx) NextOrderNumber(tenantID int64) (seq int64, number string, err erro
 	return seq, domain.OrderNumber(code, seq), nil
 }
 
-// InsertOrder writes o with its items and QR code, filling in the ids.
+// InsertOrder writes o with its items, QR code and the first line of its
+// status history, filling in the ids.
 func (t *Tx) InsertOrder(o *domain.Order, seq int64) error {
 	res, err := t.exec(`INSERT INTO orders (tenant_id, seq, order_number, customer_name, status, total_amount, created_at, updated_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, o.TenantID, seq, o.OrderNumber, o.CustomerName, string(o.Status), o.TotalAmount, ms(o.CreatedAt), ms(o.UpdatedAt))
@@ -104,6 +106,9 @@ func (t *Tx) InsertOrder(o *domain.Order, seq int64) error {
 		return fmt.Errorf("insert order: %w", err)
 	}
 	o.ID, _ = res.LastInsertId()
+	if err := t.RecordStatus(o.ID, o.TenantID, o.Status, o.CreatedAt); err != nil {
+		return err
+	}
 	for i := range o.Items {
 		it := &o.Items[i]
 		res, err := t.exec(`INSERT INTO order_items (order_id, name, quantity, unit_price, notes, subtotal) VALUES (?, ?, ?, ?, ?, ?)`,
@@ -172,8 +177,8 @@ func (t *Tx) InsertPayment(p *domain.Payment) error {
 	if p.OriginalPaymentID != 0 {
 		orig = p.OriginalPaymentID
 	}
-	res, err := t.exec(`INSERT INTO payments (kind, order_id, counter_id, method, amount, amount_paid, change_amount, status, reference, original_payment_id, reason, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	res, err := t.exec(`INSERT INTO payments (kind, order_id, counter_id, method, amount, amount_paid, change_amount, status, reference, original_payment_id, reason, created_at, tenant_id)
+		VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, (SELECT tenant_id FROM orders WHERE id = ?2))`,
 		p.Kind, p.OrderID, counter, string(p.Method), p.Amount, p.AmountPaid, p.Change, p.Status, p.Reference, orig, p.Reason, ms(p.CreatedAt))
 	if isUnique(err) && p.Kind == domain.KindPayment {
 		return domain.Errorf(domain.CodeConflict, "order %d is already paid", p.OrderID)
@@ -262,9 +267,17 @@ func (t *Tx) AppendEvent(ev domain.Event) (domain.Event, error) {
 			return ev, fmt.Errorf("append event room: %w", err)
 		}
 	}
+	if _, err := t.exec(countEvent, report.BucketOf(ev.Timestamp), domain.TenantOf(ev.Rooms), ev.Name); err != nil {
+		return ev, fmt.Errorf("count event: %w", err)
+	}
 	t.events = append(t.events, ev)
 	return ev, nil
 }
+
+// countEvent adds one to the event's quarter-hour count, which the event
+// report reads: the count outlives the event, which retention prunes.
+const countEvent = `INSERT INTO event_counts (bucket, tenant_id, name, n) VALUES (?, ?, ?, 1)
+	ON CONFLICT (bucket, tenant_id, name) DO UPDATE SET n = n + 1`
 
 // eventRoomsInsert is the INSERT of n event_rooms rows. The texts for the
 // usual counts are built once: the statement cache is keyed by text.

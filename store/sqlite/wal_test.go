@@ -2,6 +2,7 @@ package sqlite_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -11,6 +12,7 @@ import (
 	"github.com/posd/posd/internal/auth"
 	"github.com/posd/posd/internal/domain"
 	"github.com/posd/posd/internal/service"
+	"github.com/posd/posd/internal/testutil"
 	"github.com/posd/posd/store"
 	"github.com/posd/posd/store/sqlite"
 )
@@ -98,13 +100,12 @@ func TestWALStaysBoundedUnderSustainedWrites(t *testing.T) {
 		t.Fatalf("never restarted the WAL")
 	}
 	// Idle, the WAL does not keep its size (it is cut after a second).
-	deadline := time.Now().Add(5 * time.Second)
-	for walSize(path) > limit {
-		if time.Now().After(deadline) {
-			t.Fatalf("idle WAL still %d bytes after 5 s", walSize(path))
+	testutil.EventuallyNil(t, 5*time.Second, func() error {
+		if n := walSize(path); n > limit {
+			return fmt.Errorf("idle WAL still %d bytes", n)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 func walSize(db string) int64 {

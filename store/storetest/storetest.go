@@ -17,6 +17,7 @@ import (
 
 	"github.com/posd/posd/internal/auth"
 	"github.com/posd/posd/internal/domain"
+	"github.com/posd/posd/internal/report"
 	"github.com/posd/posd/internal/service"
 	"github.com/posd/posd/store"
 )
@@ -35,7 +36,18 @@ type Backend struct {
 	SetPruneBatchSize func(n int) (restore func())
 	// SchemaVersion is the migration the backend is at after Open.
 	SchemaVersion int
+	// HistoryTimes reads the status history of s as one row per order
+	// (HistoryPivot): what order_timings must agree with.
+	HistoryTimes func(t *testing.T, s store.Store) []report.OrderTimes
 }
+
+// HistoryPivot turns order_status_history into one row per order, the
+// columns of report.OrderTimes in order (0: never), on either backend.
+const HistoryPivot = `SELECT tenant_id,
+	MAX(CASE status WHEN 'pending' THEN at ELSE 0 END), MAX(CASE status WHEN 'preparing' THEN at ELSE 0 END),
+	MAX(CASE status WHEN 'ready' THEN at ELSE 0 END), MAX(CASE status WHEN 'completed' THEN at ELSE 0 END),
+	MAX(CASE status WHEN 'cancelled' THEN at ELSE 0 END)
+	FROM order_status_history GROUP BY order_id, tenant_id`
 
 // Run runs the suite; each test gets a database of its own.
 func Run(t *testing.T, b Backend) {
@@ -69,6 +81,15 @@ func Run(t *testing.T, b Backend) {
 		{"RecoveryTouchAndPrune", testRecoveryTouchAndPrune},
 		{"ClusterSecret", testClusterSecret},
 		{"NodeRegistry", testNodeRegistry},
+		{"Webhooks", testWebhooks},
+		{"WebhookLeases", testWebhookLeases},
+		{"WebhookDeliveriesTrimmed", testWebhookDeliveriesTrimmed},
+		{"PruneKeepsWebhookBacklog", testPruneKeepsWebhookBacklog},
+		{"StatusHistory", testStatusHistory},
+		{"EventCounts", testEventCounts},
+		{"OrderTimingsAgreeWithHistory", testOrderTimingsAgreeWithHistory},
+		{"SettlementRules", testSettlementRules},
+		{"ReportsReconcile", testReportsReconcile},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, b) })
 	}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/posd/posd/internal/client"
 	"github.com/posd/posd/internal/domain"
+	"github.com/posd/posd/internal/testutil"
 	"github.com/posd/posd/tui/widgets"
 )
 
@@ -29,18 +30,6 @@ func TestMain(m *testing.M) {
 }
 
 var t0 = time.Date(2026, 2, 3, 10, 0, 0, 0, time.UTC)
-
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	c.now = t
-	c.mu.Unlock()
-}
 
 type call struct {
 	op     string
@@ -193,7 +182,7 @@ func live() client.Update { return client.Update{State: &client.State{Conn: clie
 type harness struct {
 	api    *fakeAPI
 	stream *fakeStream
-	clock  *clock
+	clock  *testutil.Clock
 	bell   *bytes.Buffer
 	bellMu *sync.Mutex
 	tm     *teatest.TestModel
@@ -212,7 +201,7 @@ func (w lockedWriter) Write(p []byte) (int, error) {
 
 func startDisplay(t *testing.T, tenant int64, extra ...domain.Order) *harness {
 	t.Helper()
-	h := &harness{api: newFakeAPI(append(sampleOrders(), extra...)...), stream: newFakeStream(), clock: &clock{now: t0}, bell: &bytes.Buffer{}, bellMu: &sync.Mutex{}}
+	h := &harness{api: newFakeAPI(append(sampleOrders(), extra...)...), stream: newFakeStream(), clock: testutil.NewClock(t0), bell: &bytes.Buffer{}, bellMu: &sync.Mutex{}}
 	m := New(Config{
 		API:      h.api,
 		TenantID: tenant,
@@ -354,7 +343,7 @@ func TestDisplayGolden(t *testing.T) {
 func TestAgeColours(t *testing.T) {
 	lipgloss.SetColorProfile(termenv.ANSI)
 	defer lipgloss.SetColorProfile(termenv.Ascii)
-	c := &clock{now: t0}
+	c := testutil.NewClock(t0)
 	m := New(Config{Now: c.Now, Warn: 5 * time.Minute, Late: 10 * time.Minute})
 	for _, tc := range []struct {
 		age  time.Duration

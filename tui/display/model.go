@@ -17,6 +17,7 @@ import (
 
 	"github.com/posd/posd/internal/client"
 	"github.com/posd/posd/internal/domain"
+	"github.com/posd/posd/internal/report"
 	"github.com/posd/posd/tui/widgets"
 )
 
@@ -29,14 +30,19 @@ type API interface {
 	Tenants(ctx context.Context) ([]client.Tenant, error)
 }
 
+// DefaultWarn is the age at which a ticket's timer turns yellow unless
+// told otherwise; it turns red at report.DefaultLate, the one age every
+// reader (the display, the operator's console, the speed report) calls late.
+const DefaultWarn = 5 * time.Minute
+
 // Config wires a display.
 type Config struct {
 	API API
 	// Subscribe starts the event stream after since in rooms.
 	Subscribe func(since int64, rooms []string) widgets.Stream
 	TenantID  int64         // 0: every stall (the display room)
-	Warn      time.Duration // age at which a ticket turns yellow (default 5m)
-	Late      time.Duration // age at which it turns red (default 10m)
+	Warn      time.Duration // age at which a ticket turns yellow (default DefaultWarn)
+	Late      time.Duration // age at which it turns red (default report.DefaultLate)
 	Now       func() time.Time
 	Bell      io.Writer     // where the new-order bell (BEL) goes; nil: silent
 	Highlight time.Duration // how long a new ticket stays highlighted (default 30s)
@@ -48,10 +54,10 @@ type Config struct {
 
 func (c *Config) defaults() {
 	if c.Warn <= 0 {
-		c.Warn = 5 * time.Minute
+		c.Warn = DefaultWarn
 	}
 	if c.Late <= 0 {
-		c.Late = 10 * time.Minute
+		c.Late = report.DefaultLate
 	}
 	if c.Late < c.Warn {
 		c.Late = c.Warn

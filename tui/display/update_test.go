@@ -11,6 +11,7 @@ import (
 
 	"github.com/posd/posd/internal/client"
 	"github.com/posd/posd/internal/domain"
+	"github.com/posd/posd/internal/testutil"
 	"github.com/posd/posd/tui/widgets"
 )
 
@@ -50,12 +51,12 @@ type unit struct {
 	m      *Model
 	api    *fakeAPI
 	stream *fakeStream
-	clock  *clock
+	clock  *testutil.Clock
 }
 
 func newUnit(t *testing.T) *unit {
 	t.Helper()
-	u := &unit{api: newFakeAPI(sampleOrders()...), stream: newFakeStream(), clock: &clock{now: t0}}
+	u := &unit{api: newFakeAPI(sampleOrders()...), stream: newFakeStream(), clock: testutil.NewClock(t0)}
 	close(u.stream.ch)
 	u.m = New(Config{API: u.api, Now: u.clock.Now, NoTick: true,
 		Subscribe: func(int64, []string) widgets.Stream { return u.stream }})

@@ -7,7 +7,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/posd/posd/internal/client"
 	"github.com/posd/posd/internal/domain"
+	"github.com/posd/posd/internal/testutil"
 )
 
 const patience = 20 * time.Second
@@ -62,16 +62,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 type server struct {
 	cmd  *exec.Cmd
 	done chan struct{}
@@ -80,8 +70,16 @@ type server struct {
 
 func startServer(t *testing.T, bin, addr, db string) *server {
 	t.Helper()
+	return startServerWith(t, bin, addr, "", "serve", "--addr", addr, "--db", db, "--auth=off")
+}
+
+// startServerWith runs the binary with args in dir (the test's working
+// directory when empty) and waits until the server at addr is healthy.
+func startServerWith(t *testing.T, bin, addr, dir string, args ...string) *server {
+	t.Helper()
 	s := &server{done: make(chan struct{})}
-	s.cmd = exec.Command(bin, "serve", "--addr", addr, "--db", db, "--auth=off")
+	s.cmd = exec.Command(bin, args...)
+	s.cmd.Dir = dir
 	s.cmd.Stdout, s.cmd.Stderr = &s.log, &s.log
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -89,7 +87,7 @@ func startServer(t *testing.T, bin, addr, db string) *server {
 	go func() { _ = s.cmd.Wait(); close(s.done) }()
 	t.Cleanup(func() { s.stop(t) })
 	c, _ := client.New(client.Config{Server: "http://" + addr})
-	waitUntil(t, "server healthy", func() bool {
+	testutil.Eventually(t, patience, "server healthy", func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
 		return c.Health(ctx) == nil
@@ -110,17 +108,6 @@ func (s *server) stop(t *testing.T) {
 		_ = s.cmd.Process.Kill()
 		<-s.done
 		t.Errorf("server did not stop on SIGTERM; log:\n%s", s.log.String())
-	}
-}
-
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(patience)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }
 
@@ -170,7 +157,7 @@ func TestDisplayAgainstRealServer(t *testing.T) {
 	bin := buildPosd(t)
 	t.Logf("built in %v", time.Since(start).Round(time.Millisecond))
 	dir := t.TempDir()
-	addr := freePort(t)
+	addr := testutil.FreeAddr(t)
 	db := filepath.Join(dir, "posd.db")
 	srv := startServer(t, bin, addr, db)
 
@@ -210,7 +197,7 @@ func TestDisplayAgainstRealServer(t *testing.T) {
 
 	// Enter bumps the selected (oldest) ticket; the API says so.
 	d.press(t, "\r")
-	waitUntil(t, "the bump in the API", func() bool {
+	testutil.Eventually(t, patience, "the bump in the API", func() bool {
 		o, err := api.Order(ctx, first.ID)
 		return err == nil && o.Status == domain.StatusPreparing
 	})
@@ -275,7 +262,7 @@ func startConsole(t *testing.T, bin, dir string, args ...string) *console {
 
 func (c *console) see(t *testing.T, text string, from int) {
 	t.Helper()
-	waitUntil(t, fmt.Sprintf("%q on the screen", text), func() bool { return c.scr.has(text, from) })
+	testutil.Eventually(t, patience, fmt.Sprintf("%q on the screen", text), func() bool { return c.scr.has(text, from) })
 }
 
 func (c *console) press(t *testing.T, keys string) {
@@ -291,7 +278,7 @@ func TestKasirAgainstRealServer(t *testing.T) {
 	}
 	bin := buildPosd(t)
 	dir := t.TempDir()
-	addr := freePort(t)
+	addr := testutil.FreeAddr(t)
 	startServer(t, bin, addr, filepath.Join(dir, "posd.db"))
 	ctx := context.Background()
 	api, err := client.New(client.Config{Server: "http://" + addr})

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/posd/posd/internal/testutil"
 )
 
 // tmux drives a console as a person would: a real terminal of a set
@@ -54,7 +56,7 @@ func TestDemoOnTheKitchenDisplayInTmux(t *testing.T) {
 	}
 	bin := buildPosd(t)
 	dir := t.TempDir()
-	addr := freePort(t)
+	addr := testutil.FreeAddr(t)
 	startServer(t, bin, addr, filepath.Join(dir, "posd.db"))
 	demo := exec.Command(bin, "demo", "--server", "http://"+addr, "--rate", "100", "--speed", "10", "--seed", "7", "--no-alerts")
 	if err := demo.Start(); err != nil {

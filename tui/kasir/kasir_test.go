@@ -19,6 +19,7 @@ import (
 
 	"github.com/posd/posd/internal/client"
 	"github.com/posd/posd/internal/domain"
+	"github.com/posd/posd/internal/testutil"
 	"github.com/posd/posd/tui/widgets"
 )
 
@@ -29,18 +30,6 @@ func TestMain(m *testing.M) {
 }
 
 var t0 = time.Date(2026, 2, 3, 10, 0, 0, 0, time.UTC)
-
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	c.now = t
-	c.mu.Unlock()
-}
 
 // fakeAPI keeps orders and payments in memory with the server's rules.
 type fakeAPI struct {
@@ -180,7 +169,7 @@ func event(id int64, name string, data any) client.Update {
 
 func live() client.Update { return client.Update{State: &client.State{Conn: client.Live, Since: t0}} }
 
-func config(api *fakeAPI, s *fakeStream, c *clock) Config {
+func config(api *fakeAPI, s *fakeStream, c *testutil.Clock) Config {
 	n := 0
 	return Config{
 		API: api, CounterID: 1, ShiftStart: t0.Add(-time.Hour), Float: 200000, Now: c.Now, NoTick: true,
@@ -197,13 +186,13 @@ func config(api *fakeAPI, s *fakeStream, c *clock) Config {
 type harness struct {
 	api    *fakeAPI
 	stream *fakeStream
-	clock  *clock
+	clock  *testutil.Clock
 	tm     *teatest.TestModel
 }
 
 func start(t *testing.T) *harness {
 	t.Helper()
-	h := &harness{api: newFakeAPI(), stream: newFakeStream(), clock: &clock{now: t0}}
+	h := &harness{api: newFakeAPI(), stream: newFakeStream(), clock: testutil.NewClock(t0)}
 	h.tm = teatest.NewTestModel(t, New(config(h.api, h.stream, h.clock)), teatest.WithInitialTermSize(80, 24))
 	h.stream.ch <- live()
 	h.waitFor(t, "LIVE")

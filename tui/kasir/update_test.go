@@ -11,6 +11,7 @@ import (
 
 	"github.com/posd/posd/internal/client"
 	"github.com/posd/posd/internal/domain"
+	"github.com/posd/posd/internal/testutil"
 	"github.com/posd/posd/tui/widgets"
 )
 
@@ -49,12 +50,12 @@ type unit struct {
 	m      *Model
 	api    *fakeAPI
 	stream *fakeStream
-	clock  *clock
+	clock  *testutil.Clock
 }
 
 func newUnit(t *testing.T) *unit {
 	t.Helper()
-	u := &unit{api: newFakeAPI(), stream: newFakeStream(), clock: &clock{now: t0}}
+	u := &unit{api: newFakeAPI(), stream: newFakeStream(), clock: testutil.NewClock(t0)}
 	close(u.stream.ch) // the re-arming Cmd returns at once
 	u.m = New(config(u.api, u.stream, u.clock))
 	drive(u.m, u.m.Init()())

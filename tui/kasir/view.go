@@ -21,21 +21,6 @@ var (
 	refundAmount = lipgloss.NewStyle().Foreground(widgets.ColorBad)
 )
 
-// MethodLabel is how a payment method is shown at the counter.
-func MethodLabel(m domain.Method) string {
-	switch m {
-	case domain.MethodCash:
-		return "Cash"
-	case domain.MethodQRIS:
-		return "QRIS"
-	case domain.MethodCard:
-		return "Card"
-	case domain.MethodEWallet:
-		return "E-wallet"
-	}
-	return string(m)
-}
-
 // View renders the whole screen.
 func (m *Model) View() string {
 	w, h := max(m.width, 40), max(m.height, 12)
@@ -197,7 +182,7 @@ func (m *Model) feedView(w, h int) string {
 			}
 			right = refundAmount.Render(widgets.Rupiah(-p.Amount))
 		} else {
-			num, left = p.OrderNumber, MethodLabel(p.Method)
+			num, left = p.OrderNumber, widgets.MethodLabel(p.Method)
 			if p.Change > 0 {
 				left += " ch " + strings.TrimPrefix(widgets.Rupiah(p.Change), "Rp ")
 			}
@@ -252,9 +237,9 @@ func (m *Model) payView(w int) string {
 	var methods []string
 	for i, md := range domain.Methods {
 		if i == f.method {
-			methods = append(methods, methodSel.Render("["+MethodLabel(md)+"]"))
+			methods = append(methods, methodSel.Render("["+widgets.MethodLabel(md)+"]"))
 		} else {
-			methods = append(methods, methodOther.Render(MethodLabel(md)))
+			methods = append(methods, methodOther.Render(widgets.MethodLabel(md)))
 		}
 	}
 	lines = append(lines, "", widgets.Truncate("Method "+strings.Join(methods, ""), w))
@@ -301,7 +286,7 @@ func (m *Model) receiptView(w int) string {
 	lines = append(lines,
 		strings.Repeat("─", w),
 		widgets.Spread("Total", widgets.Rupiah(p.Amount), w),
-		widgets.Spread("Paid ("+MethodLabel(p.Method)+")", widgets.Rupiah(max(p.AmountPaid, p.Amount)), w),
+		widgets.Spread("Paid ("+widgets.MethodLabel(p.Method)+")", widgets.Rupiah(max(p.AmountPaid, p.Amount)), w),
 		widgets.Good.Render(widgets.Spread("Change", widgets.Rupiah(p.Change), w)),
 	)
 	// The short code is what the customer says or types at pickup; the QR
@@ -325,7 +310,7 @@ func (m *Model) refundView(w int) string {
 	p := f.payment
 	lines := []string{
 		widgets.Bold.Render(widgets.Truncate(p.OrderNumber+" · "+p.Reference, w)),
-		widgets.Truncate("Paid "+widgets.Rupiah(p.Amount)+" "+MethodLabel(p.Method)+" · refundable "+widgets.Rupiah(p.Remaining()), w),
+		widgets.Truncate("Paid "+widgets.Rupiah(p.Amount)+" "+widgets.MethodLabel(p.Method)+" · refundable "+widgets.Rupiah(p.Remaining()), w),
 		"",
 	}
 	label := func(i int, s string) string {
@@ -363,7 +348,7 @@ func (m *Model) summaryView(w int) string {
 	title := paneTitle.Render(" SHIFT since "+widgets.Clock(m.cfg.ShiftStart)[:5]+" ") + widgets.Muted.Render(strings.Repeat("─", max(w-20, 0)))
 	var parts []string
 	for _, md := range domain.Methods {
-		parts = append(parts, fmt.Sprintf("%s %d %s", MethodLabel(md), s.Count[md], widgets.Rupiah(s.Total[md])))
+		parts = append(parts, fmt.Sprintf("%s %d %s", widgets.MethodLabel(md), s.Count[md], widgets.Rupiah(s.Total[md])))
 	}
 	var refunded int64
 	for _, v := range s.Refunded {

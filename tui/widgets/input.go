@@ -34,6 +34,10 @@ func NewInput(limit int) Input {
 // Value is the text typed so far.
 func (in *Input) Value() string { return in.ti.Value() }
 
+// SetValue replaces the text, the cursor at its end (a proposed file name
+// the person may edit).
+func (in *Input) SetValue(s string) { in.ti.SetValue(s); in.ti.CursorEnd() }
+
 // Reset empties the field.
 func (in *Input) Reset() { in.ti.Reset() }
 

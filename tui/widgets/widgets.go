@@ -43,6 +43,21 @@ var (
 // Rupiah formats whole Rupiah the Indonesian way: Rp 50.000, -Rp 1.500.
 func Rupiah(n int64) string { return domain.Rupiah(n) }
 
+// MethodLabel is how a payment method is shown on the consoles.
+func MethodLabel(m domain.Method) string {
+	switch m {
+	case domain.MethodCash:
+		return "Cash"
+	case domain.MethodQRIS:
+		return "QRIS"
+	case domain.MethodCard:
+		return "Card"
+	case domain.MethodEWallet:
+		return "E-wallet"
+	}
+	return string(m)
+}
+
 // Conn is what a console knows about its live connection, for the badge.
 type Conn struct {
 	State client.State

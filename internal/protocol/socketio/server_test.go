@@ -13,6 +13,7 @@ import (
 	"github.com/posd/posd/internal/auth"
 	"github.com/posd/posd/internal/domain"
 	"github.com/posd/posd/internal/hub"
+	"github.com/posd/posd/internal/testutil"
 )
 
 func TestPollingHandshake(t *testing.T) {
@@ -415,16 +416,12 @@ func TestCORSPreflightAndLimits(t *testing.T) {
 	d, _ := e.pollHandshake()
 	first := make(chan []string, 1)
 	go func() { first <- d.poll() }()
-	for {
+	testutil.Eventually(t, 10*time.Second, "the first GET to be waiting", func() bool {
 		d2 := e.srv.session(d.sid)
 		d2.mu.Lock()
-		active := d2.getActive
-		d2.mu.Unlock()
-		if active {
-			break
-		}
-		runtime.Gosched()
-	}
+		defer d2.mu.Unlock()
+		return d2.getActive
+	})
 	if status, _ := e.get(d.url(), nil); status != 400 {
 		t.Errorf("overlapping GET: %d, want 400", status)
 	}

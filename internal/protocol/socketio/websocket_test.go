@@ -2,6 +2,7 @@ package socketio
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"strings"
 	"sync/atomic"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/posd/posd/internal/domain"
 	"github.com/posd/posd/internal/hub"
+	"github.com/posd/posd/internal/testutil"
 )
 
 // Over WebSocket most events are written by the hub's fan-out itself; a
@@ -51,21 +53,18 @@ func TestWebSocketReaderGetsEverythingWhileANonReaderIsDropped(t *testing.T) {
 	}()
 	for i := int64(1); i <= n; i++ {
 		// Keep the reader within its queue: only the non-reader overflows.
-		for i-got.Load() > 256 {
-			time.Sleep(time.Millisecond)
-		}
+		testutil.Eventually(t, 10*time.Second, "the reader to keep within its queue", func() bool { return i-got.Load() <= 256 })
 		e.publish(domain.EventOrderCreated, "tenant-1")
 	}
 	if err := <-done; err != nil {
 		t.Fatalf("reader after %d events: %v", got.Load(), err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for h.Active() != 1 {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d hub clients, want the non-reader gone", h.Active())
+	testutil.EventuallyNil(t, 10*time.Second, func() error {
+		if n := h.Active(); n != 1 {
+			return fmt.Errorf("%d hub clients, want the non-reader gone", n)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // A WebSocket ping is answered by the writer, ahead of what it writes next.
