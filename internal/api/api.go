@@ -32,7 +32,6 @@ type Replays interface {
 type Hub interface {
 	Active() int
 	RoomSizes() map[string]int
-	RoomSize(room string) int
 	DisconnectRoom(room string) int
 }
 

@@ -38,71 +38,64 @@ type item struct {
 }
 
 // Client is the hub's side of one connection. The hub's run goroutine and
-// the transport's reader produce frames; one writer at a time consumes
-// them: either a long-lived goroutine (Next/Ready, as Socket.IO does), or,
-// with OnWake, a goroutine started only while frames wait — and with
-// Direct, the fan-out itself writes a frame to an idle socket.
+// the transport's reader produce frames; the transport's writer consumes
+// them, started by Conn.Wake only while there is something to write, and
+// the fan-out itself writes a live event to an idle socket (Conn.TryWrite).
 type Client struct {
 	// The fields every delivery reads come first (the first 112 bytes), so
 	// that a fan-out to thousands of clients, whose system calls evict them
 	// from the cache between two events, brings in as few cache lines per
 	// client as it can.
-	hub   *Hub
-	proto Protocol
-	// Direct, when set (with OnWake), lets the fan-out write live events
-	// straight to the socket; see DirectWriter.
-	Direct    DirectWriter
+	hub       *Hub
+	proto     Protocol
+	conn      Conn
 	mu        sync.Mutex
 	closed    bool
-	writing   bool // OnWake mode: a writer is running
+	writing   bool // the writer slot is taken: a direct write, or a writer woken and not yet idle
 	replaying bool
 	lagged    bool  // live events were dropped during replay: read them from the log
 	lastID    int64 // newest event id handed to the writer
 	bytes     int
 	queue     []item
 	head      []byte // written before the replay's first event (a resume ack)
-	partial   []byte // the rest of a frame a direct write began: it goes out before anything
 
-	// OnWake, when set before Register, lets the transport run a writer
-	// only while there is something to write: it is called (outside the
-	// client's lock) when frames, a replay or a close arrive and no writer
-	// is running; that writer drains with Poll and ends when Idle says so.
-	// An idle connection then holds no writer goroutine or stack. Without
-	// OnWake, a long-lived writer waits on Ready or Next.
-	OnWake func()
-	// Tag is the transport's own data (e.g. the token id) for CloseWhere.
-	Tag any
-	// GapFrame renders the error a client gets when its replay finds the
-	// log pruned past its cursor; the client then continues live only. A
-	// transport that leaves it nil gets the connection closed with ReplayGap.
-	GapFrame func(*TooOldError) []byte
-
+	tag   any                 // the transport's own data (e.g. the principal), for CloseWhere
 	rooms map[string]struct{} // owned by hub.mu
 
 	epoch     uint64 // counts replays started: a page read for an older one is stale
 	reason    CloseReason
-	notify    chan struct{}
 	closeOnce sync.Once
-	doneCh    chan struct{}
 }
 
-// DirectWriter writes a live event straight to the socket from the fan-out
-// when nothing else is waiting to be written: no queue, no goroutine
-// wake-up, one system call. TryWrite must never block: it returns how much it
-// wrote (possibly less than all, e.g. when the socket buffer is full) and the
-// rest is queued for a writer. (An interface rather than a func: a method
-// value would cost every delivery one more pointer to chase.)
-type DirectWriter interface {
-	TryWrite(frame []byte) (int, error)
+// Conn is what the hub asks of a client's transport: the one owner of the
+// connection's writes. Wake and TryWrite are called without the client's
+// lock held.
+type Conn interface {
+	// Wake starts the transport's writer: frames, a replay or a close
+	// arrived and no writer runs. The writer drains with Poll and ends
+	// when Idle says so; an idle connection holds no writer goroutine.
+	Wake()
+	// TryWrite writes a live event straight to the socket from the
+	// fan-out when nothing else waits: no queue, no goroutine wake-up, one
+	// system call. It must never block. took reports that the transport
+	// owns the frame now (written, or its unwritten rest kept to go out
+	// before anything else); false means nothing was written and the hub
+	// queues it for the writer. An error means the peer is gone.
+	TryWrite(frame []byte) (took bool, err error)
+	// GapFrame renders the error a client gets when its replay finds the
+	// log pruned past its cursor; the client then continues live only. A
+	// nil frame closes the connection with ReplayGap instead.
+	GapFrame(*TooOldError) []byte
 }
 
-// NewClient makes a client speaking proto; register it with Hub.Register.
-func NewClient(proto Protocol) *Client {
-	return &Client{proto: proto, notify: make(chan struct{}, 1), doneCh: make(chan struct{})}
+// NewClient makes a client speaking proto over conn; tag is the
+// transport's own data, for Tag. Register it with Hub.Register.
+func NewClient(proto Protocol, conn Conn, tag any) *Client {
+	return &Client{proto: proto, conn: conn, tag: tag}
 }
 
-// Done is closed when the client has been closed, by anyone.
-func (c *Client) Done() <-chan struct{} { return c.doneCh }
+// Tag is the data the transport gave NewClient.
+func (c *Client) Tag() any { return c.tag }
 
 // Reason is why the client was closed (zero while open).
 func (c *Client) Reason() CloseReason {
@@ -155,7 +148,7 @@ func (c *Client) push(it item) pushResult {
 		c.mu.Unlock()
 		return overflow
 	}
-	if it.id != 0 && c.Direct != nil && !c.writing && !c.replaying && len(c.queue) == 0 && c.head == nil {
+	if it.id != 0 && !c.writing && !c.replaying && len(c.queue) == 0 && c.head == nil {
 		if it.id <= c.lastID {
 			// A replay from the log already wrote it (the log is read
 			// before the hub fans a commit out): never twice.
@@ -175,13 +168,13 @@ func (c *Client) push(it item) pushResult {
 // writeDirect writes it to the socket now; c.mu is held on entry and
 // released. It claims the writer slot for the duration of the system call
 // (so every later frame queues behind it, in order), writes without holding
-// the lock, then hands whatever is left to an OnWake writer.
+// the lock, then wakes a writer if anything arrived meanwhile.
 func (c *Client) writeDirect(it item) pushResult {
 	c.writing = true
 	prev := c.lastID
 	c.lastID = it.id
 	c.mu.Unlock()
-	n, err := c.Direct.TryWrite(it.data)
+	took, err := c.conn.TryWrite(it.data)
 	c.mu.Lock()
 	if err != nil {
 		c.writing = false
@@ -189,8 +182,7 @@ func (c *Client) writeDirect(it item) pushResult {
 		c.Close(GoingAway) // the peer is gone; the writer sends what close it can
 		return pushed
 	}
-	switch {
-	case n == 0:
+	if !took {
 		// Nothing went out: the event is queued like any other, first (what
 		// queued meanwhile is newer), and keeps its id, so a resume that
 		// came meanwhile replays it instead of sending it twice.
@@ -204,15 +196,7 @@ func (c *Client) writeDirect(it item) pushResult {
 			c.bytes += len(it.data)
 		}
 		c.mu.Unlock()
-		c.OnWake() // the slot is still ours: pass it on
-		return pushed
-	case n < len(it.data):
-		// The socket is full mid-frame: the rest goes out before anything
-		// else, even a resume's head, and a writer (which blocks, with a
-		// deadline) takes over.
-		c.partial = it.data[n:]
-		c.mu.Unlock()
-		c.OnWake()
+		c.conn.Wake() // the slot is still ours: pass it on
 		return pushed
 	}
 	c.writing = false
@@ -225,9 +209,9 @@ func (c *Client) writeDirect(it item) pushResult {
 	return pushed
 }
 
-// wakeLocked claims the writer slot in OnWake mode; kick then starts it.
+// wakeLocked claims the writer slot; kick then wakes the writer.
 func (c *Client) wakeLocked() bool {
-	if c.OnWake == nil || c.writing {
+	if c.writing {
 		return false
 	}
 	c.writing = true
@@ -235,25 +219,18 @@ func (c *Client) wakeLocked() bool {
 }
 
 func (c *Client) kick(start bool) {
-	if c.OnWake == nil {
-		select {
-		case c.notify <- struct{}{}:
-		default:
-		}
-		return
-	}
 	if start {
-		c.OnWake()
+		c.conn.Wake()
 	}
 }
 
-// Idle ends an OnWake writer: it reports true, and releases the writer
-// slot, when there is nothing left to write; the next frame wakes a new
-// writer. It reports false while the writer must call Poll again.
+// Idle ends a writer: it reports true, and releases the writer slot, when
+// there is nothing left to write; the next frame wakes a new writer. It
+// reports false while the writer must call Poll again.
 func (c *Client) Idle() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.closed || len(c.queue) > 0 || c.replaying || c.head != nil || c.partial != nil {
+	if c.closed || len(c.queue) > 0 || c.replaying || c.head != nil {
 		return false
 	}
 	c.writing = false
@@ -285,7 +262,7 @@ func (c *Client) CloseSlow() {
 	c.Close(SlowConsumer)
 }
 
-// Close ends the client with reason; the transport's Next returns ErrClosed
+// Close ends the client with reason; the transport's Poll returns ErrClosed
 // and it then closes the socket. The first reason wins.
 func (c *Client) Close(reason CloseReason) {
 	c.closeOnce.Do(func() {
@@ -297,10 +274,9 @@ func (c *Client) Close(reason CloseReason) {
 		c.bytes = 0
 		start := c.wakeLocked() // the writer sends the close frame
 		c.mu.Unlock()
-		close(c.doneCh)
 		c.kick(start)
 		if c.hub != nil {
-			c.hub.Unregister(c)
+			c.hub.unregister(c)
 		}
 	})
 }
@@ -318,15 +294,13 @@ func (c *Client) startReplay(since int64, head []byte) {
 	c.kick(start)
 }
 
-// Resume replays every event after since in c's rooms, then continues live.
-func (c *Client) Resume(since int64) { c.startReplay(since, nil) }
-
-// ResumeWith is Resume that writes head (the transport's acknowledgement)
-// before the first replayed event. Frames written before head may still carry
+// Resume replays every event after since in c's rooms, then continues
+// live, and writes head (the transport's acknowledgement) before the first
+// replayed event. Frames written before head may still carry
 // events of the old cursor; every event after head has id > since, in order,
 // once. That is the boundary a client needs to resume a live connection
 // without seeing an event twice.
-func (c *Client) ResumeWith(since int64, head []byte) { c.startReplay(since, head) }
+func (c *Client) Resume(since int64, head []byte) { c.startReplay(since, head) }
 
 func (c *Client) queued() int {
 	c.mu.Lock()
@@ -334,48 +308,13 @@ func (c *Client) queued() int {
 	return len(c.queue)
 }
 
-// LastID is the newest event id handed to the writer.
-func (c *Client) LastID() int64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.lastID
-}
-
-// Next blocks until there are frames to write and appends them to dst, in
-// order: replayed events from the log first, then live ones, never an event
-// id twice or out of order. It returns ErrClosed once the client is closed.
-func (c *Client) Next(ctx context.Context, dst [][]byte) ([][]byte, error) {
-	for {
-		n := len(dst)
-		var err error
-		if dst, err = c.Poll(ctx, dst); err != nil || len(dst) > n {
-			return dst, err
-		}
-		select {
-		case <-c.notify:
-		case <-c.doneCh:
-		case <-ctx.Done():
-			return dst, ctx.Err()
-		}
-	}
-}
-
-// Ready fires when Poll may have something new; writers that also run
-// timers (pings) select on it and call Poll.
-func (c *Client) Ready() <-chan struct{} { return c.notify }
-
-// Poll appends whatever is ready to write without waiting for live events
-// (it does read the log while replaying). Same ordering guarantees as Next.
+// Poll appends whatever is ready to write, in order, without waiting for
+// live events (it does read the log while replaying): replayed events from
+// the log first, then live ones, never an event id twice or out of order.
+// It returns ErrClosed once the client is closed.
 func (c *Client) Poll(ctx context.Context, dst [][]byte) ([][]byte, error) {
 	for {
 		c.mu.Lock()
-		if c.partial != nil {
-			// Finish the frame on the wire first, even before a close frame.
-			dst = append(dst, c.partial)
-			c.partial = nil
-			c.mu.Unlock()
-			return dst, nil
-		}
 		if c.closed {
 			c.mu.Unlock()
 			return dst, ErrClosed
@@ -462,10 +401,11 @@ func (c *Client) replayPage(ctx context.Context, after int64, epoch uint64, dst 
 		c.replaying = false
 		c.lagged = false
 		c.lastID = max(after, h.LastPublished())
-		if c.GapFrame == nil {
+		f := c.conn.GapFrame(gap)
+		if f == nil {
 			return dst, false, errReplayGap
 		}
-		return append(dst, c.GapFrame(gap)), false, nil
+		return append(dst, f), false, nil
 	}
 	if len(events) == 0 {
 		return dst, false, nil

@@ -13,65 +13,67 @@ import (
 	"github.com/posd/posd/internal/testutil"
 )
 
-// socket is a fake connection for the Direct/OnWake path: Direct writes
-// at most `room` bytes (then "the buffer is full"), a writer goroutine
-// writes whatever Poll gives it.
+// socket is a fake transport: TryWrite takes a frame whole while it fits
+// in `room` bytes (then "the buffer is full": nothing taken), and a woken
+// writer goroutine writes whatever Poll gives it.
 type socket struct {
+	c      *hub.Client
 	mu     sync.Mutex
 	buf    bytes.Buffer
-	room   int // bytes Direct may still take; -1: unlimited
-	direct int // frames (or parts) written by Direct
+	room   int // bytes TryWrite may still take; -1: unlimited
+	direct int // frames written by TryWrite
 	woken  int
 	hold   chan struct{} // when set, a woken writer waits for it to close
 	ended  int           // writers that found nothing left and ended
 }
 
-// directFunc adapts a function to hub.DirectWriter.
-type directFunc func([]byte) (int, error)
+func newSocket(room int, hold chan struct{}) *socket {
+	s := &socket{room: room, hold: hold}
+	s.c = hub.NewClient(0, s, nil)
+	return s
+}
 
-func (f directFunc) TryWrite(b []byte) (int, error) { return f(b) }
-
-func (s *socket) attach(c *hub.Client) {
-	c.Direct = directFunc(func(b []byte) (int, error) {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		n := len(b)
-		if s.room >= 0 && n > s.room {
-			n = s.room
+func (s *socket) TryWrite(b []byte) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.room >= 0 {
+		if len(b) > s.room {
+			return false, nil
 		}
-		if s.room >= 0 {
-			s.room -= n
-		}
-		s.buf.Write(b[:n])
-		s.direct++
-		return n, nil
-	})
-	c.OnWake = func() {
-		s.mu.Lock()
-		s.woken++
-		s.mu.Unlock()
-		go func() {
-			if s.hold != nil {
-				<-s.hold
-			}
-			var frames [][]byte
-			for {
-				var err error
-				frames, err = c.Poll(context.Background(), frames[:0])
-				s.mu.Lock()
-				for _, f := range frames {
-					s.buf.Write(f)
-				}
-				s.mu.Unlock()
-				if err != nil || (len(frames) == 0 && c.Idle()) {
-					s.mu.Lock()
-					s.ended++
-					s.mu.Unlock()
-					return
-				}
-			}
-		}()
+		s.room -= len(b)
 	}
+	s.buf.Write(b)
+	s.direct++
+	return true, nil
+}
+
+func (s *socket) GapFrame(*hub.TooOldError) []byte { return nil }
+
+func (s *socket) Wake() {
+	s.mu.Lock()
+	s.woken++
+	s.mu.Unlock()
+	go func() {
+		if s.hold != nil {
+			<-s.hold
+		}
+		var frames [][]byte
+		for {
+			var err error
+			frames, err = s.c.Poll(context.Background(), frames[:0])
+			s.mu.Lock()
+			for _, f := range frames {
+				s.buf.Write(f)
+			}
+			s.mu.Unlock()
+			if err != nil || (len(frames) == 0 && s.c.Idle()) {
+				s.mu.Lock()
+				s.ended++
+				s.mu.Unlock()
+				return
+			}
+		}
+	}()
 }
 
 func (s *socket) text() string {
@@ -95,10 +97,8 @@ func enc(dst []byte, ev *domain.Event) []byte { return append(append(dst, itoa(e
 
 func TestDirectWriteWhenIdle(t *testing.T) {
 	h := startHub(t, hub.Options{Encoders: []hub.Encoder{enc}})
-	s := &socket{room: -1}
-	c := hub.NewClient(0)
-	s.attach(c)
-	if err := h.Register(c, []string{"display"}, -1); err != nil {
+	s := newSocket(-1, nil)
+	if err := h.Register(s.c, []string{"display"}, -1, nil); err != nil {
 		t.Fatal(err)
 	}
 	for i := int64(1); i <= 5; i++ {
@@ -112,14 +112,12 @@ func TestDirectWriteWhenIdle(t *testing.T) {
 	}
 }
 
-// A full socket buffer: the unwritten rest of a frame goes out first, then
-// the frames queued behind it, in order, through a writer.
-func TestDirectPartialWriteKeepsOrder(t *testing.T) {
+// A full socket buffer: what the socket does not take waits in the queue
+// for a writer, and what comes after it queues behind it, in order.
+func TestDirectFullSocketKeepsOrder(t *testing.T) {
 	h := startHub(t, hub.Options{Encoders: []hub.Encoder{enc}})
-	s := &socket{room: 3} // "1;" fits, then one byte of "10;"
-	c := hub.NewClient(0)
-	s.attach(c)
-	if err := h.Register(c, []string{"display"}, -1); err != nil {
+	s := newSocket(3, nil) // "1;" fits, "10;" does not
+	if err := h.Register(s.c, []string{"display"}, -1, nil); err != nil {
 		t.Fatal(err)
 	}
 	h.Publish([]domain.Event{ev(1, "display"), ev(10, "display"), ev(11, "display"), ev(12, "display")})
@@ -127,7 +125,7 @@ func TestDirectPartialWriteKeepsOrder(t *testing.T) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.woken == 0 {
-		t.Fatal("no writer took over after the partial write")
+		t.Fatal("no writer took over from the full socket")
 	}
 }
 
@@ -139,10 +137,8 @@ func TestDirectAfterReplayNoDuplicate(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	go h.Run(ctx)
 	t.Cleanup(func() { cancel(); <-h.Done() })
-	s := &socket{room: -1}
-	c := hub.NewClient(0)
-	s.attach(c)
-	if err := h.Register(c, []string{"display"}, 0); err != nil {
+	s := newSocket(-1, nil)
+	if err := h.Register(s.c, []string{"display"}, 0, nil); err != nil {
 		t.Fatal(err)
 	}
 	waitText(t, s, "1;2;3;")
@@ -165,29 +161,6 @@ func (l *listLog) ReadEvents(_ context.Context, after int64, _ []string, limit i
 }
 func (l *listLog) Horizon(context.Context) (int64, error) { return 0, nil }
 
-// A resume that arrives while a partly written frame waits for its writer:
-// the frame is finished first, then the resume's head and its replay.
-func TestDirectPartialFrameFinishesBeforeAResume(t *testing.T) {
-	log := &listLog{events: []domain.Event{ev(1, "display"), ev(2, "display"), ev(10, "display")}}
-	h := hub.New(hub.Options{Encoders: []hub.Encoder{enc}}, log, nil)
-	ctx, cancel := context.WithCancel(context.Background())
-	go h.Run(ctx)
-	t.Cleanup(func() { cancel(); <-h.Done() })
-	s := &socket{room: 1, hold: make(chan struct{})} // one byte of "10;"
-	c := hub.NewClient(0)
-	s.attach(c)
-	if err := h.Register(c, []string{"display"}, -1); err != nil {
-		t.Fatal(err)
-	}
-	h.Publish([]domain.Event{ev(10, "display")})
-	waitText(t, s, "1")
-	c.ResumeWith(0, []byte("R;"))
-	close(s.hold)
-	// "10;" whole, then the head, then every event after 0 (10 again: it
-	// went out before the head, under the old cursor).
-	waitText(t, s, "10;R;1;2;10;")
-}
-
 // A direct write that took nothing leaves an ordinary queued event: a
 // resume's replay carries it once, and without a resume it goes out once.
 func TestDirectWriteOfNothingStaysAnEvent(t *testing.T) {
@@ -196,17 +169,16 @@ func TestDirectWriteOfNothingStaysAnEvent(t *testing.T) {
 		h := hub.New(hub.Options{Encoders: []hub.Encoder{enc}}, log, nil)
 		ctx, cancel := context.WithCancel(context.Background())
 		go h.Run(ctx)
-		s := &socket{room: 0, hold: make(chan struct{})}
-		c := hub.NewClient(0)
-		s.attach(c)
-		if err := h.Register(c, []string{"display"}, -1); err != nil {
+		s := newSocket(0, make(chan struct{}))
+		c := s.c
+		if err := h.Register(c, []string{"display"}, -1, nil); err != nil {
 			t.Fatal(err)
 		}
 		h.Publish([]domain.Event{ev(10, "display")})
 		testutil.Eventually(t, 10*time.Second, "a wake-up", func() bool { s.mu.Lock(); defer s.mu.Unlock(); return s.woken > 0 })
 		want := "10;"
 		if resume {
-			c.ResumeWith(0, []byte("R;"))
+			c.Resume(0, []byte("R;"))
 			want = "R;1;2;10;"
 		}
 		s.mu.Lock()

@@ -65,7 +65,7 @@ func collect(t *testing.T, c *hub.Client, n int) []string {
 	var frames [][]byte
 	for len(out) < n {
 		var err error
-		frames, err = c.Next(ctx, frames[:0])
+		frames, err = hub.Pull(ctx, c, frames[:0])
 		if err != nil {
 			t.Fatalf("after %d frames: %v", len(out), err)
 		}
@@ -79,12 +79,12 @@ func collect(t *testing.T, c *hub.Client, n int) []string {
 func TestOnceAcrossRoomsAndEncodeOnce(t *testing.T) {
 	enc := &countingEncoder{}
 	h := startHub(t, hub.Options{Encoders: []hub.Encoder{enc.encode}})
-	multi := hub.NewClient(0)
-	if err := h.Register(multi, []string{"tenant-1", "display", "kasir-1"}, -1); err != nil {
+	multi := hub.NewPullClient(nil)
+	if err := h.Register(multi, []string{"tenant-1", "display", "kasir-1"}, -1, nil); err != nil {
 		t.Fatal(err)
 	}
-	other := hub.NewClient(0)
-	if err := h.Register(other, []string{"tenant-2"}, -1); err != nil {
+	other := hub.NewPullClient(nil)
+	if err := h.Register(other, []string{"tenant-2"}, -1, nil); err != nil {
 		t.Fatal(err)
 	}
 	h.Publish([]domain.Event{ev(1, "tenant-1", "display", "kasir-1"), ev(2, "tenant-2"), ev(3, domain.RoomAll),
@@ -102,10 +102,10 @@ func TestOnceAcrossRoomsAndEncodeOnce(t *testing.T) {
 
 func TestSlowConsumerIsClosedOthersContinue(t *testing.T) {
 	h := startHub(t, hub.Options{MaxQueueMessages: 10, Encoders: []hub.Encoder{(&countingEncoder{}).encode}})
-	slow := hub.NewClient(0)
-	fast := hub.NewClient(0)
+	slow := hub.NewPullClient(nil)
+	fast := hub.NewPullClient(nil)
 	for _, c := range []*hub.Client{slow, fast} {
-		if err := h.Register(c, []string{"display"}, -1); err != nil {
+		if err := h.Register(c, []string{"display"}, -1, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -122,7 +122,7 @@ func TestSlowConsumerIsClosedOthersContinue(t *testing.T) {
 		var buf [][]byte
 		for received.Load() < n {
 			var err error
-			if buf, err = fast.Next(ctx, buf[:0]); err != nil {
+			if buf, err = hub.Pull(ctx, fast, buf[:0]); err != nil {
 				readErr <- err
 				return
 			}
@@ -146,23 +146,19 @@ func TestSlowConsumerIsClosedOthersContinue(t *testing.T) {
 	if len(frames) != n || frames[n-1] != itoa(n) {
 		t.Fatalf("fast client got %d frames, last %v", len(frames), frames[len(frames)-1])
 	}
-	select {
-	case <-slow.Done():
-	case <-time.After(10 * time.Second):
-		t.Fatal("slow client not closed")
-	}
+	hub.WaitClosed(t, slow)
 	if r := slow.Reason(); r != hub.SlowConsumer || r.Code != 4008 {
 		t.Fatalf("slow client closed with %+v", r)
 	}
-	if size := h.RoomSize("display"); size != 1 {
+	if size := h.RoomSizes()["display"]; size != 1 {
 		t.Fatalf("display has %d clients after the slow one was dropped", size)
 	}
 }
 
 func TestRoomLimitsAndMembership(t *testing.T) {
 	h := startHub(t, hub.Options{MaxRoomsPerConn: 2, MaxConnections: 2, Encoders: []hub.Encoder{(&countingEncoder{}).encode}})
-	c := hub.NewClient(0)
-	if err := h.Register(c, []string{"tenant-1"}, -1); err != nil {
+	c := hub.NewPullClient(nil)
+	if err := h.Register(c, []string{"tenant-1"}, -1, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := h.Join(c, "display"); err != nil {
@@ -174,10 +170,10 @@ func TestRoomLimitsAndMembership(t *testing.T) {
 	if err := h.Join(c, "kasir-1"); err != hub.ErrTooManyRooms {
 		t.Fatalf("third room: %v, want ErrTooManyRooms", err)
 	}
-	if err := h.Register(hub.NewClient(0), nil, -1); err != nil {
+	if err := h.Register(hub.NewPullClient(nil), nil, -1, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := h.Register(hub.NewClient(0), nil, -1); err != hub.ErrTooManyConnections {
+	if err := h.Register(hub.NewPullClient(nil), nil, -1, nil); err != hub.ErrTooManyConnections {
 		t.Fatalf("third connection: %v", err)
 	}
 	h.Leave(c, "tenant-1")
@@ -193,33 +189,65 @@ func TestRoomLimitsAndMembership(t *testing.T) {
 }
 
 // BenchmarkFanout measures one broadcast to 1,000 subscribed clients through
-// the hub (queues and writers' drain included, sockets excluded).
+// the hub, sockets excluded: "direct", where every connection is idle and
+// takes the event from the fan-out itself (the common case), and "queued",
+// where none takes it and a writer goroutine is woken to drain the queue.
 func BenchmarkFanout(b *testing.B) {
+	for _, direct := range []bool{true, false} {
+		name := "queued"
+		if direct {
+			name = "direct"
+		}
+		b.Run(name, func(b *testing.B) { benchFanout(b, direct) })
+	}
+}
+
+// benchConn counts what reaches it, directly or through a woken writer.
+type benchConn struct {
+	c        *hub.Client
+	direct   bool
+	received *atomic.Int64
+	writers  *sync.WaitGroup
+}
+
+func (bc *benchConn) TryWrite([]byte) (bool, error) {
+	if !bc.direct {
+		return false, nil
+	}
+	bc.received.Add(1)
+	return true, nil
+}
+
+func (bc *benchConn) Wake() {
+	bc.writers.Add(1)
+	go func() {
+		defer bc.writers.Done()
+		var frames [][]byte
+		for {
+			var err error
+			frames, err = bc.c.Poll(context.Background(), frames[:0])
+			bc.received.Add(int64(len(frames)))
+			if err != nil || (len(frames) == 0 && bc.c.Idle()) {
+				return
+			}
+		}
+	}()
+}
+
+func (bc *benchConn) GapFrame(*hub.TooOldError) []byte { return nil }
+
+func benchFanout(b *testing.B, direct bool) {
 	const clients = 1000
 	enc := &countingEncoder{}
 	h := startHub(b, hub.Options{MaxQueueMessages: 1 << 20, MaxQueueBytes: 1 << 30, Encoders: []hub.Encoder{enc.encode}})
 	var received atomic.Int64
-	var wg sync.WaitGroup
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	var writers sync.WaitGroup
 	for range clients {
-		c := hub.NewClient(0)
-		if err := h.Register(c, []string{"tenant-1"}, -1); err != nil {
+		bc := &benchConn{direct: direct, received: &received, writers: &writers}
+		bc.c = hub.NewClient(0, bc, nil)
+		if err := h.Register(bc.c, []string{"tenant-1"}, -1, nil); err != nil {
 			b.Fatal(err)
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var frames [][]byte
-			for {
-				var err error
-				frames, err = c.Next(ctx, frames[:0])
-				if err != nil {
-					return
-				}
-				received.Add(int64(len(frames)))
-			}
-		}()
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -232,6 +260,5 @@ func BenchmarkFanout(b *testing.B) {
 	b.StopTimer()
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(int64(b.N)*clients), "ns/delivery")
 	b.ReportMetric(float64(enc.calls.Load())/float64(b.N), "encodes/broadcast")
-	cancel()
-	wg.Wait()
+	writers.Wait()
 }

@@ -100,8 +100,8 @@ func followHubPolling(t *testing.T, log *sharedLog, m hub.Metrics, poll time.Dur
 
 func joined(t *testing.T, h *hub.Hub, room string) *hub.Client {
 	t.Helper()
-	c := hub.NewClient(0)
-	if err := h.Register(c, []string{room}, -1); err != nil {
+	c := hub.NewPullClient(nil)
+	if err := h.Register(c, []string{room}, -1, nil); err != nil {
 		t.Fatal(err)
 	}
 	return c

@@ -205,7 +205,7 @@ func (h *Hub) Run(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
-			h.CloseAll(GoingAway)
+			h.closeAll(GoingAway)
 			return
 		case <-h.wake:
 		case <-poll:
@@ -248,7 +248,7 @@ func (h *Hub) fanout(ev *domain.Event) {
 	}
 	h.opts.Metrics.EventPublished(ev.Name)
 	// Collect the receivers under the membership lock, deliver outside it:
-	// a delivery may write to a socket (Client.Direct), and nothing waits
+	// a delivery may write to a socket (Conn.TryWrite), and nothing waits
 	// on a socket while holding the rooms.
 	targets := h.targets[:0]
 	h.mu.RLock()
@@ -296,17 +296,13 @@ func (h *Hub) fanout(ev *domain.Event) {
 	h.opts.Metrics.Delivered(delivered)
 }
 
-// Register adds c with its first rooms. since >= 0 asks for a replay of every
-// event after since in those rooms before live delivery; the hand-over is
-// gap-free because c receives live events from this moment on and the replay
-// skips nothing that the log holds.
-func (h *Hub) Register(c *Client, rooms []string, since int64) error {
-	return h.RegisterWith(c, rooms, since, nil)
-}
-
-// RegisterWith is Register that writes head (the transport's greeting) before
-// anything else: before the first replayed event, before any live one.
-func (h *Hub) RegisterWith(c *Client, rooms []string, since int64, head []byte) error {
+// Register adds c with its first rooms, and writes head (the transport's
+// greeting, or nil) before anything else: before the first replayed event,
+// before any live one. since >= 0 asks for a replay of every event after
+// since in those rooms before live delivery; the hand-over is gap-free
+// because c receives live events from this moment on and the replay skips
+// nothing that the log holds.
+func (h *Hub) Register(c *Client, rooms []string, since int64, head []byte) error {
 	if len(rooms) > h.opts.MaxRoomsPerConn {
 		return ErrTooManyRooms
 	}
@@ -328,8 +324,9 @@ func (h *Hub) RegisterWith(c *Client, rooms []string, since int64, head []byte) 
 	return nil
 }
 
-// Unregister removes c from every room. It is idempotent.
-func (h *Hub) Unregister(c *Client) {
+// unregister removes c from every room (Client.Close calls it). It is
+// idempotent.
+func (h *Hub) unregister(c *Client) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if _, ok := h.clients[c]; !ok {
@@ -438,13 +435,6 @@ func (h *Hub) QueueDepth() (total, max int) {
 	return total, max
 }
 
-// RoomSize is the number of connections in room.
-func (h *Hub) RoomSize(room string) int {
-	h.mu.RLock()
-	defer h.mu.RUnlock()
-	return len(h.rooms[room])
-}
-
 // DisconnectRoom closes every connection in room and reports how many.
 func (h *Hub) DisconnectRoom(room string) int {
 	h.mu.RLock()
@@ -476,15 +466,9 @@ func (h *Hub) CloseWhere(match func(*Client) bool, reason CloseReason) int {
 	return len(victims)
 }
 
-// CloseAll closes every connection with reason.
-func (h *Hub) CloseAll(reason CloseReason) {
+// closeAll closes every connection with reason.
+func (h *Hub) closeAll(reason CloseReason) {
 	h.CloseWhere(func(*Client) bool { return true }, reason)
-}
-
-// CheckSince reports whether a replay from since is complete: it returns a
-// *TooOldError naming the oldest id still available when it is not.
-func (h *Hub) CheckSince(ctx context.Context, since int64) error {
-	return h.CheckSinceRooms(ctx, since, nil)
 }
 
 // RoomHorizonLog is a Log that records retention's horizon per room (the
@@ -504,8 +488,10 @@ func (h *Hub) horizon(ctx context.Context, rooms []string) (int64, error) {
 	return h.log.Horizon(ctx)
 }
 
-// CheckSinceRooms is CheckSince for a connection in rooms: only what
-// retention deleted from those rooms (and from events to everyone) counts.
+// CheckSinceRooms reports whether a replay from since is complete for a
+// connection in rooms (nil: every room): it returns a *TooOldError naming
+// the oldest id still available when it is not. Only what retention deleted
+// from those rooms (and from events to everyone) counts.
 func (h *Hub) CheckSinceRooms(ctx context.Context, since int64, rooms []string) error {
 	if since < 0 {
 		return nil

@@ -104,7 +104,7 @@ func collect(t *testing.T, c *Client, last int64) (ids []int64, other []string) 
 	var frames [][]byte
 	for {
 		var err error
-		frames, err = c.Next(ctx, frames[:0])
+		frames, err = pull(ctx, c, frames[:0])
 		for _, f := range frames {
 			id, perr := strconv.ParseInt(string(f), 10, 64)
 			if perr != nil {
@@ -146,8 +146,8 @@ func TestReplayHandOverWithCommitsDuringReplay(t *testing.T) {
 			l.commit(h, 5, "tenant-1")
 		}
 	})
-	c := NewClient(0)
-	if err := h.Register(c, []string{"tenant-1"}, 40); err != nil {
+	c := newPullClient(nil)
+	if err := h.Register(c, []string{"tenant-1"}, 40, nil); err != nil {
 		t.Fatal(err)
 	}
 	ids, _ := collect(t, c, 300)
@@ -187,8 +187,8 @@ func TestReplayConcurrentWriterOnceInOrder(t *testing.T) {
 		}
 	}()
 	var want []int64
-	c := NewClient(0)
-	if err := h.Register(c, []string{"tenant-1", "display"}, 10); err != nil {
+	c := newPullClient(nil)
+	if err := h.Register(c, []string{"tenant-1", "display"}, 10, nil); err != nil {
 		t.Fatal(err)
 	}
 	testutil.Eventually(t, 20*time.Second, "2,000 events", func() bool { return h.LastPublished() >= 2000 })
@@ -223,7 +223,7 @@ func TestReplayOverflowSetsLaggedAndRereads(t *testing.T) {
 	h, l := newTestHub(t, Options{ReplayPageSize: 10, MaxQueueMessages: 4})
 	l.commit(h, 20, "tenant-1")
 	testutil.Eventually(t, 20*time.Second, "initial fan-out", func() bool { return h.LastPublished() == 20 })
-	c := NewClient(0)
+	c := newPullClient(nil)
 	var sawLagged bool
 	l.setHook(func(n int) {
 		if n != 1 {
@@ -237,7 +237,7 @@ func TestReplayOverflowSetsLaggedAndRereads(t *testing.T) {
 		sawLagged = c.lagged
 		c.mu.Unlock()
 	})
-	if err := h.Register(c, []string{"tenant-1"}, 0); err != nil {
+	if err := h.Register(c, []string{"tenant-1"}, 0, nil); err != nil {
 		t.Fatal(err)
 	}
 	ids, _ := collect(t, c, 70)
@@ -247,10 +247,8 @@ func TestReplayOverflowSetsLaggedAndRereads(t *testing.T) {
 	if want := seq(1, 70); !slices.Equal(ids, want) {
 		t.Fatalf("got %v, want 1..70 once each", ids)
 	}
-	select {
-	case <-c.Done():
-		t.Fatalf("client closed (%v): overflow during replay must not count as slow", c.Reason())
-	default:
+	if r := c.Reason(); r != (CloseReason{}) {
+		t.Fatalf("client closed (%v): overflow during replay must not count as slow", r)
 	}
 	// A client stays in replay until the log has nothing more for it (a
 	// writer that stops polling mid-replay costs no memory: the log holds
@@ -266,17 +264,13 @@ func TestReplayOverflowSetsLaggedAndRereads(t *testing.T) {
 	}
 	// Live, the same overflow is a slow consumer.
 	l.commit(h, 10, "tenant-1")
-	select {
-	case <-c.Done():
-	case <-time.After(20 * time.Second):
-		t.Fatal("live overflow did not close the client")
-	}
+	waitClosed(t, c)
 	if got := c.Reason(); got != SlowConsumer {
 		t.Fatalf("reason %v, want %v", got, SlowConsumer)
 	}
-	// Close signals Done before it unregisters the client: wait for that.
+	// Close sets the reason before it unregisters the client: wait for that.
 	testutil.Eventually(t, 20*time.Second, "the slow consumer to be unregistered", func() bool {
-		return h.Active() == 0 && h.RoomSize("tenant-1") == 0
+		return h.Active() == 0 && h.RoomSizes()["tenant-1"] == 0
 	})
 }
 
@@ -284,8 +278,8 @@ func TestReplayOverflowSetsLaggedAndRereads(t *testing.T) {
 // frame precedes the replay.
 func TestResumeMovesCursor(t *testing.T) {
 	h, l := newTestHub(t, Options{ReplayPageSize: 4})
-	c := NewClient(0)
-	if err := h.Register(c, []string{"tenant-1"}, -1); err != nil {
+	c := newPullClient(nil)
+	if err := h.Register(c, []string{"tenant-1"}, -1, nil); err != nil {
 		t.Fatal(err)
 	}
 	l.commit(h, 20, "tenant-1")
@@ -293,11 +287,8 @@ func TestResumeMovesCursor(t *testing.T) {
 	if !slices.Equal(ids, seq(1, 20)) {
 		t.Fatalf("live: %v", ids)
 	}
-	if c.LastID() != 20 {
-		t.Fatalf("LastID %d, want 20", c.LastID())
-	}
 
-	c.ResumeWith(5, []byte("resumed 5"))
+	c.Resume(5, []byte("resumed 5"))
 	ids, other := collect(t, c, 20)
 	if !slices.Equal(ids, seq(6, 20)) || !slices.Equal(other, []string{"resumed 5"}) {
 		t.Fatalf("after Resume(5): events %v, other %v", ids, other)
@@ -305,7 +296,7 @@ func TestResumeMovesCursor(t *testing.T) {
 
 	// Forward: events up to 25 are skipped on request.
 	l.commit(h, 10, "tenant-1") // 21..30, queued
-	c.Resume(25)
+	c.Resume(25, nil)
 	ids, _ = collect(t, c, 30)
 	if !slices.Equal(ids, seq(26, 30)) {
 		t.Fatalf("after Resume(25): %v", ids)
@@ -315,29 +306,29 @@ func TestResumeMovesCursor(t *testing.T) {
 	// and the replay restarts from the new cursor.
 	l.setHook(func(n int) {
 		l.setHook(nil)
-		c.Resume(2)
+		c.Resume(2, nil)
 	})
-	c.Resume(10)
+	c.Resume(10, nil)
 	ids, _ = collect(t, c, 30)
 	if !slices.Equal(ids, seq(3, 30)) {
 		t.Fatalf("Resume during a page read: %v, want 3..30", ids)
 	}
 }
 
-// The head frame of ResumeWith comes before any replayed event, even with
+// The head frame of Resume comes before any replayed event, even with
 // events queued before the resume.
 func TestResumeHeadPrecedesReplay(t *testing.T) {
 	h, l := newTestHub(t, Options{ReplayPageSize: 2})
-	c := NewClient(0)
-	if err := h.Register(c, []string{"tenant-1"}, -1); err != nil {
+	c := newPullClient(nil)
+	if err := h.Register(c, []string{"tenant-1"}, -1, nil); err != nil {
 		t.Fatal(err)
 	}
 	l.commit(h, 6, "tenant-1")
 	testutil.Eventually(t, 20*time.Second, "fan-out", func() bool { return h.LastPublished() == 6 })
-	c.ResumeWith(3, []byte("ack"))
+	c.Resume(3, []byte("ack"))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	frames, err := c.Next(ctx, nil)
+	frames, err := pull(ctx, c, nil)
 	if err != nil || len(frames) == 0 || string(frames[0]) != "ack" {
 		t.Fatalf("first frames %q (%v), want the ack first", frames, err)
 	}
@@ -360,11 +351,12 @@ func TestReplayDetectsPruneDuringReplay(t *testing.T) {
 			h, l := newTestHub(t, Options{ReplayPageSize: 5})
 			l.commit(h, 40, "tenant-1")
 			testutil.Eventually(t, 20*time.Second, "fan-out", func() bool { return h.LastPublished() == 40 })
-			c := NewClient(0)
+			var gap func(*TooOldError) []byte
 			if withFrame {
-				c.GapFrame = func(g *TooOldError) []byte { return []byte(fmt.Sprintf("gap oldest=%d", g.Oldest)) }
+				gap = func(g *TooOldError) []byte { return []byte(fmt.Sprintf("gap oldest=%d", g.Oldest)) }
 			}
-			if err := h.CheckSince(context.Background(), 0); err != nil {
+			c := newPullClient(gap)
+			if err := h.CheckSinceRooms(context.Background(), 0, nil); err != nil {
 				t.Fatal(err)
 			}
 			// Retention runs after CheckSince said yes, during the first page.
@@ -375,7 +367,7 @@ func TestReplayDetectsPruneDuringReplay(t *testing.T) {
 					l.mu.Unlock()
 				}
 			})
-			if err := h.Register(c, []string{"tenant-1"}, 0); err != nil {
+			if err := h.Register(c, []string{"tenant-1"}, 0, nil); err != nil {
 				t.Fatal(err)
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -384,7 +376,7 @@ func TestReplayDetectsPruneDuringReplay(t *testing.T) {
 			var err error
 			for err == nil && !slices.Contains(got, "gap oldest=21") {
 				var frames [][]byte
-				frames, err = c.Next(ctx, nil)
+				frames, err = pull(ctx, c, nil)
 				for _, f := range frames {
 					got = append(got, string(f))
 				}
@@ -415,11 +407,11 @@ func TestReplayDetectsPruneDuringReplay(t *testing.T) {
 // Caps: rooms per connection and total connections.
 func TestRegisterCaps(t *testing.T) {
 	h, _ := newTestHub(t, Options{MaxRoomsPerConn: 2, MaxConnections: 2})
-	if err := h.Register(NewClient(0), []string{"a", "b", "c"}, -1); !errors.Is(err, ErrTooManyRooms) {
+	if err := h.Register(newPullClient(nil), []string{"a", "b", "c"}, -1, nil); !errors.Is(err, ErrTooManyRooms) {
 		t.Fatalf("3 rooms: %v", err)
 	}
-	a, b := NewClient(0), NewClient(0)
-	if err := h.Register(a, []string{"a", "b"}, -1); err != nil {
+	a, b := newPullClient(nil), newPullClient(nil)
+	if err := h.Register(a, []string{"a", "b"}, -1, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := h.Join(a, "c"); !errors.Is(err, ErrTooManyRooms) {
@@ -428,14 +420,14 @@ func TestRegisterCaps(t *testing.T) {
 	if err := h.Join(a, "a"); err != nil {
 		t.Fatalf("re-join: %v", err)
 	}
-	if err := h.Register(b, nil, -1); err != nil {
+	if err := h.Register(b, nil, -1, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := h.Register(NewClient(0), nil, -1); !errors.Is(err, ErrTooManyConnections) {
+	if err := h.Register(newPullClient(nil), nil, -1, nil); !errors.Is(err, ErrTooManyConnections) {
 		t.Fatalf("third connection: %v", err)
 	}
 	a.Close(GoingAway)
-	if err := h.Register(NewClient(0), nil, -1); err != nil {
+	if err := h.Register(newPullClient(nil), nil, -1, nil); err != nil {
 		t.Fatalf("after a close: %v", err)
 	}
 }
@@ -447,20 +439,20 @@ func TestResumeSameCursorDuringPageRead(t *testing.T) {
 	h, l := newTestHub(t, Options{ReplayPageSize: 4})
 	l.commit(h, 10, "tenant-1")
 	testutil.Eventually(t, 20*time.Second, "fan-out", func() bool { return h.LastPublished() == 10 })
-	c := NewClient(0)
+	c := newPullClient(nil)
 	l.setHook(func(n int) {
 		if n == 1 {
-			c.ResumeWith(0, []byte("ack"))
+			c.Resume(0, []byte("ack"))
 		}
 	})
-	if err := h.Register(c, []string{"tenant-1"}, 0); err != nil {
+	if err := h.Register(c, []string{"tenant-1"}, 0, nil); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	var first []string
 	for !slices.Contains(first, "10") {
-		frames, err := c.Next(ctx, nil)
+		frames, err := pull(ctx, c, nil)
 		if err != nil {
 			t.Fatalf("%q: %v", first, err)
 		}
@@ -473,13 +465,13 @@ func TestResumeSameCursorDuringPageRead(t *testing.T) {
 	}
 	l.setHook(func(n int) {
 		l.setHook(nil)
-		c.ResumeWith(10, []byte("ack2"))
+		c.Resume(10, []byte("ack2"))
 	})
-	c.Resume(10)
+	c.Resume(10, nil)
 	l.commit(h, 2, "tenant-1")
 	var got []string
 	for len(got) < 3 {
-		frames, err := c.Next(ctx, nil)
+		frames, err := pull(ctx, c, nil)
 		if err != nil {
 			t.Fatalf("%q: %v", got, err)
 		}
@@ -508,7 +500,7 @@ func TestCheckSinceAheadOfTheLog(t *testing.T) {
 	h := New(Options{Encoders: []Encoder{testEncoder}}, headFakeLog{l}, nil)
 	l.events = append(l.events, domain.Event{ID: 1}, domain.Event{ID: 2}, domain.Event{ID: 3})
 	for since, ahead := range map[int64]bool{-1: false, 0: false, 2: false, 3: false, 4: true, 1000: true} {
-		err := h.CheckSince(context.Background(), since)
+		err := h.CheckSinceRooms(context.Background(), since, nil)
 		var gap *TooOldError
 		if got := errors.As(err, &gap) && gap.Ahead; got != ahead {
 			t.Errorf("since %d: %v, want ahead=%v", since, err, ahead)
@@ -519,7 +511,7 @@ func TestCheckSinceAheadOfTheLog(t *testing.T) {
 	}
 	// A log that cannot tell its head is trusted as before.
 	h2 := New(Options{Encoders: []Encoder{testEncoder}}, l, nil)
-	if err := h2.CheckSince(context.Background(), 1000); err != nil {
+	if err := h2.CheckSinceRooms(context.Background(), 1000, nil); err != nil {
 		t.Fatalf("plain log: %v", err)
 	}
 }
@@ -528,17 +520,13 @@ func TestCheckSinceAheadOfTheLog(t *testing.T) {
 // message bound would.
 func TestQueueBytesBound(t *testing.T) {
 	h, l := newTestHub(t, Options{MaxQueueMessages: 1000, MaxQueueBytes: 64})
-	c := NewClient(0)
-	if err := h.Register(c, []string{"tenant-1"}, -1); err != nil {
+	c := newPullClient(nil)
+	if err := h.Register(c, []string{"tenant-1"}, -1, nil); err != nil {
 		t.Fatal(err)
 	}
 	// Ids 1..9 render as one byte, 10.. as two: 40 events are ~70 bytes.
 	l.commit(h, 40, "tenant-1")
-	select {
-	case <-c.Done():
-	case <-time.After(20 * time.Second):
-		t.Fatal("byte bound never closed the client")
-	}
+	waitClosed(t, c)
 	if c.Reason() != SlowConsumer {
 		t.Fatalf("reason %v", c.Reason())
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/posd/posd/internal/edge"
 	"github.com/posd/posd/internal/server"
 	"github.com/posd/posd/internal/server/servertest"
 	"github.com/posd/posd/internal/testutil"
@@ -47,7 +48,7 @@ func inUse() uint64 {
 // native connection in a tenant room and the display room costs the server.
 func BenchmarkConnectionMemory(b *testing.B) {
 	const conns = 2000
-	s := servertest.Start(b, server.Config{AuthOff: true})
+	s := servertest.Start(b, server.Config{AuthOff: true, Edge: edge.Config{ConnsPerAddr: 100_000}}) // every connection dials from 127.0.0.1
 	addr := s.Addr()
 	for i := 0; i < b.N; i++ {
 		before := inUse()

@@ -242,7 +242,7 @@ func TestOfflineNotificationArrivesOnResume(t *testing.T) {
 	s.MustDo(t, http.StatusCreated, "", "POST", "/api/notifications", map[string]any{"user_id": 7, "type": "welcome", "data": map[string]any{}}, nil)
 	seen := servertest.NextEvent(t, ws, 10*time.Second).EventID()
 	ws.Close()
-	testutil.Eventually(t, 10*time.Second, "the user to leave", func() bool { return s.Hub.RoomSize("user-7") == 0 })
+	testutil.Eventually(t, 10*time.Second, "the user to leave", func() bool { return s.Hub.RoomSizes()["user-7"] == 0 })
 
 	// Offline: one for them, one for someone else.
 	s.MustDo(t, http.StatusCreated, "", "POST", "/api/notifications", `{"user_id":7,"type":"order_ready","data":{"order_id":42, "note":"<b>counter 3</b>"}}`, nil)

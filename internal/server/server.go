@@ -346,7 +346,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	var authn auth.Authenticator = auth.Open{}
 	s.Tokens = auth.NewTokens(st, cfg.Now, func(id int64) {
 		n := h.CloseWhere(func(c *hub.Client) bool {
-			p, ok := c.Tag.(auth.Principal)
+			p, ok := c.Tag().(auth.Principal)
 			return ok && p.TokenID == id
 		}, hub.Revoked)
 		cfg.Logger.Info("token revoked", "token_id", id, "connections_closed", n)
@@ -604,7 +604,8 @@ func (s *Server) Run(ctx context.Context) error {
 	<-whDone
 	stopHub() // every socket gets 1001 going away
 	<-s.Hub.Done()
-	waitOrTimeout(s.native.Wait, 3*time.Second)
+	waitOrTimeout(s.native.Wait, 3*time.Second) // every /ws close frame written, every reader returned
+	waitOrTimeout(s.sio.Wait, 3*time.Second)    // the same for Socket.IO's WebSockets
 	stopBG()
 	<-bgDone
 	if s.clustered {
@@ -678,7 +679,7 @@ func (s *Server) CloseRevoked(ctx context.Context) int {
 		return 0
 	}
 	n := s.Hub.CloseWhere(func(c *hub.Client) bool {
-		p, ok := c.Tag.(auth.Principal)
+		p, ok := c.Tag().(auth.Principal)
 		return ok && revoked[p.TokenID]
 	}, hub.Revoked)
 	if n > 0 {
@@ -692,7 +693,7 @@ func (s *Server) CloseRevoked(ctx context.Context) int {
 func (s *Server) CloseExpired() int {
 	now := s.cfg.Now()
 	n := s.Hub.CloseWhere(func(c *hub.Client) bool {
-		p, ok := c.Tag.(auth.Principal)
+		p, ok := c.Tag().(auth.Principal)
 		return ok && !p.ExpiresAt.IsZero() && !now.Before(p.ExpiresAt)
 	}, TokenExpired)
 	if n > 0 {
@@ -806,7 +807,7 @@ func (s *Server) command(cmd store.Command) {
 		s.log.Info("room disconnected by another node", "room", cmd.Room, "from", cmd.From, "connections", n)
 	case store.CmdCloseToken:
 		n := s.Hub.CloseWhere(func(c *hub.Client) bool {
-			p, ok := c.Tag.(auth.Principal)
+			p, ok := c.Tag().(auth.Principal)
 			return ok && p.TokenID == cmd.TokenID
 		}, hub.Revoked)
 		s.log.Info("token revoked by another node", "token_id", cmd.TokenID, "from", cmd.From, "connections_closed", n)

@@ -107,7 +107,7 @@ func TestSlowConsumerIsolated(t *testing.T) {
 			}
 		}()
 	}
-	testutil.Eventually(t, 60*time.Second, "every client in the room", func() bool { return s.Hub.RoomSize(room) == clients })
+	testutil.Eventually(t, 60*time.Second, "every client in the room", func() bool { return s.Hub.RoomSizes()[room] == clients })
 
 	// The slow client reads only once the hub has dropped it: then a
 	// contiguous prefix of the events, and the documented close.
@@ -119,7 +119,7 @@ func TestSlowConsumerIsolated(t *testing.T) {
 	go func() {
 		defer close(slowDone)
 		// Not dropped in time fails the test's own wait for the drop.
-		testutil.Await(2*time.Minute, 5*time.Millisecond, func() bool { return s.Hub.RoomSize(room) != clients })
+		testutil.Await(2*time.Minute, 5*time.Millisecond, func() bool { return s.Hub.RoomSizes()[room] != clients })
 		_ = slow.SetReadDeadline(time.Now().Add(2 * time.Minute))
 		for {
 			_, data, err := slow.ReadMessage()
@@ -219,7 +219,7 @@ func TestSlowConsumerIsolated(t *testing.T) {
 			t.Fatalf("client %d: %s", i, bad)
 		}
 	}
-	testutil.Eventually(t, 60*time.Second, "the slow consumer to be dropped", func() bool { return s.Hub.RoomSize(room) == clients-1 })
+	testutil.Eventually(t, 60*time.Second, "the slow consumer to be dropped", func() bool { return s.Hub.RoomSizes()[room] == clients-1 })
 	close(stopSampling)
 	<-sampled
 	runtime.GC()

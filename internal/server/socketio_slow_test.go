@@ -28,7 +28,7 @@ func TestSocketIOWebSocketHonoursWriteTimeout(t *testing.T) {
 	c.connect("")
 	c.joinTenant(tenants[0])
 	room := domain.TenantRoom(tenants[0])
-	if n := s.Hub.RoomSize(room); n != 1 {
+	if n := s.Hub.RoomSizes()[room]; n != 1 {
 		t.Fatalf("room size %d", n)
 	}
 	// The client reads no more; orders keep coming until it is dropped.
@@ -36,7 +36,7 @@ func TestSocketIOWebSocketHonoursWriteTimeout(t *testing.T) {
 	// with the server's settings well under 5.
 	// The orders are the wait's pace: no pause between checks.
 	if !testutil.Await(5*time.Second, 0, func() bool {
-		if s.Hub.RoomSize(room) != 1 {
+		if s.Hub.RoomSizes()[room] != 1 {
 			return true
 		}
 		for range 20 {

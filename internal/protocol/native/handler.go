@@ -11,13 +11,12 @@ import (
 	"sync"
 	"time"
 
-	"github.com/posd/posd/internal/edge"
-
 	"github.com/gorilla/websocket"
 
 	"github.com/posd/posd/internal/auth"
 	"github.com/posd/posd/internal/domain"
 	"github.com/posd/posd/internal/hub"
+	"github.com/posd/posd/internal/protocol/wsconn"
 	"github.com/posd/posd/internal/protocol/wsframe"
 )
 
@@ -63,7 +62,8 @@ type Handler struct {
 	cfg      Config
 	upgrader websocket.Upgrader
 	log      *slog.Logger
-	wg       sync.WaitGroup
+	wg       sync.WaitGroup // every connection's goroutines: Wait
+	ws       wsconn.Config
 }
 
 // New builds the handler.
@@ -93,6 +93,12 @@ func New(cfg Config) *Handler {
 		cfg.Origins = auth.NewOriginPolicy(nil)
 	}
 	h := &Handler{cfg: cfg, log: cfg.Logger}
+	h.ws = wsconn.Config{
+		WriteTimeout: cfg.WriteTimeout, ReadLimit: cfg.ReadLimit, SendBuffer: cfg.SendBuffer,
+		PingInterval: cfg.PingInterval, PongTimeout: cfg.PongTimeout,
+		Gap:   func(gap *hub.TooOldError) []byte { return errorFrame("gap", gap.Error(), gap.Oldest) },
+		Group: &h.wg,
+	}
 	h.upgrader = websocket.Upgrader{
 		// Small read buffer and a shared write pool: an idle connection
 		// holds no large buffers (events bypass gorilla's writer anyway).
@@ -179,29 +185,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return // the upgrader has answered
 	}
-	nc := conn.NetConn()
-	if h.cfg.SendBuffer > 0 {
-		if tc := edge.TCP(nc); tc != nil {
-			_ = tc.SetWriteBuffer(h.cfg.SendBuffer)
-		}
-	}
-	// Every close of nc from here on goes through direct (see Direct).
-	direct := wsframe.NewDirect(nc)
-	c := hub.NewClient(h.cfg.Proto)
-	c.Tag = p
-	// The writer runs only while there is something to write (see
-	// flush): an idle socket costs its reader goroutine and little else.
-	readerDone := make(chan struct{})
-	c.OnWake = func() {
-		h.wg.Add(1)
-		go h.flush(nc, direct, c, readerDone)
-	}
-	// And most frames need no writer at all: the fan-out writes them
-	// straight to the socket when nothing is queued before them.
-	if direct.Enabled() {
-		c.Direct = direct
-	}
-	c.GapFrame = func(gap *hub.TooOldError) []byte { return errorFrame("gap", gap.Error(), gap.Oldest) }
+	// From here on the socket is read and written without gorilla's Conn
+	// (wsconn): it and its buffers are garbage once this returns.
+	ws := wsconn.New(conn.NetConn(), &h.ws)
+	c := hub.NewClient(h.cfg.Proto, ws, p)
 	// The greeting goes first, before any replayed or live event: the gap
 	// error when since is too old, then ready.
 	var head []byte
@@ -209,17 +196,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		head = errorFrame("gap", gap.Error(), gap.Oldest)
 	}
 	head = append(head, readyFrame(rooms, h.cfg.Hub.LastPublished(), since >= 0)...)
-	if err := h.cfg.Hub.RegisterWith(c, rooms, since, head); err != nil {
+	if err := h.cfg.Hub.Register(c, rooms, since, head); err != nil {
 		reason := hub.TryAgainLater
 		if errors.Is(err, hub.ErrTooManyRooms) {
 			reason = hub.PolicyViolation
 		}
-		_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(reason.Code, err.Error()), time.Now().Add(time.Second))
-		direct.Close()
+		ws.Reject(hub.CloseReason{Code: reason.Code, Text: err.Error()})
 		return
 	}
-	// From here on the socket is read and written without gorilla's Conn
-	// (reader.go, flush): it and its buffers are garbage once this returns.
 	// A revocation between Authenticate and Register did not see this
 	// connection in the hub: look again now that it is there.
 	if err := auth.Recheck(r.Context(), h.cfg.Auth, p); err != nil {
@@ -229,129 +213,107 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		c.Close(reason)
 	}
-	h.schedulePing(c)
-	// The reader gets a fresh goroutine and this handler returns: the HTTP
-	// server's goroutine, its grown stack and its 4 KiB buffers are not
-	// kept alive for the life of every idle socket.
-	h.wg.Add(1)
-	go h.read(nc, c, p, readerDone)
+	// The reader gets a goroutine of its own and this handler returns: the
+	// HTTP server's goroutine, its grown stack and its 4 KiB buffers are not
+	// kept alive for the life of every idle socket. The writer runs only
+	// while there is something to write, and most events need none: the
+	// fan-out writes them straight to the idle socket.
+	s := &session{h: h, c: c, p: p}
+	ws.Start(s, s)
 }
 
-var pingFrame = []byte{0x89, 0} // a WebSocket ping with no payload
-
-// schedulePing queues a ping every PingInterval until the client closes.
-// Timers, not a goroutine per socket: the ping goes through the queue like
-// any frame, so the socket keeps a single writer.
-func (h *Handler) schedulePing(c *hub.Client) {
-	var ping func()
-	ping = func() {
-		if c.Send(pingFrame) {
-			time.AfterFunc(h.cfg.PingInterval, ping)
-		}
-	}
-	time.AfterFunc(h.cfg.PingInterval, ping)
-}
-
-// read is the connection's reader goroutine. Between messages it parks,
-// shallow and holding no buffer (wsframe.Reader), so thousands of idle
-// connections cost little; the work happens in readAvailable.
-func (h *Handler) read(nc net.Conn, c *hub.Client, p auth.Principal, done chan<- struct{}) {
-	defer h.wg.Done()
-	defer close(done)
-	defer c.Close(hub.GoingAway) // no-op when the hub closed it first
-	cr := &connReader{h: h, c: c, p: p, r: wsframe.NewReader(nc, h.cfg.ReadLimit), nc: nc}
-	cr.extend()
-	cr.r.Serve(cr.readAvailable)
-}
-
-// connReader is one connection's read side.
-type connReader struct {
+// session is one connection's protocol state: what its writer sends (the
+// hub client's frames) and what its reader does with the client's ops.
+type session struct {
 	h          *Handler
 	c          *hub.Client
 	p          auth.Principal
-	r          *wsframe.Reader
-	nc         net.Conn
-	errorsSent int
+	errorsSent int // owned by the reader
 }
 
-// extend pushes the read deadline out: a peer must send something (a pong
-// at least) within a ping interval plus the pong timeout.
-func (cr *connReader) extend() {
-	_ = cr.nc.SetReadDeadline(time.Now().Add(cr.h.cfg.PingInterval + cr.h.cfg.PongTimeout))
-}
-
-// readAvailable handles every complete message the socket has; false ends
-// the connection.
-func (cr *connReader) readAvailable() bool {
-	for {
-		op, data, err := cr.r.Next()
-		switch {
-		case err == wsframe.ErrWait:
-			return true
-		case errors.Is(err, wsframe.ErrTooLarge):
-			cr.c.Close(hub.CloseReason{Code: websocket.CloseMessageTooBig, Text: "frame too large"})
-			return false
-		case errors.Is(err, wsframe.ErrProtocol):
-			cr.c.Close(hub.CloseReason{Code: websocket.CloseProtocolError, Text: "websocket protocol error"})
-			return false
-		case err != nil:
-			return false
-		}
-		cr.extend()
-		switch op {
-		case wsframe.OpClose:
-			// The writer answers with our close frame (the deferred Close).
-			return false
-		case wsframe.OpPing:
-			// Answering is the writer's job: only it writes to the socket.
-			cr.c.Send(wsframe.AppendControl(nil, wsframe.OpPong, data))
-		case wsframe.OpPong:
-		case wsframe.OpBinary:
-			if !cr.refuse(domain.Errorf(domain.CodeInvalid, "binary frames are not accepted; send JSON text frames")) {
-				return false
-			}
-		case wsframe.OpText:
-			if !cr.handle(data) {
-				return false
-			}
-		}
+// Pull is wsconn.Source's: the hub client's frames, then its close.
+func (s *session) Pull(dst [][]byte) ([][]byte, bool, hub.CloseReason) {
+	dst, err := s.c.Poll(context.Background(), dst)
+	switch {
+	case err == nil:
+		return dst, false, hub.CloseReason{}
+	case !errors.Is(err, hub.ErrClosed): // the log could not be read
+		s.h.log.Error("replay failed", "err", err)
+		s.c.Close(hub.TryAgainLater)
 	}
+	return dst, true, s.c.Reason()
+}
+
+// Idle is wsconn.Source's.
+func (s *session) Idle() bool { return s.c.Idle() }
+
+// WriteFailed is wsconn.Source's: a peer that took nothing for a whole
+// write timeout is a slow consumer (the same 4008 as a queue overflow,
+// though its close frame cannot get through); anything else means the
+// connection is gone.
+func (s *session) WriteFailed(err error) {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		s.c.CloseSlow()
+		return
+	}
+	s.c.Close(hub.GoingAway)
+}
+
+// ReadEnded is wsconn.Handler's: the writer then sends the close frame.
+func (s *session) ReadEnded(err error) {
+	switch {
+	case errors.Is(err, wsframe.ErrTooLarge):
+		s.c.Close(hub.CloseReason{Code: websocket.CloseMessageTooBig, Text: "frame too large"})
+	case errors.Is(err, wsframe.ErrProtocol):
+		s.c.Close(hub.CloseReason{Code: websocket.CloseProtocolError, Text: "websocket protocol error"})
+	default:
+		s.c.Close(hub.GoingAway) // a no-op when the hub closed it first
+	}
+}
+
+// Message is wsconn.Handler's: one client message.
+func (s *session) Message(op byte, data []byte) bool {
+	if op == wsframe.OpBinary {
+		return s.refuse(domain.Errorf(domain.CodeInvalid, "binary frames are not accepted; send JSON text frames"))
+	}
+	return s.handle(data)
 }
 
 // refuse answers a bad frame with an error; too many end the connection.
-func (cr *connReader) refuse(err error) bool {
-	cr.errorsSent++
-	if cr.errorsSent > cr.h.cfg.MaxErrors {
-		cr.c.Close(hub.PolicyViolation)
+func (s *session) refuse(err error) bool {
+	s.errorsSent++
+	if s.errorsSent > s.h.cfg.MaxErrors {
+		s.c.Close(hub.PolicyViolation)
 		return false
 	}
-	cr.c.Send(errorFrame(string(domain.ErrorCode(err)), domain.ErrorMessage(err), 0))
+	s.c.Send(errorFrame(string(domain.ErrorCode(err)), domain.ErrorMessage(err), 0))
 	return true
 }
 
 // handle runs one client op.
-func (cr *connReader) handle(data []byte) bool {
-	h, c := cr.h, cr.c
+func (s *session) handle(data []byte) bool {
+	h, c := s.h, s.c
 	op, err := DecodeOp(data)
 	if err != nil {
-		return cr.refuse(err)
+		return s.refuse(err)
 	}
 	switch op.Op {
 	case "join":
-		room, err := auth.CheckJoin(cr.p, op.Room)
+		room, err := auth.CheckJoin(s.p, op.Room)
 		if err == nil {
 			if err = h.cfg.Hub.Join(c, room); errors.Is(err, hub.ErrTooManyRooms) {
 				err = domain.Errorf(domain.CodeInvalid, "too many rooms on this connection")
 			}
 		}
 		if err != nil {
-			return cr.refuse(err)
+			return s.refuse(err)
 		}
 		c.Send(joinedFrame("joined", room))
 	case "leave":
 		room, err := domain.ParseRoom(op.Room)
 		if err != nil {
-			return cr.refuse(err)
+			return s.refuse(err)
 		}
 		h.cfg.Hub.Leave(c, room.String())
 		c.Send(joinedFrame("left", room.String()))
@@ -366,7 +328,7 @@ func (cr *connReader) handle(data []byte) bool {
 		}
 		// The ack precedes the replay: events after it are exactly those
 		// after since, whatever was already on the wire before it.
-		c.ResumeWith(*op.Since, resumedFrame(*op.Since))
+		c.Resume(*op.Since, resumedFrame(*op.Since))
 	case "ping":
 		c.Send(appPongFrame)
 	}
@@ -374,79 +336,3 @@ func (cr *connReader) handle(data []byte) bool {
 }
 
 var appPongFrame = appendFrame(nil, []byte(`{"op":"pong"}`))
-
-// scratch is a writer's reusable slices; writers come and go with traffic,
-// so they borrow these rather than allocate them each time.
-type scratch struct {
-	frames [][]byte
-	bufs   net.Buffers
-}
-
-var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
-
-// flush is the connection's only writer while it runs: it writes what is
-// queued (coalesced into one writev) until the queue is empty, then ends;
-// the hub starts it again when more arrives. When the hub ends the client
-// it writes the close frame and closes the socket.
-func (h *Handler) flush(nc net.Conn, direct *wsframe.Direct, c *hub.Client, readerDone <-chan struct{}) {
-	defer h.wg.Done()
-	sc := scratchPool.Get().(*scratch)
-	defer scratchPool.Put(sc)
-	for {
-		frames, err := c.Poll(context.Background(), sc.frames[:0])
-		sc.frames = frames
-		if len(frames) > 0 {
-			_ = nc.SetWriteDeadline(time.Now().Add(h.cfg.WriteTimeout))
-			sc.bufs = append(sc.bufs[:0], frames...)
-			_, werr := sc.bufs.WriteTo(nc)
-			clear(frames)
-			clear(sc.bufs[:cap(sc.bufs)])
-			if werr != nil {
-				closeAfterWriteError(c, werr)
-				continue // Poll now reports the close
-			}
-		}
-		if err != nil {
-			if !errors.Is(err, hub.ErrClosed) { // the log could not be read
-				h.log.Error("replay failed", "err", err)
-				c.Close(hub.TryAgainLater)
-				continue
-			}
-			reason := c.Reason()
-			// A slow consumer's socket buffers are full: its close frame
-			// waits behind what it has not read yet, so give it the full
-			// write timeout (this goroutine has nothing else to do).
-			_ = nc.SetWriteDeadline(time.Now().Add(h.cfg.WriteTimeout))
-			_, _ = nc.Write(wsframe.Close(reason.Code, reason.Text))
-			// Give the peer a moment to answer the close before the TCP
-			// connection goes, so it reads our code rather than a reset.
-			select {
-			case <-readerDone:
-			case <-time.After(time.Second):
-			}
-			direct.Close()
-			return
-		}
-		if len(frames) == 0 {
-			// The direct path writes without a deadline: leave none armed
-			// (it would fail those writes once it passes).
-			_ = nc.SetWriteDeadline(time.Time{})
-			if c.Idle() {
-				return
-			}
-		}
-	}
-}
-
-// closeAfterWriteError ends c after a failed write: a peer that took nothing
-// for a whole write timeout is a slow consumer (the same 4008 as a queue
-// overflow, though its close frame cannot get through either); anything
-// else means the connection is gone.
-func closeAfterWriteError(c *hub.Client, err error) {
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		c.CloseSlow()
-		return
-	}
-	c.Close(hub.GoingAway)
-}

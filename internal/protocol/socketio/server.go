@@ -4,9 +4,10 @@
 // backed by the event log.
 //
 // One Engine.IO session holds at most one Socket.IO socket ("/"); the socket
-// is one hub.Client. Every byte a session sends goes through session.pull,
-// whose only consumer at a time is the transport's writer: the WebSocket
-// writer goroutine, or the pending long-polling GET.
+// is one hub.Client, whose hooks (hub.Conn) are the session's. Every byte a
+// session sends is taken by one consumer at a time: the pending
+// long-polling GET (session.pull), or its WebSocket's writer (session.Pull,
+// a wsconn.Source), which wsconn runs as it does native's.
 package socketio
 
 import (
@@ -24,6 +25,7 @@ import (
 	"github.com/posd/posd/internal/auth"
 	"github.com/posd/posd/internal/edge"
 	"github.com/posd/posd/internal/hub"
+	"github.com/posd/posd/internal/protocol/wsconn"
 )
 
 // Defaults of the limits posd serve has flags for.
@@ -179,8 +181,10 @@ type Server struct {
 	lastSweep time.Time
 
 	peerTransport http.RoundTripper
+	ws            wsconn.Config // every session's WebSocket
 
-	writes    sync.WaitGroup // background record writes (detach)
+	wg        sync.WaitGroup // every goroutine the server starts (WebSockets, refreshLoop): Wait
+	writes    sync.WaitGroup // background record writes (detach), waited by Close
 	stop      chan struct{}  // ends refreshLoop
 	closeOnce sync.Once
 	closeDone chan struct{}
@@ -210,7 +214,15 @@ func NewServer(cfg Config) *Server {
 	pt.Proxy = nil // nodes talk to each other directly
 	pt.MaxIdleConnsPerHost = 64
 	s.peerTransport = pt
-	go s.refreshLoop()
+	s.ws = wsconn.Config{
+		WriteTimeout: cfg.WriteTimeout, Text: true, ReadLimit: int64(cfg.MaxPayload), SendBuffer: cfg.SendBuffer,
+		Group: &s.wg,
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.refreshLoop()
+	}()
 	return s
 }
 
@@ -360,6 +372,11 @@ wait:
 	waitOrTimeout(s.writes.Wait, recordTimeout)
 	s.refresh(pids)
 }
+
+// Wait blocks until every goroutine the server started has ended: after
+// Close, every WebSocket's close frame has been written and its reader has
+// returned.
+func (s *Server) Wait() { s.wg.Wait() }
 
 func waitOrTimeout(wait func(), d time.Duration) {
 	done := make(chan struct{})

@@ -3,6 +3,7 @@ package socketio
 import (
 	"encoding/json"
 	"net/http"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -317,7 +318,7 @@ func TestRevokedGetsServerDisconnect(t *testing.T) {
 	w.read()
 	w.send(`40{"token":"tenant1"}`)
 	connectReply(t, w.next())
-	n := e.hub.CloseWhere(func(c *hub.Client) bool { return c.Tag.(auth.Principal).TokenID == 2 }, hub.Revoked)
+	n := e.hub.CloseWhere(func(c *hub.Client) bool { return c.Tag().(auth.Principal).TokenID == 2 }, hub.Revoked)
 	if n != 1 {
 		t.Fatalf("closed %d, want 1", n)
 	}
@@ -464,4 +465,66 @@ func TestKickedPollingClientGetsServerDisconnect(t *testing.T) {
 	if got := e.hub.Active(); got != 0 {
 		t.Fatalf("hub still has %d clients", got)
 	}
+}
+
+// Close then Wait: once Wait returns, no goroutine of the server is left,
+// even for WebSocket clients that never answer the close frame (whose
+// writer waits a moment for that answer). Both ways onto a WebSocket are
+// covered: a fresh one, and one upgraded from polling.
+func TestWaitOutlastsEveryGoroutine(t *testing.T) {
+	e := newEnv(t, nil)
+	fresh := e.dial("EIO=4&transport=websocket")
+	fresh.read()
+	fresh.send(`40{"token":"admin"}`)
+	connectReply(t, fresh.next())
+
+	c, _ := e.pollHandshake()
+	c.send(`40{"token":"admin"}`)
+	connectReply(t, c.poll()[0])
+	pending := make(chan []string, 1)
+	go func() { pending <- c.poll() }()
+	up := e.dial("EIO=4&transport=websocket&sid=" + c.sid)
+	up.send("2probe")
+	up.expect("3probe")
+	<-pending
+	up.send("5")
+	up.send(`4212["join-user",7]`)
+	up.expect(`4312[{"ok":true,"room":"user-7"}]`)
+
+	e.srv.Close()
+	done := make(chan struct{})
+	go func() { e.srv.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("Wait did not return after Close")
+	}
+	// A goroutine that has just called Done may still be on its way out:
+	// let it go a few times before looking. One still at work (a writer
+	// lingering for a close answer) would be there every time.
+	var left []string
+	for range 100 {
+		if left = serverGoroutines(); len(left) == 0 {
+			return
+		}
+		runtime.Gosched()
+	}
+	t.Fatalf("goroutines left after Wait:\n%s", strings.Join(left, "\n\n"))
+}
+
+// serverGoroutines returns the stacks of goroutines running the server's
+// or its WebSockets' code (not the tests').
+func serverGoroutines() []string {
+	buf := make([]byte, 1<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	var out []string
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		for _, fn := range []string{"wsconn.(*Conn).", "socketio.(*Server).", "socketio.(*session)."} {
+			if strings.Contains(g, fn) && !strings.Contains(g, "socketio.Test") {
+				out = append(out, g)
+				break
+			}
+		}
+	}
+	return out
 }

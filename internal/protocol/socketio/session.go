@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -13,6 +14,7 @@ import (
 	"github.com/posd/posd/internal/auth"
 	"github.com/posd/posd/internal/edge"
 	"github.com/posd/posd/internal/hub"
+	"github.com/posd/posd/internal/protocol/wsconn"
 )
 
 type transportKind int
@@ -43,6 +45,13 @@ var errSessionClosed = errors.New("engine.io session closed")
 // session is one Engine.IO session and, once the client sent CONNECT, its
 // Socket.IO socket.
 type session struct {
+	// The WebSocket, once it carries the session: it owns every write to
+	// the socket (its writer Pulls from the session), and a live event that
+	// finds nothing waiting is written by the hub's fan-out itself
+	// (TryWrite), which reads this without taking mu. First: the one field
+	// of the session a delivery reads.
+	ws atomic.Pointer[wsconn.Conn]
+
 	srv    *Server
 	id     string
 	remote string
@@ -59,7 +68,7 @@ type session struct {
 	mu         sync.Mutex
 	transport  transportKind
 	upgrading  bool            // a WebSocket probe succeeded; polls get noop
-	queue      [][]byte        // packets not going through the hub client (before CONNECT; the CONNECT reply)
+	queue      [][]byte        // packets not going through the hub client (before CONNECT, the open packet, the last ones)
 	queueBytes int             // bytes in queue, bounded with it while no socket is connected
 	refused    int             // CONNECTs refused so far
 	sock       *socket         // nil until CONNECT succeeds
@@ -73,15 +82,6 @@ type session struct {
 	pingTimer  *time.Timer
 	connTimer  *time.Timer // armed while no socket is connected
 	pongTimer  *time.Timer // armed while a ping awaits its pong
-
-	// The WebSocket, once it carries the session. Its writer runs only
-	// while there is something to write (writeWS); a live event that finds
-	// nothing queued is written by the hub's fan-out itself (direct).
-	ws         *wsConn
-	writing    bool   // writeWS or a direct write owns the socket
-	again      bool   // something arrived while writing: look again before stopping
-	rawPending []byte // the part of a direct write the socket did not take
-	wsPong     []byte // the answer to the latest WebSocket ping, for the writer
 }
 
 func newSession(srv *Server, r *http.Request, t transportKind) *session {
@@ -97,33 +97,16 @@ func newSession(srv *Server, r *http.Request, t transportKind) *session {
 }
 
 // wake tells whoever writes the session that there is something to take:
-// it starts the WebSocket writer (or makes a running one look again), or
-// wakes a waiting polling GET. It is also the hub client's OnWake.
+// it starts the WebSocket's writer (or makes a running one look again), or
+// wakes a waiting polling GET. It is also the hub client's Wake.
 func (s *session) wake() {
-	s.mu.Lock()
-	start := s.claimWriterLocked()
-	s.mu.Unlock()
-	if start {
-		go s.writeWS()
+	if ws := s.ws.Load(); ws != nil {
+		ws.Wake()
 	}
 	select {
 	case s.notify <- struct{}{}:
 	default:
 	}
-}
-
-// claimWriterLocked takes the WebSocket writer slot, or flags the holder to
-// look again; true means the caller starts writeWS.
-func (s *session) claimWriterLocked() bool {
-	if s.ws == nil {
-		return false
-	}
-	if s.writing {
-		s.again = true
-		return false
-	}
-	s.writing = true
-	return true
 }
 
 // send queues one encoded Engine.IO packet. Once a socket is attached the
@@ -167,7 +150,7 @@ func (s *session) takeQueueLocked(dst [][]byte) [][]byte {
 // pull blocks until there are packets to write and appends them to dst:
 // first the session's own queue, then the hub client's frames. It returns
 // errSessionClosed once the session is closed and its last packets taken.
-// The polling GET uses it; the WebSocket has writeWS.
+// The polling GET uses it; the WebSocket's writer has Pull.
 func (s *session) pull(ctx context.Context, dst [][]byte) ([][]byte, error) {
 	for {
 		s.mu.Lock()
@@ -199,7 +182,7 @@ func (s *session) pull(ctx context.Context, dst [][]byte) ([][]byte, error) {
 			if !sock.client.Idle() {
 				continue // more arrived meanwhile
 			}
-			// Idle: the hub wakes us (OnWake) when the next frame comes.
+			// Idle: the hub wakes us (Wake) when the next frame comes.
 		}
 		select {
 		case <-s.notify:

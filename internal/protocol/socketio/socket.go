@@ -192,11 +192,11 @@ func (s *session) connect(ctx context.Context, p sioPacket) {
 	for r := range sock.rooms {
 		rooms = append(rooms, r)
 	}
-	c := hub.NewClient(srv.cfg.Proto)
-	c.Tag = principal
-	c.OnWake = s.wake
-	c.Direct = s
-	if err := srv.cfg.Hub.Register(c, rooms, since); err != nil {
+	// The reply is the client's head: written before every event, replayed
+	// or live, and only once the socket is the session's (Pull and pull
+	// take the hub client's frames from then on).
+	c := hub.NewClient(srv.cfg.Proto, s, principal)
+	if err := srv.cfg.Hub.Register(c, rooms, since, connectPacket(sock.id, sock.pid)); err != nil {
 		s.refuseConnect(connectErrorPacket(mainNamespace, err.Error(), map[string]string{"code": string(domain.CodeUnavailable)}))
 		return
 	}
@@ -224,9 +224,6 @@ func (s *session) connect(ctx context.Context, p sioPacket) {
 		srv.detach(sock, since >= 0, false) // a recovered one stays recoverable for the next try
 		return
 	}
-	// The reply goes through the session queue, which is drained before the
-	// hub client's, so it precedes every event.
-	s.queue = append(s.queue, connectPacket(sock.id, sock.pid))
 	s.sock = sock
 	if s.connTimer != nil {
 		s.connTimer.Stop()
@@ -252,10 +249,13 @@ func (s *session) disconnectSocket() {
 	if sock == nil {
 		return
 	}
+	// Closed first: no event of the old socket may go out after its
+	// DISCONNECT (a client connecting again would take it for the new
+	// one's).
+	sock.client.Close(hub.GoingAway)
 	// Deleted before the next packet is read: a recovery the client asks
 	// for after its DISCONNECT must not find it.
 	s.srv.detach(sock, false, true)
-	sock.client.Close(hub.GoingAway)
 	if !s.srv.loggedOut(s) {
 		s.closeWith(closePreloginFull, nil, false)
 		return

@@ -5,22 +5,25 @@ import (
 	"errors"
 	"net"
 	"net/http"
-	"sync"
 	"time"
 
-	"github.com/posd/posd/internal/edge"
-
-	"github.com/gorilla/websocket"
-
 	"github.com/posd/posd/internal/hub"
+	"github.com/posd/posd/internal/protocol/wsconn"
 	"github.com/posd/posd/internal/protocol/wsframe"
 )
 
 // serveWebSocket runs the WebSocket transport: a new session when sess is
 // nil, else the upgrade of a polling session (probe, upgrade, then the
-// polling side is released with a noop). Each connection has one reader
-// and one writer goroutine.
+// polling side is released with a noop). After the upgrade the socket is
+// a wsconn.Conn: its reader hands the session the client's packets
+// (Message), and its writer, running only while there is something to
+// write, takes the session's packets (Pull).
 func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, sess *session) {
+	// Counted from the start: once the upgrade hijacks the connection,
+	// http.Server.Shutdown stops waiting for this handler, and Wait must
+	// not begin at zero while it goes on to start the socket's goroutines.
+	s.wg.Add(1)
+	defer s.wg.Done()
 	fresh := sess == nil
 	if fresh {
 		// The session takes its slot before the upgrade, so that a refusal
@@ -46,153 +49,55 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request, sess *se
 		}
 		return // the upgrader has answered
 	}
-	// From here on the socket is framed by wsframe: gorilla's Conn and its
-	// buffers are garbage once this returns, and the reader parks shallow
-	// with no buffer while the client is quiet.
-	nc := conn.NetConn()
-	if tc := edge.TCP(nc); tc != nil && s.cfg.SendBuffer > 0 {
-		_ = tc.SetWriteBuffer(s.cfg.SendBuffer)
-	}
-	direct := wsframe.NewDirect(nc)
-	ws := &wsConn{nc: nc, r: wsframe.NewReader(nc, int64(s.cfg.MaxPayload)), direct: direct}
+	// From here on the socket is wsconn's: gorilla's Conn and its buffers
+	// are garbage once this returns, and the reader parks shallow with no
+	// buffer while the client is quiet.
+	ws := wsconn.New(conn.NetConn(), &s.ws)
 	if fresh {
-		// The open packet goes first: it is written holding the writer
-		// slot, so whatever comes meanwhile (a close at shutdown, say)
-		// waits for it and is then written, not lost for want of a writer.
+		// The open packet goes first: queued before the writer can run,
+		// whatever comes meanwhile (a close at shutdown, say) is written
+		// after it, not lost for want of a writer.
 		sess.mu.Lock()
-		sess.ws = ws
-		sess.writing = true
+		sess.queue = append([][]byte{s.openPacket(sess.id, transportWebSocket)}, sess.queue...)
 		sess.mu.Unlock()
-		if err := ws.write(s.cfg.WriteTimeout, [][]byte{s.openPacket(sess.id, transportWebSocket)}); err != nil {
-			sess.closeWith(closeTransport, nil, false)
-			ws.direct.Close()
-			return
-		}
-		sess.mu.Lock()
-		more := sess.pendingLocked()
-		sess.again = false
-		sess.writing = more
-		sess.mu.Unlock()
-		if more {
-			go sess.writeWS()
-		}
+		sess.ws.Store(ws)
+		ws.Start(sess, sess)
+		ws.Wake()
 		sess.start()
-		go sess.readLoop(ws)
 		return
 	}
 	// The handler returns so that net/http releases the request and its
 	// connection buffers.
+	s.wg.Add(1)
 	go func() {
+		defer s.wg.Done()
 		if s.probe(ws, sess) {
+			ws.Start(sess, sess)
 			sess.wake() // what queued during the switch goes out now
-			sess.readLoop(ws)
 		}
 	}()
-}
-
-// wsConn is a session's WebSocket after the upgrade.
-type wsConn struct {
-	nc     net.Conn
-	r      *wsframe.Reader
-	direct *wsframe.Direct // non-blocking writes (when Enabled); every close of nc goes through it
-	hdrs   []byte          // writer-owned: frame headers of one batch
-	bufs   net.Buffers     // writer-owned
-}
-
-// framePool holds the buffers a direct write frames its packet in.
-var framePool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
-
-// tryWrite frames pkt and writes it without blocking; rest is what the
-// socket did not take (to be written before anything else).
-func (ws *wsConn) tryWrite(pkt []byte) (rest []byte, err error) {
-	bp := framePool.Get().(*[]byte)
-	frame := wsframe.AppendText((*bp)[:0], pkt)
-	n, err := ws.direct.TryWrite(frame)
-	if err == nil && n < len(frame) {
-		rest = append([]byte(nil), frame[n:]...)
-	}
-	if cap(frame) <= 64<<10 {
-		*bp = frame[:0]
-		framePool.Put(bp)
-	}
-	return rest, err
-}
-
-// writeRaw writes bytes that are already framed.
-func (ws *wsConn) writeRaw(timeout time.Duration, b []byte) error {
-	_ = ws.nc.SetWriteDeadline(time.Now().Add(timeout))
-	_, err := ws.nc.Write(b)
-	return err
-}
-
-// write sends frames (Engine.IO packets) as text frames in one writev.
-func (ws *wsConn) write(timeout time.Duration, frames [][]byte) error {
-	ws.hdrs = ws.hdrs[:0]
-	for _, f := range frames {
-		ws.hdrs = wsframe.AppendTextHeader(ws.hdrs, len(f))
-	}
-	// Headers and payloads interleaved, the payloads not copied.
-	ws.bufs = ws.bufs[:0]
-	off := 0
-	for _, f := range frames {
-		n := wsframe.TextHeaderLen(len(f))
-		ws.bufs = append(ws.bufs, ws.hdrs[off:off+n], f)
-		off += n
-	}
-	_ = ws.nc.SetWriteDeadline(time.Now().Add(timeout))
-	bufs := ws.bufs
-	_, err := bufs.WriteTo(ws.nc)
-	clear(ws.bufs[:cap(ws.bufs)])
-	return err
-}
-
-// readText waits for the next text message (the upgrade probe), answering
-// pings on the way.
-func (ws *wsConn) readText() (string, error) {
-	for {
-		op, p, err := ws.r.Next()
-		switch {
-		case err == wsframe.ErrWait:
-			if err := ws.r.WaitReadable(); err != nil {
-				return "", err
-			}
-			continue
-		case err != nil:
-			return "", err
-		}
-		switch op {
-		case wsframe.OpText:
-			return string(p), nil
-		case wsframe.OpPing:
-			_, _ = ws.nc.Write(wsframe.AppendControl(nil, wsframe.OpPong, p))
-		case wsframe.OpPong:
-		default:
-			return "", errors.New("websocket: not a text message")
-		}
-	}
 }
 
 // probe runs the client's upgrade handshake on ws: "2probe" → "3probe",
 // then "5". Meanwhile the polling GET is released with a noop so that the
 // client can pause polling. It reports whether sess now runs on ws.
-func (s *Server) probe(ws *wsConn, sess *session) bool {
+func (s *Server) probe(ws *wsconn.Conn, sess *session) bool {
 	deadline := time.Now().Add(s.cfg.PingTimeout)
-	_ = ws.nc.SetReadDeadline(deadline)
 	fail := func() bool {
 		sess.mu.Lock()
 		sess.upgrading = false
 		sess.mu.Unlock()
-		ws.direct.Close()
+		ws.Close()
 		return false
 	}
-	msg, err := ws.readText()
+	msg, err := ws.ReadText(deadline)
 	if err != nil || msg != "2probe" {
 		return fail()
 	}
 	sess.mu.Lock()
 	if sess.closed || sess.upgrading || sess.transport != transportPolling {
 		sess.mu.Unlock()
-		ws.direct.Close()
+		ws.Close()
 		return false
 	}
 	sess.upgrading = true
@@ -200,11 +105,11 @@ func (s *Server) probe(ws *wsConn, sess *session) bool {
 		sess.getCancel()
 	}
 	sess.mu.Unlock()
-	if err := ws.write(s.cfg.WriteTimeout, [][]byte{[]byte("3probe")}); err != nil {
+	if err := ws.WriteText([]byte("3probe")); err != nil {
 		return fail()
 	}
 	for {
-		msg, err = ws.readText()
+		msg, err = ws.ReadText(deadline)
 		if err != nil {
 			return fail()
 		}
@@ -213,17 +118,16 @@ func (s *Server) probe(ws *wsConn, sess *session) bool {
 			sess.mu.Lock()
 			if sess.closed {
 				sess.mu.Unlock()
-				ws.direct.Close()
+				ws.Close()
 				return false
 			}
 			sess.transport = transportWebSocket
-			sess.ws = ws
+			sess.ws.Store(ws)
 			sess.upgrading = false
 			if sess.getCancel != nil {
 				sess.getCancel()
 			}
 			sess.mu.Unlock()
-			_ = ws.nc.SetReadDeadline(time.Time{})
 			s.lg.Debug("upgraded to websocket", "sid", sess.id)
 			return true
 		case "6": // noop while the client pauses polling
@@ -233,157 +137,77 @@ func (s *Server) probe(ws *wsConn, sess *session) bool {
 	}
 }
 
-// readLoop handles the client's packets until the connection fails. It
-// parks in WaitReadable between messages (see wsframe.Reader).
-func (sess *session) readLoop(ws *wsConn) {
-	// Serve handles what the probe's reads left buffered first.
-	ws.r.Serve(func() bool { return sess.readAvailable(ws) })
-	sess.closeWith(closeByClient, nil, true) // no-op when already closed
-}
-
-// readAvailable handles every complete message the socket has; false ends
-// the connection.
-func (sess *session) readAvailable(ws *wsConn) bool {
+// Message is wsconn.Handler's: one message from the client's WebSocket.
+func (s *session) Message(op byte, msg []byte) bool {
 	ctx := context.Background()
-	for {
-		op, msg, err := ws.r.Next()
-		switch {
-		case err == wsframe.ErrWait:
-			return true
-		case errors.Is(err, wsframe.ErrTooLarge):
-			sess.closeWith(closeTooLarge, nil, true)
-			return false
-		case errors.Is(err, wsframe.ErrProtocol):
-			sess.closeWith(closeParseError, nil, true)
-			return false
-		case err != nil:
-			return false
-		}
-		switch op {
-		case wsframe.OpClose:
-			return false
-		case wsframe.OpPing:
-			sess.queuePong(msg)
-			continue
-		case wsframe.OpPong:
-			continue
-		case wsframe.OpBinary:
-			sess.handlePacket(ctx, enginePacket{Type: eioMessage, Data: string(msg), Binary: true})
-			continue
-		}
-		p, err := decodeEnginePacket(string(msg))
-		if err != nil {
-			sess.closeWith(closeParseError, nil, true)
-			return false
-		}
-		sess.handlePacket(ctx, p)
-		if sess.isClosed() {
-			return false
-		}
+	if op == wsframe.OpBinary {
+		s.handlePacket(ctx, enginePacket{Type: eioMessage, Data: string(msg), Binary: true})
+		return true
+	}
+	p, err := decodeEnginePacket(string(msg))
+	if err != nil {
+		s.closeWith(closeParseError, nil, true)
+		return false
+	}
+	s.handlePacket(ctx, p)
+	return !s.isClosed()
+}
+
+// ReadEnded is wsconn.Handler's: the client's WebSocket is done reading.
+func (s *session) ReadEnded(err error) {
+	switch {
+	case errors.Is(err, wsframe.ErrTooLarge):
+		s.closeWith(closeTooLarge, nil, true)
+	case errors.Is(err, wsframe.ErrProtocol):
+		s.closeWith(closeParseError, nil, true)
+	default:
+		s.closeWith(closeByClient, nil, true) // a no-op when already closed
 	}
 }
 
-// queuePong hands the answer to a ping to the writer. Only the holder of
-// the writer slot writes to the socket: a pong written by the reader could
-// land inside a frame the fan-out wrote only in part, or race a direct
-// write that does not wait for Go's descriptor lock. Only the latest ping
-// needs an answer (RFC 6455 §5.5.3), so a client that pings without
-// reading holds one pong here, not a growing pile.
-func (s *session) queuePong(payload []byte) {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return
-	}
-	s.wsPong = wsframe.AppendControl(nil, wsframe.OpPong, payload)
-	start := s.claimWriterLocked()
-	s.mu.Unlock()
-	if start {
-		go s.writeWS()
-	}
-}
-
-// writeWS writes what waits for the session's WebSocket: a direct write's
-// rest, a pong, the session's own packets, then the hub client's frames, batched
-// into one writev, until nothing is left; then it ends (wake starts it
-// again). When the session is over it closes the connection.
-func (s *session) writeWS() {
-	// A polling GET released for the upgrade finishes before this writes.
+// Pull is wsconn.Source's: the session's own packets, then the hub
+// client's frames; once the session is closed, its last packets and done.
+func (s *session) Pull(dst [][]byte) ([][]byte, bool, hub.CloseReason) {
+	// A polling GET released for the upgrade takes what it takes first.
 	s.pullMu.Lock()
 	defer s.pullMu.Unlock()
-	srv := s.srv
-	var frames [][]byte
 	for {
 		s.mu.Lock()
-		s.again = false
-		ws, sock, closed := s.ws, s.sock, s.closed
-		raw, pong := s.rawPending, s.wsPong
-		s.rawPending, s.wsPong = nil, nil
-		frames = s.takeQueueLocked(frames[:0])
+		sock, closed, reason := s.sock, s.closed, s.reason
+		dst = s.takeQueueLocked(dst)
 		s.mu.Unlock()
-
+		if closed || sock == nil {
+			return dst, closed, reason
+		}
 		var err error
-		if sock != nil {
-			frames, err = sock.client.Poll(context.Background(), frames)
-		}
-		// The rest of a partly written frame first: nothing may come
-		// between its bytes.
-		if raw = append(raw, pong...); len(raw) > 0 {
-			if werr := ws.writeRaw(srv.cfg.WriteTimeout, raw); werr != nil {
-				s.writeFailed(ws, werr)
-				return
-			}
-		}
-		wrote := len(frames) > 0
-		if wrote {
-			if werr := ws.write(srv.cfg.WriteTimeout, frames); werr != nil {
-				s.writeFailed(ws, werr)
-				return
-			}
-			clear(frames)
-		}
+		dst, err = sock.client.Poll(context.Background(), dst)
 		switch {
 		case errors.Is(err, hub.ErrClosed):
 			s.hubClosed(sock)
-			continue
+			continue // the session's last packets, if it closed
 		case err != nil:
-			srv.lg.Error("reading events for a websocket client", "sid", s.id, "err", err)
+			s.srv.lg.Error("reading events for a websocket client", "sid", s.id, "err", err)
 			s.closeWith(closeTransport, nil, true)
 			continue
-		case wrote || len(raw) > 0:
-			continue
-		case closed:
-			s.mu.Lock()
-			reason := s.reason
-			s.mu.Unlock()
-			srv.closeConn(ws, reason) // the writer slot stays taken: nothing more goes out
-			return
 		}
-		if sock != nil && !sock.client.Idle() {
-			continue
-		}
-		// Direct writes carry no deadline: leave none armed to fail them.
-		_ = ws.nc.SetWriteDeadline(time.Time{})
-		s.mu.Lock()
-		if s.pendingLocked() {
-			s.mu.Unlock()
-			continue
-		}
-		s.writing = false
-		s.mu.Unlock()
-		return
+		return dst, false, hub.CloseReason{}
 	}
 }
 
-// pendingLocked reports whether the socket's writer has work: something
-// arrived while it (or a direct write) held the slot.
-func (s *session) pendingLocked() bool {
-	return s.again || len(s.queue) > 0 || len(s.rawPending) > 0 || len(s.wsPong) > 0 || s.closed
+// Idle is wsconn.Source's: nothing in the session's queue nor the hub
+// client's, which wakes the writer again when it has more.
+func (s *session) Idle() bool {
+	s.pullMu.Lock()
+	defer s.pullMu.Unlock()
+	s.mu.Lock()
+	sock, pending := s.sock, len(s.queue) > 0 || s.closed
+	s.mu.Unlock()
+	return !pending && (sock == nil || sock.client.Idle())
 }
 
-// writeFailed ends the session after a failed write; a write that timed
-// out means a client that stopped reading.
-func (s *session) writeFailed(ws *wsConn, err error) {
+// WriteFailed is wsconn.Source's: a write that timed out means a client
+// that stopped reading.
+func (s *session) WriteFailed(err error) {
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
 		if sock := s.socket(); sock != nil {
@@ -391,47 +215,21 @@ func (s *session) writeFailed(ws *wsConn, err error) {
 		}
 	}
 	s.closeWith(closeTransport, nil, true)
-	ws.direct.Close()
 }
 
-// TryWrite is the hub client's Direct: the fan-out writes a live event to the
-// socket itself when the session has nothing else waiting and no writer
-// runs, with one non-blocking write. Otherwise it takes nothing (0), and
-// the hub queues the event and wakes writeWS, which keeps the order.
-func (s *session) TryWrite(pkt []byte) (int, error) {
-	s.mu.Lock()
-	ws := s.ws
-	if ws == nil || !ws.direct.Enabled() || s.writing || s.closed || s.sock == nil || len(s.queue) > 0 || len(s.wsPong) > 0 {
-		s.mu.Unlock()
-		return 0, nil
+// TryWrite is hub.Conn's: the fan-out writes a live event straight to the
+// session's WebSocket when nothing else waits (wsconn.Conn.TryWrite). On
+// polling it takes nothing: the hub queues the event and wakes the GET.
+func (s *session) TryWrite(pkt []byte) (bool, error) {
+	if ws := s.ws.Load(); ws != nil {
+		return ws.TryWrite(pkt)
 	}
-	s.writing = true
-	s.mu.Unlock()
-	rest, err := ws.tryWrite(pkt)
-	s.mu.Lock()
-	s.rawPending = rest
-	start := err == nil && s.pendingLocked()
-	if start {
-		s.again = false
-	} else {
-		s.writing = false
-	}
-	s.mu.Unlock()
-	if start {
-		go s.writeWS()
-	}
-	if err != nil {
-		return 0, err // the hub closes the client; its writer closes the session
-	}
-	return len(pkt), nil
+	return false, nil
 }
 
-func (s *Server) closeConn(ws *wsConn, reason hub.CloseReason) {
-	code, text := reason.Code, reason.Text
-	if code == websocket.CloseAbnormalClosure || code == 0 {
-		code = websocket.CloseInternalServerErr
-	}
-	_ = ws.nc.SetWriteDeadline(time.Now().Add(time.Second))
-	_, _ = ws.nc.Write(wsframe.Close(code, text))
-	ws.direct.Close()
-}
+// Wake is hub.Conn's (see wake).
+func (s *session) Wake() { s.wake() }
+
+// GapFrame is hub.Conn's: a socket whose recovery finds the log pruned
+// is closed (hub.ReplayGap); socket.io-client reconnects without it.
+func (s *session) GapFrame(*hub.TooOldError) []byte { return nil }

@@ -1,7 +1,7 @@
 // Package wsframe is the WebSocket framing (RFC 6455 §5) both socket
 // protocols share once gorilla/websocket has done the upgrade: a reader of
 // client frames that holds no buffer and parks shallow while the socket is
-// idle, server frame encoding, and a non-blocking direct write.
+// idle, and server frame encoding. wsconn runs a connection with them.
 package wsframe
 
 import (

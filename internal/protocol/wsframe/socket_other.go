@@ -4,10 +4,5 @@ package wsframe
 
 import "net"
 
-// socketFD: no direct writes here; every frame goes through the writer.
-func socketFD(net.Conn) int { return -1 }
-
-func sendNow(int, []byte) (int, error) { return 0, net.ErrClosed }
-
 // readableWaiter: none here; Read parks instead.
 func readableWaiter(net.Conn) func() error { return nil }
