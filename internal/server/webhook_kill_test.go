@@ -70,7 +70,7 @@ func TestWebhooksSurviveSIGKILL(t *testing.T) {
 			Cursor int64 `json:"cursor"`
 		} `json:"webhooks"`
 	}
-	testutil.EventuallyNil(t, 5*time.Second, func() error {
+	testutil.EventuallyNil(t, 15*time.Second, func() error {
 		if err := json.Unmarshal(do(q.Base, "GET", "/api/webhooks", q.Admin, nil, 200), &list); err != nil {
 			return err
 		}

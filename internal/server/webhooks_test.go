@@ -134,7 +134,7 @@ func TestWebhooksThroughTheAPI(t *testing.T) {
 			Status  int    `json:"status"`
 		} `json:"deliveries"`
 	}
-	testutil.EventuallyNil(t, 5*time.Second, func() error {
+	testutil.EventuallyNil(t, 15*time.Second, func() error {
 		s.MustDo(t, 200, t1, "GET", path+"/deliveries?limit=50", nil, &ds)
 		if len(ds.Deliveries) != len(want)+1 || ds.Deliveries[0].EventID != ping.EventID {
 			return fmt.Errorf("deliveries %+v", ds.Deliveries)
@@ -171,7 +171,7 @@ func TestWebhooksThroughTheAPI(t *testing.T) {
 	}
 
 	var metrics string
-	testutil.EventuallyNil(t, 5*time.Second, func() error {
+	testutil.EventuallyNil(t, 15*time.Second, func() error {
 		r := s.Do(t, "", "GET", "/metrics", nil)
 		metrics = string(r.Body)
 		if !strings.Contains(metrics, fmt.Sprintf(`posd_webhook_deliveries_total{endpoint="%d",outcome="success"}`, h.ID)) ||
@@ -328,7 +328,7 @@ func TestWebhookResumeAfterPruneNamesWhatWasLost(t *testing.T) {
 			Error   string `json:"error"`
 		} `json:"deliveries"`
 	}
-	testutil.EventuallyNil(t, 5*time.Second, func() error {
+	testutil.EventuallyNil(t, 15*time.Second, func() error {
 		s.MustDo(t, 200, "", "GET", path+"/deliveries", nil, &ds)
 		for _, d := range ds.Deliveries {
 			if strings.Contains(d.Error, lost) {

@@ -117,7 +117,7 @@ func TestBurstArrivesInOrderSigned(t *testing.T) {
 		want = append(want, r.order(t, tn))
 	}
 	testutil.EventuallyNil(t, 10*time.Second, func() error { return rcv.CheckInOrder(want) })
-	testutil.EventuallyNil(t, 5*time.Second, func() error {
+	testutil.EventuallyNil(t, 15*time.Second, func() error {
 		got, _ := r.st.Webhook(context.Background(), w.ID)
 		if got.Cursor != want[len(want)-1] {
 			return errors.New("cursor not written yet")
@@ -153,7 +153,7 @@ func TestReceiverDownThenBack(t *testing.T) {
 	for range 30 {
 		want = append(want, r.order(t, tn))
 	}
-	testutil.Eventually(t, 5*time.Second, "five refused attempts", func() bool { return len(rcv.Messages()) >= 5 })
+	testutil.Eventually(t, 15*time.Second, "five refused attempts", func() bool { return len(rcv.Messages()) >= 5 })
 	// Every attempt while down was the first event, under its own id.
 	for _, m := range rcv.Messages() {
 		if m.EventID() != want[0] || !m.SignatureOK {
@@ -166,7 +166,7 @@ func TestReceiverDownThenBack(t *testing.T) {
 	}
 	down.Store(false)
 	testutil.EventuallyNil(t, 10*time.Second, func() error { return rcv.CheckInOrder(want) })
-	testutil.EventuallyNil(t, 5*time.Second, func() error {
+	testutil.EventuallyNil(t, 15*time.Second, func() error {
 		got, _ := r.st.Webhook(context.Background(), w.ID)
 		if got.FailingSince != nil || got.Attempt != 0 || got.LastError != "" || got.Cursor != want[len(want)-1] {
 			return errors.New("retry state not cleared yet")
@@ -228,7 +228,7 @@ func TestFailingPastRetryWindowDisables(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.d.Kick()
-	testutil.EventuallyNil(t, 5*time.Second, func() error { return checkLast(rcv, w.Cursor+1) })
+	testutil.EventuallyNil(t, 15*time.Second, func() error { return checkLast(rcv, w.Cursor+1) })
 }
 
 func checkLast(rcv *webhooktest.Receiver, id int64) error {
@@ -374,7 +374,7 @@ func testPrunedGapRecordedOnce(t *testing.T, stall bool) {
 		t.Fatal("no alert about the pruned events")
 	}
 	testutil.EventuallyNil(t, 10*time.Second, func() error { return rcv.CheckInOrder(want) })
-	testutil.EventuallyNil(t, 5*time.Second, func() error {
+	testutil.EventuallyNil(t, 15*time.Second, func() error {
 		if got, _ := r.st.Webhook(ctx, w.ID); got.Cursor < horizon {
 			return errors.New("the cursor has not passed the gap")
 		}

@@ -93,7 +93,7 @@ func TestTakeoverOnPostgres(t *testing.T) {
 	}
 	a, cancelA, doneA := start(stA, "node-a")
 	da.Store(a)
-	testutil.EventuallyNil(t, 5*time.Second, func() error {
+	testutil.EventuallyNil(t, 15*time.Second, func() error {
 		got, _ := stA.Webhook(ctx, w.ID)
 		if got.Owner != "node-a" {
 			return errors.New("node-a has not claimed it")
@@ -133,7 +133,7 @@ func TestTakeoverOnPostgres(t *testing.T) {
 	if got.Owner != "node-b" {
 		t.Fatalf("owner %q after takeover", got.Owner)
 	}
-	testutil.EventuallyNil(t, 5*time.Second, func() error {
+	testutil.EventuallyNil(t, 15*time.Second, func() error {
 		got, _ := stB.Webhook(ctx, w.ID)
 		if got.Cursor != want[len(want)-1] {
 			return errors.New("node-b has not recorded the last event yet")
