@@ -1,6 +1,7 @@
 package report
 
 import (
+	"slices"
 	"testing"
 	"time"
 	_ "time/tzdata"
@@ -195,5 +196,22 @@ func TestLateAtTheDisplaysAge(t *testing.T) {
 		if got := IsLate(c.o, DefaultLate, now); got != c.want {
 			t.Errorf("IsLate(%+v) = %v", c.o, got)
 		}
+	}
+}
+
+// A step no order made reads as an empty cell, not as 0.0 s (instant
+// service), and the JSON says over how many orders each step was taken.
+func TestSpeedTableLeavesStepsNoOrderMadeEmpty(t *testing.T) {
+	p := percentiles([]int64{3000, 1000, 2000})
+	if p != (Percentiles{N: 3, P50: 2000, P90: 3000}) {
+		t.Fatalf("percentiles = %+v", p)
+	}
+	sp := Speed{From: "2026-12-04", To: "2026-12-04", Stalls: []StallSpeed{{TenantID: 1, Tenant: "Soto",
+		SpeedFigures: SpeedFigures{Orders: 3, ToPreparing: p}}}}
+	rows := sp.Table()
+	got := rows[1][7:]
+	want := []string{"2.0", "3.0", "", "", "", ""}
+	if !slices.Equal(got, want) {
+		t.Fatalf("step cells = %q; want %q", got, want)
 	}
 }

@@ -18,7 +18,7 @@ func Percentile(sorted []int64, p int) int64 {
 
 func percentiles(v []int64) Percentiles {
 	slices.Sort(v)
-	return Percentiles{P50: Percentile(v, 50), P90: Percentile(v, 90)}
+	return Percentiles{N: int64(len(v)), P50: Percentile(v, 50), P90: Percentile(v, 90)}
 }
 
 // IsLate reports whether an order was late: not ready within late of its

@@ -48,11 +48,22 @@ func (s Speed) Table() [][]string {
 	out := [][]string{{"from", "to", "tenant_id", "tenant", "hour", "orders", "late",
 		"to_preparing_p50_s", "to_preparing_p90_s", "preparing_to_ready_p50_s", "preparing_to_ready_p90_s",
 		"ready_to_collected_p50_s", "ready_to_collected_p90_s"}}
-	sec := func(ms int64) string { return strconv.FormatFloat(float64(ms)/1000, 'f', 1, 64) }
+	// A step no order made is an empty cell, not a 0.0 that reads as
+	// instant service.
+	sec := func(p Percentiles) (string, string) {
+		if p.N == 0 {
+			return "", ""
+		}
+		f := func(ms int64) string { return strconv.FormatFloat(float64(ms)/1000, 'f', 1, 64) }
+		return f(p.P50), f(p.P90)
+	}
 	row := func(st StallSpeed, hour string, f SpeedFigures) []string {
-		return []string{s.From, s.To, itoa(st.TenantID), st.Tenant, hour, itoa(f.Orders), itoa(f.Late),
-			sec(f.ToPreparing.P50), sec(f.ToPreparing.P90), sec(f.PreparingToReady.P50), sec(f.PreparingToReady.P90),
-			sec(f.ReadyToCollected.P50), sec(f.ReadyToCollected.P90)}
+		r := []string{s.From, s.To, itoa(st.TenantID), st.Tenant, hour, itoa(f.Orders), itoa(f.Late)}
+		for _, p := range []Percentiles{f.ToPreparing, f.PreparingToReady, f.ReadyToCollected} {
+			p50, p90 := sec(p)
+			r = append(r, p50, p90)
+		}
+		return r
 	}
 	for _, st := range s.Stalls {
 		out = append(out, row(st, "all", st.SpeedFigures))

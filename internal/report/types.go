@@ -41,8 +41,11 @@ type Speed struct {
 	Stalls []StallSpeed `json:"stalls"`
 }
 
-// Percentiles of one step of an order's life, in milliseconds.
+// Percentiles of one step of an order's life, in milliseconds, over the
+// N orders that made the step; with N 0 there is nothing to tell (and the
+// percentiles read 0).
 type Percentiles struct {
+	N   int64 `json:"n"`
 	P50 int64 `json:"p50_ms"`
 	P90 int64 `json:"p90_ms"`
 }

@@ -212,7 +212,7 @@ func (m *Model) stallsView(w, h int) []string {
 		t := sectionTitle.Render(" STALLS TODAY ")
 		head = widgets.Truncate(t+widgets.Warn.Render(m.todayErr), w)
 	}
-	cols := []int{6, 14, 5, 5, 9} // orders, net, open, late, to ready
+	cols := []int{6, 14, 5, 5, 9} // paid orders, net, open, late, to ready
 	fixed := 0
 	for _, c := range cols {
 		fixed += c + 1
@@ -225,7 +225,7 @@ func (m *Model) stallsView(w, h int) []string {
 		}
 		return widgets.Truncate(s, w)
 	}
-	lines := []string{head, widgets.Muted.Render(row("stall", "orders", "net", "open", "late", "to ready"))}
+	lines := []string{head, widgets.Muted.Render(row("stall", "paid", "net", "open", "late", "to ready"))}
 	rows := m.stalls()
 	if len(rows) == 0 {
 		if m.live.Loaded() {
@@ -490,7 +490,7 @@ func salesTable(s report.Sales, w int) []string {
 	}
 	t := s.Total
 	rows = append(rows, []string{"Total", strconv.FormatInt(t.Orders, 10), rp(t.Gross), rp(t.Refunds), rp(t.Net), rp(t.AvgTicket)})
-	out := table(w, []int{6, 13, 11, 13, 10}, []string{"stall", "orders", "gross", "refunds", "net", "avg"}, rows)
+	out := table(w, []int{6, 13, 11, 13, 10}, []string{"stall", "paid", "gross", "refunds", "net", "avg"}, rows)
 	var methods []string
 	for _, md := range domain.Methods {
 		methods = append(methods, widgets.MethodLabel(md)+" "+rp(t.ByMethod[string(md)]))
