@@ -143,19 +143,8 @@ func (m *Model) statusLine(w int) string {
 		return widgets.Truncate(widgets.Warn.Render("Cancel "+num+" — reason: ")+m.reason.View()+widgets.Muted.Render("  enter confirm · esc back"), w)
 	case m.refused:
 		return widgets.Error.Render(widgets.Truncate(m.status, w))
-	case m.live.Conn.Problem() != "":
-		return widgets.Error.Render(widgets.Truncate("⚠ "+m.live.Conn.Problem(), w))
-	case m.alert.Visible(now):
-		return m.alert.Banner(w)
-	case !m.live.Loaded() && m.status == "":
-		return widgets.Muted.Render("loading open orders…")
-	case m.status != "":
-		if m.isError {
-			return widgets.Error.Render(widgets.Truncate(m.status, w))
-		}
-		return widgets.Muted.Render(widgets.Truncate(m.status, w))
 	}
-	return ""
+	return m.live.StatusLine(w, now, m.alert, "loading open orders…", widgets.Status{Text: m.status, IsError: m.isError, OK: widgets.Muted})
 }
 
 func (m *Model) columns(w, h int) string {

@@ -100,19 +100,7 @@ func (m *Model) header(w int) string {
 }
 
 func (m *Model) statusLine(w int) string {
-	switch {
-	case m.live.Conn.Problem() != "":
-		return widgets.Error.Render(widgets.Truncate("⚠ "+m.live.Conn.Problem(), w))
-	case m.alert.Visible(m.cfg.Now()):
-		return m.alert.Banner(w)
-	case !m.live.Loaded() && m.status == "":
-		return widgets.Muted.Render("loading…")
-	case m.status != "" && m.isError:
-		return widgets.Error.Render(widgets.Truncate(m.status, w))
-	case m.status != "":
-		return widgets.Good.Render(widgets.Truncate(m.status, w))
-	}
-	return ""
+	return m.live.StatusLine(w, m.cfg.Now(), m.alert, "loading…", widgets.Status{Text: m.status, IsError: m.isError, OK: widgets.Good})
 }
 
 // scroll returns the window [start, end) of n rows of which sel must show.

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
 
 	"github.com/posd/posd/internal/client"
 )
@@ -132,4 +133,32 @@ func (l *Live) update(u client.Update, apply func(*client.Event) tea.Cmd, say fu
 		return apply(u.Event)
 	}
 	return nil
+}
+
+// Status is what a console last said on its bottom line; OK is the style of
+// a status that is not an error (kasir and ops say done in green, the
+// display says it muted).
+type Status struct {
+	Text    string
+	IsError bool
+	OK      lipgloss.Style
+}
+
+// StatusLine is a console's bottom line, most urgent first: the stream's
+// problem, a visible alert, loading (until the first load, when the console
+// has nothing to say), then the console's own status.
+func (l *Live) StatusLine(w int, now time.Time, alert *Alert, loading string, s Status) string {
+	switch {
+	case l.Conn.Problem() != "":
+		return Error.Render(Truncate("⚠ "+l.Conn.Problem(), w))
+	case alert.Visible(now):
+		return alert.Banner(w)
+	case !l.Loaded() && s.Text == "":
+		return Muted.Render(loading)
+	case s.Text != "" && s.IsError:
+		return Error.Render(Truncate(s.Text, w))
+	case s.Text != "":
+		return s.OK.Render(Truncate(s.Text, w))
+	}
+	return ""
 }
