@@ -1,6 +1,6 @@
 package server_test
 
-// Issue 3 beyond the tables: revocation and expiry on live sockets, the
+// Security beyond the tables: revocation and expiry on live sockets, the
 // admin token file, rate limiting, CORS and Origin, TLS, logs, --auth=off.
 
 import (
