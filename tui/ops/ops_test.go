@@ -344,7 +344,8 @@ func TestOpsGolden(t *testing.T) {
 		api := newFakeAPI()
 		api.nodes = append(api.nodes, client.Node{ID: "node-b", Addr: "10.0.0.2:5000", Connections: 5, Lag: 3, Live: true, HeartbeatAt: t0.Add(-time.Second)},
 			client.Node{ID: "node-c", Addr: "10.0.0.3:5000", Live: false, HeartbeatAt: t0.Add(-40 * time.Second)})
-		api.hooks = []client.Webhook{{ID: 4, URL: "https://accounting.example/posd", State: "active", FailingSince: &failingSince, Attempt: 12, LastError: "503 Service Unavailable"}}
+		api.hooks = []client.Webhook{{ID: 4, URL: "https://accounting.example/posd", State: "active", FailingSince: &failingSince, Attempt: 12, LastError: "503 Service Unavailable"},
+			{ID: 5, URL: "https://sms.example/hook", State: "disabled", DisabledReason: "the endpoint answered 410 Gone", Attempt: 1, LastError: "410 Gone"}}
 		hs := start(t, api, 120, 40)
 		hs.waitFor(t, "FAILING WEBHOOKS")
 		hs.waitFor(t, "Rp 520.000")

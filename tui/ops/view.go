@@ -139,12 +139,15 @@ func (m *Model) mainView(w, h int) string {
 	if len(m.hooks) > 0 {
 		add(title("FAILING WEBHOOKS ("+strconv.Itoa(len(m.hooks))+")", w))
 		for _, wh := range m.hooks {
+			// As posd webhook list words it, shorter: a disabled endpoint
+			// says why it was disabled, a retrying one its last error.
 			why := strconv.Itoa(wh.Attempt) + " failures"
+			detail := wh.LastError
 			if wh.State == "disabled" {
-				why = "disabled"
+				why, detail = "DISABLED", wh.DisabledReason
 			}
-			if wh.LastError != "" {
-				why += ": " + wh.LastError
+			if detail != "" {
+				why += ": " + detail
 			}
 			add(widgets.Error.Render(" ✗ ") + "#" + strconv.FormatInt(wh.ID, 10) + " " + wh.URL + " · " + why)
 		}
