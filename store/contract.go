@@ -207,6 +207,11 @@ type Tx interface {
 	// so that an endpoint and the idempotency record of the request that
 	// added it commit together.
 	InsertWebhook(w *Webhook) error
+	// ChangeWebhook and DeleteWebhook are Webhooks' in the transaction:
+	// an operator's change commits with the idempotency record of the
+	// request that made it, so a retry is answered, not applied again.
+	ChangeWebhook(id int64, c WebhookChange) (*Webhook, error)
+	DeleteWebhook(id int64) (bool, error)
 
 	// InsertOrder also records the order's first status at its creation;
 	// RecordStatus records each later one, in the transaction that makes

@@ -89,10 +89,11 @@ func (a *API) removeWebhook(w http.ResponseWriter, r *http.Request, p auth.Princ
 	if err != nil {
 		return err
 	}
-	if err := a.cfg.Service.RemoveWebhook(r.Context(), p, id); err != nil {
+	removed, err := a.cfg.Service.RemoveWebhook(r.Context(), p, id)
+	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"id": id, "removed": true})
+	writeJSON(w, http.StatusOK, removed)
 	return nil
 }
 

@@ -101,6 +101,12 @@ func WithIdempotency(ctx context.Context, i Idempotency) context.Context {
 // should answer with the stored response.
 var ErrIdempotencyRace = store.ErrIdempotencyRace
 
+// keyed says ctx carries an idempotency request.
+func keyed(ctx context.Context) bool {
+	idem, ok := ctx.Value(idemKey{}).(Idempotency)
+	return ok && idem.Key != ""
+}
+
 // write runs fn in a transaction and, when ctx carries an idempotency
 // request, stores the JSON of fn's result with it.
 func write[T any](ctx context.Context, s *Service, fn func(tx store.Tx) (T, error)) (T, error) {

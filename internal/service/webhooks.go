@@ -174,22 +174,40 @@ func (s *Service) Webhook(ctx context.Context, p auth.Principal, id int64) (*sto
 	return w, nil
 }
 
-// RemoveWebhook forgets an endpoint.
-func (s *Service) RemoveWebhook(ctx context.Context, p auth.Principal, id int64) error {
+// RemovedWebhook is the answer to a removal.
+type RemovedWebhook struct {
+	ID      int64 `json:"id"`
+	Removed bool  `json:"removed"`
+}
+
+// RemoveWebhook forgets an endpoint. The removal commits with the
+// request's idempotency record: a client that lost the answer and retries
+// with the same key gets this answer again, not a 404.
+func (s *Service) RemoveWebhook(ctx context.Context, p auth.Principal, id int64) (RemovedWebhook, error) {
 	if _, err := s.Webhook(ctx, p, id); err != nil {
-		return err
+		return RemovedWebhook{}, err
 	}
-	if _, err := s.hooks.Store.DeleteWebhook(ctx, id); err != nil {
-		return err
+	out, err := write(ctx, s, func(tx store.Tx) (RemovedWebhook, error) {
+		ok, err := tx.DeleteWebhook(id)
+		if err != nil {
+			return RemovedWebhook{}, err
+		}
+		if !ok { // removed by another request since the lookup
+			return RemovedWebhook{}, domain.Errorf(domain.CodeNotFound, "webhook %d not found", id)
+		}
+		return RemovedWebhook{ID: id, Removed: true}, nil
+	})
+	if err != nil {
+		return RemovedWebhook{}, err
 	}
 	s.hooks.Delivery.Changed()
-	return nil
+	return out, nil
 }
 
 // PauseWebhook stops delivery; events wait in the log (retention may take
 // them: a paused endpoint does not hold it back).
 func (s *Service) PauseWebhook(ctx context.Context, p auth.Principal, id int64) (*store.Webhook, error) {
-	return s.changeWebhook(ctx, p, id, store.WebhookChange{State: store.WebhookPaused})
+	return changeWebhook(ctx, s, p, id, store.WebhookChange{State: store.WebhookPaused}, asIs)
 }
 
 // ResumeWebhook delivers on from the cursor, a paused or disabled
@@ -197,22 +215,21 @@ func (s *Service) PauseWebhook(ctx context.Context, p auth.Principal, id int64) 
 // deleted past the cursor meanwhile cannot be sent: the answer names
 // them, and the worker records them among the deliveries.
 func (s *Service) ResumeWebhook(ctx context.Context, p auth.Principal, id int64) (*ChangedWebhook, error) {
-	w, err := s.changeWebhook(ctx, p, id, store.WebhookChange{State: store.WebhookActive})
-	if err != nil {
-		return nil, err
-	}
-	// Read after the change: from its commit on, the endpoint holds
-	// retention back, so this horizon is the last that can cut into it
-	// (but for a prune already under way, which the worker reports).
-	horizon, err := s.hooks.Store.HorizonFor(ctx, webhookRooms(w))
-	if err != nil {
-		return nil, err
-	}
-	out := &ChangedWebhook{Webhook: *w}
-	if gap, ok := store.PrunedPast(w.Cursor, horizon); ok {
-		out.Pruned, out.Warning = &gap, gap.String()
-	}
-	return out, nil
+	return changeWebhook(ctx, s, p, id, store.WebhookChange{State: store.WebhookActive}, func(w *store.Webhook) (*ChangedWebhook, error) {
+		// Read after the change, before its commit (the answer commits
+		// with the request's idempotency record): once it commits the
+		// endpoint holds retention back, so only a prune already under way
+		// can cut into it further, and the worker reports that.
+		horizon, err := s.hooks.Store.HorizonFor(ctx, webhookRooms(w))
+		if err != nil {
+			return nil, err
+		}
+		out := &ChangedWebhook{Webhook: *w}
+		if gap, ok := store.PrunedPast(w.Cursor, horizon); ok {
+			out.Pruned, out.Warning = &gap, gap.String()
+		}
+		return out, nil
+	})
 }
 
 // webhookRooms are the rooms whose events w gets; nil: every room.
@@ -246,29 +263,50 @@ func (s *Service) ReplayWebhook(ctx context.Context, p auth.Principal, id, since
 		return nil, domain.Errorf(domain.CodeConflict, "%s and cannot be replayed: since must be at least %d", gap, horizon).
 			With("reason", domain.ReasonPruned).With("first_since", horizon)
 	}
-	return s.changeWebhook(ctx, p, id, store.WebhookChange{Cursor: &since})
+	return changeWebhook(ctx, s, p, id, store.WebhookChange{Cursor: &since}, asIs)
 }
 
-func (s *Service) changeWebhook(ctx context.Context, p auth.Principal, id int64, c store.WebhookChange) (*store.Webhook, error) {
+func asIs(w *store.Webhook) (*store.Webhook, error) { return w, nil }
+
+// changeWebhook applies c and renders the answer in one transaction with
+// the request's idempotency record: a retry with the same key is answered
+// as the first was, and does not pause, resume or move the cursor again
+// (a replay retried after the endpoint moved on would send it all again).
+func changeWebhook[T any](ctx context.Context, s *Service, p auth.Principal, id int64, c store.WebhookChange, answer func(*store.Webhook) (T, error)) (T, error) {
+	var zero T
 	if _, err := s.Webhook(ctx, p, id); err != nil {
-		return nil, err
+		return zero, err
 	}
 	c.At = s.now()
-	w, err := s.hooks.Store.ChangeWebhook(ctx, id, c)
+	out, err := write(ctx, s, func(tx store.Tx) (T, error) {
+		w, err := tx.ChangeWebhook(id, c)
+		if err != nil {
+			return zero, err
+		}
+		return answer(w)
+	})
 	if err != nil {
-		return nil, err
+		return zero, err
 	}
 	s.hooks.Delivery.Changed()
-	return w, nil
+	return out, nil
 }
 
 // TestWebhook sends a ping to the endpoint now and returns the attempt.
+// With an idempotency key the attempt is recorded as the answer after the
+// ping (nothing else to commit with it): a retry gets the first attempt
+// again instead of a second ping. Twins racing in at once may both ping;
+// the later is still answered with the first's attempt.
 func (s *Service) TestWebhook(ctx context.Context, p auth.Principal, id int64) (store.WebhookDelivery, error) {
 	w, err := s.Webhook(ctx, p, id)
 	if err != nil {
 		return store.WebhookDelivery{}, err
 	}
-	return s.hooks.Delivery.Ping(ctx, *w), nil
+	d := s.hooks.Delivery.Ping(ctx, *w)
+	if !keyed(ctx) {
+		return d, nil
+	}
+	return write(ctx, s, func(store.Tx) (store.WebhookDelivery, error) { return d, nil })
 }
 
 // WebhookDeliveries lists the endpoint's newest attempts (at most

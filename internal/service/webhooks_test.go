@@ -24,15 +24,25 @@ func (*hookDelivery) Ping(_ context.Context, w store.Webhook) store.WebhookDeliv
 }
 func (d *hookDelivery) Changed() { d.changed++ }
 
-// changeRecorder keeps the operator changes the service asks of the store.
+// changeRecorder keeps the operator changes the service asks of the
+// store's transactions.
 type changeRecorder struct {
-	WebhookStore
+	Writer
 	changes []store.WebhookChange
 }
 
-func (r *changeRecorder) ChangeWebhook(ctx context.Context, id int64, c store.WebhookChange) (*store.Webhook, error) {
-	r.changes = append(r.changes, c)
-	return r.WebhookStore.ChangeWebhook(ctx, id, c)
+func (r *changeRecorder) Write(ctx context.Context, fn func(store.Tx) error) error {
+	return r.Writer.Write(ctx, func(tx store.Tx) error { return fn(recordingTx{Tx: tx, r: r}) })
+}
+
+type recordingTx struct {
+	store.Tx
+	r *changeRecorder
+}
+
+func (t recordingTx) ChangeWebhook(id int64, c store.WebhookChange) (*store.Webhook, error) {
+	t.r.changes = append(t.r.changes, c)
+	return t.Tx.ChangeWebhook(id, c)
 }
 
 // hookService is a Service on a real SQLite file whose clocks stand still
@@ -44,11 +54,12 @@ func hookService(t *testing.T) (*Service, *sqlite.Store, *changeRecorder) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	rec := &changeRecorder{WebhookStore: st}
-	s, err := NewWithConfig(st, Config{Now: func() time.Time { return stillClock }, Webhooks: Webhooks{Store: rec, Delivery: &hookDelivery{}}})
+	s, err := NewWithConfig(st, Config{Now: func() time.Time { return stillClock }, Webhooks: Webhooks{Store: st, Delivery: &hookDelivery{}}})
 	if err != nil {
 		t.Fatal(err)
 	}
+	rec := &changeRecorder{Writer: st}
+	s.w = rec
 	return s, st, rec
 }
 

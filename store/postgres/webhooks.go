@@ -100,28 +100,41 @@ func collectWebhooks(rows pgx.Rows) ([]store.Webhook, error) {
 	return out, rows.Err()
 }
 
-// DeleteWebhook forgets an endpoint and its deliveries (ON DELETE CASCADE).
+// DeleteWebhook forgets an endpoint and its deliveries.
 func (s *Store) DeleteWebhook(ctx context.Context, id int64) (bool, error) {
-	var n int64
-	err := s.writeTx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `DELETE FROM webhooks WHERE id = $1`, id)
-		n = tag.RowsAffected()
+	var ok bool
+	err := s.Write(ctx, func(tx store.Tx) error {
+		var err error
+		ok, err = tx.DeleteWebhook(id)
 		return err
 	})
+	return ok, err
+}
+
+// DeleteWebhook forgets an endpoint in the transaction; its deliveries go
+// with it (ON DELETE CASCADE).
+func (t *tx) DeleteWebhook(id int64) (bool, error) {
+	tag, err := t.tx.Exec(t.ctx, `DELETE FROM webhooks WHERE id = $1`, id)
 	if err != nil {
 		return false, fmt.Errorf("delete webhook: %w", err)
 	}
-	return n > 0, nil
+	return tag.RowsAffected() > 0, nil
 }
 
 // ChangeWebhook applies an operator's change as a new generation.
 func (s *Store) ChangeWebhook(ctx context.Context, id int64, c store.WebhookChange) (*store.Webhook, error) {
 	var w *store.Webhook
-	err := s.writeTx(ctx, func(tx pgx.Tx) error {
+	err := s.Write(ctx, func(tx store.Tx) error {
 		var err error
-		w, err = scanWebhook(tx.QueryRow(ctx, store.ChangeWebhookSQL+` RETURNING `+webhookCols, store.ChangeWebhookArgs(id, c)...))
+		w, err = tx.ChangeWebhook(id, c)
 		return err
 	})
+	return w, err
+}
+
+// ChangeWebhook applies an operator's change in the transaction.
+func (t *tx) ChangeWebhook(id int64, c store.WebhookChange) (*store.Webhook, error) {
+	w, err := scanWebhook(t.tx.QueryRow(t.ctx, store.ChangeWebhookSQL+` RETURNING `+webhookCols, store.ChangeWebhookArgs(id, c)...))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, notFound("webhook", id)
 	}

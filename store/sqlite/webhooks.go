@@ -107,17 +107,25 @@ func (s *Store) webhooks(ctx context.Context, db querier, q string, args ...any)
 
 // DeleteWebhook forgets an endpoint and its deliveries.
 func (s *Store) DeleteWebhook(ctx context.Context, id int64) (bool, error) {
-	var n int64
-	err := s.writeTx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM webhook_deliveries WHERE webhook_id = ?`, id); err != nil {
-			return err
-		}
-		res, err := tx.ExecContext(ctx, `DELETE FROM webhooks WHERE id = ?`, id)
-		if err == nil {
-			n, err = res.RowsAffected()
-		}
+	var ok bool
+	err := s.Write(ctx, func(tx store.Tx) error {
+		var err error
+		ok, err = tx.DeleteWebhook(id)
 		return err
 	})
+	return ok, err
+}
+
+// DeleteWebhook forgets an endpoint and its deliveries in the transaction.
+func (t *Tx) DeleteWebhook(id int64) (bool, error) {
+	if _, err := t.exec(`DELETE FROM webhook_deliveries WHERE webhook_id = ?`, id); err != nil {
+		return false, fmt.Errorf("delete webhook: %w", err)
+	}
+	res, err := t.exec(`DELETE FROM webhooks WHERE id = ?`, id)
+	if err != nil {
+		return false, fmt.Errorf("delete webhook: %w", err)
+	}
+	n, err := res.RowsAffected()
 	if err != nil {
 		return false, fmt.Errorf("delete webhook: %w", err)
 	}
@@ -127,11 +135,17 @@ func (s *Store) DeleteWebhook(ctx context.Context, id int64) (bool, error) {
 // ChangeWebhook applies an operator's change as a new generation.
 func (s *Store) ChangeWebhook(ctx context.Context, id int64, c store.WebhookChange) (*store.Webhook, error) {
 	var w *store.Webhook
-	err := s.writeTx(ctx, func(tx *sql.Tx) error {
+	err := s.Write(ctx, func(tx store.Tx) error {
 		var err error
-		w, err = scanWebhook(tx.QueryRowContext(ctx, numbered(store.ChangeWebhookSQL)+` RETURNING `+webhookCols, store.ChangeWebhookArgs(id, c)...))
+		w, err = tx.ChangeWebhook(id, c)
 		return err
 	})
+	return w, err
+}
+
+// ChangeWebhook applies an operator's change in the transaction.
+func (t *Tx) ChangeWebhook(id int64, c store.WebhookChange) (*store.Webhook, error) {
+	w, err := scanWebhook(t.row(numbered(store.ChangeWebhookSQL)+` RETURNING `+webhookCols, store.ChangeWebhookArgs(id, c)...))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("webhook", id)
 	}
