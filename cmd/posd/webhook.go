@@ -57,6 +57,20 @@ func newWebhookAddCmd() *cobra.Command {
 	return cmd
 }
 
+// idempotencyFlag adds --idempotency-key to a webhook write; key gives its
+// value, or a fresh key when it was not set, so that the client's own
+// retries and a rerun with the key printed on an unsure outcome act once.
+func idempotencyFlag(cmd *cobra.Command, what string) (key func() string) {
+	var k string
+	cmd.Flags().StringVar(&k, "idempotency-key", "", "key to make a retry of this exact command "+what+" once (default: a fresh one)")
+	return func() string {
+		if k == "" {
+			k = newIdempotencyKey()
+		}
+		return k
+	}
+}
+
 // webhookStatus is an endpoint's state in a few words: for a disabled one
 // since when and why, for one retrying an event since when, how many
 // attempts failed, when the next is and the last error.
@@ -124,8 +138,9 @@ func newWebhookListCmd() *cobra.Command {
 
 func newWebhookRemoveCmd() *cobra.Command {
 	var o clientOptions
+	var key func() string // set with the flag, read when the command runs
 	cmd := &cobra.Command{
-		Use:   "remove ID",
+		Use:   "remove ID [--idempotency-key KEY]",
 		Short: "Forget an endpoint and its deliveries",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -133,19 +148,22 @@ func newWebhookRemoveCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return call(cmd, &o, func(ctx context.Context, c *client.Client) (int64, error) {
-				return id, c.RemoveWebhook(ctx, id)
-			}, func(w io.Writer, id int64) { fmt.Fprintf(w, "webhook %d removed\n", id) })
+			k := key()
+			return unsure(call(cmd, &o, func(ctx context.Context, c *client.Client) (int64, error) {
+				return id, c.RemoveWebhook(ctx, id, writeOpts(k)...)
+			}, func(w io.Writer, id int64) { fmt.Fprintf(w, "webhook %d removed\n", id) }), k)
 		},
 	}
 	o.register(cmd, true)
+	key = idempotencyFlag(cmd, "remove it")
 	return cmd
 }
 
 func newWebhookStateCmd(use, short string, do func(*client.Client, context.Context, int64, ...client.Option) (client.Webhook, error)) *cobra.Command {
 	var o clientOptions
+	var key func() string // set with the flag, read when the command runs
 	cmd := &cobra.Command{
-		Use:   use + " ID",
+		Use:   use + " ID [--idempotency-key KEY]",
 		Short: short,
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -153,24 +171,27 @@ func newWebhookStateCmd(use, short string, do func(*client.Client, context.Conte
 			if err != nil {
 				return err
 			}
-			return call(cmd, &o, func(ctx context.Context, c *client.Client) (client.Webhook, error) {
-				return do(c, ctx, id)
+			k := key()
+			return unsure(call(cmd, &o, func(ctx context.Context, c *client.Client) (client.Webhook, error) {
+				return do(c, ctx, id, writeOpts(k)...)
 			}, func(w io.Writer, h client.Webhook) {
 				fmt.Fprintf(w, "webhook %d: %s\n", h.ID, webhookStatus(h))
 				if h.Warning != "" {
 					fmt.Fprintf(w, "warning: %s; the endpoint will not get them (retention kept the rest, which it gets)\n", h.Warning)
 				}
-			})
+			}), k)
 		},
 	}
 	o.register(cmd, true)
+	key = idempotencyFlag(cmd, use+" it")
 	return cmd
 }
 
 func newWebhookTestCmd() *cobra.Command {
 	var o clientOptions
+	var key func() string // set with the flag, read when the command runs
 	cmd := &cobra.Command{
-		Use:   "test ID",
+		Use:   "test ID [--idempotency-key KEY]",
 		Short: "Send a ping (type \"ping\", webhook-id ping_…) now and show the answer",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -178,12 +199,14 @@ func newWebhookTestCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return call(cmd, &o, func(ctx context.Context, c *client.Client) (client.WebhookDelivery, error) {
-				return c.TestWebhook(ctx, id)
-			}, func(w io.Writer, d client.WebhookDelivery) { fmt.Fprintln(w, deliveryLine(d)) })
+			k := key()
+			return unsure(call(cmd, &o, func(ctx context.Context, c *client.Client) (client.WebhookDelivery, error) {
+				return c.TestWebhook(ctx, id, writeOpts(k)...)
+			}, func(w io.Writer, d client.WebhookDelivery) { fmt.Fprintln(w, deliveryLine(d)) }), k)
 		},
 	}
 	o.register(cmd, true)
+	key = idempotencyFlag(cmd, "ping")
 	return cmd
 }
 
@@ -230,9 +253,10 @@ func newWebhookDeliveriesCmd() *cobra.Command {
 
 func newWebhookReplayCmd() *cobra.Command {
 	var o clientOptions
+	var key func() string // set with the flag, read when the command runs
 	var since int64
 	cmd := &cobra.Command{
-		Use:   "replay ID --since EVENT_ID",
+		Use:   "replay ID --since EVENT_ID [--idempotency-key KEY]",
 		Short: "Send again every event after EVENT_ID, in order (what retention kept)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -243,14 +267,16 @@ func newWebhookReplayCmd() *cobra.Command {
 			if !cmd.Flags().Changed("since") {
 				return usageErr("--since is required")
 			}
-			return call(cmd, &o, func(ctx context.Context, c *client.Client) (client.Webhook, error) {
-				return c.ReplayWebhook(ctx, id, since)
+			k := key()
+			return unsure(call(cmd, &o, func(ctx context.Context, c *client.Client) (client.Webhook, error) {
+				return c.ReplayWebhook(ctx, id, since, writeOpts(k)...)
 			}, func(w io.Writer, h client.Webhook) {
 				fmt.Fprintf(w, "webhook %d replays from after event %d\n", h.ID, h.Cursor)
-			})
+			}), k)
 		},
 	}
 	o.register(cmd, true)
+	key = idempotencyFlag(cmd, "move the cursor")
 	cmd.Flags().Int64Var(&since, "since", 0, "the last event id the receiver keeps; everything after it is sent again")
 	return cmd
 }
