@@ -96,10 +96,18 @@ func TestWebhookCommands(t *testing.T) {
 	if out := webhookCLI("resume", "2"); out != "webhook 2: active\n" {
 		t.Fatalf("resume of the disabled endpoint printed %q", out)
 	}
-	for _, id := range []string{"1", "2", "3"} {
+	for _, id := range []string{"1", "2"} {
 		if out := webhookCLI("remove", id); out != "webhook "+id+" removed\n" {
 			t.Fatalf("remove printed %q", out)
 		}
+	}
+	if out := webhookCLI("remove", "3", "--idempotency-key", "rm-3"); out != "webhook 3 removed\n" {
+		t.Fatalf("keyed remove printed %q", out)
+	}
+	// Run again with its key (the answer was lost): the first answer, not
+	// an error for the endpoint it removed.
+	if out := webhookCLI("remove", "3", "--idempotency-key", "rm-3"); out != "webhook 3 removed\n" {
+		t.Fatalf("keyed remove retried printed %q", out)
 	}
 	if out := webhookCLI("list"); !strings.HasPrefix(out, "ID") || strings.Count(out, "\n") != 1 {
 		t.Fatalf("list after removing every endpoint: %q", out)
