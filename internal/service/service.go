@@ -101,8 +101,8 @@ func WithIdempotency(ctx context.Context, i Idempotency) context.Context {
 // should answer with the stored response.
 var ErrIdempotencyRace = store.ErrIdempotencyRace
 
-// keyed says ctx carries an idempotency request.
-func keyed(ctx context.Context) bool {
+// idempotent says ctx carries an idempotency request.
+func idempotent(ctx context.Context) bool {
 	idem, ok := ctx.Value(idemKey{}).(Idempotency)
 	return ok && idem.Key != ""
 }

@@ -303,7 +303,7 @@ func (s *Service) TestWebhook(ctx context.Context, p auth.Principal, id int64) (
 		return store.WebhookDelivery{}, err
 	}
 	d := s.hooks.Delivery.Ping(ctx, *w)
-	if !keyed(ctx) {
+	if !idempotent(ctx) {
 		return d, nil
 	}
 	return write(ctx, s, func(store.Tx) (store.WebhookDelivery, error) { return d, nil })
