@@ -136,80 +136,6 @@ func newWebhookListCmd() *cobra.Command {
 	return cmd
 }
 
-func newWebhookRemoveCmd() *cobra.Command {
-	var o clientOptions
-	var key func() string // set with the flag, read when the command runs
-	cmd := &cobra.Command{
-		Use:   "remove ID [--idempotency-key KEY]",
-		Short: "Forget an endpoint and its deliveries",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := parseID(args[0], "webhook id")
-			if err != nil {
-				return err
-			}
-			k := key()
-			return unsure(call(cmd, &o, func(ctx context.Context, c *client.Client) (int64, error) {
-				return id, c.RemoveWebhook(ctx, id, writeOpts(k)...)
-			}, func(w io.Writer, id int64) { fmt.Fprintf(w, "webhook %d removed\n", id) }), k)
-		},
-	}
-	o.register(cmd, true)
-	key = idempotencyFlag(cmd, "remove it")
-	return cmd
-}
-
-func newWebhookStateCmd(use, short string, do func(*client.Client, context.Context, int64, ...client.Option) (client.Webhook, error)) *cobra.Command {
-	var o clientOptions
-	var key func() string // set with the flag, read when the command runs
-	cmd := &cobra.Command{
-		Use:   use + " ID [--idempotency-key KEY]",
-		Short: short,
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := parseID(args[0], "webhook id")
-			if err != nil {
-				return err
-			}
-			k := key()
-			return unsure(call(cmd, &o, func(ctx context.Context, c *client.Client) (client.Webhook, error) {
-				return do(c, ctx, id, writeOpts(k)...)
-			}, func(w io.Writer, h client.Webhook) {
-				fmt.Fprintf(w, "webhook %d: %s\n", h.ID, webhookStatus(h))
-				if h.Warning != "" {
-					fmt.Fprintf(w, "warning: %s; the endpoint will not get them (retention kept the rest, which it gets)\n", h.Warning)
-				}
-			}), k)
-		},
-	}
-	o.register(cmd, true)
-	key = idempotencyFlag(cmd, use+" it")
-	return cmd
-}
-
-func newWebhookTestCmd() *cobra.Command {
-	var o clientOptions
-	var key func() string // set with the flag, read when the command runs
-	cmd := &cobra.Command{
-		Use:   "test ID [--idempotency-key KEY]",
-		Short: "Send a ping (type \"ping\", webhook-id ping_…) now and show the answer",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := parseID(args[0], "webhook id")
-			if err != nil {
-				return err
-			}
-			k := key()
-			return unsure(call(cmd, &o, func(ctx context.Context, c *client.Client) (client.WebhookDelivery, error) {
-				return c.TestWebhook(ctx, id, writeOpts(k)...)
-			}, func(w io.Writer, d client.WebhookDelivery) { fmt.Fprintln(w, deliveryLine(d)) }), k)
-		},
-	}
-	o.register(cmd, true)
-	key = idempotencyFlag(cmd, "ping")
-	return cmd
-}
-
 func deliveryLine(d client.WebhookDelivery) string {
 	if d.Attempt == 0 { // not an attempt: events retention deleted before delivery
 		return fmt.Sprintf("%s  events %s  not delivered: %s", d.At.Local().Format("15:04:05.000"), d.EventID, d.Error)
@@ -251,32 +177,72 @@ func newWebhookDeliveriesCmd() *cobra.Command {
 	return cmd
 }
 
-func newWebhookReplayCmd() *cobra.Command {
+// newWebhookWriteCmd is a change to one endpoint, `posd webhook VERB ID`:
+// sent with an idempotency key (fresh, or --idempotency-key to finish an
+// earlier run whose outcome is unknown), its answer printed by show.
+func newWebhookWriteCmd[T any](use, short, what string, do func(ctx context.Context, c *client.Client, id int64, opts []client.Option) (T, error), show func(io.Writer, T)) *cobra.Command {
 	var o clientOptions
 	var key func() string // set with the flag, read when the command runs
-	var since int64
 	cmd := &cobra.Command{
-		Use:   "replay ID --since EVENT_ID [--idempotency-key KEY]",
-		Short: "Send again every event after EVENT_ID, in order (what retention kept)",
+		Use:   use + " [--idempotency-key KEY]",
+		Short: short,
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id, err := parseID(args[0], "webhook id")
 			if err != nil {
 				return err
 			}
-			if !cmd.Flags().Changed("since") {
-				return usageErr("--since is required")
-			}
 			k := key()
-			return unsure(call(cmd, &o, func(ctx context.Context, c *client.Client) (client.Webhook, error) {
-				return c.ReplayWebhook(ctx, id, since, writeOpts(k)...)
-			}, func(w io.Writer, h client.Webhook) {
-				fmt.Fprintf(w, "webhook %d replays from after event %d\n", h.ID, h.Cursor)
-			}), k)
+			return unsure(call(cmd, &o, func(ctx context.Context, c *client.Client) (T, error) {
+				return do(ctx, c, id, writeOpts(k))
+			}, show), k)
 		},
 	}
 	o.register(cmd, true)
-	key = idempotencyFlag(cmd, "move the cursor")
+	key = idempotencyFlag(cmd, what)
+	return cmd
+}
+
+func newWebhookRemoveCmd() *cobra.Command {
+	return newWebhookWriteCmd("remove ID", "Forget an endpoint and its deliveries", "remove it",
+		func(ctx context.Context, c *client.Client, id int64, opts []client.Option) (int64, error) {
+			return id, c.RemoveWebhook(ctx, id, opts...)
+		}, func(w io.Writer, id int64) { fmt.Fprintf(w, "webhook %d removed\n", id) })
+}
+
+func newWebhookStateCmd(verb, short string, do func(*client.Client, context.Context, int64, ...client.Option) (client.Webhook, error)) *cobra.Command {
+	return newWebhookWriteCmd(verb+" ID", short, verb+" it",
+		func(ctx context.Context, c *client.Client, id int64, opts []client.Option) (client.Webhook, error) {
+			return do(c, ctx, id, opts...)
+		}, func(w io.Writer, h client.Webhook) {
+			fmt.Fprintf(w, "webhook %d: %s\n", h.ID, webhookStatus(h))
+			if h.Warning != "" {
+				fmt.Fprintf(w, "warning: %s; the endpoint will not get them (retention kept the rest, which it gets)\n", h.Warning)
+			}
+		})
+}
+
+func newWebhookTestCmd() *cobra.Command {
+	return newWebhookWriteCmd("test ID", "Send a ping (type \"ping\", webhook-id ping_…) now and show the answer", "ping",
+		func(ctx context.Context, c *client.Client, id int64, opts []client.Option) (client.WebhookDelivery, error) {
+			return c.TestWebhook(ctx, id, opts...)
+		}, func(w io.Writer, d client.WebhookDelivery) { fmt.Fprintln(w, deliveryLine(d)) })
+}
+
+func newWebhookReplayCmd() *cobra.Command {
+	var since int64
+	cmd := newWebhookWriteCmd("replay ID --since EVENT_ID", "Send again every event after EVENT_ID, in order (what retention kept)", "move the cursor",
+		func(ctx context.Context, c *client.Client, id int64, opts []client.Option) (client.Webhook, error) {
+			return c.ReplayWebhook(ctx, id, since, opts...)
+		}, func(w io.Writer, h client.Webhook) {
+			fmt.Fprintf(w, "webhook %d replays from after event %d\n", h.ID, h.Cursor)
+		})
+	cmd.PreRunE = func(cmd *cobra.Command, _ []string) error {
+		if !cmd.Flags().Changed("since") {
+			return usageErr("--since is required")
+		}
+		return nil
+	}
 	cmd.Flags().Int64Var(&since, "since", 0, "the last event id the receiver keeps; everything after it is sent again")
 	return cmd
 }
