@@ -142,6 +142,9 @@ type Dispatcher struct {
 
 	wakeMu sync.Mutex
 	wake   chan struct{} // closed when the log grows, then replaced
+	// armed: a worker holds wake. Unarmed (no webhooks, or every worker
+	// busy sending), the hub's call costs a lock and no allocation.
+	armed bool
 	head   atomic.Int64
 
 	mu      sync.Mutex // guards workers (the Run goroutine changes it; Lags reads it)
@@ -163,14 +166,19 @@ func (d *Dispatcher) Advanced(last int64) {
 	}
 	d.head.Store(last)
 	d.wakeMu.Lock()
-	close(d.wake)
-	d.wake = make(chan struct{})
+	if d.armed {
+		close(d.wake)
+		d.wake, d.armed = make(chan struct{}), false
+	}
 	d.wakeMu.Unlock()
 }
 
+// woken is closed by the next Advanced. A worker takes it before it reads
+// the log, so growth during the read still wakes it.
 func (d *Dispatcher) woken() <-chan struct{} {
 	d.wakeMu.Lock()
 	defer d.wakeMu.Unlock()
+	d.armed = true
 	return d.wake
 }
 
