@@ -354,18 +354,9 @@ func (m *Model) allDayPanel(w, h int) string {
 }
 
 func (m *Model) fullHelp(w, h int) string {
-	lines := []string{
-		colTitle.Render(" KEYS "),
-		m.help.FullHelpView(m.keys.FullHelp()),
-		"",
+	return widgets.HelpBox(w, h, colTitle.Render(" KEYS "), m.help.FullHelpView(m.keys.FullHelp()),
 		fmt.Sprintf("Timers count from the order's creation on the server: yellow (!) from %s, red (!!) from %s.", m.cfg.Warn, m.cfg.Late),
 		"Bump moves a ticket pending → preparing → ready → completed. Recall brings back the last bumped ticket.",
 		"★ and a double border mark a new order; the badge top right says whether the screen is live.",
-		"",
-		widgets.Muted.Render("? or esc closes this help"),
-	}
-	box := lipgloss.NewStyle().Border(lipgloss.RoundedBorder()).Padding(0, 1).Width(w - 2)
-	// Wrap first, then cut to the room there is, then draw the box.
-	text := lipgloss.NewStyle().Width(max(w-4, 1)).Render(strings.Join(lines, "\n"))
-	return box.Render(widgets.FitLines(text, max(min(lipgloss.Height(text), h-2), 1)))
+	)
 }

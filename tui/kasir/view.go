@@ -360,17 +360,8 @@ func (m *Model) summaryView(w int) string {
 }
 
 func (m *Model) fullHelp(w, h int) string {
-	lines := []string{
-		paneTitle.Render(" KEYS "),
-		m.help.FullHelpView(m.keys.FullHelp()),
-		"",
+	return widgets.HelpBox(w, h, paneTitle.Render(" KEYS "), m.help.FullHelpView(m.keys.FullHelp()),
 		"enter on an order opens the payment: pick the method with ←/→; for cash type the amount tendered (empty: exact) and the change is shown. The server refuses an underpayment and says why. After a payment its receipt is shown.",
 		"tab to the payments list, pick a payment and press r to refund it (reason, amount; empty amount: all that is left).",
-		"",
-		widgets.Muted.Render("? or esc closes this help"),
-	}
-	box := lipgloss.NewStyle().Border(lipgloss.RoundedBorder()).Padding(0, 1).Width(w - 2)
-	// Wrap first, then cut to the room there is, then draw the box.
-	text := lipgloss.NewStyle().Width(max(w-4, 1)).Render(strings.Join(lines, "\n"))
-	return box.Render(widgets.FitLines(text, max(min(lipgloss.Height(text), h-2), 1)))
+	)
 }

@@ -509,16 +509,8 @@ func settlementTable(s report.Settlement, w int) []string {
 }
 
 func (m *Model) fullHelp(w, h int) string {
-	lines := []string{
-		sectionTitle.Render(" KEYS "),
-		m.help.FullHelpView(m.keys.FullHelp()),
-		"",
+	return widgets.HelpBox(w, h, sectionTitle.Render(" KEYS "), m.help.FullHelpView(m.keys.FullHelp()),
 		"a composes an alert (←/→ severity) that every connection receives. r lists the rooms: x disconnects the selected one after y (its clients may reconnect). t lists the tokens: x revokes one after y; its sockets close on every node. s opens the day's sales: ←/→ a day, tab the month's settlement (←/→ a month), e writes it as CSV.",
 		"Late orders are open orders older than the display's --late. While the badge is not LIVE, alerts, disconnects and revokes are refused.",
-		"",
-		widgets.Muted.Render("? or esc closes this help"),
-	}
-	box := lipgloss.NewStyle().Border(lipgloss.RoundedBorder()).Padding(0, 1).Width(w - 2)
-	text := lipgloss.NewStyle().Width(max(w-4, 1)).Render(strings.Join(lines, "\n"))
-	return box.Render(widgets.FitLines(text, max(min(lipgloss.Height(text), h-2), 1)))
+	)
 }

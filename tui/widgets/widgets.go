@@ -335,3 +335,14 @@ func Refused(err error) bool {
 	var ae *client.APIError
 	return errors.As(err, &ae) && ae.Status >= 400 && ae.Status < 500 && ae.Status != 408 && ae.Status != 429
 }
+
+// HelpBox is a console's full help in a rounded box of width w that fits
+// in h lines: its title, the key list, then notes, one paragraph each,
+// wrapped first and then cut to the room there is.
+func HelpBox(w, h int, title, keys string, notes ...string) string {
+	lines := append([]string{title, keys, ""}, notes...)
+	lines = append(lines, "", Muted.Render("? or esc closes this help"))
+	box := lipgloss.NewStyle().Border(lipgloss.RoundedBorder()).Padding(0, 1).Width(w - 2)
+	text := lipgloss.NewStyle().Width(max(w-4, 1)).Render(strings.Join(lines, "\n"))
+	return box.Render(FitLines(text, max(min(lipgloss.Height(text), h-2), 1)))
+}
