@@ -126,3 +126,25 @@ func (b *Buffer) String() string {
 	defer b.mu.Unlock()
 	return b.b.String()
 }
+
+// TCPPair is a connected loopback TCP pair, closed when the test ends:
+// peer is the dialling side, srv the accepted one.
+func TCPPair(tb testing.TB) (peer, srv net.Conn) {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer ln.Close()
+	peer, err = net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	srv, err = ln.Accept()
+	if err != nil {
+		peer.Close()
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { peer.Close(); srv.Close() })
+	return peer, srv
+}

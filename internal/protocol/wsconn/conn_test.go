@@ -78,26 +78,6 @@ func (h *handler) Message(op byte, p []byte) bool {
 
 func (h *handler) ReadEnded(err error) { h.ended <- err }
 
-// tcpPair is a connected loopback TCP pair, closed when the test ends.
-func tcpPair(t *testing.T) (peer, srv net.Conn) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	peer, err = net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err = ln.Accept()
-	if err != nil {
-		peer.Close()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { peer.Close(); srv.Close() })
-	return peer, srv
-}
 
 // start runs a Conn on a loopback pair; its goroutines must all have ended
 // when the test does.
@@ -111,7 +91,7 @@ func start(t *testing.T, cfg Config) (*Conn, *source, *handler, net.Conn) {
 	if cfg.ReadLimit == 0 {
 		cfg.ReadLimit = 1 << 10
 	}
-	peer, srv := tcpPair(t)
+	peer, srv := testutil.TCPPair(t)
 	c := New(srv, &cfg)
 	src, h := newSource(), newHandler()
 	c.Start(src, h)
@@ -211,7 +191,7 @@ func TestDirectWriteAfterCloseNeverReachesTheNextConnection(t *testing.T) {
 	// the lowest free number, so usually the first).
 	var peers []net.Conn
 	for range 8 {
-		p, s := tcpPair(t)
+		p, s := testutil.TCPPair(t)
 		peers = append(peers, p)
 		if socketFD(s) == c.fd {
 			break
@@ -279,7 +259,7 @@ func TestTextFramesPayloads(t *testing.T) {
 func TestWakeBeforeStart(t *testing.T) {
 	var g sync.WaitGroup
 	cfg := Config{WriteTimeout: 10 * time.Second, ReadLimit: 1 << 10, Group: &g}
-	peer, srv := tcpPair(t)
+	peer, srv := testutil.TCPPair(t)
 	c := New(srv, &cfg)
 	src := newSource()
 	src.add(c, string(wsframe.AppendText(nil, []byte("first"))))
@@ -413,7 +393,7 @@ func TestKeepalive(t *testing.T) {
 func TestHandshake(t *testing.T) {
 	var g sync.WaitGroup
 	cfg := Config{WriteTimeout: 10 * time.Second, ReadLimit: 1 << 10, Text: true, Group: &g}
-	peer, srv := tcpPair(t)
+	peer, srv := testutil.TCPPair(t)
 	c := New(srv, &cfg)
 	defer c.Close()
 	in := slices.Concat(clientFrame(wsframe.OpPing, "x"), clientFrame(wsframe.OpPong, ""), clientFrame(wsframe.OpText, "2probe"), clientFrame(wsframe.OpBinary, "?"))
@@ -440,7 +420,7 @@ func TestHandshake(t *testing.T) {
 // Reject answers before Start with a close frame and closes.
 func TestReject(t *testing.T) {
 	var g sync.WaitGroup
-	peer, srv := tcpPair(t)
+	peer, srv := testutil.TCPPair(t)
 	c := New(srv, &Config{WriteTimeout: time.Second, Group: &g})
 	c.Reject(hub.TryAgainLater)
 	r := peerReader(t, peer)

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/posd/posd/internal/testutil"
 )
 
 // clientFrame builds a masked client frame (RFC 6455 §5.2).
@@ -148,7 +150,7 @@ func TestReaderRefuses(t *testing.T) {
 // Over a real socket the reader waits without a buffer: once it has handed
 // out what arrived, it holds nothing until the peer sends again.
 func TestReaderTCPHoldsNoBufferWhileIdle(t *testing.T) {
-	peer, srv := tcpPair(t)
+	peer, srv := testutil.TCPPair(t)
 	r := NewReader(srv, 64<<10)
 	if r.wait == nil {
 		t.Skip("no readiness wait on this platform")
@@ -241,7 +243,7 @@ func TestServe(t *testing.T) {
 	}
 
 	// A failed wait (here the read deadline on a real socket) ends Serve too.
-	_, srv := tcpPair(t)
+	_, srv := testutil.TCPPair(t)
 	_ = srv.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
 	done := make(chan struct{})
 	go func() { NewReader(srv, 1<<10).Serve(func() bool { return true }); close(done) }()
@@ -252,23 +254,3 @@ func TestServe(t *testing.T) {
 	}
 }
 
-// tcpPair is a connected loopback TCP pair, closed when the test ends.
-func tcpPair(t *testing.T) (peer, srv net.Conn) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	peer, err = net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err = ln.Accept()
-	if err != nil {
-		peer.Close()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { peer.Close(); srv.Close() })
-	return peer, srv
-}
