@@ -145,7 +145,7 @@ type Dispatcher struct {
 	// armed: a worker holds wake. Unarmed (no webhooks, or every worker
 	// busy sending), the hub's call costs a lock and no allocation.
 	armed bool
-	head   atomic.Int64
+	head  atomic.Int64
 
 	mu      sync.Mutex // guards workers (the Run goroutine changes it; Lags reads it)
 	workers map[int64]*worker

@@ -78,7 +78,6 @@ func (h *handler) Message(op byte, p []byte) bool {
 
 func (h *handler) ReadEnded(err error) { h.ended <- err }
 
-
 // start runs a Conn on a loopback pair; its goroutines must all have ended
 // when the test does.
 func start(t *testing.T, cfg Config) (*Conn, *source, *handler, net.Conn) {

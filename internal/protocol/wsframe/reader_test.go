@@ -253,4 +253,3 @@ func TestServe(t *testing.T) {
 		t.Fatal("Serve did not end when its wait failed")
 	}
 }
-
