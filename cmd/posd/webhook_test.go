@@ -92,8 +92,8 @@ func TestWebhookCommands(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("posd stats: exit %d, %q", code, stderr)
 	}
-	if !regexp.MustCompile(`(?m)^webhook 2\s+` + regexp.QuoteMeta(gone.URL) + `\s+DISABLED`).MatchString(stats) ||
-		!regexp.MustCompile(`(?m)^webhook 3\s+` + regexp.QuoteMeta(down.URL) + `\s+RETRYING`).MatchString(stats) ||
+	if !regexp.MustCompile(`(?m)^webhook 2\s+`+regexp.QuoteMeta(gone.URL)+`\s+DISABLED`).MatchString(stats) ||
+		!regexp.MustCompile(`(?m)^webhook 3\s+`+regexp.QuoteMeta(down.URL)+`\s+RETRYING`).MatchString(stats) ||
 		strings.Contains(stats, "webhook 1") {
 		t.Fatalf("posd stats %q; want endpoints 2 (disabled) and 3 (retrying), not 1", stats)
 	}
