@@ -25,22 +25,43 @@ type alertForm struct {
 	key      string
 }
 
-// roomsPanel lists the rooms; a room is disconnected after a confirmation.
-type roomsPanel struct {
-	sel     string
+// confirmed is the state of a list whose selected item is acted on only
+// after a y: the question open, the action under way, its error.
+type confirmed struct {
 	confirm bool
 	busy    bool
 	err     string
 }
 
+// confirmKey handles a key while the question is open: y runs act (unless
+// the badge is not LIVE: refused then says what was not done), n closes it.
+func (m *Model) confirmKey(msg tea.KeyMsg, c *confirmed, refused string, act func() tea.Msg) (tea.Model, tea.Cmd) {
+	switch {
+	case key.Matches(msg, m.keys.Yes):
+		if why := m.down(refused); why != "" {
+			c.confirm, c.err = false, why
+			return m, nil
+		}
+		c.busy = true
+		return m, act
+	case key.Matches(msg, m.keys.No):
+		c.confirm = false
+	}
+	return m, nil
+}
+
+// roomsPanel lists the rooms; a room is disconnected after a confirmation.
+type roomsPanel struct {
+	confirmed
+	sel string
+}
+
 // tokensPanel lists the tokens; one is revoked after a confirmation.
 type tokensPanel struct {
-	list    []client.Token
-	loaded  bool
-	sel     int64
-	confirm bool
-	busy    bool
-	err     string
+	confirmed
+	list   []client.Token
+	loaded bool
+	sel    int64
 }
 
 type reportKind int
@@ -297,24 +318,13 @@ func (m *Model) roomsKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 		}
 	}
 	if p.confirm {
-		switch {
-		case key.Matches(msg, m.keys.Yes):
-			if why := m.down(p.sel + " not disconnected"); why != "" {
-				p.confirm, p.err = false, why
-				return m, nil
-			}
-			p.busy = true
-			api, room := m.cfg.API, p.sel
-			return m, func() tea.Msg {
-				ctx, cancel := m.ctx()
-				defer cancel()
-				n, err := api.DisconnectRoom(ctx, room)
-				return disconnectedMsg{room: room, n: n, err: err}
-			}
-		case key.Matches(msg, m.keys.No):
-			p.confirm = false
-		}
-		return m, nil
+		api, room := m.cfg.API, p.sel
+		return m.confirmKey(msg, &p.confirmed, room+" not disconnected", func() tea.Msg {
+			ctx, cancel := m.ctx()
+			defer cancel()
+			n, err := api.DisconnectRoom(ctx, room)
+			return disconnectedMsg{room: room, n: n, err: err}
+		})
 	}
 	switch {
 	case p.busy:
@@ -366,24 +376,17 @@ func (p *tokensPanel) selected() (*client.Token, int) {
 func (m *Model) tokensKey(msg tea.KeyMsg) (tea.Model, tea.Cmd) {
 	p := m.tokensP
 	tok, idx := p.selected()
-	if p.confirm {
-		switch {
-		case key.Matches(msg, m.keys.Yes) && tok != nil:
-			if why := m.down("token not revoked"); why != "" {
-				p.confirm, p.err = false, why
-				return m, nil
-			}
-			p.busy = true
-			api, id := m.cfg.API, tok.ID
-			return m, func() tea.Msg {
-				ctx, cancel := m.ctx()
-				defer cancel()
-				return revokedMsg{id: id, err: api.RevokeToken(ctx, id)}
-			}
-		case key.Matches(msg, m.keys.No):
-			p.confirm = false
-		}
+	if p.confirm && tok == nil { // the list emptied meanwhile: nothing to confirm
+		p.confirm = false
 		return m, nil
+	}
+	if p.confirm {
+		api, id := m.cfg.API, tok.ID
+		return m.confirmKey(msg, &p.confirmed, "token not revoked", func() tea.Msg {
+			ctx, cancel := m.ctx()
+			defer cancel()
+			return revokedMsg{id: id, err: api.RevokeToken(ctx, id)}
+		})
 	}
 	switch {
 	case p.busy:
